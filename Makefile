@@ -1,0 +1,35 @@
+# incremental: PGXS build of the extension and its tests.
+#
+# make COPT=-Werror && make install          build and install
+# make installcheck                          pg_regress, then isolation specs,
+#                                            against the cluster in PGHOST/PGPORT
+# scripts/test.sh                            everything, on a throwaway cluster
+
+EXTENSION  = incremental
+MODULE_big = incremental
+OBJS = \
+	src/incremental.o \
+	src/catalog.o \
+	src/pipeline.o \
+	src/window.o \
+	src/plan.o \
+	src/run.o \
+	src/recorder.o
+
+DATA = sql/incremental--0.1.sql
+
+# pg_regress tests: sql/<name>.sql with expected/<name>.out
+REGRESS = setup lifecycle_append lifecycle_merge cursor_types plan_status
+REGRESS_OPTS = --load-extension=incremental
+
+# isolation specs: test/specs/<name>.spec with test/expected/<name>.out
+ISOLATION = concurrent_run
+ISOLATION_OPTS = --inputdir=test --load-extension=incremental
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
+	-Wformat-security -Wimplicit-fallthrough=3
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

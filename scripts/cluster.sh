@@ -1,0 +1,148 @@
+# scripts/cluster.sh: throwaway PostgreSQL 15 clusters for tests, the demo and benchmarks.
+# Usage: source scripts/cluster.sh; cluster_trap; cluster_start ['conf line'...]; psql ...
+# (cluster_trap = `trap cluster_stop EXIT` plus INT/TERM; or set your own trap.)
+#
+# Functions (each returns non-zero on failure, so `set -e` callers stop):
+#   ensure_packages   install the Debian packages the project needs (no-op if present)
+#   build_install     make clean, make COPT=-Werror, make install (run from the repo root)
+#   cluster_start     initdb + start a socket-only cluster in a new temp dir; extra
+#                     arguments are appended to postgresql.conf, one line each.
+#                     Exports PGHOST PGPORT PGUSER=postgres CLUSTER_DIR CLUSTER_LOG.
+#   cluster_stop      immediate stop and remove the temp dir; safe to call twice
+#                     (and only ever stops the cluster this shell started).
+# Sourcing puts the PostgreSQL 15 binaries (psql, pgbench, pg_config...) first on PATH.
+# The server runs as the `postgres` user when the caller is root, else as the caller.
+
+# shellcheck shell=bash
+PG_BIN=/usr/lib/postgresql/15/bin
+export PATH="$PG_BIN:$PATH"
+
+PROJECT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
+	postgresql-15-cron libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
+	build-essential)
+
+# Not exported: a child script that sources this file never stops our cluster.
+_cluster_dir=
+_cluster_lock=
+_cluster_lock_fd=
+
+ensure_packages() {
+	local p missing=()
+	for p in "${PROJECT_PACKAGES[@]}"; do
+		[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "ensure_packages: missing ${missing[*]}; not root, so not installing" >&2
+		return 1
+	fi
+	echo "ensure_packages: installing ${missing[*]}"
+	apt-get update || return 1
+	DEBIAN_FRONTEND=noninteractive apt-get install -y "${PROJECT_PACKAGES[@]}" || return 1
+}
+
+build_install() {
+	make -s clean || return 1
+	make COPT=-Werror || return 1
+	make install || return 1
+}
+
+# Run a server-side command as the cluster owner, from inside the cluster dir.
+_cluster_as_owner() {
+	if [ "$(id -u)" -eq 0 ]; then
+		(cd "$_cluster_dir" && runuser -u postgres -- "$@")
+	else
+		(cd "$_cluster_dir" && "$@")
+	fi
+}
+
+# Claim a port: hold an flock on /tmp/incremental-pg-port.N.lock (the fd is inherited
+# by the postmaster, so the claim lasts as long as the server) and skip ports that
+# any unix socket on this machine already uses.
+_cluster_claim_port() {
+	local port lock
+	for ((port = 54329; port < 54529; port++)); do
+		grep -q "/\.s\.PGSQL\.$port\$" /proc/net/unix 2>/dev/null && continue
+		lock=/tmp/incremental-pg-port.$port.lock
+		{ exec {_cluster_lock_fd}<>"$lock"; } 2>/dev/null || continue
+		if flock -n "$_cluster_lock_fd"; then
+			_cluster_lock=$lock
+			echo "$port"
+			return 0
+		fi
+		exec {_cluster_lock_fd}>&-
+	done
+	echo "cluster_start: no free port in 54329-54528" >&2
+	return 1
+}
+
+cluster_start() {
+	if [ -n "$_cluster_dir" ]; then
+		echo "cluster_start: this shell already runs a cluster in $_cluster_dir" >&2
+		return 1
+	fi
+	local port line
+	_cluster_dir=$(mktemp -d /tmp/incremental-pg.XXXXXX) || return 1
+	chmod 755 "$_cluster_dir"
+	[ "$(id -u)" -ne 0 ] || chown postgres:postgres "$_cluster_dir"
+	# Not in $(...): the lock fd must stay open in this shell.
+	_cluster_claim_port >"$_cluster_dir/port" || { cluster_stop; return 1; }
+	port=$(cat "$_cluster_dir/port")
+
+	if ! _cluster_as_owner "$PG_BIN/initdb" -D "$_cluster_dir/data" -U postgres \
+		-A trust -E UTF8 --locale=C >"$_cluster_dir/initdb.log" 2>&1; then
+		echo "cluster_start: initdb failed:" >&2
+		cat "$_cluster_dir/initdb.log" >&2
+		cluster_stop
+		return 1
+	fi
+	{
+		echo "listen_addresses = ''"
+		echo "unix_socket_directories = '$_cluster_dir'"
+		echo "port = $port"
+		echo "timezone = 'UTC'"
+		echo "fsync = off"
+		echo "log_min_messages = warning"
+		for line in "$@"; do echo "$line"; done
+	} >>"$_cluster_dir/data/postgresql.conf"
+
+	if ! _cluster_as_owner "$PG_BIN/pg_ctl" -D "$_cluster_dir/data" -w \
+		-l "$_cluster_dir/log" start >/dev/null 2>&1; then
+		echo "cluster_start: server did not start; its log:" >&2
+		cat "$_cluster_dir/log" >&2
+		cluster_stop
+		return 1
+	fi
+	export PGHOST=$_cluster_dir PGPORT=$port PGUSER=postgres
+	export CLUSTER_DIR=$_cluster_dir CLUSTER_LOG=$_cluster_dir/log
+	echo "cluster: PostgreSQL 15 on port $port, socket and log in $_cluster_dir"
+}
+
+cluster_stop() {
+	[ -n "$_cluster_dir" ] || return 0
+	local pid=
+	if [ -f "$_cluster_dir/data/postmaster.pid" ]; then
+		pid=$(head -n 1 "$_cluster_dir/data/postmaster.pid")
+		_cluster_as_owner "$PG_BIN/pg_ctl" -D "$_cluster_dir/data" -m immediate stop \
+			>/dev/null 2>&1 || true
+		# Last resort if pg_ctl could not stop it.
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	rm -rf "$_cluster_dir"
+	if [ -n "$_cluster_lock" ]; then
+		rm -f "$_cluster_lock"
+		exec {_cluster_lock_fd}>&-
+	fi
+	[ "${CLUSTER_DIR:-}" != "$_cluster_dir" ] || unset PGHOST PGPORT CLUSTER_DIR CLUSTER_LOG
+	_cluster_dir='' _cluster_lock='' _cluster_lock_fd=''
+	return 0
+}
+
+cluster_trap() {
+	trap cluster_stop EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}

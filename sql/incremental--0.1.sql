@@ -1,0 +1,241 @@
+/* incremental--0.1.sql: catalog, views and functions of the extension. */
+
+\echo Use "CREATE EXTENSION incremental" to load this file. \quit
+
+/*
+ * Catalog.  The functions below are the only writers: they run their catalog
+ * statements as the bootstrap superuser, so users get SELECT only.
+ */
+CREATE TABLE @extschema@.incr_pipelines (
+    name            text PRIMARY KEY
+                    CHECK (name OPERATOR(pg_catalog.<>) ''),
+    source          pg_catalog.regclass NOT NULL,
+    target          pg_catalog.regclass NOT NULL,
+    cursor_column   pg_catalog.name NOT NULL,
+    cursor_type     pg_catalog.regtype NOT NULL,
+    mode            text NOT NULL
+                    CHECK (mode OPERATOR(pg_catalog.=) ANY
+                           (ARRAY['append', 'merge', 'cdc', 'scd2', 'query'])),
+    keys            pg_catalog.name[],
+    lag             interval,
+    batch_size      bigint CHECK (batch_size OPERATOR(pg_catalog.>) 0),
+    schedule        interval,
+    enabled         boolean NOT NULL DEFAULT true,
+    owner           pg_catalog.regrole NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE @extschema@.incr_pipelines IS
+'incremental: one row per pipeline, written by incr_create_pipeline and friends';
+
+/*
+ * The checkpoint is kept in a column of the cursor's own type family, so it
+ * round-trips exactly: integer cursors are stored as numeric, the others as
+ * themselves.  At most one value column is set.
+ */
+CREATE TABLE @extschema@.incr_checkpoints (
+    pipeline            text PRIMARY KEY
+                        REFERENCES @extschema@.incr_pipelines (name)
+                        ON DELETE CASCADE,
+    value_timestamptz   timestamptz,
+    value_timestamp     timestamp,
+    value_date          date,
+    value_numeric       numeric,
+    moved_at            timestamptz,
+    moved_by_run        bigint,
+    CHECK (pg_catalog.num_nonnulls(value_timestamptz, value_timestamp,
+                                   value_date, value_numeric)
+           OPERATOR(pg_catalog.<=) 1)
+);
+
+COMMENT ON TABLE @extschema@.incr_checkpoints IS
+'incremental: the last fully processed cursor value of each pipeline';
+
+CREATE SEQUENCE @extschema@.incr_runs_run_id_seq;
+
+CREATE TABLE @extschema@.incr_runs (
+    run_id          bigint PRIMARY KEY
+                    DEFAULT pg_catalog.nextval('@extschema@.incr_runs_run_id_seq'),
+    pipeline        text NOT NULL,
+    trigger         text NOT NULL
+                    CHECK (trigger OPERATOR(pg_catalog.=) ANY
+                           (ARRAY['manual', 'scheduler', 'backfill', 'catch_up'])),
+    started_at      timestamptz NOT NULL,
+    finished_at     timestamptz,
+    window_from     text,
+    window_to       text,
+    rows_read       bigint NOT NULL DEFAULT 0,
+    rows_inserted   bigint NOT NULL DEFAULT 0,
+    rows_updated    bigint NOT NULL DEFAULT 0,
+    rows_deleted    bigint NOT NULL DEFAULT 0,
+    rows_unchanged  bigint NOT NULL DEFAULT 0,
+    status          text NOT NULL
+                    CHECK (status OPERATOR(pg_catalog.=) ANY
+                           (ARRAY['ok', 'error', 'skipped'])),
+    error           text
+);
+
+ALTER SEQUENCE @extschema@.incr_runs_run_id_seq
+    OWNED BY @extschema@.incr_runs.run_id;
+
+CREATE INDEX incr_runs_pipeline_idx
+    ON @extschema@.incr_runs (pipeline, run_id);
+
+COMMENT ON TABLE @extschema@.incr_runs IS
+'incremental: history of every run, failed runs included';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incr_pipelines', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incr_checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incr_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incr_runs_run_id_seq', '');
+
+REVOKE ALL ON @extschema@.incr_pipelines, @extschema@.incr_checkpoints,
+              @extschema@.incr_runs FROM PUBLIC;
+GRANT SELECT ON @extschema@.incr_pipelines, @extschema@.incr_checkpoints,
+                @extschema@.incr_runs TO PUBLIC;
+
+/*
+ * Functions.  All are written in C (src/); see doc/reference.md.
+ */
+CREATE FUNCTION @extschema@.incr_create_pipeline(
+    name            text,
+    source          pg_catalog.regclass,
+    target          pg_catalog.regclass,
+    cursor_column   text,
+    mode            text DEFAULT 'append',
+    keys            text[] DEFAULT NULL,
+    lag             interval DEFAULT NULL,
+    batch_size      bigint DEFAULT NULL,
+    schedule        interval DEFAULT NULL,
+    enabled         boolean DEFAULT true)
+RETURNS @extschema@.incr_pipelines
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_create_pipeline';
+
+COMMENT ON FUNCTION @extschema@.incr_create_pipeline(text, pg_catalog.regclass,
+    pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean) IS
+'define a pipeline after validating source, target, cursor, mode and keys';
+
+CREATE FUNCTION @extschema@.incr_run(name text, wait boolean DEFAULT true)
+RETURNS @extschema@.incr_runs
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_run';
+
+COMMENT ON FUNCTION @extschema@.incr_run(text, boolean) IS
+'run a pipeline once in the current transaction; returns its incr_runs row';
+
+CREATE FUNCTION @extschema@.incr_backfill(name text, from_value text, to_value text)
+RETURNS @extschema@.incr_runs
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_backfill';
+
+COMMENT ON FUNCTION @extschema@.incr_backfill(text, text, text) IS
+'re-process the closed cursor range [from_value, to_value] without moving the checkpoint';
+
+CREATE FUNCTION @extschema@.incr_plan(name text)
+RETURNS text
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_plan';
+
+COMMENT ON FUNCTION @extschema@.incr_plan(text) IS
+'the SQL and window bounds the next run of a pipeline would use, without running it';
+
+CREATE FUNCTION @extschema@.incr_reset(name text, to_value text DEFAULT NULL)
+RETURNS void
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_reset';
+
+COMMENT ON FUNCTION @extschema@.incr_reset(text, text) IS
+'move the checkpoint of a pipeline to a value (NULL: load from the beginning)';
+
+CREATE FUNCTION @extschema@.incr_drop_pipeline(name text)
+RETURNS void
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_drop_pipeline';
+
+COMMENT ON FUNCTION @extschema@.incr_drop_pipeline(text) IS
+'remove a pipeline and its checkpoint; its run history is kept';
+
+CREATE FUNCTION @extschema@.incr_pause(name text)
+RETURNS void
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_pause';
+
+COMMENT ON FUNCTION @extschema@.incr_pause(text) IS
+'disable a pipeline: incr_run refuses it and the scheduler skips it';
+
+CREATE FUNCTION @extschema@.incr_resume(name text)
+RETURNS void
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_resume';
+
+COMMENT ON FUNCTION @extschema@.incr_resume(text) IS
+'enable a paused pipeline again';
+
+CREATE FUNCTION @extschema@.incr_pending_rows(name text)
+RETURNS bigint
+LANGUAGE C STABLE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_pending_rows';
+
+COMMENT ON FUNCTION @extschema@.incr_pending_rows(text) IS
+'rows of the source beyond the checkpoint, counted up to 1000000 (NULL without SELECT on the source)';
+
+/*
+ * Internal: counts the rows a run statement reads and tracks their greatest
+ * cursor value, so counts and the next checkpoint come from the statement's
+ * own snapshot without a second scan.  Not for direct use.
+ */
+CREATE FUNCTION @extschema@._incr_tally(slot integer, value anyelement)
+RETURNS boolean
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE COST 1000
+AS 'MODULE_PATHNAME', 'incremental_tally';
+
+COMMENT ON FUNCTION @extschema@._incr_tally(integer, anyelement) IS
+'internal to incr_run: counts rows read by a run statement';
+
+/*
+ * incr_status: one row per pipeline with its checkpoint, its last run and
+ * its last error.
+ */
+CREATE VIEW @extschema@.incr_status AS
+SELECT p.name AS pipeline,
+       p.mode,
+       p.source,
+       p.target,
+       p.cursor_column,
+       p.enabled,
+       COALESCE(c.value_timestamptz::text, c.value_timestamp::text,
+                c.value_date::text, c.value_numeric::text) AS checkpoint,
+       c.moved_at AS checkpoint_moved_at,
+       r.run_id AS last_run_id,
+       r.started_at AS last_run_at,
+       r.status AS last_status,
+       r.rows_read AS last_rows_read,
+       r.rows_inserted AS last_rows_inserted,
+       r.rows_updated AS last_rows_updated,
+       r.rows_deleted AS last_rows_deleted,
+       r.rows_unchanged AS last_rows_unchanged,
+       e.started_at AS last_error_at,
+       e.error AS last_error,
+       @extschema@.incr_pending_rows(p.name) AS rows_pending
+FROM @extschema@.incr_pipelines p
+LEFT JOIN @extschema@.incr_checkpoints c
+       ON c.pipeline OPERATOR(pg_catalog.=) p.name
+LEFT JOIN LATERAL (
+    SELECT *
+    FROM @extschema@.incr_runs r
+    WHERE r.pipeline OPERATOR(pg_catalog.=) p.name
+    ORDER BY r.run_id DESC
+    LIMIT 1) r ON true
+LEFT JOIN LATERAL (
+    SELECT *
+    FROM @extschema@.incr_runs r
+    WHERE r.pipeline OPERATOR(pg_catalog.=) p.name
+      AND r.status OPERATOR(pg_catalog.=) 'error'
+    ORDER BY r.run_id DESC
+    LIMIT 1) e ON true;
+
+COMMENT ON VIEW @extschema@.incr_status IS
+'incremental: per pipeline, checkpoint, last run, last error and rows pending';
+
+GRANT SELECT ON @extschema@.incr_status TO PUBLIC;

@@ -1,0 +1,510 @@
+/*
+ * catalog.c
+ *		Reading and writing the extension's catalog tables with SPI.  Catalog
+ *		statements run as the bootstrap superuser, so users need no privileges
+ *		on the tables; who may change what is checked here, in C.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/syscache.h"
+
+#include "catalog.h"
+
+/* Saved identity while a catalog statement runs as the superuser. */
+typedef struct CatalogContext
+{
+	Oid			save_userid;
+	int			save_sec_context;
+} CatalogContext;
+
+/* Connect to SPI and become the bootstrap superuser for catalog statements. */
+static void
+catalog_begin(CatalogContext *cxt)
+{
+	GetUserIdAndSecContext(&cxt->save_userid, &cxt->save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   cxt->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/* Disconnect from SPI and become the caller again. */
+static void
+catalog_end(CatalogContext *cxt)
+{
+	SPI_finish();
+	SetUserIdAndSecContext(cxt->save_userid, cxt->save_sec_context);
+}
+
+/* Run one catalog statement; elog on an unexpected SPI result. */
+static void
+catalog_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
+			 const char *nulls, int expected)
+{
+	int			ret;
+
+	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	if (ret != expected)
+		elog(ERROR, "catalog statement failed (SPI result %d): %s", ret, sql);
+}
+
+/* Build a catalog statement: every %s in fmt is replaced by the schema. */
+static char *
+catalog_sql(const char *fmt)
+{
+	StringInfoData buf;
+	const char *schema = ExtensionSchemaQuoted();
+	const char *p;
+
+	initStringInfo(&buf);
+	for (p = fmt; *p; p++)
+	{
+		if (p[0] == '%' && p[1] == 's')
+		{
+			appendStringInfoString(&buf, schema);
+			p++;
+		}
+		else
+			appendStringInfoChar(&buf, *p);
+	}
+	return buf.data;
+}
+
+/* Raise the error for a pipeline name that is not in the catalog. */
+static void
+pipeline_not_found(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("pipeline \"%s\" does not exist", name),
+			 errhint("List the pipelines with: SELECT name FROM incr_pipelines;")));
+}
+
+/*
+ * Load a pipeline's definition by name, or raise an error if there is none.
+ * The result is allocated in the caller's memory context.
+ */
+Pipeline *
+LoadPipeline(const char *name)
+{
+	CatalogContext cxt;
+	MemoryContext caller = CurrentMemoryContext;
+	Pipeline   *p;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+	char	   *mode_name;
+
+	values[0] = CStringGetTextDatum(name);
+
+	catalog_begin(&cxt);
+	catalog_exec(catalog_sql("SELECT source, target, cursor_column::text, cursor_type,"
+							 " mode, keys::text[], lag, batch_size, enabled, owner"
+							 " FROM %s.incr_pipelines"
+							 " WHERE name OPERATOR(pg_catalog.=) $1"),
+				 1, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+	{
+		catalog_end(&cxt);
+		pipeline_not_found(name);
+	}
+
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	MemoryContextSwitchTo(caller);
+	p = palloc0(sizeof(Pipeline));
+	p->name = pstrdup(name);
+	p->source = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+	p->target = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	p->cursor_column = SPI_getvalue(tup, desc, 3);
+	p->cursor_type = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+	mode_name = SPI_getvalue(tup, desc, 5);
+	if (!PipelineModeFromName(mode_name, &p->mode))
+		elog(ERROR, "pipeline \"%s\" has unknown mode \"%s\"", name, mode_name);
+	if (!CursorKindFromType(p->cursor_type, &p->cursor_kind))
+		elog(ERROR, "pipeline \"%s\" has unsupported cursor type %u",
+			 name, p->cursor_type);
+
+	d = SPI_getbinval(tup, desc, 6, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *elemnulls;
+		int			nelems;
+
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+						  TYPALIGN_INT, &elems, &elemnulls, &nelems);
+		for (int i = 0; i < nelems; i++)
+			p->keys = lappend(p->keys, TextDatumGetCString(elems[i]));
+	}
+
+	d = SPI_getbinval(tup, desc, 7, &isnull);
+	if (!isnull)
+		p->lag = (Interval *) DatumGetPointer(datumCopy(d, false, sizeof(Interval)));
+
+	d = SPI_getbinval(tup, desc, 8, &isnull);
+	p->batch_size = isnull ? 0 : DatumGetInt64(d);
+	p->enabled = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+	p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
+
+	catalog_end(&cxt);
+	return p;
+}
+
+/* True if a pipeline of that name exists. */
+bool
+PipelineExists(const char *name)
+{
+	CatalogContext cxt;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	bool		exists;
+
+	values[0] = CStringGetTextDatum(name);
+	catalog_begin(&cxt);
+	catalog_exec(catalog_sql("SELECT 1 FROM %s.incr_pipelines WHERE name OPERATOR(pg_catalog.=) $1"),
+				 1, argtypes, values, NULL, SPI_OK_SELECT);
+	exists = (SPI_processed > 0);
+	catalog_end(&cxt);
+	return exists;
+}
+
+/*
+ * Refuse to go on unless the current user may act on the pipeline: its
+ * owner, a member of the owning role, or a superuser.
+ */
+void
+CheckPipelineOwner(Pipeline *pipeline)
+{
+	if (!has_privs_of_role(GetUserId(), pipeline->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of pipeline \"%s\"", pipeline->name),
+				 errdetail("Pipeline \"%s\" is owned by role \"%s\".",
+						   pipeline->name,
+						   GetUserNameFromId(pipeline->owner, false)),
+				 errhint("Run it as its owner, or as a member of the owning role.")));
+}
+
+/*
+ * Insert a validated pipeline and its empty checkpoint; return the new
+ * incr_pipelines row as a composite Datum in the caller's context.
+ */
+Datum
+InsertPipeline(Pipeline *p, Interval *schedule)
+{
+	CatalogContext cxt;
+	Oid			argtypes[12] = {TEXTOID, REGCLASSOID, REGCLASSOID, TEXTOID, REGTYPEOID,
+	TEXTOID, TEXTARRAYOID, INTERVALOID, INT8OID, INTERVALOID, BOOLOID, REGROLEOID};
+	Datum		values[12];
+	char		nulls[12];
+	Datum		result;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(p->name);
+	values[1] = ObjectIdGetDatum(p->source);
+	values[2] = ObjectIdGetDatum(p->target);
+	values[3] = CStringGetTextDatum(p->cursor_column);
+	values[4] = ObjectIdGetDatum(p->cursor_type);
+	values[5] = CStringGetTextDatum(PipelineModeName(p->mode));
+	values[6] = values[7] = values[8] = values[9] = (Datum) 0;
+	if (p->keys == NIL)
+		nulls[6] = 'n';
+	else
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * list_length(p->keys));
+		int			i = 0;
+		ListCell   *lc;
+
+		foreach(lc, p->keys)
+			elems[i++] = CStringGetTextDatum((char *) lfirst(lc));
+		values[6] = PointerGetDatum(construct_array(elems, i, TEXTOID, -1,
+													false, TYPALIGN_INT));
+	}
+	if (p->lag)
+		values[7] = IntervalPGetDatum(p->lag);
+	else
+		nulls[7] = 'n';
+	if (p->batch_size > 0)
+		values[8] = Int64GetDatum(p->batch_size);
+	else
+		nulls[8] = 'n';
+	if (schedule)
+		values[9] = IntervalPGetDatum(schedule);
+	else
+		nulls[9] = 'n';
+	values[10] = BoolGetDatum(p->enabled);
+	values[11] = ObjectIdGetDatum(p->owner);
+
+	catalog_begin(&cxt);
+	catalog_exec(catalog_sql("INSERT INTO %s.incr_pipelines"
+							 " (name, source, target, cursor_column, cursor_type, mode,"
+							 "  keys, lag, batch_size, schedule, enabled, owner)"
+							 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+							 " RETURNING *"),
+				 12, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	catalog_exec(catalog_sql("INSERT INTO %s.incr_checkpoints (pipeline) VALUES ($1)"),
+				 1, argtypes, values, NULL, SPI_OK_INSERT);
+	catalog_end(&cxt);
+
+	return result;
+}
+
+/* Delete a pipeline; its checkpoint goes with it, its history stays. */
+void
+DeletePipeline(const char *name)
+{
+	CatalogContext cxt;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(name);
+	catalog_begin(&cxt);
+	catalog_exec(catalog_sql("DELETE FROM %s.incr_pipelines WHERE name OPERATOR(pg_catalog.=) $1"),
+				 1, argtypes, values, NULL, SPI_OK_DELETE);
+	if (SPI_processed != 1)
+	{
+		catalog_end(&cxt);
+		pipeline_not_found(name);
+	}
+	catalog_end(&cxt);
+}
+
+/* Set the enabled flag of a pipeline (incr_pause, incr_resume). */
+void
+SetPipelineEnabled(const char *name, bool enabled)
+{
+	CatalogContext cxt;
+	Oid			argtypes[2] = {TEXTOID, BOOLOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = BoolGetDatum(enabled);
+	catalog_begin(&cxt);
+	catalog_exec(catalog_sql("UPDATE %s.incr_pipelines SET enabled = $2"
+							 " WHERE name OPERATOR(pg_catalog.=) $1"),
+				 2, argtypes, values, NULL, SPI_OK_UPDATE);
+	if (SPI_processed != 1)
+	{
+		catalog_end(&cxt);
+		pipeline_not_found(name);
+	}
+	catalog_end(&cxt);
+}
+
+/* The column of incr_checkpoints (1-based among the value columns) of a kind. */
+static int
+checkpoint_column(CursorKind kind)
+{
+	switch (kind)
+	{
+		case CURSOR_TIMESTAMPTZ:
+			return 1;
+		case CURSOR_TIMESTAMP:
+			return 2;
+		case CURSOR_DATE:
+			return 3;
+		case CURSOR_INTEGER:
+		case CURSOR_NUMERIC:
+			return 4;
+	}
+	return 4;					/* keep compiler quiet */
+}
+
+/*
+ * Read the checkpoint of a pipeline, locking its row as asked.  The row lock
+ * is the pipeline lock: a second run of the same pipeline waits here until
+ * the first commits or aborts, and then reads the checkpoint it left (READ
+ * COMMITTED re-checks the locked row).  CHECKPOINT_LOCK_NOWAIT returns false
+ * at once when another transaction holds the lock; CHECKPOINT_NO_LOCK reads
+ * without locking (incr_plan, incr_status).
+ */
+bool
+ReadCheckpoint(Pipeline *p, CheckpointLock lock, Checkpoint *cp)
+{
+	CatalogContext cxt;
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	Datum		d;
+	bool		isnull;
+	const char *locking = "";
+
+	if (lock == CHECKPOINT_LOCK_WAIT)
+		locking = " FOR UPDATE";
+	else if (lock == CHECKPOINT_LOCK_NOWAIT)
+		locking = " FOR UPDATE SKIP LOCKED";
+
+	values[0] = CStringGetTextDatum(p->name);
+	catalog_begin(&cxt);
+	catalog_exec(psprintf("%s%s",
+						  catalog_sql("SELECT value_timestamptz, value_timestamp, value_date,"
+									  " value_numeric FROM %s.incr_checkpoints"
+									  " WHERE pipeline OPERATOR(pg_catalog.=) $1"),
+						  locking),
+				 1, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+	{
+		catalog_end(&cxt);
+		if (lock != CHECKPOINT_LOCK_NOWAIT)
+			pipeline_not_found(p->name);	/* dropped while we waited */
+		return false;
+	}
+
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+					  checkpoint_column(p->cursor_kind), &isnull);
+	MemoryContextSwitchTo(caller);
+	cp->isnull = isnull;
+	cp->value = (Datum) 0;
+	if (!isnull)
+	{
+		switch (p->cursor_type)
+		{
+			case INT2OID:
+				cp->value = DirectFunctionCall1(numeric_int2, d);
+				break;
+			case INT4OID:
+				cp->value = DirectFunctionCall1(numeric_int4, d);
+				break;
+			case INT8OID:
+				cp->value = DirectFunctionCall1(numeric_int8, d);
+				break;
+			case NUMERICOID:
+				cp->value = datumCopy(d, false, -1);
+				break;
+			default:
+				/* timestamptz, timestamp and date are pass-by-value */
+				cp->value = d;
+				break;
+		}
+	}
+	catalog_end(&cxt);
+	return true;
+}
+
+/* Write the checkpoint of a pipeline, with the run that moved it. */
+void
+StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
+{
+	CatalogContext cxt;
+	Oid			argtypes[7] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPOID, DATEOID,
+	NUMERICOID, INT8OID, BOOLOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', 'n', 'n', 'n', 'n', ' ', ' '};
+	int			col = checkpoint_column(p->cursor_kind);
+
+	values[0] = CStringGetTextDatum(p->name);
+	values[1] = values[2] = values[3] = values[4] = (Datum) 0;
+	values[5] = Int64GetDatum(run_id);
+	values[6] = BoolGetDatum(run_id != 0);
+	if (run_id == 0)
+		nulls[5] = 'n';
+	if (!cp->isnull)
+	{
+		Datum		v = cp->value;
+
+		switch (p->cursor_type)
+		{
+			case INT2OID:
+				v = NumericGetDatum(int64_to_numeric(DatumGetInt16(v)));
+				break;
+			case INT4OID:
+				v = NumericGetDatum(int64_to_numeric(DatumGetInt32(v)));
+				break;
+			case INT8OID:
+				v = NumericGetDatum(int64_to_numeric(DatumGetInt64(v)));
+				break;
+			default:
+				break;
+		}
+		values[col] = v;
+		nulls[col] = ' ';
+	}
+
+	catalog_begin(&cxt);
+	catalog_exec(catalog_sql("UPDATE %s.incr_checkpoints"
+							 " SET value_timestamptz = $2, value_timestamp = $3,"
+							 "     value_date = $4, value_numeric = $5,"
+							 "     moved_at = pg_catalog.now(), moved_by_run = $6"
+							 " WHERE pipeline OPERATOR(pg_catalog.=) $1"),
+				 7, argtypes, values, nulls, SPI_OK_UPDATE);
+	catalog_end(&cxt);
+}
+
+/* Draw the id of a new run. */
+int64
+NextRunId(void)
+{
+	CatalogContext cxt;
+	bool		isnull;
+	int64		id;
+
+	catalog_begin(&cxt);
+	catalog_exec(catalog_sql("SELECT pg_catalog.nextval('%s.incr_runs_run_id_seq')"),
+				 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1, &isnull));
+	catalog_end(&cxt);
+	return id;
+}
+
+/* Record a run in incr_runs; return the row as a composite Datum. */
+Datum
+InsertRun(int64 run_id, RunRecord *r)
+{
+	CatalogContext cxt;
+	Oid			argtypes[14] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+		TIMESTAMPTZOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID,
+	INT8OID, TEXTOID, TEXTOID};
+	Datum		values[14];
+	char		nulls[14];
+	Datum		result;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(r->pipeline);
+	values[2] = CStringGetTextDatum(r->trigger);
+	values[3] = TimestampTzGetDatum(r->started_at);
+	values[4] = TimestampTzGetDatum(r->finished_at);
+	values[5] = r->window_from ? CStringGetTextDatum(r->window_from) : (Datum) 0;
+	nulls[5] = r->window_from ? ' ' : 'n';
+	values[6] = r->window_to ? CStringGetTextDatum(r->window_to) : (Datum) 0;
+	nulls[6] = r->window_to ? ' ' : 'n';
+	values[7] = Int64GetDatum(r->rows_read);
+	values[8] = Int64GetDatum(r->rows_inserted);
+	values[9] = Int64GetDatum(r->rows_updated);
+	values[10] = Int64GetDatum(r->rows_deleted);
+	values[11] = Int64GetDatum(r->rows_unchanged);
+	values[12] = CStringGetTextDatum(r->status);
+	values[13] = r->error ? CStringGetTextDatum(r->error) : (Datum) 0;
+	nulls[13] = r->error ? ' ' : 'n';
+
+	catalog_begin(&cxt);
+	catalog_exec(catalog_sql("INSERT INTO %s.incr_runs"
+							 " (run_id, pipeline, trigger, started_at, finished_at,"
+							 "  window_from, window_to, rows_read, rows_inserted,"
+							 "  rows_updated, rows_deleted, rows_unchanged, status, error)"
+							 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+							 "         $12, $13, $14)"
+							 " RETURNING *"),
+				 14, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	catalog_end(&cxt);
+	return result;
+}

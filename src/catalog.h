@@ -1,0 +1,59 @@
+/*
+ * catalog.h
+ *		Reading and writing incr_pipelines, incr_checkpoints and incr_runs.
+ */
+#ifndef INCREMENTAL_CATALOG_H
+#define INCREMENTAL_CATALOG_H
+
+#include "incremental.h"
+
+#include "access/htup.h"
+
+/* A checkpoint: a value of the pipeline's cursor type, or none yet. */
+typedef struct Checkpoint
+{
+	bool		isnull;
+	Datum		value;
+} Checkpoint;
+
+/* How ReadCheckpoint locks the checkpoint row, which is the pipeline lock. */
+typedef enum CheckpointLock
+{
+	CHECKPOINT_NO_LOCK,
+	CHECKPOINT_LOCK_WAIT,
+	CHECKPOINT_LOCK_NOWAIT
+} CheckpointLock;
+
+/* One row of incr_runs, as a run fills it in. */
+typedef struct RunRecord
+{
+	const char *pipeline;
+	const char *trigger;		/* manual, scheduler, backfill, catch_up */
+	TimestampTz started_at;
+	TimestampTz finished_at;
+	char	   *window_from;	/* NULL when unbounded */
+	char	   *window_to;
+	int64		rows_read;
+	int64		rows_inserted;
+	int64		rows_updated;
+	int64		rows_deleted;
+	int64		rows_unchanged;
+	const char *status;			/* ok, error, skipped */
+	char	   *error;
+} RunRecord;
+
+extern Pipeline *LoadPipeline(const char *name);
+extern bool PipelineExists(const char *name);
+extern void CheckPipelineOwner(Pipeline *pipeline);
+extern Datum InsertPipeline(Pipeline *pipeline, Interval *schedule);
+extern void DeletePipeline(const char *name);
+extern void SetPipelineEnabled(const char *name, bool enabled);
+
+extern bool ReadCheckpoint(Pipeline *pipeline, CheckpointLock lock,
+						   Checkpoint *checkpoint);
+extern void StoreCheckpoint(Pipeline *pipeline, Checkpoint *checkpoint, int64 run_id);
+
+extern int64 NextRunId(void);
+extern Datum InsertRun(int64 run_id, RunRecord *run);
+
+#endif							/* INCREMENTAL_CATALOG_H */

@@ -1,0 +1,132 @@
+/*
+ * incremental.c
+ *		Module entry point: the magic block, _PG_init and its GUCs, and the
+ *		small name tables every other file uses.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+
+#include "incremental.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* incremental.safe_upper_bound: bound each window by in-flight writers. */
+bool		incr_safe_upper_bound = true;
+
+/* Register the GUCs. */
+void
+_PG_init(void)
+{
+	DefineCustomBoolVariable("incremental.safe_upper_bound",
+							 "Bounds each run's window so that rows still being "
+							 "written by open transactions are not skipped.",
+							 "Turn off only to measure what the bound costs or "
+							 "to show what it prevents; runs can then lose rows.",
+							 &incr_safe_upper_bound,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("incremental");
+}
+
+static const char *const mode_names[] = {
+	[MODE_APPEND] = "append",
+	[MODE_MERGE] = "merge",
+	[MODE_CDC] = "cdc",
+	[MODE_SCD2] = "scd2",
+	[MODE_QUERY] = "query",
+};
+
+/* Return the catalog name of a mode. */
+const char *
+PipelineModeName(PipelineMode mode)
+{
+	return mode_names[mode];
+}
+
+/* Look a mode up by its catalog name; false if there is none. */
+bool
+PipelineModeFromName(const char *name, PipelineMode *mode)
+{
+	for (int i = 0; i < lengthof(mode_names); i++)
+	{
+		if (strcmp(mode_names[i], name) == 0)
+		{
+			*mode = (PipelineMode) i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Classify a cursor column's type (domains by their base); false if unsupported. */
+bool
+CursorKindFromType(Oid typid, CursorKind *kind)
+{
+	switch (getBaseType(typid))
+	{
+		case TIMESTAMPTZOID:
+			*kind = CURSOR_TIMESTAMPTZ;
+			return true;
+		case TIMESTAMPOID:
+			*kind = CURSOR_TIMESTAMP;
+			return true;
+		case DATEOID:
+			*kind = CURSOR_DATE;
+			return true;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			*kind = CURSOR_INTEGER;
+			return true;
+		case NUMERICOID:
+			*kind = CURSOR_NUMERIC;
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* Return the extension's schema name, quoted for use in SQL. */
+const char *
+ExtensionSchemaQuoted(void)
+{
+	Oid			extoid = get_extension_oid("incremental", false);
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			schema = InvalidOid;
+
+	/* PostgreSQL 15 does not export get_extension_schema() */
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (!OidIsValid(schema))
+		elog(ERROR, "extension \"incremental\" has no schema");
+	return quote_identifier(get_namespace_name(schema));
+}

@@ -1,0 +1,62 @@
+/*
+ * incremental.h
+ *		Types shared by the concerns of the extension: a pipeline's definition,
+ *		its cursor kind, and the GUCs.
+ */
+#ifndef INCREMENTAL_H
+#define INCREMENTAL_H
+
+#include "postgres.h"
+
+#include "nodes/pg_list.h"
+#include "utils/timestamp.h"
+
+/* How a run writes the target. */
+typedef enum PipelineMode
+{
+	MODE_APPEND,
+	MODE_MERGE,
+	MODE_CDC,
+	MODE_SCD2,
+	MODE_QUERY
+} PipelineMode;
+
+/* The families of cursor types; each has its own checkpoint column. */
+typedef enum CursorKind
+{
+	CURSOR_TIMESTAMPTZ,
+	CURSOR_TIMESTAMP,
+	CURSOR_DATE,
+	CURSOR_INTEGER,				/* smallint, integer, bigint */
+	CURSOR_NUMERIC
+} CursorKind;
+
+/* A pipeline as stored in incr_pipelines. */
+typedef struct Pipeline
+{
+	char	   *name;
+	Oid			source;
+	Oid			target;
+	char	   *cursor_column;
+	Oid			cursor_type;	/* type of the cursor column in the source */
+	CursorKind	cursor_kind;
+	PipelineMode mode;
+	List	   *keys;			/* key column names (char *), may be NIL */
+	Interval   *lag;			/* NULL when the pipeline has no lag */
+	int64		batch_size;		/* 0 when unlimited */
+	bool		enabled;
+	Oid			owner;
+} Pipeline;
+
+/* GUCs (incremental.c) */
+extern bool incr_safe_upper_bound;
+
+/* Names of modes and kinds, for catalog rows and messages. */
+extern const char *PipelineModeName(PipelineMode mode);
+extern bool PipelineModeFromName(const char *name, PipelineMode *mode);
+extern bool CursorKindFromType(Oid typid, CursorKind *kind);
+
+/* The extension's schema, quoted, for generated SQL. */
+extern const char *ExtensionSchemaQuoted(void);
+
+#endif							/* INCREMENTAL_H */

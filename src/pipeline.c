@@ -1,0 +1,614 @@
+/*
+ * pipeline.c
+ *		Defining pipelines: incr_create_pipeline and the functions that change
+ *		or remove one, and DescribePipeline, the one check of a definition
+ *		against its relations that both creation and every run go through.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "parser/parse_coerce.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/syscache.h"
+
+#include "catalog.h"
+#include "pipeline.h"
+#include "window.h"
+
+PG_FUNCTION_INFO_V1(incremental_incr_create_pipeline);
+PG_FUNCTION_INFO_V1(incremental_incr_drop_pipeline);
+PG_FUNCTION_INFO_V1(incremental_incr_pause);
+PG_FUNCTION_INFO_V1(incremental_incr_resume);
+PG_FUNCTION_INFO_V1(incremental_incr_reset);
+
+/* Raise the error for a NULL in an argument that needs a value. */
+static void
+require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", argname)));
+}
+
+/* Return the quoted, schema-qualified name of a relation. */
+static char *
+qualified_name(Relation rel)
+{
+	return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+									  RelationGetRelationName(rel));
+}
+
+/* Find a live, non-system column by name; NULL if there is none. */
+static Form_pg_attribute
+find_column(Relation rel, const char *name)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att;
+	}
+	return NULL;
+}
+
+/* Raise the error for a column the pipeline needs that a relation lacks. */
+static void
+missing_column(Relation rel, const char *role, const char *what, const char *column)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("%s column \"%s\" does not exist in %s \"%s\"",
+					what, column, role, RelationGetRelationName(rel)),
+			 errhint("Name a column of the %s; names are case-sensitive and unquoted.",
+					 role)));
+}
+
+/* True if a relation has a valid index whose first column is attnum. */
+static bool
+has_index_leading_with(Relation rel, AttrNumber attnum)
+{
+	List	   *indexes;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE &&
+		rel->rd_rel->relkind != RELKIND_MATVIEW)
+		return false;
+
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index index;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		index = (Form_pg_index) GETSTRUCT(tup);
+		if (index->indisvalid && index->indkey.values[0] == attnum)
+			found = true;
+		ReleaseSysCache(tup);
+		if (found)
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * True if rel has a valid, immediate, non-partial unique index on plain
+ * columns whose key columns are all in keys.  With exact = true the key
+ * columns must be exactly keys (what ON CONFLICT (keys) needs); otherwise a
+ * subset suffices (what proves the keys unique).
+ */
+static bool
+has_unique_index_on(Relation rel, List *keys, bool exact)
+{
+	List	   *indexes;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE &&
+		rel->rd_rel->relkind != RELKIND_MATVIEW)
+		return false;
+
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index index;
+		bool		ok;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		index = (Form_pg_index) GETSTRUCT(tup);
+		ok = index->indisunique && index->indimmediate && index->indisvalid &&
+			heap_attisnull(tup, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(tup, Anum_pg_index_indexprs, NULL) &&
+			(!exact || index->indnkeyatts == list_length(keys));
+		for (int i = 0; ok && i < index->indnkeyatts; i++)
+		{
+			AttrNumber	attnum = index->indkey.values[i];
+			char	   *attname = get_attname(RelationGetRelid(rel), attnum, false);
+			ListCell   *kc;
+			bool		inkeys = false;
+
+			foreach(kc, keys)
+			{
+				if (strcmp((char *) lfirst(kc), attname) == 0)
+					inkeys = true;
+			}
+			ok = inkeys;
+		}
+		ReleaseSysCache(tup);
+		if (ok)
+		{
+			found = true;
+			break;
+		}
+	}
+	list_free(indexes);
+	return found;
+}
+
+/* Refuse unless the current user has priv on the column of rel. */
+static void
+check_column_privilege(Relation rel, const char *column, AttrNumber attnum,
+					   AclMode priv, const char *privname)
+{
+	/* column privileges add to the table's; pg_attribute_aclcheck sees only them */
+	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), priv) != ACLCHECK_OK &&
+		pg_attribute_aclcheck(RelationGetRelid(rel), attnum, GetUserId(), priv) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for column \"%s\" of relation \"%s\"",
+						column, RelationGetRelationName(rel)),
+				 errdetail("The pipeline needs %s on it, and role \"%s\" does not have it.",
+						   privname, GetUserNameFromId(GetUserId(), false)),
+				 errhint("GRANT %s on the column or its table to the pipeline's owner.",
+						 privname)));
+}
+
+/* Open a relation of a pipeline, or raise a clear error if it is gone. */
+static Relation
+open_pipeline_relation(Pipeline *p, Oid relid, const char *role, LOCKMODE lockmode)
+{
+	Relation	rel = try_relation_open(relid, lockmode);
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("%s relation of pipeline \"%s\" does not exist", role, p->name),
+				 errdetail("The relation with OID %u was dropped after the pipeline was created.",
+						   relid),
+				 errhint("Drop the pipeline with incr_drop_pipeline and create it again.")));
+	return rel;
+}
+
+/*
+ * Check a pipeline definition against its source and target and describe
+ * what a run needs of them.  Raises a clear error for anything that would
+ * make a run fail or load the wrong rows; creation and every run call this,
+ * so a relation that changed since creation is caught before any data moves.
+ * Privileges are checked for the current user, who is the owner during runs.
+ */
+PipelineShape *
+DescribePipeline(Pipeline *p)
+{
+	PipelineShape *shape = palloc0(sizeof(PipelineShape));
+	Relation	source;
+	Relation	target;
+	Form_pg_attribute cursor_att;
+	Form_pg_attribute target_cursor_att;
+	TupleDesc	tdesc;
+	ListCell   *lc;
+	bool		writes_updates = (p->mode == MODE_MERGE);
+
+	if (p->source == p->target)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source and target of pipeline \"%s\" are the same relation",
+						p->name),
+				 errhint("Load into a different table than the one read.")));
+
+	source = open_pipeline_relation(p, p->source, "source", AccessShareLock);
+	target = open_pipeline_relation(p, p->target, "target", RowExclusiveLock);
+
+	switch (source->rd_rel->relkind)
+	{
+		case RELKIND_RELATION:
+		case RELKIND_PARTITIONED_TABLE:
+		case RELKIND_VIEW:
+		case RELKIND_MATVIEW:
+		case RELKIND_FOREIGN_TABLE:
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("\"%s\" cannot be the source of a pipeline",
+							RelationGetRelationName(source)),
+					 errdetail("A source must be a table, partitioned table, view, materialized view or foreign table.")));
+	}
+	if (target->rd_rel->relkind != RELKIND_RELATION &&
+		target->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" cannot be the target of a pipeline",
+						RelationGetRelationName(target)),
+				 errdetail("A target must be a table or a partitioned table.")));
+
+	shape->source_sql = qualified_name(source);
+	shape->target_sql = qualified_name(target);
+	shape->source_relkind = source->rd_rel->relkind;
+
+	/* the cursor */
+	cursor_att = find_column(source, p->cursor_column);
+	if (cursor_att == NULL)
+		missing_column(source, "source", "cursor", p->cursor_column);
+	if (getBaseType(cursor_att->atttypid) != p->cursor_type)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("cursor column \"%s\" of source \"%s\" has type %s, expected %s",
+						p->cursor_column, RelationGetRelationName(source),
+						format_type_be(cursor_att->atttypid),
+						format_type_be(p->cursor_type)),
+				 errdetail("The column's type changed after the pipeline was created.")));
+	check_column_privilege(source, p->cursor_column, cursor_att->attnum,
+						   ACL_SELECT, "SELECT");
+	shape->source_has_cursor_index = has_index_leading_with(source, cursor_att->attnum);
+
+	target_cursor_att = find_column(target, p->cursor_column);
+	if (target_cursor_att != NULL)
+	{
+		CursorKind	kind;
+
+		shape->target_has_cursor = CursorKindFromType(target_cursor_att->atttypid, &kind);
+		shape->target_has_cursor_index =
+			has_index_leading_with(target, target_cursor_att->attnum);
+	}
+
+	/* the keys */
+	foreach(lc, p->keys)
+	{
+		char	   *key = (char *) lfirst(lc);
+
+		if (find_column(source, key) == NULL)
+			missing_column(source, "source", "key", key);
+		if (find_column(target, key) == NULL)
+			missing_column(target, "target", "key", key);
+	}
+	if (p->keys != NIL && !has_unique_index_on(target, p->keys, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+				 errmsg("keys of pipeline \"%s\" are not backed by a unique index on target \"%s\"",
+						p->name, RelationGetRelationName(target)),
+				 errdetail("Loading by key needs a valid, non-partial, non-deferrable unique index or primary key on exactly the key columns."),
+				 errhint("Create one, e.g. ALTER TABLE %s ADD PRIMARY KEY (...).",
+						 shape->target_sql)));
+	if (p->keys != NIL)
+		shape->source_unique_on_keys = has_unique_index_on(source, p->keys, false);
+
+	if (p->mode == MODE_APPEND && p->keys == NIL && !shape->target_has_cursor)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("append pipeline \"%s\" needs keys or the cursor column in the target",
+						p->name),
+				 errdetail("Rows at the checkpoint's cursor value are read again by the next run; without keys they are told apart from loaded rows by the target's cursor column \"%s\".",
+						   p->cursor_column),
+				 errhint("Pass keys => ARRAY['...'] backed by a unique index, or add column \"%s\" to the target.",
+						 p->cursor_column)));
+
+	/* the loaded columns: every target column that the source has */
+	tdesc = RelationGetDescr(target);
+	for (int i = 0; i < tdesc->natts; i++)
+	{
+		Form_pg_attribute tatt = TupleDescAttr(tdesc, i);
+		Form_pg_attribute satt;
+		LoadColumn *col;
+		char	   *name = NameStr(tatt->attname);
+		ListCell   *kc;
+
+		if (tatt->attisdropped || tatt->attgenerated)
+			continue;
+		satt = find_column(source, name);
+		if (satt == NULL)
+		{
+			if (tatt->attnotnull && !tatt->atthasdef && !tatt->attidentity)
+				ereport(ERROR,
+						(errcode(ERRCODE_NOT_NULL_VIOLATION),
+						 errmsg("target column \"%s\" is NOT NULL without a default and the source has no such column",
+								name),
+						 errhint("Add the column to the source, give it a default, or drop its NOT NULL.")));
+			continue;
+		}
+		if (!can_coerce_type(1, &satt->atttypid, &tatt->atttypid, COERCION_ASSIGNMENT))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" has type %s in source \"%s\" but type %s in target \"%s\"",
+							name, format_type_be(satt->atttypid),
+							RelationGetRelationName(source),
+							format_type_be(tatt->atttypid),
+							RelationGetRelationName(target)),
+					 errdetail("There is no assignment cast from %s to %s.",
+							   format_type_be(satt->atttypid),
+							   format_type_be(tatt->atttypid)),
+					 errhint("Change one of the column types, or load through a view that casts.")));
+
+		col = palloc0(sizeof(LoadColumn));
+		col->name = pstrdup(name);
+		col->source_type = satt->atttypid;
+		col->source_typmod = satt->atttypmod;
+		col->target_type = tatt->atttypid;
+		col->target_typmod = tatt->atttypmod;
+		col->is_cursor = (strcmp(name, p->cursor_column) == 0);
+		foreach(kc, p->keys)
+		{
+			if (strcmp((char *) lfirst(kc), name) == 0)
+				col->is_key = true;
+		}
+		if (tatt->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
+			shape->overriding_system_value = true;
+
+		check_column_privilege(source, name, satt->attnum, ACL_SELECT, "SELECT");
+		check_column_privilege(target, name, tatt->attnum, ACL_INSERT, "INSERT");
+		if (writes_updates && !col->is_key)
+			check_column_privilege(target, name, tatt->attnum, ACL_UPDATE, "UPDATE");
+
+		shape->columns = lappend(shape->columns, col);
+	}
+	if (shape->columns == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source \"%s\" and target \"%s\" have no column in common",
+						RelationGetRelationName(source), RelationGetRelationName(target)),
+				 errhint("Columns are matched by name.")));
+
+	/* keep the locks until the end of the transaction */
+	relation_close(source, NoLock);
+	relation_close(target, NoLock);
+	return shape;
+}
+
+/*
+ * incr_create_pipeline(name, source, target, cursor_column, mode, keys, lag,
+ * batch_size, schedule, enabled): validate a definition and store it.
+ */
+Datum
+incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
+{
+	Pipeline   *p = palloc0(sizeof(Pipeline));
+	Interval   *schedule = NULL;
+	char	   *mode_name;
+	Relation	source;
+	Form_pg_attribute cursor_att;
+	PipelineShape *shape;
+	Interval	zero;
+
+	require_arg(fcinfo, 0, "name");
+	require_arg(fcinfo, 1, "source");
+	require_arg(fcinfo, 2, "target");
+	require_arg(fcinfo, 3, "cursor_column");
+	require_arg(fcinfo, 4, "mode");
+
+	p->name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	p->source = PG_GETARG_OID(1);
+	p->target = PG_GETARG_OID(2);
+	p->cursor_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	mode_name = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	p->enabled = PG_ARGISNULL(9) ? true : PG_GETARG_BOOL(9);
+	p->owner = GetUserId();
+	memset(&zero, 0, sizeof(zero));
+
+	if (p->name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pipeline name must not be empty")));
+	if (PipelineExists(p->name))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("pipeline \"%s\" already exists", p->name),
+				 errhint("Choose another name, or drop the pipeline first with incr_drop_pipeline.")));
+
+	if (!PipelineModeFromName(mode_name, &p->mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown mode \"%s\"", mode_name),
+				 errhint("Use one of: append, merge.")));
+	if (p->mode != MODE_APPEND && p->mode != MODE_MERGE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("mode \"%s\" is not supported yet", mode_name),
+				 errhint("This version supports the modes append and merge.")));
+
+	if (!PG_ARGISNULL(5))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(5);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		if (ARR_NDIM(arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("keys must be a one-dimensional array")));
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		if (n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("keys must not be an empty array"),
+					 errhint("Pass NULL for a pipeline without keys.")));
+		for (int i = 0; i < n; i++)
+		{
+			char	   *key;
+			ListCell   *lc;
+
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("keys must not contain NULL")));
+			key = TextDatumGetCString(elems[i]);
+			foreach(lc, p->keys)
+			{
+				if (strcmp((char *) lfirst(lc), key) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_DUPLICATE_COLUMN),
+							 errmsg("key column \"%s\" is named twice", key)));
+			}
+			p->keys = lappend(p->keys, key);
+		}
+	}
+	if (p->mode == MODE_MERGE && p->keys == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("merge pipeline \"%s\" needs keys", p->name),
+				 errhint("Pass keys => ARRAY['id'], naming columns of a unique index on the target.")));
+
+	if (!PG_ARGISNULL(7))
+	{
+		p->batch_size = PG_GETARG_INT64(7);
+		if (p->batch_size <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("batch_size must be positive, not " INT64_FORMAT, p->batch_size),
+					 errhint("Pass NULL for no limit.")));
+	}
+	if (!PG_ARGISNULL(8))
+	{
+		schedule = PG_GETARG_INTERVAL_P(8);
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(schedule),
+											  IntervalPGetDatum(&zero))) <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("schedule must be a positive interval")));
+	}
+
+	/* the cursor's type decides what a checkpoint and a lag are */
+	source = try_relation_open(p->source, AccessShareLock);
+	if (source == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("source relation with OID %u does not exist", p->source)));
+	cursor_att = find_column(source, p->cursor_column);
+	if (cursor_att == NULL)
+		missing_column(source, "source", "cursor", p->cursor_column);
+	p->cursor_type = getBaseType(cursor_att->atttypid);
+	if (!CursorKindFromType(p->cursor_type, &p->cursor_kind))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("cursor column \"%s\" has type %s, which cannot be a cursor",
+						p->cursor_column, format_type_be(cursor_att->atttypid)),
+				 errhint("Use a column of type timestamptz, timestamp, date, smallint, integer, bigint or numeric.")));
+	relation_close(source, NoLock);
+
+	if (!PG_ARGISNULL(6))
+	{
+		p->lag = PG_GETARG_INTERVAL_P(6);
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(p->lag),
+											  IntervalPGetDatum(&zero))) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("lag must not be negative")));
+		if (p->cursor_kind == CURSOR_INTEGER || p->cursor_kind == CURSOR_NUMERIC)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("lag needs a timestamp or date cursor"),
+					 errdetail("Cursor column \"%s\" has type %s.",
+							   p->cursor_column, format_type_be(p->cursor_type)),
+					 errhint("Pass lag => NULL for a version or sequence cursor.")));
+	}
+
+	shape = DescribePipeline(p);
+
+	if (!shape->source_has_cursor_index &&
+		shape->source_relkind != RELKIND_VIEW &&
+		shape->source_relkind != RELKIND_FOREIGN_TABLE)
+		ereport(NOTICE,
+				(errmsg("source \"%s\" has no index leading with cursor column \"%s\"",
+						get_rel_name(p->source), p->cursor_column),
+				 errdetail("Every run will scan the whole source."),
+				 errhint("CREATE INDEX ON %s (%s);", shape->source_sql,
+						 quote_identifier(p->cursor_column))));
+
+	PG_RETURN_DATUM(InsertPipeline(p, schedule));
+}
+
+/* Load a pipeline named by the first argument and check the caller owns it. */
+static Pipeline *
+owned_pipeline(FunctionCallInfo fcinfo)
+{
+	Pipeline   *p;
+
+	require_arg(fcinfo, 0, "name");
+	p = LoadPipeline(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	CheckPipelineOwner(p);
+	return p;
+}
+
+/* incr_drop_pipeline(name): remove a pipeline and its checkpoint. */
+Datum
+incremental_incr_drop_pipeline(PG_FUNCTION_ARGS)
+{
+	Pipeline   *p = owned_pipeline(fcinfo);
+
+	DeletePipeline(p->name);
+	PG_RETURN_VOID();
+}
+
+/* incr_pause(name): disable a pipeline. */
+Datum
+incremental_incr_pause(PG_FUNCTION_ARGS)
+{
+	Pipeline   *p = owned_pipeline(fcinfo);
+
+	SetPipelineEnabled(p->name, false);
+	PG_RETURN_VOID();
+}
+
+/* incr_resume(name): enable a pipeline. */
+Datum
+incremental_incr_resume(PG_FUNCTION_ARGS)
+{
+	Pipeline   *p = owned_pipeline(fcinfo);
+
+	SetPipelineEnabled(p->name, true);
+	PG_RETURN_VOID();
+}
+
+/*
+ * incr_reset(name, to_value): move the checkpoint to to_value, read with the
+ * cursor type's input function, or clear it (NULL) so the next run starts
+ * from the beginning.  Waits for a run of the pipeline in progress.
+ */
+Datum
+incremental_incr_reset(PG_FUNCTION_ARGS)
+{
+	Pipeline   *p = owned_pipeline(fcinfo);
+	Checkpoint	cp;
+
+	(void) ReadCheckpoint(p, CHECKPOINT_LOCK_WAIT, &cp);
+	cp.isnull = PG_ARGISNULL(1);
+	if (!cp.isnull)
+	{
+		cp.value = CursorValueIn(p, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	}
+	StoreCheckpoint(p, &cp, 0);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,39 @@
+/*
+ * pipeline.h
+ *		Validating a pipeline against its relations, at creation and before
+ *		every run, and the shape of the relations a run works on.
+ */
+#ifndef INCREMENTAL_PIPELINE_H
+#define INCREMENTAL_PIPELINE_H
+
+#include "incremental.h"
+
+/* A column loaded from the source into the target (same name in both). */
+typedef struct LoadColumn
+{
+	char	   *name;			/* unquoted */
+	Oid			source_type;
+	int32		source_typmod;
+	Oid			target_type;
+	int32		target_typmod;
+	bool		is_key;
+	bool		is_cursor;
+} LoadColumn;
+
+/* What a run needs to know about the source and target, checked. */
+typedef struct PipelineShape
+{
+	char	   *source_sql;		/* quoted, schema-qualified */
+	char	   *target_sql;
+	char		source_relkind;
+	List	   *columns;		/* LoadColumn *, in target column order */
+	bool		target_has_cursor;	/* same name and type as the source's */
+	bool		source_unique_on_keys;	/* a unique index proves no duplicates */
+	bool		source_has_cursor_index;
+	bool		target_has_cursor_index;
+	bool		overriding_system_value;	/* an identity ALWAYS column is loaded */
+} PipelineShape;
+
+extern PipelineShape *DescribePipeline(Pipeline *pipeline);
+
+#endif							/* INCREMENTAL_PIPELINE_H */

@@ -1,0 +1,32 @@
+/*
+ * plan.h
+ *		Building the SQL a run executes.  Every statement that touches a
+ *		pipeline's source or target is written in plan.c and nowhere else.
+ */
+#ifndef INCREMENTAL_PLAN_H
+#define INCREMENTAL_PLAN_H
+
+#include "incremental.h"
+#include "pipeline.h"
+
+/*
+ * The parameters of a run statement, all of the cursor's type:
+ *   $1  lower bound of the window, inclusive (re-reads ties and the lag)
+ *   $2  upper bound of the window, inclusive
+ *   $3  the checkpoint the window starts from
+ * It returns one row: rows inserted, updated, deleted.
+ */
+#define RUN_SQL_NPARAMS 3
+
+/* Tally slots: rows read from the source, and rows left after de-duplication. */
+#define TALLY_READ		0
+#define TALLY_DEDUPED	1
+
+extern char *BuildRunSql(Pipeline *pipeline, PipelineShape *shape, bool *deduplicates);
+extern char *BuildMaxCursorSql(Pipeline *pipeline, PipelineShape *shape);
+extern char *BuildBatchEndSql(Pipeline *pipeline, PipelineShape *shape);
+extern char *BuildBatchPrevSql(Pipeline *pipeline, PipelineShape *shape);
+extern char *BuildPendingSql(Pipeline *pipeline, const char *source_sql,
+							 bool from_start);
+
+#endif							/* INCREMENTAL_PLAN_H */

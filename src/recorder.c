@@ -1,0 +1,172 @@
+/*
+ * recorder.c
+ *		Recording a failed run so that the record survives the rollback of the
+ *		run's transaction: a short-lived background worker inserts the
+ *		incr_runs row in a transaction of its own while the failing run waits.
+ *
+ * Dynamic background workers need no shared_preload_libraries.  The worker
+ * only inserts into incr_runs with an explicit run_id; the waiting run holds
+ * no lock that insert could wait for, so the wait cannot deadlock.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "utils/snapmgr.h"
+
+#include "run.h"
+
+PGDLLEXPORT void incr_recorder_main(Datum main_arg);
+
+#define RECORD_NSTRINGS 5
+
+/* A failed run as passed to the worker in a dynamic shared memory segment. */
+typedef struct FailedRunMessage
+{
+	Oid			database;
+	int64		run_id;
+	TimestampTz started_at;
+	TimestampTz finished_at;
+	int64		counts[5];
+	bool		done;			/* set by the worker once it has committed */
+	int32		offsets[RECORD_NSTRINGS];	/* into data, -1 for NULL */
+	char		data[FLEXIBLE_ARRAY_MEMBER];
+} FailedRunMessage;
+
+/* The strings of a RunRecord, in message order. */
+static void
+record_strings(RunRecord *run, const char **strings)
+{
+	strings[0] = run->pipeline;
+	strings[1] = run->trigger;
+	strings[2] = run->window_from;
+	strings[3] = run->window_to;
+	strings[4] = run->error;
+}
+
+/*
+ * Record a failed run durably: start the recorder worker, wait for it to
+ * finish, and warn (not fail) if it could not, since the caller is about to
+ * raise the run's own error.
+ */
+void
+RecordFailedRun(int64 run_id, RunRecord *run)
+{
+	const char *strings[RECORD_NSTRINGS];
+	Size		size = offsetof(FailedRunMessage, data);
+	Size		pos = 0;
+	dsm_segment *seg;
+	FailedRunMessage *msg;
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	record_strings(run, strings);
+	for (int i = 0; i < RECORD_NSTRINGS; i++)
+		if (strings[i])
+			size += strlen(strings[i]) + 1;
+
+	seg = dsm_create(size, 0);
+	msg = dsm_segment_address(seg);
+	msg->database = MyDatabaseId;
+	msg->run_id = run_id;
+	msg->started_at = run->started_at;
+	msg->finished_at = run->finished_at;
+	msg->counts[0] = run->rows_read;
+	msg->counts[1] = run->rows_inserted;
+	msg->counts[2] = run->rows_updated;
+	msg->counts[3] = run->rows_deleted;
+	msg->counts[4] = run->rows_unchanged;
+	msg->done = false;
+	for (int i = 0; i < RECORD_NSTRINGS; i++)
+	{
+		if (strings[i] == NULL)
+		{
+			msg->offsets[i] = -1;
+			continue;
+		}
+		msg->offsets[i] = pos;
+		strcpy(msg->data + pos, strings[i]);
+		pos += strlen(strings[i]) + 1;
+	}
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "incremental");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "incr_recorder_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "incremental recorder for pipeline %s",
+			 run->pipeline);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "incremental recorder");
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not record the failed run of pipeline \"%s\" in incr_runs",
+						run->pipeline),
+				 errdetail("No background worker slot was free."),
+				 errhint("Raise max_worker_processes.")));
+	else if (WaitForBackgroundWorkerShutdown(handle) != BGWH_STOPPED || !msg->done)
+		ereport(WARNING,
+				(errmsg("could not record the failed run of pipeline \"%s\" in incr_runs",
+						run->pipeline),
+				 errdetail("The recorder worker stopped without committing; see the server log.")));
+	dsm_detach(seg);
+}
+
+/* Main of the recorder worker: insert the failed run and commit. */
+void
+incr_recorder_main(Datum main_arg)
+{
+	dsm_segment *seg;
+	FailedRunMessage *msg;
+	RunRecord	run;
+	const char *strings[RECORD_NSTRINGS];
+
+	BackgroundWorkerUnblockSignals();
+	seg = dsm_attach(DatumGetUInt32(main_arg));
+	if (seg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not map the failed run's shared memory segment")));
+	msg = dsm_segment_address(seg);
+
+	/* no user: the bootstrap superuser, who writes the catalog */
+	BackgroundWorkerInitializeConnectionByOid(msg->database, InvalidOid, 0);
+
+	for (int i = 0; i < RECORD_NSTRINGS; i++)
+		strings[i] = msg->offsets[i] < 0 ? NULL : msg->data + msg->offsets[i];
+	memset(&run, 0, sizeof(run));
+	run.pipeline = strings[0];
+	run.trigger = strings[1];
+	run.window_from = unconstify(char *, strings[2]);
+	run.window_to = unconstify(char *, strings[3]);
+	run.error = unconstify(char *, strings[4]);
+	run.started_at = msg->started_at;
+	run.finished_at = msg->finished_at;
+	run.rows_read = msg->counts[0];
+	run.rows_inserted = msg->counts[1];
+	run.rows_updated = msg->counts[2];
+	run.rows_deleted = msg->counts[3];
+	run.rows_unchanged = msg->counts[4];
+	run.status = "error";
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "incremental: recording a failed run");
+	(void) InsertRun(msg->run_id, &run);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	msg->done = true;
+	dsm_detach(seg);
+	proc_exit(0);
+}

@@ -1,0 +1,440 @@
+/*
+ * run.c
+ *		The one run path of every mode: load the pipeline, take its lock,
+ *		compute the window, build the statement, execute it as the owner,
+ *		count, move the checkpoint and record the run, all in the caller's
+ *		transaction.  incr_run, incr_backfill and incr_plan live here.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/typcache.h"
+
+#include "catalog.h"
+#include "pipeline.h"
+#include "plan.h"
+#include "run.h"
+#include "window.h"
+
+PG_FUNCTION_INFO_V1(incremental_incr_run);
+PG_FUNCTION_INFO_V1(incremental_incr_backfill);
+PG_FUNCTION_INFO_V1(incremental_incr_plan);
+PG_FUNCTION_INFO_V1(incremental_incr_pending_rows);
+PG_FUNCTION_INFO_V1(incremental_tally);
+
+/*
+ * What _incr_tally counts while a run statement executes: rows per slot, and
+ * the greatest cursor value read.  A run saves and restores the state around
+ * its statement, so a run started from inside another (a trigger) is safe.
+ */
+typedef struct Tally
+{
+	bool		active;
+	int64		count[2];
+	bool		has_max;
+	Datum		max;
+	Oid			type;
+	bool		typbyval;
+	int16		typlen;
+	FmgrInfo	cmp;
+	MemoryContext cxt;
+} Tally;
+
+static Tally tally;
+
+/*
+ * _incr_tally(slot, value): count a row in a slot and, for TALLY_READ, keep
+ * the greatest cursor value.  Always true, so it can stand in a WHERE clause.
+ */
+Datum
+incremental_tally(PG_FUNCTION_ARGS)
+{
+	int32		slot = PG_GETARG_INT32(0);
+
+	if (!tally.active || slot < 0 || slot > 1)
+		PG_RETURN_BOOL(true);
+	tally.count[slot]++;
+	if (slot == TALLY_READ)
+	{
+		Datum		v = PG_GETARG_DATUM(1);
+
+		if (!tally.has_max ||
+			DatumGetInt32(FunctionCall2Coll(&tally.cmp, InvalidOid, v, tally.max)) > 0)
+		{
+			if (tally.has_max && !tally.typbyval)
+				pfree(DatumGetPointer(tally.max));
+			if (tally.typbyval)
+				tally.max = v;
+			else
+			{
+				MemoryContext old = MemoryContextSwitchTo(tally.cxt);
+
+				tally.max = datumCopy(v, false, tally.typlen);
+				MemoryContextSwitchTo(old);
+			}
+			tally.has_max = true;
+		}
+	}
+	PG_RETURN_BOOL(true);
+}
+
+/* Start tallying for a statement over a cursor of the given type. */
+static void
+tally_start(Pipeline *p, MemoryContext cxt)
+{
+	TypeCacheEntry *tc = lookup_type_cache(p->cursor_type, TYPECACHE_CMP_PROC_FINFO);
+
+	memset(&tally, 0, sizeof(tally));
+	tally.active = true;
+	tally.type = p->cursor_type;
+	get_typlenbyval(p->cursor_type, &tally.typlen, &tally.typbyval);
+	fmgr_info_cxt(tc->cmp_proc_finfo.fn_oid, &tally.cmp, cxt);
+	tally.cxt = cxt;
+}
+
+/* Raise the error for a REPEATABLE READ or SERIALIZABLE caller. */
+static void
+refuse_snapshot_isolation(const char *name)
+{
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("cannot run pipeline \"%s\" in a %s transaction", name,
+						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errdetail("A run must read the source with a snapshot taken after it has made sure no open transaction can still commit rows into its window; this transaction's snapshot is older."),
+				 errhint("Run it in a READ COMMITTED transaction.")));
+}
+
+/* Result of the part of a run that executes as the owner. */
+typedef struct LoadResult
+{
+	RunWindow	window;
+	bool		moved;			/* a cursor value past the checkpoint was read */
+	Datum		new_checkpoint;
+} LoadResult;
+
+/*
+ * Execute the run's statement over its window as the pipeline's owner and
+ * fill in the counts.  Runs connected to SPI and with the owner's identity,
+ * restricted as in REFRESH MATERIALIZED VIEW; on error the (sub)transaction
+ * abort restores both.  Values needed afterwards are copied to cxt.
+ */
+static void
+load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
+			LoadResult *res, MemoryContext cxt)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	PipelineShape *shape;
+	char	   *sql;
+	bool		deduplicates;
+	Oid			types[RUN_SQL_NPARAMS];
+	Datum		values[RUN_SQL_NPARAMS];
+	int			ret;
+	int64		counts[3];
+	int64		kept;
+	Tally		saved = tally;
+	RunWindow  *w = &res->window;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(p->owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	shape = DescribePipeline(p);
+	if (req->backfill)
+		ComputeBackfillWindow(p, CursorValueIn(p, req->from_value),
+							  CursorValueIn(p, req->to_value), w);
+	else
+		ComputeRunWindow(p, shape, cp, true, w);
+	sql = BuildRunSql(p, shape, &deduplicates);
+
+	for (int i = 0; i < RUN_SQL_NPARAMS; i++)
+		types[i] = p->cursor_type;
+	values[0] = w->lower;
+	values[1] = w->upper;
+	values[2] = w->checkpoint;
+
+	tally_start(p, cxt);
+	ret = SPI_execute_with_args(sql, RUN_SQL_NPARAMS, types, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
+	for (int i = 0; i < 3; i++)
+	{
+		bool		isnull;
+
+		counts[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, i + 1, &isnull));
+	}
+
+	rec->rows_read = tally.count[TALLY_READ];
+	kept = deduplicates ? tally.count[TALLY_DEDUPED] : tally.count[TALLY_READ];
+	rec->rows_inserted = counts[0];
+	rec->rows_updated = counts[1];
+	rec->rows_deleted = counts[2];
+	rec->rows_unchanged = kept - counts[0] - counts[1] - counts[2];
+
+	res->moved = tally.has_max && (cp->isnull || CursorLessThan(p, cp->value, tally.max));
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		bool		typbyval = tally.typbyval;
+		int16		typlen = tally.typlen;
+
+		if (res->moved)
+			res->new_checkpoint = datumCopy(tally.max, typbyval, typlen);
+		rec->window_from = w->lower_unbounded ? NULL : CursorValueOut(p, w->lower);
+		rec->window_to = w->upper_unbounded ? NULL : CursorValueOut(p, w->upper);
+		w->lower = datumCopy(w->lower, typbyval, typlen);
+		w->upper = datumCopy(w->upper, typbyval, typlen);
+		w->checkpoint = datumCopy(w->checkpoint, typbyval, typlen);
+		w->upper_reason = pstrdup(w->upper_reason);
+		MemoryContextSwitchTo(old);
+	}
+	tally = saved;
+
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+/*
+ * Run a pipeline once in the current transaction and return its incr_runs
+ * row.  The load runs in a subtransaction so that a failure can be recorded
+ * before the error goes on to abort the caller's transaction.
+ */
+Datum
+ExecuteRun(RunRequest *req)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Pipeline   *p;
+	Checkpoint	cp;
+	RunRecord	rec;
+	LoadResult	res;
+	int64		run_id;
+
+	memset(&rec, 0, sizeof(rec));
+	memset(&res, 0, sizeof(res));
+	rec.started_at = GetCurrentTimestamp();
+	rec.pipeline = req->name;
+	rec.trigger = req->trigger;
+
+	if (!req->backfill)
+		refuse_snapshot_isolation(req->name);
+	p = LoadPipeline(req->name);
+	CheckPipelineOwner(p);
+	if (!p->enabled && !req->backfill)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pipeline \"%s\" is paused", p->name),
+				 errhint("Resume it with: SELECT incr_resume('%s');", p->name)));
+
+	if (!ReadCheckpoint(p, req->wait ? CHECKPOINT_LOCK_WAIT : CHECKPOINT_LOCK_NOWAIT, &cp))
+	{
+		ereport(NOTICE,
+				(errmsg("pipeline \"%s\" is already running; this run is skipped", p->name)));
+		rec.finished_at = GetCurrentTimestamp();
+		rec.status = "skipped";
+		rec.error = "another run of the pipeline was in progress";
+		return InsertRun(NextRunId(), &rec);
+	}
+	run_id = NextRunId();
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		load_window(req, p, &cp, &rec, &res, cxt);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		memset(&tally, 0, sizeof(tally));
+
+		rec.finished_at = GetCurrentTimestamp();
+		rec.status = "error";
+		rec.error = edata->message;
+		RecordFailedRun(run_id, &rec);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+
+	if (res.moved && !req->backfill)
+	{
+		Checkpoint	next = {false, res.new_checkpoint};
+
+		StoreCheckpoint(p, &next, run_id);
+	}
+	rec.finished_at = GetCurrentTimestamp();
+	rec.status = "ok";
+	return InsertRun(run_id, &rec);
+}
+
+/* Return the text of an argument that must not be NULL. */
+static char *
+text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", argname)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* incr_run(name, wait): run a pipeline once. */
+Datum
+incremental_incr_run(PG_FUNCTION_ARGS)
+{
+	RunRequest	req;
+
+	memset(&req, 0, sizeof(req));
+	req.name = text_arg(fcinfo, 0, "name");
+	req.trigger = "manual";
+	req.wait = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
+	PG_RETURN_DATUM(ExecuteRun(&req));
+}
+
+/*
+ * incr_backfill(name, from_value, to_value): re-process a closed range of
+ * cursor values without moving the checkpoint.
+ */
+Datum
+incremental_incr_backfill(PG_FUNCTION_ARGS)
+{
+	RunRequest	req;
+	Pipeline   *p;
+
+	memset(&req, 0, sizeof(req));
+	req.name = text_arg(fcinfo, 0, "name");
+	req.from_value = text_arg(fcinfo, 1, "from_value");
+	req.to_value = text_arg(fcinfo, 2, "to_value");
+	req.trigger = "backfill";
+	req.wait = true;
+	req.backfill = true;
+
+	/* check the range before taking any lock */
+	p = LoadPipeline(req.name);
+	CheckPipelineOwner(p);
+	if (CursorLessThan(p, CursorValueIn(p, req.to_value), CursorValueIn(p, req.from_value)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("backfill range of pipeline \"%s\" is empty", req.name),
+				 errdetail("from_value %s is greater than to_value %s.",
+						   req.from_value, req.to_value)));
+	PG_RETURN_DATUM(ExecuteRun(&req));
+}
+
+/*
+ * incr_plan(name): the statement and the window the next run would use,
+ * computed as the run would but without waiting for writers or running it.
+ */
+Datum
+incremental_incr_plan(PG_FUNCTION_ARGS)
+{
+	Pipeline   *p = LoadPipeline(text_arg(fcinfo, 0, "name"));
+	MemoryContext cxt = CurrentMemoryContext;
+	Checkpoint	cp;
+	RunWindow	w;
+	PipelineShape *shape;
+	StringInfoData buf;
+	bool		deduplicates;
+	Oid			save_userid;
+	int			save_sec_context;
+
+	CheckPipelineOwner(p);
+	(void) ReadCheckpoint(p, CHECKPOINT_NO_LOCK, &cp);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(p->owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	shape = DescribePipeline(p);
+	ComputeRunWindow(p, shape, &cp, false, &w);
+
+	MemoryContextSwitchTo(cxt);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "-- pipeline %s: %s from %s into %s, cursor %s (%s)\n",
+					 quote_identifier(p->name), PipelineModeName(p->mode),
+					 shape->source_sql, shape->target_sql,
+					 quote_identifier(p->cursor_column), format_type_be(p->cursor_type));
+	appendStringInfo(&buf, "-- $1 lower bound, inclusive: %s%s\n",
+					 CursorValueOut(p, w.lower),
+					 w.lower_unbounded ? " (no checkpoint yet)" :
+					 p->lag ? " (checkpoint less lag)" : " (checkpoint)");
+	appendStringInfo(&buf, "-- $2 upper bound, inclusive: %s (%s)\n",
+					 CursorValueOut(p, w.upper), w.upper_reason);
+	appendStringInfo(&buf, "-- $3 checkpoint: %s\n",
+					 cp.isnull ? "none" : CursorValueOut(p, w.checkpoint));
+	appendStringInfoString(&buf, BuildRunSql(p, shape, &deduplicates));
+	appendStringInfoChar(&buf, ';');
+
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
+}
+
+/*
+ * incr_pending_rows(name): how many source rows lie past the checkpoint,
+ * counted up to 1000000, with the caller's privileges; NULL when the caller
+ * cannot read the source or the source is gone.  Used by incr_status.
+ */
+Datum
+incremental_incr_pending_rows(PG_FUNCTION_ARGS)
+{
+	Pipeline   *p = LoadPipeline(text_arg(fcinfo, 0, "name"));
+	Checkpoint	cp;
+	char	   *relname = get_rel_name(p->source);
+	Oid			type = p->cursor_type;
+	char	   *sql;
+	bool		isnull;
+	int64		count;
+	AttrNumber	attnum;
+
+	if (relname == NULL)
+		PG_RETURN_NULL();
+	attnum = get_attnum(p->source, p->cursor_column);
+	if (attnum == InvalidAttrNumber ||
+		getBaseType(get_atttype(p->source, attnum)) != p->cursor_type ||
+		(pg_class_aclcheck(p->source, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		 pg_attribute_aclcheck(p->source, attnum, GetUserId(), ACL_SELECT) != ACLCHECK_OK))
+		PG_RETURN_NULL();
+
+	(void) ReadCheckpoint(p, CHECKPOINT_NO_LOCK, &cp);
+	sql = BuildPendingSql(p, quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->source)),
+														relname),
+						  cp.isnull);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(sql, cp.isnull ? 0 : 1, &type, &cp.value,
+							  NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not count pending rows: %s", sql);
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										1, &isnull));
+	SPI_finish();
+	PG_RETURN_INT64(count);
+}

@@ -1,0 +1,25 @@
+/*
+ * run.h
+ *		Running a pipeline once (run.c) and recording a failed run so that
+ *		the record outlives the rollback (recorder.c).
+ */
+#ifndef INCREMENTAL_RUN_H
+#define INCREMENTAL_RUN_H
+
+#include "catalog.h"
+
+/* What to run: a normal run, or a backfill of [from_value, to_value]. */
+typedef struct RunRequest
+{
+	const char *name;
+	const char *trigger;		/* manual, scheduler, backfill, catch_up */
+	bool		wait;			/* wait for a run in progress, or skip */
+	bool		backfill;
+	const char *from_value;		/* backfill bounds, as text of the cursor type */
+	const char *to_value;
+} RunRequest;
+
+extern Datum ExecuteRun(RunRequest *req);
+extern void RecordFailedRun(int64 run_id, RunRecord *run);
+
+#endif							/* INCREMENTAL_RUN_H */

@@ -1,0 +1,342 @@
+/*
+ * window.c
+ *		Computing the window of a run: the lower bound from the checkpoint and
+ *		the lag, the safe upper bound that keeps rows of open transactions from
+ *		being skipped, and the cut at batch_size.
+ *
+ * The safe upper bound.  A row is lost when a run moves the checkpoint past
+ * its cursor value before it commits.  Runs re-read the checkpoint's own value
+ * (ties), so a window may end at value B as long as no row below B can still
+ * commit after the run's snapshot:
+ *
+ * - timestamp and date cursors are filled by now(), clock_timestamp() or
+ *   current_date, which in any transaction are at least its start time.  B is
+ *   the start of the oldest transaction open in this database, or the time of
+ *   the check if that is earlier.  Nothing is waited for; a long open
+ *   transaction holds the window back instead (incr_plan shows which).
+ *
+ * - integer and numeric cursors are filled by sequences in the INSERT that
+ *   writes the row, which holds a lock on the source while it does.  B is the
+ *   greatest value in the source, read first; then the run waits for every
+ *   transaction holding a write lock on the source or its partitions.  Values
+ *   up to B are then committed or gone; later ones are greater than B.
+ *   The wait obeys lock_timeout.
+ *
+ * Both need the run's statement to take a new snapshot after the bound is
+ * computed, which is why REPEATABLE READ callers are refused (run.c).
+ */
+#include "postgres.h"
+
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/lmgr.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "plan.h"
+#include "window.h"
+
+/* The least (greatest = false) or greatest value of the cursor's type. */
+static Datum
+cursor_extreme(Pipeline *p, bool greatest)
+{
+	switch (p->cursor_type)
+	{
+		case TIMESTAMPTZOID:
+		case TIMESTAMPOID:
+			{
+				Timestamp	t;
+
+				if (greatest)
+					TIMESTAMP_NOEND(t);
+				else
+					TIMESTAMP_NOBEGIN(t);
+				return TimestampGetDatum(t);
+			}
+		case DATEOID:
+			{
+				DateADT		d;
+
+				if (greatest)
+					DATE_NOEND(d);
+				else
+					DATE_NOBEGIN(d);
+				return DateADTGetDatum(d);
+			}
+		case INT2OID:
+			return Int16GetDatum(greatest ? PG_INT16_MAX : PG_INT16_MIN);
+		case INT4OID:
+			return Int32GetDatum(greatest ? PG_INT32_MAX : PG_INT32_MIN);
+		case INT8OID:
+			return Int64GetDatum(greatest ? PG_INT64_MAX : PG_INT64_MIN);
+		case NUMERICOID:
+			return DirectFunctionCall3(numeric_in,
+									   CStringGetDatum(greatest ? "Infinity" : "-Infinity"),
+									   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	}
+	elog(ERROR, "unsupported cursor type %u", p->cursor_type);
+	return (Datum) 0;			/* keep compiler quiet */
+}
+
+/* True if a < b in the cursor type's default ordering. */
+bool
+CursorLessThan(Pipeline *p, Datum a, Datum b)
+{
+	TypeCacheEntry *tc = lookup_type_cache(p->cursor_type, TYPECACHE_CMP_PROC_FINFO);
+
+	return DatumGetInt32(FunctionCall2Coll(&tc->cmp_proc_finfo, InvalidOid, a, b)) < 0;
+}
+
+/* Format a cursor value with its type's output function. */
+char *
+CursorValueOut(Pipeline *p, Datum value)
+{
+	Oid			output;
+	bool		isvarlena;
+
+	getTypeOutputInfo(p->cursor_type, &output, &isvarlena);
+	return OidOutputFunctionCall(output, value);
+}
+
+/* Read a cursor value with its type's input function. */
+Datum
+CursorValueIn(Pipeline *p, const char *text)
+{
+	Oid			input;
+	Oid			ioparam;
+
+	getTypeInputInfo(p->cursor_type, &input, &ioparam);
+	return OidInputFunctionCall(input, unconstify(char *, text), ioparam, -1);
+}
+
+/* The checkpoint less the lag: where a run starts reading (inclusive). */
+static Datum
+lower_bound(Pipeline *p, Datum checkpoint)
+{
+	if (p->lag == NULL)
+		return checkpoint;
+	switch (p->cursor_kind)
+	{
+		case CURSOR_TIMESTAMPTZ:
+			return DirectFunctionCall2(timestamptz_mi_interval, checkpoint,
+									   IntervalPGetDatum(p->lag));
+		case CURSOR_TIMESTAMP:
+			return DirectFunctionCall2(timestamp_mi_interval, checkpoint,
+									   IntervalPGetDatum(p->lag));
+		case CURSOR_DATE:
+			/* date - interval is a timestamp; its date rounds down, reading more */
+			return DirectFunctionCall1(timestamp_date,
+									   DirectFunctionCall2(date_mi_interval, checkpoint,
+														   IntervalPGetDatum(p->lag)));
+		default:
+			return checkpoint;	/* lag is refused for other cursors */
+	}
+}
+
+/*
+ * Find the start of the oldest transaction open in this database, other than
+ * ours, among client backends and background workers; false if none.
+ */
+static bool
+oldest_open_transaction(TimestampTz *start, int *pid)
+{
+	int			n;
+	bool		found = false;
+
+	if (!pgstat_track_activities)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("track_activities is off, so open transactions cannot be seen"),
+				 errdetail("The safe upper bound of a timestamp or date cursor is the start of the oldest open transaction."),
+				 errhint("Turn track_activities on, or set incremental.safe_upper_bound = off and rely on lag.")));
+
+	/* look at the backends now, not at a snapshot taken earlier in this transaction */
+	pgstat_clear_backend_activity_snapshot();
+	n = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		PgBackendStatus *be;
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_procpid == MyProcPid || be->st_databaseid != MyDatabaseId)
+			continue;
+		if (be->st_backendType != B_BACKEND && be->st_backendType != B_BG_WORKER)
+			continue;
+		if (be->st_xact_start_timestamp == 0)
+			continue;
+		if (!found || be->st_xact_start_timestamp < *start)
+		{
+			*start = be->st_xact_start_timestamp;
+			*pid = be->st_procpid;
+			found = true;
+		}
+	}
+	return found;
+}
+
+/* Wait until no transaction holds a write lock on the source or its partitions. */
+static void
+wait_for_writers(Pipeline *p)
+{
+	List	   *relids = find_all_inheritors(p->source, NoLock, NULL);
+	List	   *locktags = NIL;
+	ListCell   *lc;
+
+	foreach(lc, relids)
+	{
+		LOCKTAG    *tag = palloc(sizeof(LOCKTAG));
+
+		SET_LOCKTAG_RELATION(*tag, MyDatabaseId, lfirst_oid(lc));
+		locktags = lappend(locktags, tag);
+	}
+	pgstat_report_activity(STATE_RUNNING, "incremental: waiting for writers of the source");
+	WaitForLockersMultiple(locktags, ShareLock, false);
+}
+
+/* Run a one-column query of the window; false if it returned no row or NULL. */
+static bool
+query_cursor_value(Pipeline *p, const char *sql, int nargs, Datum *args, Datum *result)
+{
+	Oid			argtypes[2] = {p->cursor_type, p->cursor_type};
+	bool		isnull;
+	int			ret;
+
+	ret = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "window query failed (SPI result %d): %s", ret, sql);
+	if (SPI_processed == 0)
+		return false;
+	*result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return !isnull;
+}
+
+/* Lower the upper bound to b if b is below it. */
+static void
+cap_upper(Pipeline *p, RunWindow *w, Datum b, char *reason)
+{
+	if (w->upper_unbounded || CursorLessThan(p, b, w->upper))
+	{
+		w->upper = b;
+		w->upper_unbounded = false;
+		w->upper_reason = reason;
+	}
+}
+
+/*
+ * Compute the window of a normal run.  Must be called connected to SPI, as
+ * the pipeline's owner.  With wait_for_writers = false (incr_plan) the wait
+ * for writers of an integer cursor is skipped.
+ */
+void
+ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
+				 bool wait_writers, RunWindow *w)
+{
+	bool		local = (shape->source_relkind != RELKIND_FOREIGN_TABLE);
+
+	memset(w, 0, sizeof(RunWindow));
+	w->upper = cursor_extreme(p, true);
+	w->upper_unbounded = true;
+	w->upper_reason = "no bound";
+	if (cp->isnull)
+	{
+		w->checkpoint = w->lower = cursor_extreme(p, false);
+		w->lower_unbounded = true;
+	}
+	else
+	{
+		w->checkpoint = cp->value;
+		w->lower = lower_bound(p, cp->value);
+	}
+
+	if (!incr_safe_upper_bound)
+		w->upper_reason = "safe upper bound disabled (incremental.safe_upper_bound = off)";
+	else if (!local)
+		w->upper_reason = "foreign source: no safe bound, late rows need lag";
+	else if (p->cursor_kind == CURSOR_INTEGER || p->cursor_kind == CURSOR_NUMERIC)
+	{
+		Datum		greatest;
+
+		if (query_cursor_value(p, BuildMaxCursorSql(p, shape), 0, NULL, &greatest))
+			cap_upper(p, w, greatest, "greatest cursor value before waiting for writers");
+		else
+			cap_upper(p, w, cursor_extreme(p, false), "empty source");
+		if (wait_writers && shape->source_relkind != RELKIND_VIEW)
+			wait_for_writers(p);
+	}
+	else
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz oldest = 0;
+		int			pid = 0;
+		Datum		b;
+		char	   *reason;
+
+		if (oldest_open_transaction(&oldest, &pid) && oldest < now)
+			reason = psprintf("start of the oldest open transaction (pid %d)", pid);
+		else
+		{
+			oldest = now;
+			reason = "time of the check";
+		}
+		switch (p->cursor_kind)
+		{
+			case CURSOR_TIMESTAMPTZ:
+				b = TimestampTzGetDatum(oldest);
+				break;
+			case CURSOR_TIMESTAMP:
+				b = DirectFunctionCall1(timestamptz_timestamp, TimestampTzGetDatum(oldest));
+				break;
+			default:
+				b = DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(oldest));
+				break;
+		}
+		cap_upper(p, w, b, reason);
+	}
+
+	/* cut at batch_size rows past the checkpoint, on a whole cursor value */
+	if (p->batch_size > 0)
+	{
+		Datum		args[2] = {w->checkpoint, w->upper};
+		Datum		next;
+		Datum		prev;
+
+		if (query_cursor_value(p, BuildBatchEndSql(p, shape), 2, args, &next))
+		{
+			args[1] = next;
+			if (query_cursor_value(p, BuildBatchPrevSql(p, shape), 2, args, &prev))
+				cap_upper(p, w, prev, psprintf("batch_size " INT64_FORMAT, p->batch_size));
+			else
+				cap_upper(p, w, next,
+						  psprintf("one cursor value holds more than batch_size " INT64_FORMAT
+								   " rows; it is read whole", p->batch_size));
+		}
+	}
+}
+
+/*
+ * Compute the window of a backfill: exactly [from, to], which needs no safe
+ * bound since the checkpoint does not move.  The whole range counts as
+ * possibly loaded already ($3 = to), so keyless appends compare all of it.
+ */
+void
+ComputeBackfillWindow(Pipeline *p, Datum from, Datum to, RunWindow *w)
+{
+	memset(w, 0, sizeof(RunWindow));
+	w->lower = from;
+	w->upper = to;
+	w->checkpoint = to;
+	w->upper_reason = "backfill range";
+}

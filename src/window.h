@@ -1,0 +1,37 @@
+/*
+ * window.h
+ *		The window of cursor values a run processes: from the checkpoint (less
+ *		the lag) to a safe upper bound, cut at the batch size.
+ */
+#ifndef INCREMENTAL_WINDOW_H
+#define INCREMENTAL_WINDOW_H
+
+#include "catalog.h"
+#include "incremental.h"
+#include "pipeline.h"
+
+/*
+ * Bounds are values of the cursor type.  An unbounded side holds the type's
+ * least or greatest value (-infinity for timestamps, dates and numeric), so
+ * that every run statement has the same parameters.
+ */
+typedef struct RunWindow
+{
+	Datum		lower;			/* inclusive */
+	Datum		upper;			/* inclusive */
+	Datum		checkpoint;		/* the checkpoint, or the least value if none */
+	bool		lower_unbounded;
+	bool		upper_unbounded;
+	char	   *upper_reason;	/* what set the upper bound, for incr_plan */
+} RunWindow;
+
+extern void ComputeRunWindow(Pipeline *pipeline, PipelineShape *shape,
+							 Checkpoint *checkpoint, bool wait_for_writers,
+							 RunWindow *window);
+extern void ComputeBackfillWindow(Pipeline *pipeline, Datum from, Datum to,
+								  RunWindow *window);
+extern bool CursorLessThan(Pipeline *pipeline, Datum a, Datum b);
+extern char *CursorValueOut(Pipeline *pipeline, Datum value);
+extern Datum CursorValueIn(Pipeline *pipeline, const char *text);
+
+#endif							/* INCREMENTAL_WINDOW_H */
