@@ -19,11 +19,11 @@ OBJS = \
 DATA = sql/incremental--0.1.sql
 
 # pg_regress tests: sql/<name>.sql with expected/<name>.out
-REGRESS = setup lifecycle_append lifecycle_merge cursor_types plan_status
+REGRESS = append_lifecycle merge_lifecycle cursor_kinds plan_status
 REGRESS_OPTS = --load-extension=incremental
 
 # isolation specs: test/specs/<name>.spec with test/expected/<name>.out
-ISOLATION = concurrent_run
+ISOLATION = concurrent_run inflight_writers
 ISOLATION_OPTS = --inputdir=test --load-extension=incremental
 
 PG_CPPFLAGS = -I$(srcdir)/src

@@ -1,0 +1,50 @@
+-- merge: the latest row per key is upserted; unchanged rows are counted, not
+-- rewritten; older rows never overwrite newer ones; pause, reset, drop.
+\set VERBOSITY terse
+SET timezone = 'UTC';
+
+CREATE TABLE customers (id int PRIMARY KEY, name text, tier text,
+                        updated_at timestamptz NOT NULL);
+CREATE INDEX ON customers (updated_at);
+CREATE TABLE dim_customers (id int PRIMARY KEY, name text, tier text,
+                            updated_at timestamptz, loaded_at timestamptz DEFAULT now());
+
+INSERT INTO customers
+SELECT g, 'c' || g, 'bronze', timestamptz '2024-01-01' + g * interval '1 hour'
+FROM generate_series(1, 6) g;
+
+SELECT name, mode, keys FROM incr_create_pipeline('customers', 'customers',
+    'dim_customers', 'updated_at', mode => 'merge', keys => ARRAY['id']);
+
+SELECT rows_read, rows_inserted, rows_updated, rows_unchanged FROM incr_run('customers');
+SELECT rows_read, rows_inserted, rows_updated, rows_unchanged FROM incr_run('customers');
+
+-- two changed rows and a new one; the row at the checkpoint is read again, unchanged
+UPDATE customers SET tier = 'gold', updated_at = timestamptz '2024-01-02' WHERE id = 2;
+UPDATE customers SET updated_at = timestamptz '2024-01-02 01:00' WHERE id = 3;
+INSERT INTO customers VALUES (7, 'c7', 'silver', timestamptz '2024-01-02 02:00');
+SELECT rows_read, rows_inserted, rows_updated, rows_unchanged FROM incr_run('customers');
+SELECT id, name, tier, updated_at FROM dim_customers ORDER BY id;
+
+-- the target holds a newer version than the source offers: it is kept
+UPDATE dim_customers SET tier = 'platinum', updated_at = timestamptz '2024-06-01' WHERE id = 4;
+SELECT incr_reset('customers', NULL);
+SELECT rows_read, rows_inserted, rows_updated, rows_unchanged FROM incr_run('customers');
+SELECT id, tier, updated_at FROM dim_customers WHERE id = 4;
+
+-- pause and resume
+SELECT incr_pause('customers');
+SELECT incr_run('customers');
+SELECT incr_resume('customers');
+SELECT status FROM incr_run('customers');
+
+-- reset to a value: the next run starts there
+SELECT incr_reset('customers', '2024-01-02 01:00+00');
+SELECT checkpoint FROM incr_status WHERE pipeline = 'customers';
+SELECT rows_read, window_from FROM incr_run('customers');
+
+-- drop: the pipeline and its checkpoint go, the history stays
+SELECT incr_drop_pipeline('customers');
+SELECT count(*) FROM incr_pipelines WHERE name = 'customers';
+SELECT count(*) FROM incr_checkpoints WHERE pipeline = 'customers';
+SELECT count(*) > 0 AS history_kept FROM incr_runs WHERE pipeline = 'customers';
