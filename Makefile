@@ -33,3 +33,6 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: rebuild every object when a header changes
+$(OBJS): $(wildcard src/*.h)

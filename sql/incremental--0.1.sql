@@ -69,6 +69,7 @@ CREATE TABLE @extschema@.incr_runs (
     rows_updated    bigint NOT NULL DEFAULT 0,
     rows_deleted    bigint NOT NULL DEFAULT 0,
     rows_unchanged  bigint NOT NULL DEFAULT 0,
+    rows_late       bigint,
     status          text NOT NULL
                     CHECK (status OPERATOR(pg_catalog.=) ANY
                            (ARRAY['ok', 'error', 'skipped'])),
@@ -123,6 +124,13 @@ AS 'MODULE_PATHNAME', 'incremental_incr_run';
 
 COMMENT ON FUNCTION @extschema@.incr_run(text, boolean) IS
 'run a pipeline once in the current transaction; returns its incr_runs row';
+
+CREATE PROCEDURE @extschema@.incr_catch_up(name text, max_batches integer DEFAULT NULL)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'incremental_incr_catch_up';
+
+COMMENT ON PROCEDURE @extschema@.incr_catch_up(text, integer) IS
+'run batches of batch_size, committing after each, until nothing is left or max_batches ran';
 
 CREATE FUNCTION @extschema@.incr_backfill(name text, from_value text, to_value text)
 RETURNS @extschema@.incr_runs
@@ -215,6 +223,12 @@ SELECT p.name AS pipeline,
        r.rows_updated AS last_rows_updated,
        r.rows_deleted AS last_rows_deleted,
        r.rows_unchanged AS last_rows_unchanged,
+       r.rows_late AS last_rows_late,
+       (SELECT pg_catalog.sum(l.rows_late)
+        FROM @extschema@.incr_runs l
+        WHERE l.pipeline OPERATOR(pg_catalog.=) p.name
+          AND l.started_at OPERATOR(pg_catalog.>)
+              pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 day') AS late_rows_1d,
        e.started_at AS last_error_at,
        e.error AS last_error,
        @extschema@.incr_pending_rows(p.name) AS rows_pending
@@ -236,6 +250,6 @@ LEFT JOIN LATERAL (
     LIMIT 1) e ON true;
 
 COMMENT ON VIEW @extschema@.incr_status IS
-'incremental: per pipeline, checkpoint, last run, last error and rows pending';
+'incremental: per pipeline, checkpoint, last run, late rows, last error and rows pending';
 
 GRANT SELECT ON @extschema@.incr_status TO PUBLIC;

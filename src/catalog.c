@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -18,6 +19,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/syscache.h"
+#include "utils/xid8.h"
 
 #include "catalog.h"
 
@@ -322,6 +324,7 @@ checkpoint_column(CursorKind kind)
 			return 3;
 		case CURSOR_INTEGER:
 		case CURSOR_NUMERIC:
+		case CURSOR_XID8:
 			return 4;
 	}
 	return 4;					/* keep compiler quiet */
@@ -388,6 +391,9 @@ ReadCheckpoint(Pipeline *p, CheckpointLock lock, Checkpoint *cp)
 			case NUMERICOID:
 				cp->value = datumCopy(d, false, -1);
 				break;
+			case XID8OID:
+				cp->value = FullTransactionIdGetDatum(FullTransactionIdFromU64((uint64) DatumGetInt64(DirectFunctionCall1(numeric_int8, d))));
+				break;
 			default:
 				/* timestamptz, timestamp and date are pass-by-value */
 				cp->value = d;
@@ -430,6 +436,10 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 			case INT8OID:
 				v = NumericGetDatum(int64_to_numeric(DatumGetInt64(v)));
 				break;
+			case XID8OID:
+				/* epoch and xid: below 2^63 for the life of any cluster */
+				v = NumericGetDatum(int64_to_numeric((int64) U64FromFullTransactionId(DatumGetFullTransactionId(v))));
+				break;
 			default:
 				break;
 		}
@@ -469,11 +479,11 @@ Datum
 InsertRun(int64 run_id, RunRecord *r)
 {
 	CatalogContext cxt;
-	Oid			argtypes[14] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+	Oid			argtypes[15] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
 		TIMESTAMPTZOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID,
-	INT8OID, TEXTOID, TEXTOID};
-	Datum		values[14];
-	char		nulls[14];
+	INT8OID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[15];
+	char		nulls[15];
 	Datum		result;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -494,16 +504,19 @@ InsertRun(int64 run_id, RunRecord *r)
 	values[12] = CStringGetTextDatum(r->status);
 	values[13] = r->error ? CStringGetTextDatum(r->error) : (Datum) 0;
 	nulls[13] = r->error ? ' ' : 'n';
+	values[14] = Int64GetDatum(r->rows_late);
+	nulls[14] = r->rows_late_known ? ' ' : 'n';
 
 	catalog_begin(&cxt);
 	catalog_exec(catalog_sql("INSERT INTO %s.incr_runs"
 							 " (run_id, pipeline, trigger, started_at, finished_at,"
 							 "  window_from, window_to, rows_read, rows_inserted,"
-							 "  rows_updated, rows_deleted, rows_unchanged, status, error)"
+							 "  rows_updated, rows_deleted, rows_unchanged, status, error,"
+							 "  rows_late)"
 							 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-							 "         $12, $13, $14)"
+							 "         $12, $13, $14, $15)"
 							 " RETURNING *"),
-				 14, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+				 15, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	catalog_end(&cxt);
 	return result;

@@ -38,6 +38,8 @@ typedef struct RunRecord
 	int64		rows_updated;
 	int64		rows_deleted;
 	int64		rows_unchanged;
+	int64		rows_late;		/* written rows at or below the checkpoint */
+	bool		rows_late_known;	/* false: rows_late is NULL */
 	const char *status;			/* ok, error, skipped */
 	char	   *error;
 } RunRecord;

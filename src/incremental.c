@@ -99,6 +99,9 @@ CursorKindFromType(Oid typid, CursorKind *kind)
 		case NUMERICOID:
 			*kind = CURSOR_NUMERIC;
 			return true;
+		case XID8OID:
+			*kind = CURSOR_XID8;
+			return true;
 		default:
 			return false;
 	}

@@ -28,7 +28,8 @@ typedef enum CursorKind
 	CURSOR_TIMESTAMP,
 	CURSOR_DATE,
 	CURSOR_INTEGER,				/* smallint, integer, bigint */
-	CURSOR_NUMERIC
+	CURSOR_NUMERIC,
+	CURSOR_XID8					/* transaction ids: DEFAULT pg_current_xact_id() */
 } CursorKind;
 
 /* A pipeline as stored in incr_pipelines. */

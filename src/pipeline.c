@@ -7,7 +7,14 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/genam.h"
 #include "access/relation.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_attrdef.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_sequence.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
@@ -19,6 +26,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -187,6 +195,109 @@ check_column_privilege(Relation rel, const char *column, AttrNumber attnum,
 						 privname)));
 }
 
+/* Add to seqs the sequences that objects depending on (classid, objid, subid) are. */
+static List *
+sequences_depending_on(Oid classid, Oid objid, int32 subid, List *seqs)
+{
+	Relation	depend = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData key[3];
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(classid));
+	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(objid));
+	ScanKeyInit(&key[2], Anum_pg_depend_refobjsubid, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum(subid));
+	scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 3, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (dep->classid == RelationRelationId && get_rel_relkind(dep->objid) == RELKIND_SEQUENCE)
+			seqs = list_append_unique_oid(seqs, dep->objid);
+	}
+	systable_endscan(scan);
+	table_close(depend, AccessShareLock);
+	return seqs;
+}
+
+/* Add to seqs the sequences the object (classid, objid) depends on. */
+static List *
+sequences_depended_on(Oid classid, Oid objid, List *seqs)
+{
+	Relation	depend = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(classid));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(objid));
+	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 2, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (dep->refclassid == RelationRelationId &&
+			get_rel_relkind(dep->refobjid) == RELKIND_SEQUENCE)
+			seqs = list_append_unique_oid(seqs, dep->refobjid);
+	}
+	systable_endscan(scan);
+	table_close(depend, AccessShareLock);
+	return seqs;
+}
+
+/*
+ * Refuse an integer cursor filled by a sequence with CACHE > 1 (serial,
+ * identity, or a DEFAULT that calls nextval).  Each session hands out its own
+ * cached block of values, so values commit out of order across sessions and
+ * a session can insert a value below the checkpoint long after the run that
+ * moved it; no bound seen from outside the session can prevent that.
+ */
+static void
+check_cursor_sequence(Pipeline *p, Relation source, Form_pg_attribute att)
+{
+	List	   *seqs;
+	Oid			attrdef;
+	ListCell   *lc;
+
+	if (p->cursor_kind != CURSOR_INTEGER && p->cursor_kind != CURSOR_NUMERIC)
+		return;
+	/* serial and identity columns own their sequence */
+	seqs = sequences_depending_on(RelationRelationId, RelationGetRelid(source),
+								  att->attnum, NIL);
+	attrdef = GetAttrDefaultOid(RelationGetRelid(source), att->attnum);
+	if (OidIsValid(attrdef))
+		seqs = sequences_depended_on(AttrDefaultRelationId, attrdef, seqs);
+
+	foreach(lc, seqs)
+	{
+		HeapTuple	tup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		int64		cache;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		cache = ((Form_pg_sequence) GETSTRUCT(tup))->seqcache;
+		ReleaseSysCache(tup);
+		if (cache > 1)
+		{
+			char	   *seqname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(lfirst_oid(lc))),
+															 get_rel_name(lfirst_oid(lc)));
+
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cursor column \"%s\" of \"%s\" is filled by sequence %s with CACHE " INT64_FORMAT,
+							p->cursor_column, RelationGetRelationName(source), seqname, cache),
+					 errdetail("Sessions hand out cached sequence values out of commit order, so a run could move the checkpoint past a value another session has yet to insert."),
+					 errhint("ALTER SEQUENCE %s CACHE 1; or use a cursor column of type xid8 with DEFAULT pg_current_xact_id(), or a timestamp column filled by now().",
+							 seqname)));
+		}
+	}
+}
+
 /* Open a relation of a pipeline, or raise a clear error if it is gone. */
 static Relation
 open_pipeline_relation(Pipeline *p, Oid relid, const char *role, LOCKMODE lockmode)
@@ -273,14 +384,14 @@ DescribePipeline(Pipeline *p)
 				 errdetail("The column's type changed after the pipeline was created.")));
 	check_column_privilege(source, p->cursor_column, cursor_att->attnum,
 						   ACL_SELECT, "SELECT");
+	check_cursor_sequence(p, source, cursor_att);
 	shape->source_has_cursor_index = has_index_leading_with(source, cursor_att->attnum);
 
 	target_cursor_att = find_column(target, p->cursor_column);
 	if (target_cursor_att != NULL)
 	{
-		CursorKind	kind;
-
-		shape->target_has_cursor = CursorKindFromType(target_cursor_att->atttypid, &kind);
+		/* of the same type, so that source and target values compare as they are */
+		shape->target_has_cursor = (getBaseType(target_cursor_att->atttypid) == p->cursor_type);
 		shape->target_has_cursor_index =
 			has_index_leading_with(target, target_cursor_att->attnum);
 	}
@@ -311,7 +422,7 @@ DescribePipeline(Pipeline *p)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("append pipeline \"%s\" needs keys or the cursor column in the target",
 						p->name),
-				 errdetail("Rows at the checkpoint's cursor value are read again by the next run; without keys they are told apart from loaded rows by the target's cursor column \"%s\".",
+				 errdetail("Rows at the checkpoint's cursor value are read again by the next run; without keys they are told apart from loaded rows by the target's cursor column \"%s\", of the source's type.",
 						   p->cursor_column),
 				 errhint("Pass keys => ARRAY['...'] backed by a unique index, or add column \"%s\" to the target.",
 						 p->cursor_column)));
@@ -515,7 +626,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("cursor column \"%s\" has type %s, which cannot be a cursor",
 						p->cursor_column, format_type_be(cursor_att->atttypid)),
-				 errhint("Use a column of type timestamptz, timestamp, date, smallint, integer, bigint or numeric.")));
+				 errhint("Use a column of type timestamptz, timestamp, date, smallint, integer, bigint, numeric or xid8.")));
 	relation_close(source, NoLock);
 
 	if (!PG_ARGISNULL(6))
@@ -526,7 +637,8 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("lag must not be negative")));
-		if (p->cursor_kind == CURSOR_INTEGER || p->cursor_kind == CURSOR_NUMERIC)
+		if (p->cursor_kind != CURSOR_TIMESTAMPTZ && p->cursor_kind != CURSOR_TIMESTAMP &&
+			p->cursor_kind != CURSOR_DATE)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("lag needs a timestamp or date cursor"),

@@ -27,7 +27,7 @@ typedef struct PipelineShape
 	char	   *target_sql;
 	char		source_relkind;
 	List	   *columns;		/* LoadColumn *, in target column order */
-	bool		target_has_cursor;	/* same name and type as the source's */
+	bool		target_has_cursor;	/* same name and base type as the source's */
 	bool		source_unique_on_keys;	/* a unique index proves no duplicates */
 	bool		source_has_cursor_index;
 	bool		target_has_cursor_index;

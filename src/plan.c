@@ -150,6 +150,30 @@ append_keyed_source(StringInfo buf, Pipeline *p, PipelineShape *shape,
 	append_tally(buf, p, TALLY_DEDUPED);
 }
 
+/*
+ * Finish a RETURNING list and the CTE around it with "late": whether a row
+ * written was at or below the checkpoint ($3), i.e. arrived after the run
+ * that moved the checkpoint past it.  Known only if the target has the cursor.
+ */
+static void
+append_returning_late(StringInfo buf, Pipeline *p, PipelineShape *shape)
+{
+	if (shape->target_has_cursor)
+		appendStringInfo(buf, ",\n    t.%s OPERATOR(pg_catalog.<=) $3 AS late",
+						 quote_identifier(p->cursor_column));
+	appendStringInfoString(buf, "\n)\n");
+}
+
+/* Append the count of late rows, NULL when unknown, and "FROM w". */
+static void
+append_count_late(StringInfo buf, PipelineShape *shape)
+{
+	if (shape->target_has_cursor)
+		appendStringInfoString(buf, "       pg_catalog.count(*) FILTER (WHERE late)\nFROM w");
+	else
+		appendStringInfoString(buf, "       NULL::bigint\nFROM w");
+}
+
 /* Append "INSERT INTO target AS t (cols) [OVERRIDING SYSTEM VALUE]\n". */
 static void
 append_insert_head(StringInfo buf, PipelineShape *shape)
@@ -202,9 +226,7 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape, bool *deduplicate
 	append_keyed_source(buf, p, shape, true, deduplicates);
 	append_conflict_target(buf, p);
 	if (!has_non_keys)
-	{
-		appendStringInfoString(buf, " DO NOTHING\n  RETURNING true AS inserted\n)\n");
-	}
+		appendStringInfoString(buf, " DO NOTHING\n  RETURNING true AS inserted");
 	else
 	{
 		bool		first = true;
@@ -231,13 +253,14 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape, bool *deduplicate
 			appendStringInfo(buf, "\n    AND t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s",
 							 quote_identifier(p->cursor_column),
 							 quote_identifier(p->cursor_column));
-		appendStringInfoString(buf, "\n  RETURNING t.xmax OPERATOR(pg_catalog.=) 0 AS inserted\n)\n");
+		appendStringInfoString(buf, "\n  RETURNING t.xmax OPERATOR(pg_catalog.=) 0 AS inserted");
 	}
+	append_returning_late(buf, p, shape);
 	appendStringInfoString(buf,
 						   "SELECT pg_catalog.count(*) FILTER (WHERE inserted),\n"
 						   "       pg_catalog.count(*) FILTER (WHERE NOT inserted),\n"
-						   "       0::bigint\n"
-						   "FROM w");
+						   "       0::bigint,\n");
+	append_count_late(buf, shape);
 }
 
 /*
@@ -252,8 +275,10 @@ build_append_keyed(StringInfo buf, Pipeline *p, PipelineShape *shape,
 	append_insert_head(buf, shape);
 	append_keyed_source(buf, p, shape, false, deduplicates);
 	append_conflict_target(buf, p);
-	appendStringInfoString(buf, " DO NOTHING\n  RETURNING true AS inserted\n)\n"
-						   "SELECT pg_catalog.count(*), 0::bigint, 0::bigint FROM w");
+	appendStringInfoString(buf, " DO NOTHING\n  RETURNING true AS inserted");
+	append_returning_late(buf, p, shape);
+	appendStringInfoString(buf, "SELECT pg_catalog.count(*), 0::bigint, 0::bigint,\n");
+	append_count_late(buf, shape);
 }
 
 /*
@@ -293,8 +318,10 @@ build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	append_cursor_cmp(buf, "x", p, "<=", 3);
 	appendStringInfoString(buf, " AND ");
 	append_cursor_cmp(buf, "x", p, "<=", 2);
-	appendStringInfoString(buf, ")\n  RETURNING true AS inserted\n)\n"
-						   "SELECT pg_catalog.count(*), 0::bigint, 0::bigint FROM w");
+	appendStringInfoString(buf, ")\n  RETURNING true AS inserted");
+	append_returning_late(buf, p, shape);
+	appendStringInfoString(buf, "SELECT pg_catalog.count(*), 0::bigint, 0::bigint,\n");
+	append_count_late(buf, shape);
 }
 
 /*

@@ -14,9 +14,11 @@
  *   $1  lower bound of the window, inclusive (re-reads ties and the lag)
  *   $2  upper bound of the window, inclusive
  *   $3  the checkpoint the window starts from
- * It returns one row: rows inserted, updated, deleted.
+ * It returns one row: rows inserted, updated, deleted, and late (written rows
+ * at or below the checkpoint; NULL when the target has no cursor column).
  */
 #define RUN_SQL_NPARAMS 3
+#define RUN_SQL_NCOUNTS 4
 
 /* Tally slots: rows read from the source, and rows left after de-duplication. */
 #define TALLY_READ		0

@@ -13,6 +13,8 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -30,6 +32,7 @@
 
 PG_FUNCTION_INFO_V1(incremental_incr_run);
 PG_FUNCTION_INFO_V1(incremental_incr_backfill);
+PG_FUNCTION_INFO_V1(incremental_incr_catch_up);
 PG_FUNCTION_INFO_V1(incremental_incr_plan);
 PG_FUNCTION_INFO_V1(incremental_incr_pending_rows);
 PG_FUNCTION_INFO_V1(incremental_tally);
@@ -143,7 +146,8 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	Oid			types[RUN_SQL_NPARAMS];
 	Datum		values[RUN_SQL_NPARAMS];
 	int			ret;
-	int64		counts[3];
+	int64		counts[RUN_SQL_NCOUNTS];
+	bool		nulls[RUN_SQL_NCOUNTS];
 	int64		kept;
 	Tally		saved = tally;
 	RunWindow  *w = &res->window;
@@ -173,12 +177,12 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	ret = SPI_execute_with_args(sql, RUN_SQL_NPARAMS, types, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
 	{
-		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									  i + 1, &nulls[i]);
 
-		counts[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, i + 1, &isnull));
+		counts[i] = nulls[i] ? 0 : DatumGetInt64(d);
 	}
 
 	rec->rows_read = tally.count[TALLY_READ];
@@ -187,6 +191,8 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	rec->rows_updated = counts[1];
 	rec->rows_deleted = counts[2];
 	rec->rows_unchanged = kept - counts[0] - counts[1] - counts[2];
+	rec->rows_late = counts[3];
+	rec->rows_late_known = !nulls[3];
 
 	res->moved = tally.has_max && (cp->isnull || CursorLessThan(p, cp->value, tally.max));
 	{
@@ -216,7 +222,7 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
  * before the error goes on to abort the caller's transaction.
  */
 Datum
-ExecuteRun(RunRequest *req)
+ExecuteRun(RunRequest *req, RunOutcome *outcome)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -249,6 +255,12 @@ ExecuteRun(RunRequest *req)
 		rec.finished_at = GetCurrentTimestamp();
 		rec.status = "skipped";
 		rec.error = "another run of the pipeline was in progress";
+		if (outcome)
+		{
+			outcome->record = rec;
+			outcome->moved = false;
+			outcome->checkpoint = NULL;
+		}
 		return InsertRun(NextRunId(), &rec);
 	}
 	run_id = NextRunId();
@@ -287,9 +299,16 @@ ExecuteRun(RunRequest *req)
 		Checkpoint	next = {false, res.new_checkpoint};
 
 		StoreCheckpoint(p, &next, run_id);
+		cp = next;
 	}
 	rec.finished_at = GetCurrentTimestamp();
 	rec.status = "ok";
+	if (outcome)
+	{
+		outcome->record = rec;
+		outcome->moved = res.moved && !req->backfill;
+		outcome->checkpoint = cp.isnull ? NULL : CursorValueOut(p, cp.value);
+	}
 	return InsertRun(run_id, &rec);
 }
 
@@ -314,7 +333,80 @@ incremental_incr_run(PG_FUNCTION_ARGS)
 	req.name = text_arg(fcinfo, 0, "name");
 	req.trigger = "manual";
 	req.wait = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
-	PG_RETURN_DATUM(ExecuteRun(&req));
+	PG_RETURN_DATUM(ExecuteRun(&req, NULL));
+}
+
+/*
+ * CALL incr_catch_up(name, max_batches): run batches of batch_size, each in
+ * a transaction of its own, until nothing is left or max_batches ran.
+ * Stopping it at any point (cancel, kill, crash) loses nothing: every
+ * committed batch moved its checkpoint with its data, and the next call
+ * starts from there.
+ */
+Datum
+incremental_incr_catch_up(PG_FUNCTION_ARGS)
+{
+	RunRequest	req;
+	int32		max_batches = 0;
+	MemoryContext batch_cxt;
+	MemoryContext old;
+
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		castNode(CallContext, fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("incr_catch_up cannot run inside a transaction block"),
+				 errdetail("It commits after each batch."),
+				 errhint("CALL it on its own, not inside BEGIN ... COMMIT or a function; for one batch in a transaction use incr_run.")));
+
+	memset(&req, 0, sizeof(req));
+	req.name = text_arg(fcinfo, 0, "name");
+	req.trigger = "catch_up";
+	req.wait = true;
+	if (!PG_ARGISNULL(1))
+	{
+		max_batches = PG_GETARG_INT32(1);
+		if (max_batches <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_batches must be positive, not %d", max_batches),
+					 errhint("Pass NULL to run until nothing is left.")));
+	}
+	/* fail early on an unknown name or a foreign pipeline */
+	CheckPipelineOwner(LoadPipeline(req.name));
+
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "incr_catch_up batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	for (int batch = 1; max_batches == 0 || batch <= max_batches; batch++)
+	{
+		RunOutcome	outcome;
+		char	   *activity;
+
+		old = MemoryContextSwitchTo(batch_cxt);
+		activity = psprintf("incremental: catch-up of pipeline %s, batch %d", req.name, batch);
+		pgstat_report_activity(STATE_RUNNING, activity);
+
+		PushActiveSnapshot(GetTransactionSnapshot());
+		(void) ExecuteRun(&req, &outcome);
+		PopActiveSnapshot();
+
+		ereport(NOTICE,
+				(errmsg("pipeline \"%s\" batch %d: read " INT64_FORMAT ", inserted " INT64_FORMAT
+						", updated " INT64_FORMAT ", deleted " INT64_FORMAT ", checkpoint %s",
+						req.name, batch, outcome.record.rows_read,
+						outcome.record.rows_inserted, outcome.record.rows_updated,
+						outcome.record.rows_deleted,
+						outcome.checkpoint ? outcome.checkpoint : "none")));
+		MemoryContextSwitchTo(old);
+		SPI_commit();
+		MemoryContextReset(batch_cxt);
+		if (!outcome.moved)
+			break;
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
 }
 
 /*
@@ -344,7 +436,7 @@ incremental_incr_backfill(PG_FUNCTION_ARGS)
 				 errmsg("backfill range of pipeline \"%s\" is empty", req.name),
 				 errdetail("from_value %s is greater than to_value %s.",
 						   req.from_value, req.to_value)));
-	PG_RETURN_DATUM(ExecuteRun(&req));
+	PG_RETURN_DATUM(ExecuteRun(&req, NULL));
 }
 
 /*

@@ -19,7 +19,15 @@ typedef struct RunRequest
 	const char *to_value;
 } RunRequest;
 
-extern Datum ExecuteRun(RunRequest *req);
+/* What a caller of ExecuteRun may want beyond the incr_runs row. */
+typedef struct RunOutcome
+{
+	RunRecord	record;
+	bool		moved;			/* the checkpoint moved */
+	char	   *checkpoint;		/* the checkpoint after the run, as text; NULL if none */
+} RunOutcome;
+
+extern Datum ExecuteRun(RunRequest *req, RunOutcome *outcome);
 extern void RecordFailedRun(int64 run_id, RunRecord *run);
 
 #endif							/* INCREMENTAL_RUN_H */

@@ -22,16 +22,24 @@
  *   up to B are then committed or gone; later ones are greater than B.
  *   The wait obeys lock_timeout.
  *
+ * - xid8 cursors filled by pg_current_xact_id() carry the id of the writing
+ *   transaction.  B is the xmin of a new snapshot: every transaction below it
+ *   has ended.  Nothing is waited for, and unlike the two above this holds
+ *   for any writer, whatever order it commits in.
+ *
  * Both need the run's statement to take a new snapshot after the bound is
  * computed, which is why REPEATABLE READ callers are refused (run.c).
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "catalog/pg_class.h"
+#include "access/relation.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
 #include "utils/backend_status.h"
@@ -40,8 +48,11 @@
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
+#include "utils/xid8.h"
 
 #include "plan.h"
 #include "window.h"
@@ -79,6 +90,8 @@ cursor_extreme(Pipeline *p, bool greatest)
 			return Int32GetDatum(greatest ? PG_INT32_MAX : PG_INT32_MIN);
 		case INT8OID:
 			return Int64GetDatum(greatest ? PG_INT64_MAX : PG_INT64_MIN);
+		case XID8OID:
+			return FullTransactionIdGetDatum(FullTransactionIdFromU64(greatest ? PG_UINT64_MAX : 0));
 		case NUMERICOID:
 			return DirectFunctionCall3(numeric_in,
 									   CStringGetDatum(greatest ? "Infinity" : "-Infinity"),
@@ -187,23 +200,98 @@ oldest_open_transaction(TimestampTz *start, int *pid)
 	return found;
 }
 
-/* Wait until no transaction holds a write lock on the source or its partitions. */
+static void collect_tables(Oid relid, List **tables, int depth);
+
+/* Walk a view's query, collecting the tables of every relation it reads. */
+static bool
+collect_tables_walker(Node *node, void *context)
+{
+	List	  **tables = ((List **) context);
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *query = (Query *) node;
+		ListCell   *lc;
+
+		foreach(lc, query->rtable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+			if (rte->rtekind == RTE_RELATION && !list_member_oid(*tables, rte->relid))
+				collect_tables(rte->relid, tables, list_length(*tables));
+		}
+		return query_tree_walker(query, collect_tables_walker, context, 0);
+	}
+	return expression_tree_walker(node, collect_tables_walker, context);
+}
+
+/*
+ * Collect the tables whose writers a run must wait for: a table with its
+ * partitions, or, for a view, those of every relation the view reads.
+ * Foreign tables are left out: their writers are elsewhere.
+ */
+static void
+collect_tables(Oid relid, List **tables, int depth)
+{
+	char		relkind = get_rel_relkind(relid);
+
+	if (depth > 1000)
+		return;
+	if (relkind == RELKIND_VIEW)
+	{
+		Relation	view = relation_open(relid, AccessShareLock);
+		Query	   *query = copyObject(get_view_query(view));
+
+		relation_close(view, NoLock);
+		/* the view itself: its rule's OLD and NEW entries point back at it */
+		*tables = lappend_oid(*tables, relid);
+		(void) collect_tables_walker((Node *) query, tables);
+	}
+	else if (relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE ||
+			 relkind == RELKIND_MATVIEW)
+		*tables = list_concat_unique_oid(*tables, find_all_inheritors(relid, NoLock, NULL));
+}
+
+/*
+ * Wait until no transaction holds a write lock on a table the source reads:
+ * the source, its partitions, or the tables under a view.
+ */
 static void
 wait_for_writers(Pipeline *p)
 {
-	List	   *relids = find_all_inheritors(p->source, NoLock, NULL);
+	List	   *relids = NIL;
 	List	   *locktags = NIL;
 	ListCell   *lc;
 
+	collect_tables(p->source, &relids, 0);
 	foreach(lc, relids)
 	{
-		LOCKTAG    *tag = palloc(sizeof(LOCKTAG));
+		LOCKTAG    *tag;
 
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_VIEW)
+			continue;
+		tag = palloc(sizeof(LOCKTAG));
 		SET_LOCKTAG_RELATION(*tag, MyDatabaseId, lfirst_oid(lc));
 		locktags = lappend(locktags, tag);
 	}
-	pgstat_report_activity(STATE_RUNNING, "incremental: waiting for writers of the source");
 	WaitForLockersMultiple(locktags, ShareLock, false);
+}
+
+/* The xmin of a new snapshot: every transaction id below it has ended. */
+static Datum
+oldest_running_xid8(void)
+{
+	bool		isnull;
+	int			ret;
+
+	/* not read-only, so SPI takes a new snapshot for the statement */
+	ret = SPI_execute("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())",
+					  false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the snapshot's xmin");
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 }
 
 /* Run a one-column query of the window; false if it returned no row or NULL. */
@@ -273,9 +361,11 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 			cap_upper(p, w, greatest, "greatest cursor value before waiting for writers");
 		else
 			cap_upper(p, w, cursor_extreme(p, false), "empty source");
-		if (wait_writers && shape->source_relkind != RELKIND_VIEW)
+		if (wait_writers)
 			wait_for_writers(p);
 	}
+	else if (p->cursor_kind == CURSOR_XID8)
+		cap_upper(p, w, oldest_running_xid8(), "oldest running transaction id");
 	else
 	{
 		TimestampTz now = GetCurrentTimestamp();

@@ -7,7 +7,7 @@
 -- Failed runs are recorded in incr_runs, in a transaction of their own.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(74);
+SELECT plan(81);
 
 -- Fixtures: for each case a source of three rows (2024-01-01 .. 2024-01-03),
 -- a target keyed by id, and a merge pipeline bad_r_<case> that has run once,
@@ -17,7 +17,7 @@ DECLARE
     c text;
 BEGIN
     FOREACH c IN ARRAY ARRAY['ts', 'dropcol', 'retype', 'untype', 'noidx',
-                             'gonesrc', 'gonetgt']
+                             'gonesrc', 'gonetgt', 'inf']
     LOOP
         EXECUTE format('CREATE TABLE %I (id integer NOT NULL, ts timestamptz NOT NULL, v text)',
                        'bad_r_' || c || '_src');
@@ -44,6 +44,42 @@ CREATE TABLE bad_r_seq_tgt (id bigint PRIMARY KEY, v text);
 SELECT incr_create_pipeline('bad_r_seq', 'bad_r_seq_src', 'bad_r_seq_tgt', 'id', 'append', ARRAY['id']);
 SELECT incr_run('bad_r_seq');
 
+-- A numeric cursor.
+CREATE TABLE bad_r_num_src (id integer NOT NULL, n numeric NOT NULL, v text);
+CREATE INDEX ON bad_r_num_src (n);
+INSERT INTO bad_r_num_src SELECT i, i * 1.5, 'v' || i FROM generate_series(1, 3) i;
+CREATE TABLE bad_r_num_tgt (id integer PRIMARY KEY, n numeric, v text);
+SELECT incr_create_pipeline('bad_r_num', 'bad_r_num_src', 'bad_r_num_tgt', 'n', 'append', ARRAY['id']);
+SELECT incr_run('bad_r_num');
+
+-- A pipeline whose name needs quoting as a literal.
+SELECT incr_create_pipeline('bad_r_it''s', 'bad_r_ts_src', 'bad_r_ts_tgt', 'ts', 'merge', ARRAY['id']);
+
+-- The hint of the error a statement raises.
+CREATE FUNCTION pg_temp.bad_hint(sql text) RETURNS text
+LANGUAGE plpgsql AS $f$
+DECLARE
+    hint text;
+BEGIN
+    EXECUTE sql;
+    RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
+    RETURN hint;
+END
+$f$;
+
+-- "SQLSTATE: message" of the error a statement raises, NULL if none.
+CREATE FUNCTION pg_temp.bad_error(sql text) RETURNS text
+LANGUAGE plpgsql AS $f$
+BEGIN
+    EXECUTE sql;
+    RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$f$;
+
 -- Privileges: alice may read the source and write the target and owns a
 -- pipeline; bob has no privilege at all (yet).
 CREATE ROLE bad_alice NOLOGIN;
@@ -59,6 +95,21 @@ SELECT incr_create_pipeline('bad_r_alice', 'bad_r_priv_src', 'bad_r_priv_tgt', '
 SELECT incr_run('bad_r_alice');
 RESET ROLE;
 
+-- erin owns a pipeline; her role is dropped later.
+CREATE ROLE bad_erin NOLOGIN;
+CREATE TABLE bad_r_erin_tgt (id integer PRIMARY KEY, ts timestamptz, v text);
+GRANT SELECT ON bad_r_priv_src TO bad_erin;
+GRANT SELECT, INSERT, UPDATE ON bad_r_erin_tgt TO bad_erin;
+SET ROLE bad_erin;
+SELECT incr_create_pipeline('bad_r_orphan', 'bad_r_priv_src', 'bad_r_erin_tgt', 'ts', 'merge', ARRAY['id']);
+RESET ROLE;
+
+-- A source in a schema bob may not use, though he may read the table.
+CREATE SCHEMA bad_r_sch;
+CREATE TABLE bad_r_sch.src (id integer NOT NULL, ts timestamptz NOT NULL, v text);
+CREATE INDEX ON bad_r_sch.src (ts);
+SELECT 'bad_r_sch.src'::regclass::oid AS bad_r_sch_src_oid \gset
+
 SELECT results_eq(
     $$SELECT pipeline, COALESCE(value_timestamptz::text, value_numeric::text)
       FROM incr_checkpoints WHERE pipeline LIKE 'bad\_r\_%' ORDER BY pipeline$$,
@@ -66,7 +117,11 @@ SELECT results_eq(
              ('bad_r_dropcol', '2024-01-03 00:00:00+00'),
              ('bad_r_gonesrc', '2024-01-03 00:00:00+00'),
              ('bad_r_gonetgt', '2024-01-03 00:00:00+00'),
+             ('bad_r_inf', '2024-01-03 00:00:00+00'),
+             ('bad_r_it''s', NULL),
              ('bad_r_noidx', '2024-01-03 00:00:00+00'),
+             ('bad_r_num', '4.5'),
+             ('bad_r_orphan', NULL),
              ('bad_r_retype', '2024-01-03 00:00:00+00'),
              ('bad_r_seq', '3'),
              ('bad_r_ts', '2024-01-03 00:00:00+00'),
@@ -120,7 +175,15 @@ SELECT throws_ok($$SELECT incr_run('bad_r_ts')$$,
     '55000', 'pipeline "bad_r_ts" is paused', 'incr_run: paused pipeline');
 SELECT throws_ok($$SELECT incr_run('bad_r_ts', wait => false)$$,
     '55000', 'pipeline "bad_r_ts" is paused', 'incr_run without waiting: paused pipeline');
+SELECT is(pg_temp.bad_hint($$SELECT incr_run('bad_r_ts')$$),
+    $$Resume it with: SELECT incr_resume('bad_r_ts');$$,
+    'incr_run: the hint for a paused pipeline is the statement that resumes it');
 SELECT lives_ok($$SELECT incr_resume('bad_r_ts')$$, 'resume bad_r_ts');
+SELECT lives_ok($$SELECT incr_pause('bad_r_it''s')$$, $$pause bad_r_it's$$);
+SELECT is(pg_temp.bad_hint($$SELECT incr_run('bad_r_it''s')$$),
+    $$Resume it with: SELECT incr_resume('bad_r_it''s');$$,
+    'incr_run: the hint for a paused pipeline quotes its name as a literal');
+SELECT lives_ok($$SELECT incr_resume('bad_r_it''s')$$, $$resume bad_r_it's$$);
 
 -- incr_reset with a value the cursor type cannot read.
 SELECT throws_ok($$SELECT incr_reset('bad_r_ts', 'not a date')$$,
@@ -138,6 +201,16 @@ SELECT throws_ok($$SELECT incr_reset('bad_r_seq', '1.5')$$,
 SELECT throws_ok($$SELECT incr_reset('bad_r_seq', '9223372036854775808')$$,
     '22003', 'value "9223372036854775808" is out of range for type bigint',
     'incr_reset: out of range for a bigint');
+
+-- incr_reset to a value no cursor value can pass: the pipeline would never
+-- load again while every run reports ok.  (Only the SQLSTATE is asserted:
+-- the message is the implementer's choice.)
+SELECT throws_ok($$SELECT incr_reset('bad_r_num', 'NaN')$$,
+    '22023', NULL, 'incr_reset: NaN for a numeric cursor');
+SELECT throws_ok($$SELECT incr_reset('bad_r_num', 'Infinity')$$,
+    '22023', NULL, 'incr_reset: Infinity for a numeric cursor');
+SELECT throws_ok($$SELECT incr_reset('bad_r_inf', 'infinity')$$,
+    '22023', NULL, 'incr_reset: infinity for a timestamptz cursor');
 
 -- incr_backfill with bad bounds.
 SELECT throws_ok($$SELECT incr_backfill('bad_r_ts', '2024-01-03', '2024-01-01')$$,
@@ -218,6 +291,14 @@ SELECT throws_ok(
     $$SELECT incr_create_pipeline('bad_r_bob', 'bad_r_priv_src', 'bad_r_priv_tgt', 'ts', 'merge', ARRAY['id'])$$,
     '42501', 'permission denied for column "ts" of relation "bad_r_priv_tgt"',
     'incr_create_pipeline: merge without UPDATE on the target');
+RESET ROLE;
+GRANT SELECT ON bad_r_sch.src TO bad_bob;
+SET ROLE bad_bob;
+SELECT throws_ok(
+    format($$SELECT incr_create_pipeline('bad_r_bob', %s::regclass, 'bad_r_priv_tgt', 'ts', 'append', ARRAY['id'])$$,
+           :bad_r_sch_src_oid),
+    '42501', 'permission denied for schema bad_r_sch',
+    'incr_create_pipeline: no USAGE on the source''s schema');
 
 -- ... nor act on alice's pipeline, even with privileges on its relations.
 SELECT throws_ok($$SELECT incr_run('bad_r_alice')$$,
@@ -255,7 +336,24 @@ REVOKE INSERT ON bad_r_priv_tgt FROM bad_alice;
 SELECT throws_ok($$SELECT incr_run('bad_r_alice')$$,
     '42501', 'permission denied for column "id" of relation "bad_r_priv_tgt"',
     'incr_run by a superuser of a pipeline whose owner lost INSERT on the target');
-SELECT is(current_user::text, 'postgres', 'the caller''s identity is restored after the failed runs');
+SELECT is(current_user, session_user, 'the caller''s identity is restored after the failed runs');
+
+-- The owner of a pipeline is dropped: either DROP ROLE is refused, or every
+-- call on the orphaned pipeline says clearly that its owner is gone.
+REVOKE ALL ON bad_r_priv_src, bad_r_erin_tgt FROM bad_erin;
+SELECT COALESCE(pg_temp.bad_error('DROP ROLE bad_erin'), 'dropped') AS bad_drop_erin \gset
+SELECT matches(
+    CASE WHEN :'bad_drop_erin' LIKE '2BP01:%' THEN 'refused'
+         ELSE pg_temp.bad_error($$SELECT incr_run('bad_r_orphan')$$) END,
+    '^(refused|42704: .*"bad_r_orphan".*)$',
+    'incr_run by a superuser of a pipeline whose owner was dropped');
+SET ROLE bad_bob;
+SELECT matches(
+    CASE WHEN :'bad_drop_erin' LIKE '2BP01:%' THEN 'refused'
+         ELSE pg_temp.bad_error($$SELECT incr_run('bad_r_orphan')$$) END,
+    '^(refused|42(704|501): .*"bad_r_orphan".*)$',
+    'incr_run by another role of a pipeline whose owner was dropped');
+RESET ROLE;
 
 -- Nothing of the bad calls reached the catalog or the targets.
 SELECT results_eq(
@@ -276,6 +374,11 @@ SELECT results_eq(
     'the checkpoints are where the last good run left them');
 SELECT is((SELECT value_numeric FROM incr_checkpoints WHERE pipeline = 'bad_r_seq'), 3::numeric,
     'the bigint checkpoint is where the last good run left it');
+SELECT is((SELECT value_numeric FROM incr_checkpoints WHERE pipeline = 'bad_r_num'), 4.5,
+    'the numeric checkpoint is where the last good run left it');
+SELECT is((SELECT value_timestamptz FROM incr_checkpoints WHERE pipeline = 'bad_r_inf'),
+    timestamptz '2024-01-03 00:00+00',
+    'the timestamptz checkpoint not reset to infinity is where the last good run left it');
 SELECT results_eq(
     'SELECT id, v FROM bad_r_ts_tgt ORDER BY id',
     $$VALUES (1, 'v1'), (2, 'v2'), (3, 'v3')$$,
