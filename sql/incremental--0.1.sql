@@ -228,7 +228,7 @@ SELECT p.name AS pipeline,
         FROM @extschema@.incr_runs l
         WHERE l.pipeline OPERATOR(pg_catalog.=) p.name
           AND l.started_at OPERATOR(pg_catalog.>)
-              pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 day') AS late_rows_1d,
+              (pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 day')) AS late_rows_1d,
        e.started_at AS last_error_at,
        e.error AS last_error,
        @extschema@.incr_pending_rows(p.name) AS rows_pending
