@@ -23,7 +23,9 @@ REGRESS = append_lifecycle merge_lifecycle cursor_kinds plan_status
 REGRESS_OPTS = --load-extension=incremental
 
 # isolation specs: test/specs/<name>.spec with test/expected/<name>.out
-ISOLATION = concurrent_run inflight_writers
+ISOLATION = concurrent_run inflight_now inflight_clock_timestamp \
+	inflight_bigserial inflight_identity inflight_xid8 inflight_update_merge \
+	inflight_partition inflight_savepoint loader_repeatable_read
 ISOLATION_OPTS = --inputdir=test --load-extension=incremental
 
 PG_CPPFLAGS = -I$(srcdir)/src
