@@ -193,12 +193,12 @@ COMMENT ON FUNCTION @extschema@.incr_pending_rows(text) IS
  * cursor value, so counts and the next checkpoint come from the statement's
  * own snapshot without a second scan.  Not for direct use.
  */
-CREATE FUNCTION @extschema@._incr_tally(slot integer, value anyelement)
+CREATE FUNCTION @extschema@._incr_tally(value anyelement)
 RETURNS boolean
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE COST 1000
 AS 'MODULE_PATHNAME', 'incremental_tally';
 
-COMMENT ON FUNCTION @extschema@._incr_tally(integer, anyelement) IS
+COMMENT ON FUNCTION @extschema@._incr_tally(anyelement) IS
 'internal to incr_run: counts rows read by a run statement';
 
 /*

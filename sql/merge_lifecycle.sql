@@ -26,11 +26,28 @@ INSERT INTO customers VALUES (7, 'c7', 'silver', timestamptz '2024-01-02 02:00')
 SELECT rows_read, rows_inserted, rows_updated, rows_unchanged FROM incr_run('customers');
 SELECT id, name, tier, updated_at FROM dim_customers ORDER BY id;
 
--- the target holds a newer version than the source offers: it is kept
+-- a source with one row per key (primary key) holds each key's current
+-- state, which wins even when its cursor is older than the target's
 UPDATE dim_customers SET tier = 'platinum', updated_at = timestamptz '2024-06-01' WHERE id = 4;
 SELECT incr_reset('customers', NULL);
 SELECT rows_read, rows_inserted, rows_updated, rows_unchanged FROM incr_run('customers');
 SELECT id, tier, updated_at FROM dim_customers WHERE id = 4;
+
+-- a change log holds several versions per key: the latest wins, and a
+-- version older than the target's never overwrites it
+CREATE TABLE customer_changes (id int, name text, tier text, updated_at timestamptz NOT NULL);
+INSERT INTO customer_changes VALUES
+  (1, 'c1', 'bronze', '2024-02-01'), (1, 'c1', 'silver', '2024-02-02'),
+  (2, 'c2', 'gold',   '2024-02-01');
+CREATE TABLE dim_from_log (id int PRIMARY KEY, name text, tier text, updated_at timestamptz);
+SELECT name FROM incr_create_pipeline('from_log', 'customer_changes', 'dim_from_log',
+    'updated_at', mode => 'merge', keys => ARRAY['id']);
+SELECT rows_read, rows_inserted, rows_updated, rows_unchanged FROM incr_run('from_log');
+-- a late event for key 2, older than what the target has, within a backfill
+INSERT INTO customer_changes VALUES (2, 'c2', 'bronze', '2024-01-15');
+SELECT rows_read, rows_inserted, rows_updated, rows_unchanged
+FROM incr_backfill('from_log', '2024-01-01', '2024-03-01');
+SELECT * FROM dim_from_log ORDER BY id;
 
 -- pause and resume
 SELECT incr_pause('customers');

@@ -186,6 +186,30 @@ PipelineExists(const char *name)
 	return exists;
 }
 
+/* The quoted name of a role, or its OID if it was dropped. */
+static char *
+owner_name(Oid owner)
+{
+	char	   *name = GetUserNameFromId(owner, true);
+
+	return name ? psprintf("\"%s\"", name) : psprintf("with OID %u (dropped)", owner);
+}
+
+/*
+ * Refuse to run a pipeline whose owner role was dropped: there is no one to
+ * run it as.  Superusers can still drop it.
+ */
+void
+CheckPipelineOwnerExists(Pipeline *pipeline)
+{
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(pipeline->owner)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("owner of pipeline \"%s\" no longer exists", pipeline->name),
+				 errdetail("The role with OID %u that owned it was dropped.", pipeline->owner),
+				 errhint("A superuser can drop the pipeline with incr_drop_pipeline and create it again.")));
+}
+
 /*
  * Refuse to go on unless the current user may act on the pipeline: its
  * owner, a member of the owning role, or a superuser.
@@ -197,9 +221,8 @@ CheckPipelineOwner(Pipeline *pipeline)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of pipeline \"%s\"", pipeline->name),
-				 errdetail("Pipeline \"%s\" is owned by role \"%s\".",
-						   pipeline->name,
-						   GetUserNameFromId(pipeline->owner, false)),
+				 errdetail("Pipeline \"%s\" is owned by role %s.",
+						   pipeline->name, owner_name(pipeline->owner)),
 				 errhint("Run it as its owner, or as a member of the owning role.")));
 }
 

@@ -47,6 +47,7 @@ typedef struct RunRecord
 extern Pipeline *LoadPipeline(const char *name);
 extern bool PipelineExists(const char *name);
 extern void CheckPipelineOwner(Pipeline *pipeline);
+extern void CheckPipelineOwnerExists(Pipeline *pipeline);
 extern Datum InsertPipeline(Pipeline *pipeline, Interval *schedule);
 extern void DeletePipeline(const char *name);
 extern void SetPipelineEnabled(const char *name, bool enabled);

@@ -298,12 +298,21 @@ check_cursor_sequence(Pipeline *p, Relation source, Form_pg_attribute att)
 	}
 }
 
-/* Open a relation of a pipeline, or raise a clear error if it is gone. */
+/*
+ * Open a relation of a pipeline, or raise a clear error if it is gone; check
+ * that it is not temporary and that the current user may use its schema.
+ */
 static Relation
-open_pipeline_relation(Pipeline *p, Oid relid, const char *role, LOCKMODE lockmode)
+open_pipeline_relation(Pipeline *p, Oid relid, const char *role, LOCKMODE lockmode,
+					   bool creating)
 {
 	Relation	rel = try_relation_open(relid, lockmode);
+	Oid			nsp;
 
+	if (rel == NULL && creating)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("%s relation with OID %u does not exist", role, relid)));
 	if (rel == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -311,28 +320,30 @@ open_pipeline_relation(Pipeline *p, Oid relid, const char *role, LOCKMODE lockmo
 				 errdetail("The relation with OID %u was dropped after the pipeline was created.",
 						   relid),
 				 errhint("Drop the pipeline with incr_drop_pipeline and create it again.")));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("temporary table \"%s\" cannot be the %s of a pipeline",
+						RelationGetRelationName(rel), role),
+				 errdetail("A pipeline outlives the session its temporary tables belong to.")));
+	nsp = RelationGetNamespace(rel);
+	if (pg_namespace_aclcheck(nsp, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for schema %s", get_namespace_name(nsp)),
+				 errdetail("The pipeline's %s \"%s\" is in it, and role \"%s\" has no USAGE on it.",
+						   role, RelationGetRelationName(rel),
+						   GetUserNameFromId(GetUserId(), false))));
 	return rel;
 }
 
 /*
- * Check a pipeline definition against its source and target and describe
- * what a run needs of them.  Raises a clear error for anything that would
- * make a run fail or load the wrong rows; creation and every run call this,
- * so a relation that changed since creation is caught before any data moves.
- * Privileges are checked for the current user, who is the owner during runs.
+ * Open the source and target of a pipeline, checking that they exist and are
+ * of kinds a pipeline can use.  Locks are kept to the end of the transaction.
  */
-PipelineShape *
-DescribePipeline(Pipeline *p)
+static void
+open_relations(Pipeline *p, bool creating, Relation *source, Relation *target)
 {
-	PipelineShape *shape = palloc0(sizeof(PipelineShape));
-	Relation	source;
-	Relation	target;
-	Form_pg_attribute cursor_att;
-	Form_pg_attribute target_cursor_att;
-	TupleDesc	tdesc;
-	ListCell   *lc;
-	bool		writes_updates = (p->mode == MODE_MERGE);
-
 	if (p->source == p->target)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -340,10 +351,10 @@ DescribePipeline(Pipeline *p)
 						p->name),
 				 errhint("Load into a different table than the one read.")));
 
-	source = open_pipeline_relation(p, p->source, "source", AccessShareLock);
-	target = open_pipeline_relation(p, p->target, "target", RowExclusiveLock);
+	*source = open_pipeline_relation(p, p->source, "source", AccessShareLock, creating);
+	*target = open_pipeline_relation(p, p->target, "target", RowExclusiveLock, creating);
 
-	switch (source->rd_rel->relkind)
+	switch ((*source)->rd_rel->relkind)
 	{
 		case RELKIND_RELATION:
 		case RELKIND_PARTITIONED_TABLE:
@@ -355,16 +366,38 @@ DescribePipeline(Pipeline *p)
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("\"%s\" cannot be the source of a pipeline",
-							RelationGetRelationName(source)),
+							RelationGetRelationName(*source)),
 					 errdetail("A source must be a table, partitioned table, view, materialized view or foreign table.")));
 	}
-	if (target->rd_rel->relkind != RELKIND_RELATION &&
-		target->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+	if ((*target)->rd_rel->relkind != RELKIND_RELATION &&
+		(*target)->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" cannot be the target of a pipeline",
-						RelationGetRelationName(target)),
+						RelationGetRelationName(*target)),
 				 errdetail("A target must be a table or a partitioned table.")));
+}
+
+/*
+ * Check a pipeline definition against its source and target and describe
+ * what a run needs of them.  Raises a clear error for anything that would
+ * make a run fail or load the wrong rows; creation and every run call this,
+ * so a relation that changed since creation is caught before any data moves.
+ * Privileges are checked for the current user, who is the owner during runs.
+ */
+PipelineShape *
+DescribePipeline(Pipeline *p, bool creating)
+{
+	PipelineShape *shape = palloc0(sizeof(PipelineShape));
+	Relation	source;
+	Relation	target;
+	Form_pg_attribute cursor_att;
+	Form_pg_attribute target_cursor_att;
+	TupleDesc	tdesc;
+	ListCell   *lc;
+	bool		writes_updates = (p->mode == MODE_MERGE);
+
+	open_relations(p, creating, &source, &target);
 
 	shape->source_sql = qualified_name(source);
 	shape->target_sql = qualified_name(target);
@@ -390,8 +423,9 @@ DescribePipeline(Pipeline *p)
 	target_cursor_att = find_column(target, p->cursor_column);
 	if (target_cursor_att != NULL)
 	{
-		/* of the same type, so that source and target values compare as they are */
-		shape->target_has_cursor = (getBaseType(target_cursor_att->atttypid) == p->cursor_type);
+		/* loaded, and of the same type, so that values compare as they are */
+		shape->target_has_cursor = (!target_cursor_att->attgenerated &&
+									getBaseType(target_cursor_att->atttypid) == p->cursor_type);
 		shape->target_has_cursor_index =
 			has_index_leading_with(target, target_cursor_att->attnum);
 	}
@@ -509,6 +543,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	Interval   *schedule = NULL;
 	char	   *mode_name;
 	Relation	source;
+	Relation	target;
 	Form_pg_attribute cursor_att;
 	PipelineShape *shape;
 	Interval	zero;
@@ -612,11 +647,8 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	}
 
 	/* the cursor's type decides what a checkpoint and a lag are */
-	source = try_relation_open(p->source, AccessShareLock);
-	if (source == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("source relation with OID %u does not exist", p->source)));
+	open_relations(p, true, &source, &target);
+	relation_close(target, NoLock);
 	cursor_att = find_column(source, p->cursor_column);
 	if (cursor_att == NULL)
 		missing_column(source, "source", "cursor", p->cursor_column);
@@ -647,7 +679,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 					 errhint("Pass lag => NULL for a version or sequence cursor.")));
 	}
 
-	shape = DescribePipeline(p);
+	shape = DescribePipeline(p, true);
 
 	if (!shape->source_has_cursor_index &&
 		shape->source_relkind != RELKIND_VIEW &&

@@ -34,6 +34,6 @@ typedef struct PipelineShape
 	bool		overriding_system_value;	/* an identity ALWAYS column is loaded */
 } PipelineShape;
 
-extern PipelineShape *DescribePipeline(Pipeline *pipeline);
+extern PipelineShape *DescribePipeline(Pipeline *pipeline, bool creating);
 
 #endif							/* INCREMENTAL_PIPELINE_H */

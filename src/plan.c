@@ -81,15 +81,12 @@ append_cursor_cmp(StringInfo buf, const char *alias, Pipeline *p,
 					 alias, quote_identifier(p->cursor_column), op, param);
 }
 
-/* Append the call that counts a row read into a tally slot. */
+/* Append the call that counts a row read and tracks the greatest cursor. */
 static void
-append_tally(StringInfo buf, Pipeline *p, int slot)
+append_tally(StringInfo buf, Pipeline *p)
 {
-	if (slot == TALLY_READ)
-		appendStringInfo(buf, "%s._incr_tally(%d, s.%s)", ExtensionSchemaQuoted(),
-						 slot, quote_identifier(p->cursor_column));
-	else
-		appendStringInfo(buf, "%s._incr_tally(%d, true)", ExtensionSchemaQuoted(), slot);
+	appendStringInfo(buf, "%s._incr_tally(s.%s)", ExtensionSchemaQuoted(),
+					 quote_identifier(p->cursor_column));
 }
 
 /* Append "s.cursor >= $1 AND s.cursor <= $2 AND <tally>": the window's rows. */
@@ -100,7 +97,7 @@ append_window(StringInfo buf, Pipeline *p)
 	appendStringInfoString(buf, " AND ");
 	append_cursor_cmp(buf, "s", p, "<=", 2);
 	appendStringInfoString(buf, " AND ");
-	append_tally(buf, p, TALLY_READ);
+	append_tally(buf, p);
 }
 
 /*
@@ -113,12 +110,11 @@ append_window(StringInfo buf, Pipeline *p)
  */
 static void
 append_keyed_source(StringInfo buf, Pipeline *p, PipelineShape *shape,
-					bool latest_wins, bool *deduplicates)
+					bool latest_wins)
 {
 	ListCell   *lc;
 
-	*deduplicates = !shape->source_unique_on_keys;
-	if (!*deduplicates)
+	if (shape->source_unique_on_keys)
 	{
 		appendStringInfoString(buf, "SELECT ");
 		append_source_exprs(buf, shape->columns, false);
@@ -146,8 +142,7 @@ append_keyed_source(StringInfo buf, Pipeline *p, PipelineShape *shape,
 	appendStringInfo(buf, "s.%s %s, ROW(", quote_identifier(p->cursor_column),
 					 latest_wins ? "DESC" : "ASC");
 	append_columns(buf, shape->columns, "s", false);
-	appendStringInfoString(buf, ") USING OPERATOR(pg_catalog.*>)) AS d\n  WHERE ");
-	append_tally(buf, p, TALLY_DEDUPED);
+	appendStringInfoString(buf, ") USING OPERATOR(pg_catalog.*>)) AS d");
 }
 
 /*
@@ -207,10 +202,14 @@ append_conflict_target(StringInfo buf, Pipeline *p)
  * MERGE: it is race-free against concurrent inserts of the same key, and its
  * RETURNING tells inserts (xmax = 0) from updates, which MERGE on 15 cannot.
  * A row whose non-key columns are byte-for-byte what the target holds is not
- * rewritten, and a row older than the target's (by cursor) never overwrites it.
+ * rewritten.  When the source can hold several versions of a key (a change
+ * log), a version older than the target's (by cursor) never overwrites it.
+ * When a unique index makes the source hold one row per key, that row is the
+ * key's current state and always wins: updated_at = now() can go backwards
+ * when two transactions update one row, and the later commit is the truth.
  */
 static void
-build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape, bool *deduplicates)
+build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 {
 	bool		has_non_keys = false;
 	ListCell   *lc;
@@ -223,7 +222,7 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape, bool *deduplicate
 
 	appendStringInfoString(buf, "WITH w AS (\n");
 	append_insert_head(buf, shape);
-	append_keyed_source(buf, p, shape, true, deduplicates);
+	append_keyed_source(buf, p, shape, true);
 	append_conflict_target(buf, p);
 	if (!has_non_keys)
 		appendStringInfoString(buf, " DO NOTHING\n  RETURNING true AS inserted");
@@ -249,7 +248,7 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape, bool *deduplicate
 		appendStringInfoString(buf, "), ROW(");
 		append_columns(buf, shape->columns, "EXCLUDED", true);
 		appendStringInfoString(buf, "))");
-		if (shape->target_has_cursor)
+		if (shape->target_has_cursor && !shape->source_unique_on_keys)
 			appendStringInfo(buf, "\n    AND t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s",
 							 quote_identifier(p->cursor_column),
 							 quote_identifier(p->cursor_column));
@@ -268,12 +267,11 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape, bool *deduplicate
  * first version of a key in the window wins.
  */
 static void
-build_append_keyed(StringInfo buf, Pipeline *p, PipelineShape *shape,
-				   bool *deduplicates)
+build_append_keyed(StringInfo buf, Pipeline *p, PipelineShape *shape)
 {
 	appendStringInfoString(buf, "WITH w AS (\n");
 	append_insert_head(buf, shape);
-	append_keyed_source(buf, p, shape, false, deduplicates);
+	append_keyed_source(buf, p, shape, false);
 	append_conflict_target(buf, p);
 	appendStringInfoString(buf, " DO NOTHING\n  RETURNING true AS inserted");
 	append_returning_late(buf, p, shape);
@@ -299,7 +297,7 @@ build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	appendStringInfoString(buf, " AND ");
 	append_cursor_cmp(buf, "s", p, "<=", 2);
 	appendStringInfoString(buf, " AND ");
-	append_tally(buf, p, TALLY_READ);
+	append_tally(buf, p);
 	appendStringInfoString(buf, "\n  UNION ALL\n  (SELECT ");
 	append_source_exprs(buf, shape->columns, false);
 	appendStringInfo(buf, "\n   FROM %s AS s\n   WHERE ", shape->source_sql);
@@ -309,7 +307,7 @@ build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	appendStringInfoString(buf, " AND ");
 	append_cursor_cmp(buf, "s", p, "<=", 2);
 	appendStringInfoString(buf, " AND ");
-	append_tally(buf, p, TALLY_READ);
+	append_tally(buf, p);
 	appendStringInfoString(buf, "\n   EXCEPT ALL\n   SELECT ");
 	append_columns(buf, shape->columns, "x", false);
 	appendStringInfo(buf, "\n   FROM %s AS x\n   WHERE ", shape->target_sql);
@@ -324,25 +322,21 @@ build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	append_count_late(buf, shape);
 }
 
-/*
- * Build the statement of one run of the pipeline.  Sets *deduplicates when
- * the statement counts the rows left after de-duplication in TALLY_DEDUPED.
- */
+/* Build the statement of one run of the pipeline. */
 char *
-BuildRunSql(Pipeline *p, PipelineShape *shape, bool *deduplicates)
+BuildRunSql(Pipeline *p, PipelineShape *shape)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	*deduplicates = false;
 	switch (p->mode)
 	{
 		case MODE_MERGE:
-			build_merge(&buf, p, shape, deduplicates);
+			build_merge(&buf, p, shape);
 			break;
 		case MODE_APPEND:
 			if (p->keys != NIL)
-				build_append_keyed(&buf, p, shape, deduplicates);
+				build_append_keyed(&buf, p, shape);
 			else
 				build_append_keyless(&buf, p, shape);
 			break;

@@ -20,11 +20,7 @@
 #define RUN_SQL_NPARAMS 3
 #define RUN_SQL_NCOUNTS 4
 
-/* Tally slots: rows read from the source, and rows left after de-duplication. */
-#define TALLY_READ		0
-#define TALLY_DEDUPED	1
-
-extern char *BuildRunSql(Pipeline *pipeline, PipelineShape *shape, bool *deduplicates);
+extern char *BuildRunSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildMaxCursorSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildBatchEndSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildBatchPrevSql(Pipeline *pipeline, PipelineShape *shape);

@@ -38,14 +38,14 @@ PG_FUNCTION_INFO_V1(incremental_incr_pending_rows);
 PG_FUNCTION_INFO_V1(incremental_tally);
 
 /*
- * What _incr_tally counts while a run statement executes: rows per slot, and
- * the greatest cursor value read.  A run saves and restores the state around
+ * What _incr_tally counts while a run statement executes: rows read, and the
+ * greatest cursor value read.  A run saves and restores the state around
  * its statement, so a run started from inside another (a trigger) is safe.
  */
 typedef struct Tally
 {
 	bool		active;
-	int64		count[2];
+	int64		count;
 	bool		has_max;
 	Datum		max;
 	Oid			type;
@@ -58,20 +58,17 @@ typedef struct Tally
 static Tally tally;
 
 /*
- * _incr_tally(slot, value): count a row in a slot and, for TALLY_READ, keep
- * the greatest cursor value.  Always true, so it can stand in a WHERE clause.
+ * _incr_tally(value): count a row read and keep the greatest cursor value.
+ * Always true, so it can stand in a WHERE clause.
  */
 Datum
 incremental_tally(PG_FUNCTION_ARGS)
 {
-	int32		slot = PG_GETARG_INT32(0);
-
-	if (!tally.active || slot < 0 || slot > 1)
+	if (!tally.active)
 		PG_RETURN_BOOL(true);
-	tally.count[slot]++;
-	if (slot == TALLY_READ)
+	tally.count++;
 	{
-		Datum		v = PG_GETARG_DATUM(1);
+		Datum		v = PG_GETARG_DATUM(0);
 
 		if (!tally.has_max ||
 			DatumGetInt32(FunctionCall2Coll(&tally.cmp, InvalidOid, v, tally.max)) > 0)
@@ -142,13 +139,11 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	int			save_sec_context;
 	PipelineShape *shape;
 	char	   *sql;
-	bool		deduplicates;
 	Oid			types[RUN_SQL_NPARAMS];
 	Datum		values[RUN_SQL_NPARAMS];
 	int			ret;
 	int64		counts[RUN_SQL_NCOUNTS];
 	bool		nulls[RUN_SQL_NCOUNTS];
-	int64		kept;
 	Tally		saved = tally;
 	RunWindow  *w = &res->window;
 
@@ -159,13 +154,13 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	shape = DescribePipeline(p);
+	shape = DescribePipeline(p, false);
 	if (req->backfill)
-		ComputeBackfillWindow(p, CursorValueIn(p, req->from_value),
+		ComputeBackfillWindow(p, cp, CursorValueIn(p, req->from_value),
 							  CursorValueIn(p, req->to_value), w);
 	else
 		ComputeRunWindow(p, shape, cp, true, w);
-	sql = BuildRunSql(p, shape, &deduplicates);
+	sql = BuildRunSql(p, shape);
 
 	for (int i = 0; i < RUN_SQL_NPARAMS; i++)
 		types[i] = p->cursor_type;
@@ -185,12 +180,12 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 		counts[i] = nulls[i] ? 0 : DatumGetInt64(d);
 	}
 
-	rec->rows_read = tally.count[TALLY_READ];
-	kept = deduplicates ? tally.count[TALLY_DEDUPED] : tally.count[TALLY_READ];
+	/* every row read is written, or unchanged (identical, older, superseded) */
+	rec->rows_read = tally.count;
 	rec->rows_inserted = counts[0];
 	rec->rows_updated = counts[1];
 	rec->rows_deleted = counts[2];
-	rec->rows_unchanged = kept - counts[0] - counts[1] - counts[2];
+	rec->rows_unchanged = tally.count - counts[0] - counts[1] - counts[2];
 	rec->rows_late = counts[3];
 	rec->rows_late_known = !nulls[3];
 
@@ -242,11 +237,12 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		refuse_snapshot_isolation(req->name);
 	p = LoadPipeline(req->name);
 	CheckPipelineOwner(p);
+	CheckPipelineOwnerExists(p);
 	if (!p->enabled && !req->backfill)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pipeline \"%s\" is paused", p->name),
-				 errhint("Resume it with: SELECT incr_resume('%s');", p->name)));
+				 errhint("Resume it with: SELECT incr_resume(%s);", quote_literal_cstr(p->name))));
 
 	if (!ReadCheckpoint(p, req->wait ? CHECKPOINT_LOCK_WAIT : CHECKPOINT_LOCK_NOWAIT, &cp))
 	{
@@ -452,11 +448,11 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 	RunWindow	w;
 	PipelineShape *shape;
 	StringInfoData buf;
-	bool		deduplicates;
 	Oid			save_userid;
 	int			save_sec_context;
 
 	CheckPipelineOwner(p);
+	CheckPipelineOwnerExists(p);
 	(void) ReadCheckpoint(p, CHECKPOINT_NO_LOCK, &cp);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
@@ -465,7 +461,7 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 						   SECURITY_RESTRICTED_OPERATION);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	shape = DescribePipeline(p);
+	shape = DescribePipeline(p, false);
 	ComputeRunWindow(p, shape, &cp, false, &w);
 
 	MemoryContextSwitchTo(cxt);
@@ -482,7 +478,7 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 					 CursorValueOut(p, w.upper), w.upper_reason);
 	appendStringInfo(&buf, "-- $3 checkpoint: %s\n",
 					 cp.isnull ? "none" : CursorValueOut(p, w.checkpoint));
-	appendStringInfoString(&buf, BuildRunSql(p, shape, &deduplicates));
+	appendStringInfoString(&buf, BuildRunSql(p, shape));
 	appendStringInfoChar(&buf, ';');
 
 	SPI_finish();

@@ -101,6 +101,49 @@ cursor_extreme(Pipeline *p, bool greatest)
 	return (Datum) 0;			/* keep compiler quiet */
 }
 
+/*
+ * The greatest finite value of the cursor's type.  Windows never reach past
+ * it, so rows whose cursor is NaN or infinite are never loaded: they would
+ * move the checkpoint to where no later row can pass it.
+ */
+static Datum
+cursor_greatest_finite(Pipeline *p)
+{
+	switch (p->cursor_type)
+	{
+		case TIMESTAMPTZOID:
+		case TIMESTAMPOID:
+			return TimestampGetDatum(END_TIMESTAMP - 1);
+		case DATEOID:
+			return DateADTGetDatum(DATE_END_JULIAN - POSTGRES_EPOCH_JDATE - 1);
+		case NUMERICOID:
+			/* the largest power of ten numeric accepts */
+			return DirectFunctionCall3(numeric_in, CStringGetDatum("1e131071"),
+									   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		default:
+			return cursor_extreme(p, true);
+	}
+}
+
+/* True if a cursor value is neither NaN nor infinite. */
+static bool
+cursor_is_finite(Pipeline *p, Datum value)
+{
+	switch (p->cursor_type)
+	{
+		case TIMESTAMPTZOID:
+		case TIMESTAMPOID:
+			return !TIMESTAMP_NOT_FINITE(DatumGetTimestamp(value));
+		case DATEOID:
+			return !DATE_NOT_FINITE(DatumGetDateADT(value));
+		case NUMERICOID:
+			return !numeric_is_nan(DatumGetNumeric(value)) &&
+				!numeric_is_inf(DatumGetNumeric(value));
+		default:
+			return true;
+	}
+}
+
 /* True if a < b in the cursor type's default ordering. */
 bool
 CursorLessThan(Pipeline *p, Datum a, Datum b)
@@ -121,15 +164,31 @@ CursorValueOut(Pipeline *p, Datum value)
 	return OidOutputFunctionCall(output, value);
 }
 
-/* Read a cursor value with its type's input function. */
+/*
+ * Read a cursor value given by a user (incr_reset, incr_backfill) with its
+ * type's input function, refusing what no window can use: NaN and infinite
+ * values, and the junk xid8's own input function lets through ("abc" is 0).
+ */
 Datum
 CursorValueIn(Pipeline *p, const char *text)
 {
 	Oid			input;
 	Oid			ioparam;
+	Datum		value;
 
+	if (p->cursor_type == XID8OID &&
+		(text[0] == '\0' || strspn(text, "0123456789") != strlen(text)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type xid8: \"%s\"", text)));
 	getTypeInputInfo(p->cursor_type, &input, &ioparam);
-	return OidInputFunctionCall(input, unconstify(char *, text), ioparam, -1);
+	value = OidInputFunctionCall(input, unconstify(char *, text), ioparam, -1);
+	if (!cursor_is_finite(p, value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cursor value \"%s\" is not finite", text),
+				 errdetail("Rows whose cursor is NaN or infinite are never loaded, so no window can start or end there.")));
+	return value;
 }
 
 /* The checkpoint less the lag: where a run starts reading (inclusive). */
@@ -335,7 +394,7 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	bool		local = (shape->source_relkind != RELKIND_FOREIGN_TABLE);
 
 	memset(w, 0, sizeof(RunWindow));
-	w->upper = cursor_extreme(p, true);
+	w->upper = cursor_greatest_finite(p);
 	w->upper_unbounded = true;
 	w->upper_reason = "no bound";
 	if (cp->isnull)
@@ -417,16 +476,29 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 }
 
 /*
- * Compute the window of a backfill: exactly [from, to], which needs no safe
- * bound since the checkpoint does not move.  The whole range counts as
- * possibly loaded already ($3 = to), so keyless appends compare all of it.
+ * Compute the window of a backfill: [from, to], cut at the checkpoint.  A
+ * backfill re-processes what runs already passed; what lies beyond the
+ * checkpoint is the next runs' to load, and loading it here too would make
+ * a keyless append insert it twice.  It needs no safe bound, since the
+ * checkpoint does not move.  The whole window counts as possibly loaded
+ * already ($3 = its end), so keyless appends compare all of it.
  */
 void
-ComputeBackfillWindow(Pipeline *p, Datum from, Datum to, RunWindow *w)
+ComputeBackfillWindow(Pipeline *p, Checkpoint *cp, Datum from, Datum to, RunWindow *w)
 {
 	memset(w, 0, sizeof(RunWindow));
 	w->lower = from;
 	w->upper = to;
-	w->checkpoint = to;
 	w->upper_reason = "backfill range";
+	if (cp->isnull)
+	{
+		w->upper = cursor_extreme(p, false);
+		w->upper_reason = "no checkpoint yet: nothing to backfill";
+	}
+	else if (CursorLessThan(p, cp->value, to))
+	{
+		w->upper = cp->value;
+		w->upper_reason = "backfill range, cut at the checkpoint";
+	}
+	w->checkpoint = w->upper;
 }
