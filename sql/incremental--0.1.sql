@@ -212,6 +212,17 @@ SELECT p.name AS pipeline,
        p.target,
        p.cursor_column,
        p.enabled,
+       CASE
+         WHEN pg_catalog.current_setting('incremental.safe_upper_bound', true)
+              OPERATOR(pg_catalog.=) 'off' THEN 'none: incremental.safe_upper_bound is off'
+         WHEN s.relkind OPERATOR(pg_catalog.=) 'f' THEN 'none: foreign source, late rows need lag'
+         WHEN p.cursor_type OPERATOR(pg_catalog.=) ANY
+              (ARRAY['timestamptz', 'timestamp', 'date']::pg_catalog.regtype[])
+           THEN 'start of the oldest open transaction'
+         WHEN p.cursor_type OPERATOR(pg_catalog.=) 'xid8'::pg_catalog.regtype
+           THEN 'oldest running transaction id'
+         ELSE 'greatest value, after waiting for open writers'
+       END AS safe_bound,
        COALESCE(c.value_timestamptz::text, c.value_timestamp::text,
                 c.value_date::text, c.value_numeric::text) AS checkpoint,
        c.moved_at AS checkpoint_moved_at,
@@ -233,6 +244,8 @@ SELECT p.name AS pipeline,
        e.error AS last_error,
        @extschema@.incr_pending_rows(p.name) AS rows_pending
 FROM @extschema@.incr_pipelines p
+LEFT JOIN pg_catalog.pg_class s
+       ON s.oid OPERATOR(pg_catalog.=) p.source
 LEFT JOIN @extschema@.incr_checkpoints c
        ON c.pipeline OPERATOR(pg_catalog.=) p.name
 LEFT JOIN LATERAL (

@@ -313,9 +313,18 @@ collect_tables(Oid relid, List **tables, int depth)
 		*tables = list_concat_unique_oid(*tables, find_all_inheritors(relid, NoLock, NULL));
 }
 
+/* Error context while waiting: say what the run was waiting for. */
+static void
+wait_for_writers_context(void *arg)
+{
+	errcontext("waiting for open transactions that write the source of pipeline \"%s\"",
+			   ((Pipeline *) arg)->name);
+}
+
 /*
  * Wait until no transaction holds a write lock on a table the source reads:
- * the source, its partitions, or the tables under a view.
+ * the source, its partitions, or the tables under a view.  lock_timeout
+ * bounds the wait.
  */
 static void
 wait_for_writers(Pipeline *p)
@@ -323,6 +332,7 @@ wait_for_writers(Pipeline *p)
 	List	   *relids = NIL;
 	List	   *locktags = NIL;
 	ListCell   *lc;
+	ErrorContextCallback context;
 
 	collect_tables(p->source, &relids, 0);
 	foreach(lc, relids)
@@ -335,7 +345,12 @@ wait_for_writers(Pipeline *p)
 		SET_LOCKTAG_RELATION(*tag, MyDatabaseId, lfirst_oid(lc));
 		locktags = lappend(locktags, tag);
 	}
+	context.callback = wait_for_writers_context;
+	context.arg = p;
+	context.previous = error_context_stack;
+	error_context_stack = &context;
 	WaitForLockersMultiple(locktags, ShareLock, false);
+	error_context_stack = context.previous;
 }
 
 /* The xmin of a new snapshot: every transaction id below it has ended. */
