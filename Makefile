@@ -14,7 +14,8 @@ OBJS = \
 	src/window.o \
 	src/plan.o \
 	src/run.o \
-	src/recorder.o
+	src/recorder.o \
+	src/cdc.o
 
 DATA = sql/incremental--0.1.sql
 

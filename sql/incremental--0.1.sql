@@ -22,6 +22,7 @@ CREATE TABLE @extschema@.incr_pipelines (
     schedule        interval,
     enabled         boolean NOT NULL DEFAULT true,
     owner           pg_catalog.regrole NOT NULL,
+    options         jsonb NOT NULL DEFAULT '{}',
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 
@@ -108,13 +109,26 @@ CREATE FUNCTION @extschema@.incr_create_pipeline(
     lag             interval DEFAULT NULL,
     batch_size      bigint DEFAULT NULL,
     schedule        interval DEFAULT NULL,
-    enabled         boolean DEFAULT true)
+    enabled         boolean DEFAULT true,
+    delete_column   text DEFAULT NULL,
+    soft_delete     boolean DEFAULT false,
+    payload_column  text DEFAULT NULL,
+    op_column       text DEFAULT NULL,
+    after_column    text DEFAULT NULL,
+    before_column   text DEFAULT NULL,
+    version_column  text DEFAULT NULL,
+    command         text DEFAULT NULL,
+    valid_from_column text DEFAULT 'valid_from',
+    valid_to_column text DEFAULT 'valid_to',
+    current_column  text DEFAULT 'is_current',
+    epoch_unit      text DEFAULT 'ms')
 RETURNS @extschema@.incr_pipelines
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'incremental_incr_create_pipeline';
 
 COMMENT ON FUNCTION @extschema@.incr_create_pipeline(text, pg_catalog.regclass,
-    pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean) IS
+    pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
+    text, boolean, text, text, text, text, text, text, text, text, text, text) IS
 'define a pipeline after validating source, target, cursor, mode and keys';
 
 CREATE FUNCTION @extschema@.incr_run(name text, wait boolean DEFAULT true)
@@ -266,3 +280,33 @@ COMMENT ON VIEW @extschema@.incr_status IS
 'incremental: per pipeline, checkpoint, last run, late rows, last error and rows pending';
 
 GRANT SELECT ON @extschema@.incr_status TO PUBLIC;
+
+/*
+ * Internal to cdc runs: decode one value of a change event (Debezium's
+ * encodings) into the text input of its target column's type; stop a run on
+ * a bad event; keep a jsonb value only if it is an array.
+ */
+CREATE FUNCTION @extschema@._incr_cdc_value(value jsonb, field jsonb, target oid,
+                                            typmod integer, epoch_unit text)
+RETURNS text
+LANGUAGE C STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'incremental_cdc_value';
+
+COMMENT ON FUNCTION @extschema@._incr_cdc_value(jsonb, jsonb, oid, integer, text) IS
+'internal to cdc runs: the text input of one change event value for its target type';
+
+CREATE FUNCTION @extschema@._incr_cdc_fail(cursor text, problem text)
+RETURNS text
+LANGUAGE C VOLATILE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'incremental_cdc_fail';
+
+COMMENT ON FUNCTION @extschema@._incr_cdc_fail(text, text) IS
+'internal to cdc runs: stop the run on a bad change event, naming it';
+
+CREATE FUNCTION @extschema@._incr_json_array(value jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN pg_catalog.jsonb_typeof(value) OPERATOR(pg_catalog.=) 'array' THEN value END;
+
+COMMENT ON FUNCTION @extschema@._incr_json_array(jsonb) IS
+'internal to cdc runs: the value if it is a JSON array, else NULL';

@@ -115,7 +115,13 @@ LoadPipeline(const char *name)
 
 	catalog_begin(&cxt);
 	catalog_exec(catalog_sql("SELECT source, target, cursor_column::text, cursor_type,"
-							 " mode, keys::text[], lag, batch_size, enabled, owner"
+							 " mode, keys::text[], lag, batch_size, enabled, owner,"
+							 " options->>'delete_column', (options->>'soft_delete')::boolean,"
+							 " options->>'payload_column', options->>'op_column',"
+							 " options->>'after_column', options->>'before_column',"
+							 " options->>'version_column', options->>'command',"
+							 " options->>'valid_from_column', options->>'valid_to_column',"
+							 " options->>'current_column', options->>'epoch_unit'"
 							 " FROM %s.incr_pipelines"
 							 " WHERE name OPERATOR(pg_catalog.=) $1"),
 				 1, argtypes, values, NULL, SPI_OK_SELECT);
@@ -163,6 +169,19 @@ LoadPipeline(const char *name)
 	p->batch_size = isnull ? 0 : DatumGetInt64(d);
 	p->enabled = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
 	p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
+	p->delete_column = SPI_getvalue(tup, desc, 11);
+	d = SPI_getbinval(tup, desc, 12, &isnull);
+	p->soft_delete = !isnull && DatumGetBool(d);
+	p->payload_column = SPI_getvalue(tup, desc, 13);
+	p->op_column = SPI_getvalue(tup, desc, 14);
+	p->after_column = SPI_getvalue(tup, desc, 15);
+	p->before_column = SPI_getvalue(tup, desc, 16);
+	p->version_column = SPI_getvalue(tup, desc, 17);
+	p->command = SPI_getvalue(tup, desc, 18);
+	p->valid_from_column = SPI_getvalue(tup, desc, 19);
+	p->valid_to_column = SPI_getvalue(tup, desc, 20);
+	p->current_column = SPI_getvalue(tup, desc, 21);
+	p->epoch_unit = SPI_getvalue(tup, desc, 22);
 
 	catalog_end(&cxt);
 	return p;
@@ -234,13 +253,26 @@ Datum
 InsertPipeline(Pipeline *p, Interval *schedule)
 {
 	CatalogContext cxt;
-	Oid			argtypes[12] = {TEXTOID, REGCLASSOID, REGCLASSOID, TEXTOID, REGTYPEOID,
-	TEXTOID, TEXTARRAYOID, INTERVALOID, INT8OID, INTERVALOID, BOOLOID, REGROLEOID};
-	Datum		values[12];
-	char		nulls[12];
+	Oid			argtypes[24];
+	Datum		values[24];
+	char		nulls[24];
 	Datum		result;
+	const char *options[12] = {p->delete_column, p->soft_delete ? "true" : NULL,
+		p->payload_column, p->op_column, p->after_column, p->before_column,
+		p->version_column, p->command, p->valid_from_column, p->valid_to_column,
+	p->current_column, p->epoch_unit};
+	Oid			head[12] = {TEXTOID, REGCLASSOID, REGCLASSOID, TEXTOID, REGTYPEOID,
+	TEXTOID, TEXTARRAYOID, INTERVALOID, INT8OID, INTERVALOID, BOOLOID, REGROLEOID};
 
-	memset(nulls, ' ', sizeof(nulls));
+	memcpy(argtypes, head, sizeof(head));
+	for (int i = 0; i < 12; i++)
+	{
+		argtypes[12 + i] = TEXTOID;
+		values[12 + i] = options[i] ? CStringGetTextDatum(options[i]) : (Datum) 0;
+		nulls[12 + i] = options[i] ? ' ' : 'n';
+	}
+
+	memset(nulls, ' ', 12);
 	values[0] = CStringGetTextDatum(p->name);
 	values[1] = ObjectIdGetDatum(p->source);
 	values[2] = ObjectIdGetDatum(p->target);
@@ -279,10 +311,16 @@ InsertPipeline(Pipeline *p, Interval *schedule)
 	catalog_begin(&cxt);
 	catalog_exec(catalog_sql("INSERT INTO %s.incr_pipelines"
 							 " (name, source, target, cursor_column, cursor_type, mode,"
-							 "  keys, lag, batch_size, schedule, enabled, owner)"
-							 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+							 "  keys, lag, batch_size, schedule, enabled, owner, options)"
+							 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+							 "  pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
+							 "   'delete_column', $13, 'soft_delete', $14::boolean,"
+							 "   'payload_column', $15, 'op_column', $16, 'after_column', $17,"
+							 "   'before_column', $18, 'version_column', $19, 'command', $20,"
+							 "   'valid_from_column', $21, 'valid_to_column', $22,"
+							 "   'current_column', $23, 'epoch_unit', $24)))"
 							 " RETURNING *"),
-				 12, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+				 24, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	catalog_exec(catalog_sql("INSERT INTO %s.incr_checkpoints (pipeline) VALUES ($1)"),
 				 1, argtypes, values, NULL, SPI_OK_INSERT);

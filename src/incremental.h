@@ -47,6 +47,20 @@ typedef struct Pipeline
 	int64		batch_size;		/* 0 when unlimited */
 	bool		enabled;
 	Oid			owner;
+
+	/* options of some modes (incr_pipelines.options); NULL when not set */
+	char	   *delete_column;	/* merge, scd2: source column marking deletes */
+	bool		soft_delete;	/* merge: keep deleted rows, flagged */
+	char	   *payload_column;	/* cdc: Debezium envelope (jsonb) */
+	char	   *op_column;		/* cdc: flat layout, the operation */
+	char	   *after_column;	/* cdc: flat layout, after image (jsonb) */
+	char	   *before_column;	/* cdc: flat layout, before image (jsonb) */
+	char	   *version_column;	/* cdc: target column that keeps the event cursor */
+	char	   *command;		/* query: the user's statement */
+	char	   *valid_from_column;	/* scd2 */
+	char	   *valid_to_column;
+	char	   *current_column;
+	char	   *epoch_unit;		/* cdc: unit of epoch numbers without a schema */
 } Pipeline;
 
 /* GUCs (incremental.c) */

@@ -19,10 +19,13 @@
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "executor/spi.h"
 #include "parser/parse_coerce.h"
+#include "parser/parser.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -41,6 +44,8 @@ PG_FUNCTION_INFO_V1(incremental_incr_drop_pipeline);
 PG_FUNCTION_INFO_V1(incremental_incr_pause);
 PG_FUNCTION_INFO_V1(incremental_incr_resume);
 PG_FUNCTION_INFO_V1(incremental_incr_reset);
+
+static void read_mode_options(FunctionCallInfo fcinfo, Pipeline *p);
 
 /* Raise the error for a NULL in an argument that needs a value. */
 static void
@@ -121,22 +126,22 @@ has_index_leading_with(Relation rel, AttrNumber attnum)
 }
 
 /*
- * True if rel has a valid, immediate, non-partial unique index on plain
- * columns whose key columns are all in keys.  With exact = true the key
- * columns must be exactly keys (what ON CONFLICT (keys) needs); otherwise a
- * subset suffices (what proves the keys unique).
+ * Find a valid, immediate, non-partial unique index of rel on plain columns
+ * whose key columns are all in keys; InvalidOid if none.  With exact = true
+ * the key columns must be exactly keys (what ON CONFLICT (keys) needs);
+ * otherwise a subset suffices (what proves the keys unique).
  */
-static bool
-has_unique_index_on(Relation rel, List *keys, bool exact)
+static Oid
+find_unique_index(Relation rel, List *keys, bool exact)
 {
 	List	   *indexes;
 	ListCell   *lc;
-	bool		found = false;
+	Oid			found = InvalidOid;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION &&
 		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE &&
 		rel->rd_rel->relkind != RELKIND_MATVIEW)
-		return false;
+		return InvalidOid;
 
 	indexes = RelationGetIndexList(rel);
 	foreach(lc, indexes)
@@ -169,7 +174,7 @@ has_unique_index_on(Relation rel, List *keys, bool exact)
 		ReleaseSysCache(tup);
 		if (ok)
 		{
-			found = true;
+			found = lfirst_oid(lc);
 			break;
 		}
 	}
@@ -379,6 +384,312 @@ open_relations(Pipeline *p, bool creating, Relation *source, Relation *target)
 }
 
 /*
+ * Refuse a query pipeline's command unless it is one plain DML statement or
+ * SELECT: several statements, utility statements, transaction control and
+ * SELECT INTO are refused with a clear error rather than reaching SPI.
+ */
+static void
+check_command(Pipeline *p)
+{
+	List	   *stmts = raw_parser(p->command, RAW_PARSE_DEFAULT);
+	Node	   *stmt;
+
+	if (list_length(stmts) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("command of query pipeline \"%s\" must be exactly one statement, not %d",
+						p->name, list_length(stmts)),
+				 errhint("Put several steps in one statement with WITH, or in a function the command calls.")));
+	stmt = linitial_node(RawStmt, stmts)->stmt;
+	switch (nodeTag(stmt))
+	{
+		case T_InsertStmt:
+		case T_UpdateStmt:
+		case T_DeleteStmt:
+		case T_MergeStmt:
+			return;
+		case T_SelectStmt:
+			if (((SelectStmt *) stmt)->intoClause == NULL)
+				return;
+			break;
+		default:
+			break;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("command of query pipeline \"%s\" must be INSERT, UPDATE, DELETE, MERGE or SELECT",
+					p->name),
+			 errdetail("Utility statements, transaction control and SELECT INTO cannot run inside a pipeline's run.")));
+}
+
+/*
+ * Plan a query pipeline's command with its two parameters, as the creating
+ * role, so that a command that cannot run is refused at creation.
+ */
+static void
+prepare_command(Pipeline *p)
+{
+	Oid			types[2] = {p->cursor_type, p->cursor_type};
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_prepare(p->command, 2, types) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("command of query pipeline \"%s\" could not be prepared: %s",
+						p->name, SPI_result_code_string(SPI_result))));
+	SPI_finish();
+}
+
+/* The name of the scd2 column, version column or delete column a column is, if any. */
+static bool
+is_managed_column(Pipeline *p, const char *name)
+{
+	if (p->mode == MODE_SCD2 &&
+		(strcmp(name, p->valid_from_column) == 0 || strcmp(name, p->valid_to_column) == 0 ||
+		 strcmp(name, p->current_column) == 0))
+		return true;
+	if (p->version_column && strcmp(name, p->version_column) == 0)
+		return true;
+	return false;
+}
+
+/*
+ * Check the keys: present where the mode reads them, and exactly the columns
+ * of a unique index on the target (with the valid_from column for scd2), whose
+ * equality operators the statements then use to match rows.
+ */
+static void
+describe_keys(Pipeline *p, PipelineShape *shape, Relation source, Relation target)
+{
+	List	   *index_keys = list_copy(p->keys);
+	ListCell   *lc;
+
+	foreach(lc, p->keys)
+	{
+		char	   *key = (char *) lfirst(lc);
+
+		if (!shape->json_layout && find_column(source, key) == NULL)
+			missing_column(source, "source", "key", key);
+		if (find_column(target, key) == NULL)
+			missing_column(target, "target", "key", key);
+	}
+	if (p->keys == NIL)
+		return;
+	if (p->mode == MODE_SCD2)
+		index_keys = lappend(index_keys, p->valid_from_column);
+	shape->key_index = find_unique_index(target, index_keys, true);
+	if (!OidIsValid(shape->key_index))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+				 errmsg("keys of pipeline \"%s\" are not backed by a unique index on target \"%s\"",
+						p->name, RelationGetRelationName(target)),
+				 errdetail(p->mode == MODE_SCD2 ?
+						   "An scd2 target needs a valid, non-partial, non-deferrable unique index on exactly the key columns and the valid_from column." :
+						   "Loading by key needs a valid, non-partial, non-deferrable unique index or primary key on exactly the key columns."),
+				 errhint("Create one, e.g. ALTER TABLE %s ADD PRIMARY KEY (...).",
+						 shape->target_sql)));
+	if (!shape->json_layout)
+		shape->source_unique_on_keys = OidIsValid(find_unique_index(source, p->keys, false));
+}
+
+/* The schema-qualified equality operator of a key column, from the key index. */
+static char *
+key_equality_operator(Oid indexoid, const char *column, Relation target)
+{
+	HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+	Form_pg_index index = (Form_pg_index) GETSTRUCT(tup);
+	oidvector  *indclass;
+	Datum		d;
+	bool		isnull;
+	char	   *result = NULL;
+
+	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indclass, &isnull);
+	indclass = (oidvector *) DatumGetPointer(d);
+	for (int i = 0; i < index->indnkeyatts; i++)
+	{
+		char	   *attname = get_attname(RelationGetRelid(target), index->indkey.values[i], false);
+
+		if (strcmp(attname, column) == 0)
+		{
+			Oid			opfamily = get_opclass_family(indclass->values[i]);
+			Oid			type = get_opclass_input_type(indclass->values[i]);
+			Oid			opr = get_opfamily_member(opfamily, type, type, BTEqualStrategyNumber);
+
+			HeapTuple	optup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opr));
+
+			if (HeapTupleIsValid(optup))
+			{
+				Form_pg_operator op = (Form_pg_operator) GETSTRUCT(optup);
+
+				result = psprintf("OPERATOR(%s.%s)",
+								  quote_identifier(get_namespace_name(op->oprnamespace)),
+								  NameStr(op->oprname));
+				ReleaseSysCache(optup);
+			}
+		}
+	}
+	ReleaseSysCache(tup);
+	if (result == NULL)
+		elog(ERROR, "no equality operator for key column \"%s\"", column);
+	return result;
+}
+
+/*
+ * Describe the columns a run writes.  By default, every target column that
+ * the source also has, cast by assignment.  For change events in jsonb (cdc
+ * with payload_column or after_column), every target column, decoded from
+ * the event.  Columns the mode manages itself (scd2's validity columns, cdc's
+ * version column) are left out.
+ */
+static void
+describe_columns(Pipeline *p, PipelineShape *shape, Relation source, Relation target)
+{
+	TupleDesc	tdesc = RelationGetDescr(target);
+	bool		writes_updates = (p->mode != MODE_APPEND);
+
+	for (int i = 0; i < tdesc->natts; i++)
+	{
+		Form_pg_attribute tatt = TupleDescAttr(tdesc, i);
+		Form_pg_attribute satt = NULL;
+		LoadColumn *col;
+		char	   *name = NameStr(tatt->attname);
+		ListCell   *kc;
+
+		if (tatt->attisdropped || tatt->attgenerated || is_managed_column(p, name))
+			continue;
+		if (!shape->json_layout)
+		{
+			satt = find_column(source, name);
+			if (satt == NULL || (p->op_column && strcmp(name, p->op_column) == 0))
+			{
+				if (tatt->attnotnull && !tatt->atthasdef && !tatt->attidentity)
+					ereport(ERROR,
+							(errcode(ERRCODE_NOT_NULL_VIOLATION),
+							 errmsg("target column \"%s\" is NOT NULL without a default and the source has no such column",
+									name),
+							 errhint("Add the column to the source, give it a default, or drop its NOT NULL.")));
+				continue;
+			}
+			if (!can_coerce_type(1, &satt->atttypid, &tatt->atttypid, COERCION_ASSIGNMENT))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("column \"%s\" has type %s in source \"%s\" but type %s in target \"%s\"",
+								name, format_type_be(satt->atttypid),
+								RelationGetRelationName(source),
+								format_type_be(tatt->atttypid),
+								RelationGetRelationName(target)),
+						 errdetail("There is no assignment cast from %s to %s.",
+								   format_type_be(satt->atttypid),
+								   format_type_be(tatt->atttypid)),
+						 errhint("Change one of the column types, or load through a view that casts.")));
+		}
+
+		col = palloc0(sizeof(LoadColumn));
+		col->name = pstrdup(name);
+		col->source_type = satt ? satt->atttypid : JSONBOID;
+		col->source_typmod = satt ? satt->atttypmod : -1;
+		col->target_type = tatt->atttypid;
+		col->target_typmod = tatt->atttypmod;
+		col->from_json = shape->json_layout;
+		col->is_cursor = (strcmp(name, p->cursor_column) == 0);
+		foreach(kc, p->keys)
+		{
+			if (strcmp((char *) lfirst(kc), name) == 0)
+			{
+				col->is_key = true;
+				col->eq_operator = key_equality_operator(shape->key_index, name, target);
+			}
+		}
+		if (tatt->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
+			shape->overriding_system_value = true;
+
+		if (satt)
+			check_column_privilege(source, name, satt->attnum, ACL_SELECT, "SELECT");
+		check_column_privilege(target, name, tatt->attnum, ACL_INSERT, "INSERT");
+		if (writes_updates && !col->is_key)
+			check_column_privilege(target, name, tatt->attnum, ACL_UPDATE, "UPDATE");
+
+		shape->columns = lappend(shape->columns, col);
+	}
+	if (shape->columns == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source \"%s\" and target \"%s\" have no column in common",
+						RelationGetRelationName(source), RelationGetRelationName(target)),
+				 errhint("Columns are matched by name.")));
+}
+
+/* Find a column a mode option names, of one of the given kinds, or raise an error. */
+static Form_pg_attribute
+option_column(Relation rel, const char *role, const char *option, const char *column,
+			  const Oid *types, int ntypes, const char *typenames)
+{
+	Form_pg_attribute att = find_column(rel, column);
+	bool		ok = false;
+
+	if (att == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s column \"%s\" does not exist in %s \"%s\"",
+						option, column, role, RelationGetRelationName(rel))));
+	for (int i = 0; i < ntypes; i++)
+		ok |= (getBaseType(att->atttypid) == types[i]);
+	if (ntypes > 0 && !ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s column \"%s\" has type %s, expected %s",
+						option, column, format_type_be(att->atttypid), typenames)));
+	return att;
+}
+
+/* Check the columns named by the mode's options. */
+static void
+describe_mode_columns(Pipeline *p, PipelineShape *shape, Relation source, Relation target)
+{
+	static const Oid json_types[] = {JSONBOID, JSONOID};
+	static const Oid text_types[] = {TEXTOID, VARCHAROID, BPCHAROID, CHAROID};
+	static const Oid bool_type[] = {BOOLOID};
+	Oid			cursor_type[1] = {p->cursor_type};
+
+	if (p->delete_column)
+	{
+		Form_pg_attribute att = option_column(source, "source", "delete_column",
+											  p->delete_column, NULL, 0, NULL);
+
+		shape->delete_is_bool = (getBaseType(att->atttypid) == BOOLOID);
+		check_column_privilege(source, p->delete_column, att->attnum, ACL_SELECT, "SELECT");
+		if (p->soft_delete)
+			(void) option_column(target, "target", "delete_column", p->delete_column,
+								 NULL, 0, NULL);
+	}
+	if (p->payload_column)
+		(void) option_column(source, "source", "payload_column", p->payload_column,
+							 json_types, 2, "jsonb or json");
+	if (p->op_column)
+		(void) option_column(source, "source", "op_column", p->op_column,
+							 text_types, 4, "text");
+	if (p->after_column)
+		(void) option_column(source, "source", "after_column", p->after_column,
+							 json_types, 2, "jsonb or json");
+	if (p->before_column)
+		(void) option_column(source, "source", "before_column", p->before_column,
+							 json_types, 2, "jsonb or json");
+	if (p->version_column)
+		(void) option_column(target, "target", "version_column", p->version_column,
+							 cursor_type, 1, format_type_be(p->cursor_type));
+	if (p->mode == MODE_SCD2)
+	{
+		(void) option_column(target, "target", "valid_from_column", p->valid_from_column,
+							 cursor_type, 1, format_type_be(p->cursor_type));
+		(void) option_column(target, "target", "valid_to_column", p->valid_to_column,
+							 cursor_type, 1, format_type_be(p->cursor_type));
+		(void) option_column(target, "target", "current_column", p->current_column,
+							 bool_type, 1, "boolean");
+	}
+}
+
+/*
  * Check a pipeline definition against its source and target and describe
  * what a run needs of them.  Raises a clear error for anything that would
  * make a run fail or load the wrong rows; creation and every run call this,
@@ -393,9 +704,6 @@ DescribePipeline(Pipeline *p, bool creating)
 	Relation	target;
 	Form_pg_attribute cursor_att;
 	Form_pg_attribute target_cursor_att;
-	TupleDesc	tdesc;
-	ListCell   *lc;
-	bool		writes_updates = (p->mode == MODE_MERGE);
 
 	open_relations(p, creating, &source, &target);
 
@@ -430,26 +738,19 @@ DescribePipeline(Pipeline *p, bool creating)
 			has_index_leading_with(target, target_cursor_att->attnum);
 	}
 
-	/* the keys */
-	foreach(lc, p->keys)
+	if (p->mode == MODE_QUERY)
 	{
-		char	   *key = (char *) lfirst(lc);
-
-		if (find_column(source, key) == NULL)
-			missing_column(source, "source", "key", key);
-		if (find_column(target, key) == NULL)
-			missing_column(target, "target", "key", key);
+		/* the command names its own columns; PostgreSQL checks them when it runs */
+		check_command(p);
+		relation_close(source, NoLock);
+		relation_close(target, NoLock);
+		return shape;
 	}
-	if (p->keys != NIL && !has_unique_index_on(target, p->keys, true))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
-				 errmsg("keys of pipeline \"%s\" are not backed by a unique index on target \"%s\"",
-						p->name, RelationGetRelationName(target)),
-				 errdetail("Loading by key needs a valid, non-partial, non-deferrable unique index or primary key on exactly the key columns."),
-				 errhint("Create one, e.g. ALTER TABLE %s ADD PRIMARY KEY (...).",
-						 shape->target_sql)));
-	if (p->keys != NIL)
-		shape->source_unique_on_keys = has_unique_index_on(source, p->keys, false);
+
+	shape->json_layout = (p->payload_column != NULL || p->after_column != NULL);
+	describe_keys(p, shape, source, target);
+	describe_columns(p, shape, source, target);
+	describe_mode_columns(p, shape, source, target);
 
 	if (p->mode == MODE_APPEND && p->keys == NIL && !shape->target_has_cursor)
 		ereport(ERROR,
@@ -460,71 +761,6 @@ DescribePipeline(Pipeline *p, bool creating)
 						   p->cursor_column),
 				 errhint("Pass keys => ARRAY['...'] backed by a unique index, or add column \"%s\" to the target.",
 						 p->cursor_column)));
-
-	/* the loaded columns: every target column that the source has */
-	tdesc = RelationGetDescr(target);
-	for (int i = 0; i < tdesc->natts; i++)
-	{
-		Form_pg_attribute tatt = TupleDescAttr(tdesc, i);
-		Form_pg_attribute satt;
-		LoadColumn *col;
-		char	   *name = NameStr(tatt->attname);
-		ListCell   *kc;
-
-		if (tatt->attisdropped || tatt->attgenerated)
-			continue;
-		satt = find_column(source, name);
-		if (satt == NULL)
-		{
-			if (tatt->attnotnull && !tatt->atthasdef && !tatt->attidentity)
-				ereport(ERROR,
-						(errcode(ERRCODE_NOT_NULL_VIOLATION),
-						 errmsg("target column \"%s\" is NOT NULL without a default and the source has no such column",
-								name),
-						 errhint("Add the column to the source, give it a default, or drop its NOT NULL.")));
-			continue;
-		}
-		if (!can_coerce_type(1, &satt->atttypid, &tatt->atttypid, COERCION_ASSIGNMENT))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" has type %s in source \"%s\" but type %s in target \"%s\"",
-							name, format_type_be(satt->atttypid),
-							RelationGetRelationName(source),
-							format_type_be(tatt->atttypid),
-							RelationGetRelationName(target)),
-					 errdetail("There is no assignment cast from %s to %s.",
-							   format_type_be(satt->atttypid),
-							   format_type_be(tatt->atttypid)),
-					 errhint("Change one of the column types, or load through a view that casts.")));
-
-		col = palloc0(sizeof(LoadColumn));
-		col->name = pstrdup(name);
-		col->source_type = satt->atttypid;
-		col->source_typmod = satt->atttypmod;
-		col->target_type = tatt->atttypid;
-		col->target_typmod = tatt->atttypmod;
-		col->is_cursor = (strcmp(name, p->cursor_column) == 0);
-		foreach(kc, p->keys)
-		{
-			if (strcmp((char *) lfirst(kc), name) == 0)
-				col->is_key = true;
-		}
-		if (tatt->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
-			shape->overriding_system_value = true;
-
-		check_column_privilege(source, name, satt->attnum, ACL_SELECT, "SELECT");
-		check_column_privilege(target, name, tatt->attnum, ACL_INSERT, "INSERT");
-		if (writes_updates && !col->is_key)
-			check_column_privilege(target, name, tatt->attnum, ACL_UPDATE, "UPDATE");
-
-		shape->columns = lappend(shape->columns, col);
-	}
-	if (shape->columns == NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("source \"%s\" and target \"%s\" have no column in common",
-						RelationGetRelationName(source), RelationGetRelationName(target)),
-				 errhint("Columns are matched by name.")));
 
 	/* keep the locks until the end of the transaction */
 	relation_close(source, NoLock);
@@ -577,12 +813,8 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown mode \"%s\"", mode_name),
-				 errhint("Use one of: append, merge.")));
-	if (p->mode != MODE_APPEND && p->mode != MODE_MERGE)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("mode \"%s\" is not supported yet", mode_name),
-				 errhint("This version supports the modes append and merge.")));
+				 errhint("Use one of: append, merge, cdc, scd2, query.")));
+	read_mode_options(fcinfo, p);
 
 	if (!PG_ARGISNULL(5))
 	{
@@ -621,11 +853,17 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 			p->keys = lappend(p->keys, key);
 		}
 	}
-	if (p->mode == MODE_MERGE && p->keys == NIL)
+	if ((p->mode == MODE_MERGE || p->mode == MODE_CDC || p->mode == MODE_SCD2) &&
+		p->keys == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("merge pipeline \"%s\" needs keys", p->name),
+				 errmsg("%s pipeline \"%s\" needs keys", PipelineModeName(p->mode), p->name),
 				 errhint("Pass keys => ARRAY['id'], naming columns of a unique index on the target.")));
+	if (p->mode == MODE_QUERY && p->keys != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("query pipeline \"%s\" takes no keys", p->name),
+				 errdetail("Its command decides how rows are written.")));
 
 	if (!PG_ARGISNULL(7))
 	{
@@ -669,6 +907,11 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("lag must not be negative")));
+		if (p->mode == MODE_QUERY)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("query pipeline \"%s\" cannot have a lag", p->name),
+					 errdetail("Its command cannot tell rows it has seen from new ones, so a stretch read again would count twice.")));
 		if (p->cursor_kind != CURSOR_TIMESTAMPTZ && p->cursor_kind != CURSOR_TIMESTAMP &&
 			p->cursor_kind != CURSOR_DATE)
 			ereport(ERROR,
@@ -680,6 +923,8 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	}
 
 	shape = DescribePipeline(p, true);
+	if (p->mode == MODE_QUERY)
+		prepare_command(p);
 
 	if (!shape->source_has_cursor_index &&
 		shape->source_relkind != RELKIND_VIEW &&
@@ -692,6 +937,94 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 						 quote_identifier(p->cursor_column))));
 
 	PG_RETURN_DATUM(InsertPipeline(p, schedule));
+}
+
+/* Return an optional text argument, NULL when absent. */
+static char *
+opt_text(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* Refuse an option given to a mode it does not apply to. */
+static void
+refuse_option(Pipeline *p, bool given, const char *option, const char *modes)
+{
+	if (given)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" does not apply to mode \"%s\"", option,
+						PipelineModeName(p->mode)),
+				 errhint("It is an option of mode %s.", modes)));
+}
+
+/*
+ * Read the options of incr_create_pipeline that only some modes take, and
+ * refuse each one given to a mode that does not use it.
+ */
+static void
+read_mode_options(FunctionCallInfo fcinfo, Pipeline *p)
+{
+	bool		cdc = (p->mode == MODE_CDC);
+
+	p->delete_column = opt_text(fcinfo, 10);
+	p->soft_delete = !PG_ARGISNULL(11) && PG_GETARG_BOOL(11);
+	p->payload_column = opt_text(fcinfo, 12);
+	p->op_column = opt_text(fcinfo, 13);
+	p->after_column = opt_text(fcinfo, 14);
+	p->before_column = opt_text(fcinfo, 15);
+	p->version_column = opt_text(fcinfo, 16);
+	p->command = opt_text(fcinfo, 17);
+
+	refuse_option(p, p->delete_column && p->mode != MODE_MERGE && p->mode != MODE_SCD2,
+				  "delete_column", "merge or scd2");
+	refuse_option(p, p->soft_delete && p->mode != MODE_MERGE, "soft_delete", "merge");
+	refuse_option(p, p->payload_column && !cdc, "payload_column", "cdc");
+	refuse_option(p, p->op_column && !cdc, "op_column", "cdc");
+	refuse_option(p, p->after_column && !cdc, "after_column", "cdc");
+	refuse_option(p, p->before_column && !cdc, "before_column", "cdc");
+	refuse_option(p, p->version_column && !cdc, "version_column", "cdc");
+	refuse_option(p, p->command && p->mode != MODE_QUERY, "command", "query");
+
+	if (p->soft_delete && p->delete_column == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("soft_delete needs delete_column"),
+				 errhint("Name the source column that marks a row deleted.")));
+	if (cdc)
+	{
+		if ((p->payload_column == NULL) == (p->op_column == NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cdc pipeline \"%s\" needs either payload_column or op_column",
+							p->name),
+					 errhint("payload_column names a jsonb column holding Debezium events; op_column names the operation column of a flat change table.")));
+		if (p->payload_column && (p->after_column || p->before_column))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("after_column and before_column go with op_column, not payload_column")));
+		p->epoch_unit = PG_ARGISNULL(21) ? pstrdup("ms") : opt_text(fcinfo, 21);
+		if (strcmp(p->epoch_unit, "s") != 0 && strcmp(p->epoch_unit, "ms") != 0 &&
+			strcmp(p->epoch_unit, "us") != 0 && strcmp(p->epoch_unit, "ns") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("epoch_unit must be one of s, ms, us, ns, not \"%s\"", p->epoch_unit)));
+	}
+	if (p->mode == MODE_SCD2)
+	{
+		p->valid_from_column = opt_text(fcinfo, 18);
+		p->valid_to_column = opt_text(fcinfo, 19);
+		p->current_column = opt_text(fcinfo, 20);
+		if (!p->valid_from_column || !p->valid_to_column || !p->current_column)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("valid_from_column, valid_to_column and current_column must not be null")));
+	}
+	if (p->mode == MODE_QUERY && p->command == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("query pipeline \"%s\" needs a command", p->name),
+				 errhint("Pass command => 'INSERT INTO ... SELECT ... WHERE cursor > $1 AND cursor <= $2'.")));
 }
 
 /* Load a pipeline named by the first argument and check the caller owns it. */

@@ -18,6 +18,8 @@ typedef struct LoadColumn
 	int32		target_typmod;
 	bool		is_key;
 	bool		is_cursor;
+	bool		from_json;		/* decoded from a change event's jsonb */
+	char	   *eq_operator;	/* keys: OPERATOR(schema.=) of the key index */
 } LoadColumn;
 
 /* What a run needs to know about the source and target, checked. */
@@ -32,6 +34,9 @@ typedef struct PipelineShape
 	bool		source_has_cursor_index;
 	bool		target_has_cursor_index;
 	bool		overriding_system_value;	/* an identity ALWAYS column is loaded */
+	Oid			key_index;		/* the target's unique index on the keys */
+	bool		json_layout;	/* cdc: rows come from jsonb change events */
+	bool		delete_is_bool;	/* delete_column is boolean (else: non-NULL deletes) */
 } PipelineShape;
 
 extern PipelineShape *DescribePipeline(Pipeline *pipeline, bool creating);

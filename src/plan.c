@@ -5,9 +5,11 @@
  *		modes differ only in the text built here.
  *
  * Rules every statement here follows: identifiers are quoted; values are
- * parameters; operators and functions are schema-qualified, and row
- * comparisons go through record_image_eq, which needs no operator lookup,
- * so nothing on the caller's search_path is ever picked up.
+ * parameters; operators and functions are schema-qualified (key columns are
+ * matched with the equality operator of the target's key index, named with
+ * its schema), and row comparisons go through record_image_eq, which needs
+ * no operator lookup, so nothing on the caller's search_path is picked up.
+ * Names the statements introduce start with "_incr_".
  */
 #include "postgres.h"
 
@@ -17,10 +19,26 @@
 
 #include "plan.h"
 
+/* Which columns append_columns writes. */
+typedef enum ColumnFilter
+{
+	ALL_COLUMNS,
+	NON_KEY_COLUMNS,
+	KEY_COLUMNS
+} ColumnFilter;
+
+/* True if the column passes the filter. */
+static bool
+column_passes(LoadColumn *col, ColumnFilter filter)
+{
+	return filter == ALL_COLUMNS ||
+		(filter == KEY_COLUMNS && col->is_key) ||
+		(filter == NON_KEY_COLUMNS && !col->is_key);
+}
+
 /* Append "prefix.col, ..." for the columns that pass the filter. */
 static void
-append_columns(StringInfo buf, List *columns, const char *prefix,
-			   bool skip_keys)
+append_columns(StringInfo buf, List *columns, const char *prefix, ColumnFilter filter)
 {
 	ListCell   *lc;
 	bool		first = true;
@@ -29,7 +47,7 @@ append_columns(StringInfo buf, List *columns, const char *prefix,
 	{
 		LoadColumn *col = (LoadColumn *) lfirst(lc);
 
-		if (skip_keys && col->is_key)
+		if (!column_passes(col, filter))
 			continue;
 		if (!first)
 			appendStringInfoString(buf, ", ");
@@ -38,6 +56,48 @@ append_columns(StringInfo buf, List *columns, const char *prefix,
 		appendStringInfoString(buf, quote_identifier(col->name));
 		first = false;
 	}
+}
+
+/* True if some column passes the filter. */
+static bool
+has_columns(List *columns, ColumnFilter filter)
+{
+	ListCell   *lc;
+
+	foreach(lc, columns)
+	{
+		if (column_passes((LoadColumn *) lfirst(lc), filter))
+			return true;
+	}
+	return false;
+}
+
+/* Append "l.k1 OPERATOR(x.=) r.k1 AND ...": the key columns of two rows match. */
+static void
+append_key_match(StringInfo buf, List *columns, const char *left, const char *right)
+{
+	ListCell   *lc;
+	bool		first = true;
+
+	foreach(lc, columns)
+	{
+		LoadColumn *col = (LoadColumn *) lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfo(buf, "%s%s.%s %s %s.%s", first ? "" : " AND ",
+						 left, quote_identifier(col->name), col->eq_operator,
+						 right, quote_identifier(col->name));
+		first = false;
+	}
+}
+
+/* The target type of a column, as SQL. */
+static char *
+target_type_sql(LoadColumn *col)
+{
+	return format_type_extended(col->target_type, col->target_typmod,
+								FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 }
 
 /* Append the source expression of a column, cast to the target's type if needed. */
@@ -49,9 +109,7 @@ append_source_expr(StringInfo buf, LoadColumn *col)
 		appendStringInfo(buf, "s.%s", quote_identifier(col->name));
 	else
 		appendStringInfo(buf, "CAST(s.%s AS %s)", quote_identifier(col->name),
-						 format_type_extended(col->target_type, col->target_typmod,
-											  FORMAT_TYPE_TYPEMOD_GIVEN |
-											  FORMAT_TYPE_FORCE_QUALIFY));
+						 target_type_sql(col));
 }
 
 /* Append the source expressions of all columns; with names, "AS col" each. */
@@ -100,166 +158,210 @@ append_window(StringInfo buf, Pipeline *p)
 	append_tally(buf, p);
 }
 
+/* The expression over source row s that says it marks a delete. */
+static char *
+delete_expr(Pipeline *p, PipelineShape *shape)
+{
+	return psprintf(shape->delete_is_bool ? "(s.%s IS TRUE)" : "(s.%s IS NOT NULL)",
+					quote_identifier(p->delete_column));
+}
+
 /*
- * Append the SELECT that feeds a keyed write: the window's rows, one per key.
- * When a unique index on the source proves the keys unique, no sort is
- * needed.  Otherwise DISTINCT ON keeps the row with the greatest cursor
- * (latest_wins) or the smallest (append keeps the first version); among rows
- * of one key with the same cursor value the greatest row image wins, which
- * is arbitrary but the same on every run.
+ * Append the SELECT that feeds a keyed write: the window's rows, one per key,
+ * with the target's column names, then the extra columns (SQL over source
+ * row s, each "expr AS _incr_name").  When a unique index on the source
+ * proves the keys unique, no sort is needed.  Otherwise DISTINCT ON keeps the
+ * row with the greatest cursor (latest_wins) or the smallest (append keeps
+ * the first version); among rows of one key with the same cursor value the
+ * greatest row image wins, which is arbitrary but the same on every run.
  */
 static void
 append_keyed_source(StringInfo buf, Pipeline *p, PipelineShape *shape,
-					bool latest_wins)
+					bool latest_wins, List *extras)
 {
 	ListCell   *lc;
 
 	if (shape->source_unique_on_keys)
 	{
 		appendStringInfoString(buf, "SELECT ");
-		append_source_exprs(buf, shape->columns, false);
+		append_source_exprs(buf, shape->columns, true);
+		foreach(lc, extras)
+			appendStringInfo(buf, ", %s", (char *) lfirst(lc));
 		appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
 		append_window(buf, p);
 		return;
 	}
 
-	appendStringInfoString(buf, "SELECT ");
-	append_columns(buf, shape->columns, "d", false);
-	appendStringInfoString(buf, "\n  FROM (SELECT DISTINCT ON (");
-	foreach(lc, p->keys)
-	{
-		if (lc != list_head(p->keys))
-			appendStringInfoString(buf, ", ");
-		appendStringInfo(buf, "s.%s", quote_identifier((char *) lfirst(lc)));
-	}
+	appendStringInfoString(buf, "SELECT DISTINCT ON (");
+	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
 	appendStringInfoString(buf, ") ");
 	append_source_exprs(buf, shape->columns, true);
-	appendStringInfo(buf, "\n        FROM %s AS s\n        WHERE ", shape->source_sql);
+	foreach(lc, extras)
+		appendStringInfo(buf, ", %s", (char *) lfirst(lc));
+	appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
 	append_window(buf, p);
-	appendStringInfoString(buf, "\n        ORDER BY ");
-	foreach(lc, p->keys)
-		appendStringInfo(buf, "s.%s, ", quote_identifier((char *) lfirst(lc)));
+	appendStringInfoString(buf, "\n  ORDER BY ");
+	foreach(lc, shape->columns)
+	{
+		LoadColumn *col = (LoadColumn *) lfirst(lc);
+
+		if (col->is_key)
+			appendStringInfo(buf, "%s, ", quote_identifier(col->name));
+	}
 	appendStringInfo(buf, "s.%s %s, ROW(", quote_identifier(p->cursor_column),
 					 latest_wins ? "DESC" : "ASC");
-	append_columns(buf, shape->columns, "s", false);
-	appendStringInfoString(buf, ") USING OPERATOR(pg_catalog.*>)) AS d");
+	append_columns(buf, shape->columns, "s", ALL_COLUMNS);
+	appendStringInfoString(buf, ") USING OPERATOR(pg_catalog.*>)");
 }
 
-/*
- * Finish a RETURNING list and the CTE around it with "late": whether a row
- * written was at or below the checkpoint ($3), i.e. arrived after the run
- * that moved the checkpoint past it.  Known only if the target has the cursor.
- */
+/* Append "INSERT INTO target AS t (cols[, extra]) [OVERRIDING SYSTEM VALUE]". */
 static void
-append_returning_late(StringInfo buf, Pipeline *p, PipelineShape *shape)
-{
-	if (shape->target_has_cursor)
-		appendStringInfo(buf, ",\n    t.%s OPERATOR(pg_catalog.<=) $3 AS late",
-						 quote_identifier(p->cursor_column));
-	appendStringInfoString(buf, "\n)\n");
-}
-
-/* Append the count of late rows, NULL when unknown, and "FROM w". */
-static void
-append_count_late(StringInfo buf, PipelineShape *shape)
-{
-	if (shape->target_has_cursor)
-		appendStringInfoString(buf, "       pg_catalog.count(*) FILTER (WHERE late)\nFROM w");
-	else
-		appendStringInfoString(buf, "       NULL::bigint\nFROM w");
-}
-
-/* Append "INSERT INTO target AS t (cols) [OVERRIDING SYSTEM VALUE]\n". */
-static void
-append_insert_head(StringInfo buf, PipelineShape *shape)
+append_insert_head(StringInfo buf, PipelineShape *shape, const char *extra_column)
 {
 	appendStringInfo(buf, "  INSERT INTO %s AS t (", shape->target_sql);
-	append_columns(buf, shape->columns, NULL, false);
+	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
+	if (extra_column)
+		appendStringInfo(buf, ", %s", quote_identifier(extra_column));
 	appendStringInfoString(buf, ")");
 	if (shape->overriding_system_value)
 		appendStringInfoString(buf, " OVERRIDING SYSTEM VALUE");
 	appendStringInfoString(buf, "\n  ");
 }
 
-/* Append "ON CONFLICT (keys)". */
+/*
+ * Append "ON CONFLICT (keys) DO UPDATE SET ... WHERE <changed> [AND guard]",
+ * or DO NOTHING when every column is a key.  A row whose non-key columns are
+ * byte-for-byte what the target holds is not rewritten.  guard, if given, is
+ * a further condition (older never overwrites newer).  extra_column is set
+ * too, but not compared.
+ */
 static void
-append_conflict_target(StringInfo buf, Pipeline *p)
+append_upsert(StringInfo buf, PipelineShape *shape, const char *guard,
+			  const char *extra_column)
 {
 	ListCell   *lc;
+	bool		first = true;
 
 	appendStringInfoString(buf, "\n  ON CONFLICT (");
-	foreach(lc, p->keys)
-	{
-		if (lc != list_head(p->keys))
-			appendStringInfoString(buf, ", ");
-		appendStringInfoString(buf, quote_identifier((char *) lfirst(lc)));
-	}
+	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
 	appendStringInfoString(buf, ")");
+	if (!has_columns(shape->columns, NON_KEY_COLUMNS))
+	{
+		appendStringInfoString(buf, " DO NOTHING");
+		return;
+	}
+	appendStringInfoString(buf, " DO UPDATE SET ");
+	foreach(lc, shape->columns)
+	{
+		LoadColumn *col = (LoadColumn *) lfirst(lc);
+
+		if (col->is_key)
+			continue;
+		appendStringInfo(buf, "%s%s = EXCLUDED.%s", first ? "" : ", ",
+						 quote_identifier(col->name), quote_identifier(col->name));
+		first = false;
+	}
+	if (extra_column)
+		appendStringInfo(buf, ", %s = EXCLUDED.%s", quote_identifier(extra_column),
+						 quote_identifier(extra_column));
+	appendStringInfoString(buf, "\n  WHERE NOT pg_catalog.record_image_eq(ROW(");
+	append_columns(buf, shape->columns, "t", NON_KEY_COLUMNS);
+	appendStringInfoString(buf, "), ROW(");
+	append_columns(buf, shape->columns, "EXCLUDED", NON_KEY_COLUMNS);
+	appendStringInfoString(buf, "))");
+	if (guard)
+		appendStringInfo(buf, "\n    AND %s", guard);
+}
+
+/* "t.cursor OPERATOR(pg_catalog.<=) $3 AS late", or "NULL::pg_catalog.bool AS late". */
+static char *
+late_expr(Pipeline *p, PipelineShape *shape)
+{
+	if (!shape->target_has_cursor)
+		return "NULL::pg_catalog.bool AS late";
+	return psprintf("t.%s OPERATOR(pg_catalog.<=) $3 AS late",
+					quote_identifier(p->cursor_column));
+}
+
+/* Append the count of late rows in w (and d), NULL when they cannot be told. */
+static void
+append_count_late(StringInfo buf, PipelineShape *shape, bool with_deletes)
+{
+	if (!shape->target_has_cursor)
+		appendStringInfoString(buf, "NULL::pg_catalog.int8");
+	else if (with_deletes)
+		appendStringInfoString(buf, "(SELECT pg_catalog.count(*) FILTER (WHERE late) FROM w)"
+							   " OPERATOR(pg_catalog.+)"
+							   " (SELECT pg_catalog.count(*) FILTER (WHERE late) FROM d)");
+	else
+		appendStringInfoString(buf, "(SELECT pg_catalog.count(*) FILTER (WHERE late) FROM w)");
 }
 
 /*
  * merge: upsert the latest row per key.  INSERT ... ON CONFLICT rather than
  * MERGE: it is race-free against concurrent inserts of the same key, and its
  * RETURNING tells inserts (xmax = 0) from updates, which MERGE on 15 cannot.
- * A row whose non-key columns are byte-for-byte what the target holds is not
- * rewritten.  When the source can hold several versions of a key (a change
- * log), a version older than the target's (by cursor) never overwrites it.
- * When a unique index makes the source hold one row per key, that row is the
- * key's current state and always wins: updated_at = now() can go backwards
- * when two transactions update one row, and the later commit is the truth.
+ * When the source can hold several versions of a key (a change log), a
+ * version older than the target's (by cursor) never overwrites it.  When a
+ * unique index makes the source hold one row per key, that row is the key's
+ * current state and always wins: updated_at = now() can go backwards when
+ * two transactions update one row, and the later commit is the truth.
+ *
+ * With delete_column, a row marked deleted deletes the target row of its key
+ * (DELETE, matched with the key index's operators), or with soft_delete is
+ * written like any other and counted as deleted.
  */
 static void
 build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 {
-	bool		has_non_keys = false;
-	ListCell   *lc;
+	bool		hard_delete = (p->delete_column && !p->soft_delete);
+	List	   *extras = NIL;
+	char	   *guard = NULL;
+	const char *deleted_out = "false";
 
-	foreach(lc, shape->columns)
+	if (shape->target_has_cursor && !shape->source_unique_on_keys)
+		guard = psprintf("t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s",
+						 quote_identifier(p->cursor_column),
+						 quote_identifier(p->cursor_column));
+	if (hard_delete)
+		extras = lappend(extras, psprintf("%s AS _incr_deleted", delete_expr(p, shape)));
+	if (p->soft_delete)
+		deleted_out = psprintf(shape->delete_is_bool ? "t.%s IS TRUE" : "t.%s IS NOT NULL",
+							   quote_identifier(p->delete_column));
+
+	appendStringInfoString(buf, "WITH src AS (\n  ");
+	append_keyed_source(buf, p, shape, true, extras);
+	appendStringInfoString(buf, "\n),\n");
+	if (hard_delete)
 	{
-		if (!((LoadColumn *) lfirst(lc))->is_key)
-			has_non_keys = true;
-	}
-
-	appendStringInfoString(buf, "WITH w AS (\n");
-	append_insert_head(buf, shape);
-	append_keyed_source(buf, p, shape, true);
-	append_conflict_target(buf, p);
-	if (!has_non_keys)
-		appendStringInfoString(buf, " DO NOTHING\n  RETURNING true AS inserted");
-	else
-	{
-		bool		first = true;
-
-		appendStringInfoString(buf, " DO UPDATE SET ");
-		foreach(lc, shape->columns)
-		{
-			LoadColumn *col = (LoadColumn *) lfirst(lc);
-
-			if (col->is_key)
-				continue;
-			if (!first)
-				appendStringInfoString(buf, ", ");
-			appendStringInfo(buf, "%s = EXCLUDED.%s", quote_identifier(col->name),
-							 quote_identifier(col->name));
-			first = false;
-		}
-		appendStringInfoString(buf, "\n  WHERE NOT pg_catalog.record_image_eq(ROW(");
-		append_columns(buf, shape->columns, "t", true);
-		appendStringInfoString(buf, "), ROW(");
-		append_columns(buf, shape->columns, "EXCLUDED", true);
-		appendStringInfoString(buf, "))");
-		if (shape->target_has_cursor && !shape->source_unique_on_keys)
-			appendStringInfo(buf, "\n    AND t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s",
+		appendStringInfo(buf, "d AS (\n  DELETE FROM %s AS t USING src\n  WHERE src._incr_deleted AND ",
+						 shape->target_sql);
+		append_key_match(buf, shape->columns, "t", "src");
+		if (guard)
+			appendStringInfo(buf, "\n    AND t.%s OPERATOR(pg_catalog.<=) src.%s",
 							 quote_identifier(p->cursor_column),
 							 quote_identifier(p->cursor_column));
-		appendStringInfoString(buf, "\n  RETURNING t.xmax OPERATOR(pg_catalog.=) 0 AS inserted");
+		appendStringInfo(buf, "\n  RETURNING %s\n),\n", late_expr(p, shape));
 	}
-	append_returning_late(buf, p, shape);
+	appendStringInfoString(buf, "w AS (\n");
+	append_insert_head(buf, shape, NULL);
+	appendStringInfoString(buf, "SELECT ");
+	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
+	appendStringInfoString(buf, " FROM src");
+	if (hard_delete)
+		appendStringInfoString(buf, " WHERE NOT src._incr_deleted");
+	append_upsert(buf, shape, guard, NULL);
+	appendStringInfo(buf, "\n  RETURNING t.xmax OPERATOR(pg_catalog.=) 0 AS inserted,\n"
+					 "    %s AS deleted,\n    %s\n)\n",
+					 deleted_out, late_expr(p, shape));
 	appendStringInfoString(buf,
-						   "SELECT pg_catalog.count(*) FILTER (WHERE inserted),\n"
-						   "       pg_catalog.count(*) FILTER (WHERE NOT inserted),\n"
-						   "       0::bigint,\n");
-	append_count_late(buf, shape);
+						   "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted AND NOT deleted) FROM w),\n"
+						   "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted AND NOT deleted) FROM w),\n");
+	if (hard_delete)
+		appendStringInfoString(buf, "       (SELECT pg_catalog.count(*) FROM d),\n       ");
+	else
+		appendStringInfoString(buf, "       (SELECT pg_catalog.count(*) FILTER (WHERE deleted) FROM w),\n       ");
+	append_count_late(buf, shape, hard_delete);
 }
 
 /*
@@ -270,26 +372,34 @@ static void
 build_append_keyed(StringInfo buf, Pipeline *p, PipelineShape *shape)
 {
 	appendStringInfoString(buf, "WITH w AS (\n");
-	append_insert_head(buf, shape);
-	append_keyed_source(buf, p, shape, false);
-	append_conflict_target(buf, p);
-	appendStringInfoString(buf, " DO NOTHING\n  RETURNING true AS inserted");
-	append_returning_late(buf, p, shape);
-	appendStringInfoString(buf, "SELECT pg_catalog.count(*), 0::bigint, 0::bigint,\n");
-	append_count_late(buf, shape);
+	append_insert_head(buf, shape, NULL);
+	appendStringInfoString(buf, "SELECT ");
+	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
+	appendStringInfoString(buf, " FROM (\n  ");
+	append_keyed_source(buf, p, shape, false, NIL);
+	appendStringInfoString(buf, ") AS src\n  ON CONFLICT (");
+	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
+	appendStringInfo(buf, ") DO NOTHING\n  RETURNING %s\n)\n"
+					 "SELECT pg_catalog.count(*), 0::pg_catalog.int8, 0::pg_catalog.int8,\n       ",
+					 late_expr(p, shape));
+	appendStringInfoString(buf, shape->target_has_cursor ?
+						   "pg_catalog.count(*) FILTER (WHERE late)" : "NULL::pg_catalog.int8");
+	appendStringInfoString(buf, "\nFROM w");
 }
 
 /*
- * append without keys: rows past the checkpoint are inserted as they are;
- * rows read again (ties at the checkpoint, the lag stretch) are inserted only
- * as far as the target does not hold them already, compared as multisets of
- * whole rows over the same stretch of the target's cursor (EXCEPT ALL).
+ * append without keys: rows past $3 are inserted as they are; rows read
+ * again (ties at the checkpoint, the lag stretch) are inserted only as far as
+ * the target does not hold them already, compared as multisets of whole rows
+ * over the same stretch of the target's cursor (EXCEPT ALL).  $3 is the
+ * greater of the checkpoint and the target's greatest cursor value, so rows
+ * loaded before a reset count as loaded.
  */
 static void
 build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
 {
 	appendStringInfoString(buf, "WITH w AS (\n");
-	append_insert_head(buf, shape);
+	append_insert_head(buf, shape, NULL);
 	appendStringInfoString(buf, "SELECT ");
 	append_source_exprs(buf, shape->columns, false);
 	appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
@@ -309,17 +419,252 @@ build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	appendStringInfoString(buf, " AND ");
 	append_tally(buf, p);
 	appendStringInfoString(buf, "\n   EXCEPT ALL\n   SELECT ");
-	append_columns(buf, shape->columns, "x", false);
+	append_columns(buf, shape->columns, "x", ALL_COLUMNS);
 	appendStringInfo(buf, "\n   FROM %s AS x\n   WHERE ", shape->target_sql);
 	append_cursor_cmp(buf, "x", p, ">=", 1);
 	appendStringInfoString(buf, " AND ");
 	append_cursor_cmp(buf, "x", p, "<=", 3);
 	appendStringInfoString(buf, " AND ");
 	append_cursor_cmp(buf, "x", p, "<=", 2);
-	appendStringInfoString(buf, ")\n  RETURNING true AS inserted");
-	append_returning_late(buf, p, shape);
-	appendStringInfoString(buf, "SELECT pg_catalog.count(*), 0::bigint, 0::bigint,\n");
-	append_count_late(buf, shape);
+	appendStringInfo(buf, ")\n  RETURNING %s\n)\n"
+					 "SELECT pg_catalog.count(*), 0::pg_catalog.int8, 0::pg_catalog.int8,\n"
+					 "       pg_catalog.count(*) FILTER (WHERE late)\nFROM w",
+					 late_expr(p, shape));
+}
+
+/*
+ * Append the decoded value of a target column from a change event: the
+ * event's row image (_incr_row) and, with a Debezium schema, the field's
+ * schema (_incr_fields), through _incr_cdc_value, which turns Debezium's
+ * encodings into the column type's text input.
+ */
+static void
+append_event_value(StringInfo buf, Pipeline *p, LoadColumn *col)
+{
+	const char *schema = ExtensionSchemaQuoted();
+	char	   *value = psprintf("%s._incr_cdc_value(e._incr_row OPERATOR(pg_catalog.->) %s,"
+								 " e._incr_fields OPERATOR(pg_catalog.->) %s, %u::pg_catalog.oid, %d, %s)",
+								 schema, quote_literal_cstr(col->name),
+								 quote_literal_cstr(col->name), col->target_type,
+								 col->target_typmod, quote_literal_cstr(p->epoch_unit));
+
+	if (col->is_key)
+		appendStringInfo(buf, "CAST(COALESCE(%s, %s._incr_cdc_fail(e._incr_c::pg_catalog.text, %s)) AS %s)",
+						 value, schema,
+						 quote_literal_cstr(psprintf("has no value for key column \"%s\"",
+													 col->name)),
+						 target_type_sql(col));
+	else
+		appendStringInfo(buf, "CAST(%s AS %s)", value, target_type_sql(col));
+}
+
+/*
+ * cdc: apply change events.  Per key only the last event in the window (by
+ * the event cursor) counts: c, r, u upsert, d deletes; a t (truncate) deletes
+ * every target row, and only the events after the last t count; m and
+ * tombstones (a NULL payload) are read and ignored.  Events come as a
+ * Debezium envelope in payload_column (with or without the "payload" and
+ * "schema" wrapping), as op_column with after_column/before_column images,
+ * or as op_column with the target's columns.  With version_column, the target
+ * keeps each row's event cursor and an older event never overwrites a newer
+ * applied one.  An event without a valid op, or an upsert or delete without
+ * its key, stops the run with an error naming the event's cursor value.
+ */
+static void
+build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
+{
+	const char *schema = ExtensionSchemaQuoted();
+	const char *c = quote_identifier(p->cursor_column);
+	const char *op;
+	char	   *guard = NULL;
+	ListCell   *lc;
+
+	/* ev: the window's events with their op, row image and field schemas */
+	appendStringInfoString(buf, "WITH ev AS (\n  SELECT ");
+	if (p->payload_column)
+	{
+		appendStringInfo(buf, "e.*\n  FROM %s AS s,\n  LATERAL (SELECT s.%s AS _incr_c,"
+						 " x.env AS _incr_env, s.%s::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'schema'"
+						 " AS _incr_schema\n"
+						 "    FROM (SELECT COALESCE(s.%s::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'payload',"
+						 " s.%s::pg_catalog.jsonb) AS env) AS x) AS e\n  WHERE ",
+						 shape->source_sql, c, quote_identifier(p->payload_column),
+						 quote_identifier(p->payload_column), quote_identifier(p->payload_column));
+		append_window(buf, p);
+		op = "e._incr_env OPERATOR(pg_catalog.->>) 'op'";
+		appendStringInfo(buf, "\n),\nops AS (\n  SELECT e._incr_c,\n"
+						 "    CASE WHEN e._incr_env IS NULL"
+						 " OR pg_catalog.jsonb_typeof(e._incr_env) OPERATOR(pg_catalog.=) 'null' THEN NULL\n"
+						 "         WHEN %s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t','m']) THEN %s\n"
+						 "         ELSE %s._incr_cdc_fail(e._incr_c::pg_catalog.text, 'has no valid op') END AS _incr_op,\n"
+						 "    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN e._incr_env OPERATOR(pg_catalog.->) 'before'\n"
+						 "         ELSE e._incr_env OPERATOR(pg_catalog.->) 'after' END AS _incr_row,\n"
+						 "    (SELECT pg_catalog.jsonb_object_agg(g OPERATOR(pg_catalog.->>) 'field', g)\n"
+						 "     FROM pg_catalog.jsonb_array_elements(%s._incr_json_array(e._incr_schema OPERATOR(pg_catalog.->) 'fields')) AS f,\n"
+						 "          pg_catalog.jsonb_array_elements(%s._incr_json_array(f OPERATOR(pg_catalog.->) 'fields')) AS g\n"
+						 "     WHERE f OPERATOR(pg_catalog.->>) 'field' OPERATOR(pg_catalog.=)\n"
+						 "           CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN 'before' ELSE 'after' END) AS _incr_fields\n"
+						 "  FROM ev AS e\n)",
+						 op, op, schema, op, schema, schema, op);
+	}
+	else
+	{
+		const char *opcol = quote_identifier(p->op_column);
+
+		appendStringInfo(buf, "s.%s AS _incr_c, pg_catalog.lower(s.%s::pg_catalog.text) AS _incr_op_raw", c, opcol);
+		if (shape->json_layout)
+		{
+			if (p->before_column)
+				appendStringInfo(buf, ",\n    CASE WHEN pg_catalog.lower(s.%s::pg_catalog.text) OPERATOR(pg_catalog.=) 'd'"
+								 " THEN s.%s::pg_catalog.jsonb ELSE s.%s::pg_catalog.jsonb END AS _incr_row",
+								 opcol, quote_identifier(p->before_column),
+								 quote_identifier(p->after_column));
+			else
+				appendStringInfo(buf, ",\n    s.%s::pg_catalog.jsonb AS _incr_row",
+								 quote_identifier(p->after_column));
+			appendStringInfoString(buf, ", NULL::pg_catalog.jsonb AS _incr_fields");
+		}
+		else
+		{
+			foreach(lc, shape->columns)
+			{
+				appendStringInfoString(buf, ", ");
+				append_source_expr(buf, (LoadColumn *) lfirst(lc));
+				appendStringInfo(buf, " AS %s", quote_identifier(((LoadColumn *) lfirst(lc))->name));
+			}
+		}
+		appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
+		append_window(buf, p);
+		appendStringInfo(buf, "\n),\nops AS (\n  SELECT e.*,\n"
+						 "    CASE WHEN e._incr_op_raw OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','i','d','t','m'])\n"
+						 "         THEN pg_catalog.translate(e._incr_op_raw, 'i', 'c')\n"
+						 "         ELSE %s._incr_cdc_fail(e._incr_c::pg_catalog.text, 'has no valid op') END AS _incr_op\n"
+						 "  FROM ev AS e\n)", schema);
+	}
+
+	/* the events after the last truncate, decoded, the last one per key */
+	appendStringInfoString(buf, ",\ntrunc AS (SELECT pg_catalog.max(_incr_c) AS at FROM ops"
+						   " WHERE _incr_op OPERATOR(pg_catalog.=) 't'),\n"
+						   "dec AS (\n  SELECT e._incr_c, e._incr_op");
+	foreach(lc, shape->columns)
+	{
+		LoadColumn *col = (LoadColumn *) lfirst(lc);
+
+		appendStringInfoString(buf, ",\n    ");
+		if (shape->json_layout)
+			append_event_value(buf, p, col);
+		else if (col->is_key)
+			appendStringInfo(buf, "COALESCE(e.%s, %s._incr_cdc_fail(e._incr_c::pg_catalog.text, %s)::%s)",
+							 quote_identifier(col->name), schema,
+							 quote_literal_cstr(psprintf("has no value for key column \"%s\"",
+														 col->name)),
+							 target_type_sql(col));
+		else
+			appendStringInfo(buf, "e.%s", quote_identifier(col->name));
+		appendStringInfo(buf, " AS %s", quote_identifier(col->name));
+	}
+	appendStringInfoString(buf, "\n  FROM ops AS e\n"
+						   "  WHERE e._incr_op OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d'])\n"
+						   "    AND (e._incr_c OPERATOR(pg_catalog.>) (SELECT at FROM trunc)"
+						   " OR (SELECT at FROM trunc) IS NULL)\n),\n"
+						   "src AS (\n  SELECT DISTINCT ON (");
+	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
+	appendStringInfoString(buf, ") *\n  FROM dec\n  ORDER BY ");
+	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
+	appendStringInfoString(buf, ", _incr_c DESC\n),\n");
+
+	if (p->version_column)
+		guard = psprintf("t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s",
+						 quote_identifier(p->version_column),
+						 quote_identifier(p->version_column));
+
+	/* deletes by key, and after a truncate every row no later event writes */
+	appendStringInfo(buf, "d AS (\n  DELETE FROM %s AS t USING src\n"
+					 "  WHERE src._incr_op OPERATOR(pg_catalog.=) 'd' AND (SELECT at FROM trunc) IS NULL\n    AND ",
+					 shape->target_sql);
+	append_key_match(buf, shape->columns, "t", "src");
+	if (p->version_column)
+		appendStringInfo(buf, "\n    AND (t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) src._incr_c)",
+						 quote_identifier(p->version_column),
+						 quote_identifier(p->version_column));
+	appendStringInfo(buf, "\n  RETURNING 1\n),\n"
+					 "dt AS (\n  DELETE FROM %s AS t\n"
+					 "  WHERE (SELECT at FROM trunc) IS NOT NULL\n"
+					 "    AND NOT EXISTS (SELECT FROM src WHERE src._incr_op OPERATOR(pg_catalog.<>) 'd' AND ",
+					 shape->target_sql);
+	append_key_match(buf, shape->columns, "t", "src");
+	appendStringInfoString(buf, ")\n  RETURNING 1\n),\nw AS (\n");
+	append_insert_head(buf, shape, p->version_column);
+	appendStringInfoString(buf, "SELECT ");
+	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
+	if (p->version_column)
+		appendStringInfoString(buf, ", _incr_c");
+	appendStringInfoString(buf, " FROM src WHERE _incr_op OPERATOR(pg_catalog.<>) 'd'");
+	append_upsert(buf, shape, guard, p->version_column);
+	appendStringInfoString(buf, "\n  RETURNING t.xmax OPERATOR(pg_catalog.=) 0 AS inserted\n)\n"
+						   "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
+						   "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted) FROM w),\n"
+						   "       (SELECT pg_catalog.count(*) FROM d) OPERATOR(pg_catalog.+)"
+						   " (SELECT pg_catalog.count(*) FROM dt),\n"
+						   "       NULL::pg_catalog.int8");
+}
+
+/*
+ * scd2: keep history.  The latest row per key in the window is compared with
+ * the key's current version: a new key opens a version; a changed row (with
+ * a cursor past the current version's start) closes the current version at
+ * the row's cursor and opens a new one; a row marked deleted closes it.
+ * Unchanged rows, and rows not newer than the key's latest version (late
+ * rows, re-reads), change nothing, so re-runs and lag re-reads add no
+ * versions.  A deleted key comes back with a row newer than its last version.
+ */
+static void
+build_scd2(StringInfo buf, Pipeline *p, PipelineShape *shape)
+{
+	const char *vf = quote_identifier(p->valid_from_column);
+	const char *vt = quote_identifier(p->valid_to_column);
+	const char *cur = quote_identifier(p->current_column);
+	List	   *extras = NIL;
+
+	extras = lappend(extras, psprintf("s.%s AS _incr_c", quote_identifier(p->cursor_column)));
+	extras = lappend(extras, psprintf("%s AS _incr_deleted",
+									  p->delete_column ? delete_expr(p, shape) : "false"));
+
+	appendStringInfoString(buf, "WITH src AS (\n  ");
+	append_keyed_source(buf, p, shape, true, extras);
+	appendStringInfo(buf, "\n),\nchg AS (\n  SELECT src.*, (t.ctid IS NOT NULL) AS _incr_had\n"
+					 "  FROM src LEFT JOIN %s AS t ON ", shape->target_sql);
+	append_key_match(buf, shape->columns, "t", "src");
+	appendStringInfo(buf, " AND t.%s\n"
+					 "  WHERE CASE WHEN t.ctid IS NULL THEN NOT src._incr_deleted\n"
+					 "      AND NOT EXISTS (SELECT FROM %s AS h WHERE ", cur, shape->target_sql);
+	append_key_match(buf, shape->columns, "h", "src");
+	appendStringInfo(buf, "\n        AND (h.%s OPERATOR(pg_catalog.>=) src._incr_c"
+					 " OR h.%s OPERATOR(pg_catalog.>=) src._incr_c))\n"
+					 "    ELSE src._incr_c OPERATOR(pg_catalog.>) t.%s\n"
+					 "      AND (src._incr_deleted OR NOT pg_catalog.record_image_eq(ROW(",
+					 vf, vt, vf);
+	append_columns(buf, shape->columns, "t", NON_KEY_COLUMNS);
+	appendStringInfoString(buf, "), ROW(");
+	append_columns(buf, shape->columns, "src", NON_KEY_COLUMNS);
+	appendStringInfo(buf, "))) END\n),\n"
+					 "closed AS (\n  UPDATE %s AS t SET %s = chg._incr_c, %s = false\n"
+					 "  FROM chg WHERE chg._incr_had AND t.%s AND ",
+					 shape->target_sql, vt, cur, cur);
+	append_key_match(buf, shape->columns, "t", "chg");
+	appendStringInfo(buf, "\n  RETURNING 1\n),\nopened AS (\n"
+					 "  INSERT INTO %s AS t (", shape->target_sql);
+	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
+	appendStringInfo(buf, ", %s, %s, %s)%s\n  SELECT ", vf, vt, cur,
+					 shape->overriding_system_value ? " OVERRIDING SYSTEM VALUE" : "");
+	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
+	appendStringInfoString(buf, ", _incr_c, NULL, true FROM chg WHERE NOT _incr_deleted\n"
+						   "  RETURNING 1\n)\n"
+						   "SELECT pg_catalog.count(*) FILTER (WHERE NOT _incr_had),\n"
+						   "       pg_catalog.count(*) FILTER (WHERE _incr_had AND NOT _incr_deleted),\n"
+						   "       pg_catalog.count(*) FILTER (WHERE _incr_deleted),\n"
+						   "       pg_catalog.count(*) FILTER (WHERE _incr_c OPERATOR(pg_catalog.<=) $3)\n"
+						   "FROM chg");
 }
 
 /* Build the statement of one run of the pipeline. */
@@ -340,10 +685,16 @@ BuildRunSql(Pipeline *p, PipelineShape *shape)
 			else
 				build_append_keyless(&buf, p, shape);
 			break;
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("mode \"%s\" is not supported yet", PipelineModeName(p->mode))));
+		case MODE_CDC:
+			build_cdc(&buf, p, shape);
+			break;
+		case MODE_SCD2:
+			build_scd2(&buf, p, shape);
+			break;
+		case MODE_QUERY:
+			/* the user's command, with $1 and $2 the window (checked in pipeline.c) */
+			appendStringInfoString(&buf, p->command);
+			break;
 	}
 	return buf.data;
 }
@@ -354,6 +705,14 @@ BuildMaxCursorSql(Pipeline *p, PipelineShape *shape)
 {
 	return psprintf("SELECT pg_catalog.max(s.%s) FROM %s AS s",
 					quote_identifier(p->cursor_column), shape->source_sql);
+}
+
+/* SELECT the greatest cursor value in the target; no parameters. */
+char *
+BuildTargetMaxSql(Pipeline *p, PipelineShape *shape)
+{
+	return psprintf("SELECT pg_catalog.max(x.%s) FROM %s AS x",
+					quote_identifier(p->cursor_column), shape->target_sql);
 }
 
 /*

@@ -22,6 +22,7 @@
 
 extern char *BuildRunSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildMaxCursorSql(Pipeline *pipeline, PipelineShape *shape);
+extern char *BuildTargetMaxSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildBatchEndSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildBatchPrevSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildPendingSql(Pipeline *pipeline, const char *source_sql,

@@ -126,6 +126,30 @@ typedef struct LoadResult
 } LoadResult;
 
 /*
+ * Copy what the run needs after SPI_finish into cxt: the new checkpoint (if
+ * it moved) and the window, as values and as text for the history.
+ */
+static void
+finish_window(Pipeline *p, RunWindow *w, RunRecord *rec, LoadResult *res,
+			  Datum new_checkpoint, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	int16		typlen;
+	bool		typbyval;
+
+	get_typlenbyval(p->cursor_type, &typlen, &typbyval);
+	if (res->moved)
+		res->new_checkpoint = datumCopy(new_checkpoint, typbyval, typlen);
+	rec->window_from = w->lower_unbounded ? NULL : CursorValueOut(p, w->lower);
+	rec->window_to = w->upper_unbounded ? NULL : CursorValueOut(p, w->upper);
+	w->lower = datumCopy(w->lower, typbyval, typlen);
+	w->upper = datumCopy(w->upper, typbyval, typlen);
+	w->checkpoint = datumCopy(w->checkpoint, typbyval, typlen);
+	w->upper_reason = pstrdup(w->upper_reason);
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * Execute the run's statement over its window as the pipeline's owner and
  * fill in the counts.  Runs connected to SPI and with the owner's identity,
  * restricted as in REFRESH MATERIALIZED VIEW; on error the (sub)transaction
@@ -168,6 +192,20 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	values[1] = w->upper;
 	values[2] = w->checkpoint;
 
+	if (p->mode == MODE_QUERY)
+	{
+		/* the user's command: $1 the window's start (exclusive), $2 its end */
+		ret = SPI_execute_with_args(sql, 2, types, values, NULL, false, 0);
+		if (ret < 0)
+			elog(ERROR, "query command failed (SPI result %d)", ret);
+		rec->rows_inserted = SPI_processed;
+		res->moved = cp->isnull || CursorLessThan(p, cp->value, w->upper);
+		finish_window(p, w, rec, res, w->upper, cxt);
+		SPI_finish();
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		return;
+	}
+
 	tally_start(p, cxt);
 	ret = SPI_execute_with_args(sql, RUN_SQL_NPARAMS, types, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
@@ -190,21 +228,7 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	rec->rows_late_known = !nulls[3];
 
 	res->moved = tally.has_max && (cp->isnull || CursorLessThan(p, cp->value, tally.max));
-	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-		bool		typbyval = tally.typbyval;
-		int16		typlen = tally.typlen;
-
-		if (res->moved)
-			res->new_checkpoint = datumCopy(tally.max, typbyval, typlen);
-		rec->window_from = w->lower_unbounded ? NULL : CursorValueOut(p, w->lower);
-		rec->window_to = w->upper_unbounded ? NULL : CursorValueOut(p, w->upper);
-		w->lower = datumCopy(w->lower, typbyval, typlen);
-		w->upper = datumCopy(w->upper, typbyval, typlen);
-		w->checkpoint = datumCopy(w->checkpoint, typbyval, typlen);
-		w->upper_reason = pstrdup(w->upper_reason);
-		MemoryContextSwitchTo(old);
-	}
+	finish_window(p, w, rec, res, tally.max, cxt);
 	tally = saved;
 
 	SPI_finish();

@@ -385,6 +385,28 @@ query_cursor_value(Pipeline *p, const char *sql, int nargs, Datum *args, Datum *
 	return !isnull;
 }
 
+/*
+ * The greatest value below v, for the cursor types whose safe bound a query
+ * pipeline must stay strictly under: its $2 is inclusive and it cannot tell
+ * loaded rows from new ones, so it must not read the bound's own value.
+ */
+static Datum
+cursor_predecessor(Pipeline *p, Datum v)
+{
+	switch (p->cursor_type)
+	{
+		case TIMESTAMPTZOID:
+		case TIMESTAMPOID:
+			return TimestampGetDatum(DatumGetTimestamp(v) - 1);
+		case DATEOID:
+			return DateADTGetDatum(DatumGetDateADT(v) - 1);
+		case XID8OID:
+			return FullTransactionIdGetDatum(FullTransactionIdFromU64(U64FromFullTransactionId(DatumGetFullTransactionId(v)) - 1));
+		default:
+			return v;
+	}
+}
+
 /* Lower the upper bound to b if b is below it. */
 static void
 cap_upper(Pipeline *p, RunWindow *w, Datum b, char *reason)
@@ -439,7 +461,12 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 			wait_for_writers(p);
 	}
 	else if (p->cursor_kind == CURSOR_XID8)
-		cap_upper(p, w, oldest_running_xid8(), "oldest running transaction id");
+	{
+		Datum		b = oldest_running_xid8();
+
+		cap_upper(p, w, p->mode == MODE_QUERY ? cursor_predecessor(p, b) : b,
+				  "oldest running transaction id");
+	}
 	else
 	{
 		TimestampTz now = GetCurrentTimestamp();
@@ -467,7 +494,31 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 				b = DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(oldest));
 				break;
 		}
-		cap_upper(p, w, b, reason);
+		cap_upper(p, w, p->mode == MODE_QUERY ? cursor_predecessor(p, b) : b, reason);
+	}
+
+	/*
+	 * A query pipeline's checkpoint is its window's end, not the greatest value
+	 * read (it reads nothing itself), so the end must be a value of the source.
+	 */
+	if (p->mode == MODE_QUERY)
+	{
+		Datum		greatest;
+
+		if (query_cursor_value(p, BuildMaxCursorSql(p, shape), 0, NULL, &greatest))
+			cap_upper(p, w, greatest, "greatest cursor value");
+		else
+			cap_upper(p, w, cursor_extreme(p, false), "empty source");
+	}
+
+	/* a keyless append counts rows up to the target's greatest value as loaded */
+	if (p->mode == MODE_APPEND && p->keys == NIL)
+	{
+		Datum		loaded;
+
+		if (query_cursor_value(p, BuildTargetMaxSql(p, shape), 0, NULL, &loaded) &&
+			(cp->isnull || CursorLessThan(p, cp->value, loaded)))
+			w->checkpoint = loaded;
 	}
 
 	/* cut at batch_size rows past the checkpoint, on a whole cursor value */

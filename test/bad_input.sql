@@ -135,13 +135,13 @@ SELECT throws_ok(
     '22023', 'unknown mode "upsert"', 'unknown mode');
 SELECT throws_ok(
     $$SELECT incr_create_pipeline('bad_p', 'bad_src', 'bad_tgt', 'ts', 'cdc', ARRAY['id'])$$,
-    '0A000', 'mode "cdc" is not supported yet', 'mode cdc');
+    '22023', 'cdc pipeline "bad_p" needs either payload_column or op_column', 'mode cdc without an event layout');
 SELECT throws_ok(
     $$SELECT incr_create_pipeline('bad_p', 'bad_src', 'bad_tgt', 'ts', 'scd2', ARRAY['id'])$$,
-    '0A000', 'mode "scd2" is not supported yet', 'mode scd2');
+    '42P10', 'keys of pipeline "bad_p" are not backed by a unique index on target "bad_tgt"', 'mode scd2 without a unique index on the keys and valid_from');
 SELECT throws_ok(
-    $$SELECT incr_create_pipeline('bad_p', 'bad_src', 'bad_tgt', 'ts', 'query', ARRAY['id'])$$,
-    '0A000', 'mode "query" is not supported yet', 'mode query');
+    $$SELECT incr_create_pipeline('bad_p', 'bad_src', 'bad_tgt', 'ts', 'query', delete_column => 'v')$$,
+    '22023', 'option "delete_column" does not apply to mode "query"', 'mode query with an option of another mode');
 
 -- The cursor column.
 SELECT throws_ok(
