@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/check_package.sh: check the packaging end to end (doc/packaging.md).
-# Not part of scripts/test.sh: it takes a minute or two and installs a package.
+# Not part of scripts/test.sh: it takes about half a minute and installs a package.
 #
 # 1. installs the project's and the packaging's Debian packages if missing;
 # 2. checks that META.json, incremental.control and debian/changelog agree;
