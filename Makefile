@@ -15,7 +15,8 @@ OBJS = \
 	src/plan.o \
 	src/run.o \
 	src/recorder.o \
-	src/cdc.o
+	src/cdc.o \
+	src/scheduler.o
 
 DATA = sql/incremental--0.1.sql
 

@@ -60,7 +60,7 @@ CREATE TABLE @extschema@.incr_runs (
     pipeline        text NOT NULL,
     trigger         text NOT NULL
                     CHECK (trigger OPERATOR(pg_catalog.=) ANY
-                           (ARRAY['manual', 'scheduler', 'backfill', 'catch_up'])),
+                           (ARRAY['manual', 'scheduler', 'pg_cron', 'backfill', 'catch_up'])),
     started_at      timestamptz NOT NULL,
     finished_at     timestamptz,
     window_from     text,
@@ -310,3 +310,93 @@ RETURN CASE WHEN pg_catalog.jsonb_typeof(value) OPERATOR(pg_catalog.=) 'array' T
 
 COMMENT ON FUNCTION @extschema@._incr_json_array(jsonb) IS
 'internal to cdc runs: the value if it is a JSON array, else NULL';
+
+/*
+ * Schedules: the background worker (shared_preload_libraries = 'incremental')
+ * runs enabled pipelines whose schedule is due; pg_cron can call incr_run
+ * instead.  Nothing here depends on pg_cron being installed.
+ */
+CREATE FUNCTION @extschema@.incr_schedule(name text, schedule interval)
+RETURNS void
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_schedule';
+
+COMMENT ON FUNCTION @extschema@.incr_schedule(text, interval) IS
+'run the pipeline every schedule from the background worker';
+
+CREATE FUNCTION @extschema@.incr_unschedule(name text)
+RETURNS void
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_unschedule';
+
+COMMENT ON FUNCTION @extschema@.incr_unschedule(text) IS
+'stop running the pipeline from the background worker';
+
+CREATE FUNCTION @extschema@._incr_check_owner(name text)
+RETURNS void
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_check_owner';
+
+COMMENT ON FUNCTION @extschema@._incr_check_owner(text) IS
+'internal: raise an error unless the caller owns the pipeline';
+
+CREATE FUNCTION @extschema@.incr_cron_schedule(name text, cron_expression text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    job bigint;
+BEGIN
+    PERFORM @extschema@._incr_check_owner(name);
+    IF to_regprocedure('cron.schedule(text,text,text)') IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'undefined_function',
+                  HINT = 'Install pg_cron (shared_preload_libraries = ''pg_cron'', CREATE EXTENSION pg_cron in cron.database_name), or schedule with incr_schedule and the background worker.';
+    END IF;
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job
+        USING 'incremental:' || name, cron_expression,
+              format('SELECT %s.incr_run(%L)', '@extschema@', name);
+    RETURN job;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incr_cron_schedule(text, text) IS
+'create or replace the pg_cron job "incremental:<name>" that calls incr_run';
+
+CREATE FUNCTION @extschema@._incr_cron_unschedule(name text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found boolean;
+BEGIN
+    IF to_regclass('cron.job') IS NULL OR to_regprocedure('cron.unschedule(text)') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT FROM cron.job WHERE jobname = $1)' INTO found
+        USING 'incremental:' || name;
+    IF found THEN
+        EXECUTE 'SELECT cron.unschedule($1)' USING 'incremental:' || name;
+    END IF;
+    RETURN found;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@._incr_cron_unschedule(text) IS
+'internal: remove the pg_cron job of a pipeline if pg_cron and the job exist';
+
+CREATE FUNCTION @extschema@.incr_cron_unschedule(name text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._incr_check_owner(name);
+    RETURN @extschema@._incr_cron_unschedule(name);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incr_cron_unschedule(text) IS
+'remove the pg_cron job of a pipeline; false if there was none';

@@ -371,6 +371,43 @@ SetPipelineEnabled(const char *name, bool enabled)
 	catalog_end(&cxt);
 }
 
+/* Set or clear (NULL) the schedule of a pipeline. */
+void
+SetPipelineSchedule(const char *name, Interval *schedule)
+{
+	CatalogContext cxt;
+	Oid			argtypes[2] = {TEXTOID, INTERVALOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', schedule ? ' ' : 'n'};
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = schedule ? IntervalPGetDatum(schedule) : (Datum) 0;
+	catalog_begin(&cxt);
+	catalog_exec(catalog_sql("UPDATE %s.incr_pipelines SET schedule = $2"
+							 " WHERE name OPERATOR(pg_catalog.=) $1"),
+				 2, argtypes, values, nulls, SPI_OK_UPDATE);
+	catalog_end(&cxt);
+}
+
+/*
+ * Remove the pg_cron job of a pipeline, if pg_cron is installed here and the
+ * job exists.  Runs as the caller, whose jobs pg_cron lets it see.
+ */
+void
+DropCronJob(const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(name);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(catalog_sql("SELECT %s._incr_cron_unschedule($1)"),
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not remove the pg_cron job of pipeline \"%s\"", name);
+	SPI_finish();
+}
+
 /* The column of incr_checkpoints (1-based among the value columns) of a kind. */
 static int
 checkpoint_column(CursorKind kind)

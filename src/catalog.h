@@ -51,6 +51,8 @@ extern void CheckPipelineOwnerExists(Pipeline *pipeline);
 extern Datum InsertPipeline(Pipeline *pipeline, Interval *schedule);
 extern void DeletePipeline(const char *name);
 extern void SetPipelineEnabled(const char *name, bool enabled);
+extern void SetPipelineSchedule(const char *name, Interval *schedule);
+extern void DropCronJob(const char *name);
 
 extern bool ReadCheckpoint(Pipeline *pipeline, CheckpointLock lock,
 						   Checkpoint *checkpoint);

@@ -20,6 +20,7 @@
 #include "utils/lsyscache.h"
 
 #include "incremental.h"
+#include "scheduler.h"
 
 PG_MODULE_MAGIC;
 
@@ -28,7 +29,7 @@ void		_PG_init(void);
 /* incremental.safe_upper_bound: bound each window by in-flight writers. */
 bool		incr_safe_upper_bound = true;
 
-/* Register the GUCs. */
+/* Register the GUCs, and the scheduler's launcher when preloaded. */
 void
 _PG_init(void)
 {
@@ -43,6 +44,7 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	SchedulerInit();
 	MarkGUCPrefixReserved("incremental");
 }
 

@@ -44,6 +44,9 @@ PG_FUNCTION_INFO_V1(incremental_incr_drop_pipeline);
 PG_FUNCTION_INFO_V1(incremental_incr_pause);
 PG_FUNCTION_INFO_V1(incremental_incr_resume);
 PG_FUNCTION_INFO_V1(incremental_incr_reset);
+PG_FUNCTION_INFO_V1(incremental_incr_schedule);
+PG_FUNCTION_INFO_V1(incremental_incr_unschedule);
+PG_FUNCTION_INFO_V1(incremental_check_owner);
 
 static void read_mode_options(FunctionCallInfo fcinfo, Pipeline *p);
 
@@ -1039,13 +1042,52 @@ owned_pipeline(FunctionCallInfo fcinfo)
 	return p;
 }
 
-/* incr_drop_pipeline(name): remove a pipeline and its checkpoint. */
+/* incr_drop_pipeline(name): remove a pipeline, its checkpoint and its pg_cron job. */
 Datum
 incremental_incr_drop_pipeline(PG_FUNCTION_ARGS)
 {
 	Pipeline   *p = owned_pipeline(fcinfo);
 
 	DeletePipeline(p->name);
+	DropCronJob(p->name);
+	PG_RETURN_VOID();
+}
+
+/* incr_schedule(name, schedule): run the pipeline every schedule from the scheduler. */
+Datum
+incremental_incr_schedule(PG_FUNCTION_ARGS)
+{
+	Pipeline   *p = owned_pipeline(fcinfo);
+	Interval   *schedule;
+	Interval	zero;
+
+	require_arg(fcinfo, 1, "schedule");
+	schedule = PG_GETARG_INTERVAL_P(1);
+	memset(&zero, 0, sizeof(zero));
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(schedule),
+										  IntervalPGetDatum(&zero))) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("schedule must be a positive interval")));
+	SetPipelineSchedule(p->name, schedule);
+	PG_RETURN_VOID();
+}
+
+/* incr_unschedule(name): stop running the pipeline from the scheduler. */
+Datum
+incremental_incr_unschedule(PG_FUNCTION_ARGS)
+{
+	Pipeline   *p = owned_pipeline(fcinfo);
+
+	SetPipelineSchedule(p->name, NULL);
+	PG_RETURN_VOID();
+}
+
+/* _incr_check_owner(name): raise an error unless the caller may act on the pipeline. */
+Datum
+incremental_check_owner(PG_FUNCTION_ARGS)
+{
+	(void) owned_pipeline(fcinfo);
 	PG_RETURN_VOID();
 }
 

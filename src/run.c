@@ -18,6 +18,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -235,6 +236,24 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
+/* Copy a failed run into the caller's RunFailure, in its memory context. */
+static void
+copy_failure(RunFailure *failure, int64 run_id, RunRecord *rec)
+{
+	MemoryContext old = MemoryContextSwitchTo(failure->cxt);
+
+	failure->filled = true;
+	failure->run_id = run_id;
+	failure->record = *rec;
+	failure->record.pipeline = pstrdup(rec->pipeline);
+	failure->record.trigger = pstrdup(rec->trigger);
+	failure->record.status = pstrdup(rec->status);
+	failure->record.window_from = rec->window_from ? pstrdup(rec->window_from) : NULL;
+	failure->record.window_to = rec->window_to ? pstrdup(rec->window_to) : NULL;
+	failure->record.error = rec->error ? pstrdup(rec->error) : NULL;
+	MemoryContextSwitchTo(old);
+}
+
 /*
  * Run a pipeline once in the current transaction and return its incr_runs
  * row.  The load runs in a subtransaction so that a failure can be recorded
@@ -275,6 +294,8 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		rec.finished_at = GetCurrentTimestamp();
 		rec.status = "skipped";
 		rec.error = "another run of the pipeline was in progress";
+		if (req->quiet_when_idle)
+			return (Datum) 0;
 		if (outcome)
 		{
 			outcome->record = rec;
@@ -309,7 +330,10 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		rec.finished_at = GetCurrentTimestamp();
 		rec.status = "error";
 		rec.error = edata->message;
-		RecordFailedRun(run_id, &rec);
+		if (req->failure)
+			copy_failure(req->failure, run_id, &rec);
+		else
+			RecordFailedRun(run_id, &rec);
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
@@ -323,6 +347,9 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	}
 	rec.finished_at = GetCurrentTimestamp();
 	rec.status = "ok";
+	if (req->quiet_when_idle && !res.moved &&
+		rec.rows_inserted + rec.rows_updated + rec.rows_deleted == 0)
+		return (Datum) 0;
 	if (outcome)
 	{
 		outcome->record = rec;
@@ -351,7 +378,9 @@ incremental_incr_run(PG_FUNCTION_ARGS)
 
 	memset(&req, 0, sizeof(req));
 	req.name = text_arg(fcinfo, 0, "name");
-	req.trigger = "manual";
+	/* pg_cron's jobs run with application_name pg_cron */
+	req.trigger = (application_name && strcmp(application_name, "pg_cron") == 0) ?
+		"pg_cron" : "manual";
 	req.wait = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
 	PG_RETURN_DATUM(ExecuteRun(&req, NULL));
 }

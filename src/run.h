@@ -17,7 +17,18 @@ typedef struct RunRequest
 	bool		backfill;
 	const char *from_value;		/* backfill bounds, as text of the cursor type */
 	const char *to_value;
+	bool		quiet_when_idle;	/* record nothing for a run that did nothing */
+	struct RunFailure *failure; /* if set, hand a failed run back, unrecorded */
 } RunRequest;
+
+/* A failed run handed back to a caller that records it itself (the scheduler). */
+typedef struct RunFailure
+{
+	MemoryContext cxt;			/* where to copy the record; survives the abort */
+	bool		filled;
+	int64		run_id;
+	RunRecord	record;
+} RunFailure;
 
 /* What a caller of ExecuteRun may want beyond the incr_runs row. */
 typedef struct RunOutcome

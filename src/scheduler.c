@@ -1,0 +1,563 @@
+/*
+ * scheduler.c
+ *		The background workers that run pipelines on their schedules: a
+ *		launcher (with shared_preload_libraries = 'incremental') that keeps one
+ *		worker per database of incremental.database, and those workers.
+ *
+ * Each worker wakes every incremental.naptime, reads the enabled pipelines
+ * with a schedule, and runs each one that is due in a transaction of its own
+ * with ExecuteRun, as a manual run would, but without waiting for a run in
+ * progress.  A failing pipeline is logged, recorded in incr_runs from a fresh
+ * transaction, and backs off; it never stops the others.  A worker leaves its
+ * database when someone drops it (DROP DATABASE waits a few seconds for other
+ * sessions to go), and the launcher starts it again only while the database
+ * exists.  Nothing runs during recovery: the launcher starts after it.
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "run.h"
+#include "scheduler.h"
+
+PGDLLEXPORT void incr_launcher_main(Datum main_arg);
+PGDLLEXPORT void incr_worker_main(Datum main_arg);
+
+/* GUCs */
+bool		incr_scheduler_enabled = true;
+char	   *incr_scheduler_databases = NULL;
+int			incr_scheduler_naptime = 1000;
+int			incr_scheduler_max_workers = 4;
+bool		incr_record_idle_runs = false;
+
+/* The longest a failing pipeline waits before its next try. */
+#define MAX_BACKOFF_MS (5 * 60 * 1000)
+/* How long the launcher waits before trying a missing database again. */
+#define MISSING_DATABASE_RETRY_MS (2 * 1000)
+#define MAX_DATABASES 64
+
+/* Define the scheduler's GUCs and, when preloaded, register the launcher. */
+void
+SchedulerInit(void)
+{
+	BackgroundWorker worker;
+
+	DefineCustomBoolVariable("incremental.enabled",
+							 "Runs scheduled pipelines in the background.",
+							 NULL, &incr_scheduler_enabled, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("incremental.database",
+							   "Databases whose pipelines the scheduler runs (a comma list).",
+							   NULL, &incr_scheduler_databases, "postgres",
+							   PGC_SIGHUP, GUC_LIST_INPUT, NULL, NULL, NULL);
+	DefineCustomIntVariable("incremental.naptime",
+							"How often the scheduler looks for due pipelines.",
+							NULL, &incr_scheduler_naptime, 1000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("incremental.max_workers",
+							"How many databases the scheduler serves at once, one worker each.",
+							NULL, &incr_scheduler_max_workers, 4, 1, MAX_DATABASES,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("incremental.record_idle_runs",
+							 "Records scheduled runs that found nothing to do in incr_runs.",
+							 "Off by default: a pipeline run every second would add 86400 rows a day.",
+							 &incr_record_idle_runs, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "incremental");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "incr_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "incremental launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "incremental launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* One database the launcher serves. */
+typedef struct DatabaseWorker
+{
+	char		dbname[NAMEDATALEN];
+	BackgroundWorkerHandle *handle;
+	TimestampTz start_after;	/* do not start before this */
+	bool		missing_logged;
+	bool		wanted;			/* still in incremental.database */
+} DatabaseWorker;
+
+static DatabaseWorker databases[MAX_DATABASES];
+static int	ndatabases = 0;
+
+/*
+ * True if a database of that name exists and accepts connections.  The
+ * launcher has no database, so it scans pg_database without its indexes, as
+ * the autovacuum launcher does.
+ */
+static bool
+database_exists(const char *dbname)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	bool		exists = false;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (strcmp(NameStr(db->datname), dbname) == 0 && db->datallowconn)
+			exists = true;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return exists;
+}
+
+/* Start the worker of one database; false if no background worker slot was free. */
+static bool
+start_database_worker(DatabaseWorker *db)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "incremental");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "incr_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "incremental worker for database %s", db->dbname);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "incremental worker");
+	strlcpy(worker.bgw_extra, db->dbname, BGW_EXTRALEN);
+	worker.bgw_notify_pid = MyProcPid;
+	return RegisterDynamicBackgroundWorker(&worker, &db->handle);
+}
+
+/* Bring the list of served databases in line with incremental.database. */
+static void
+update_database_list(void)
+{
+	char	   *raw = pstrdup(incr_scheduler_databases ? incr_scheduler_databases : "");
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	if (!SplitIdentifierString(raw, ',', &names))
+	{
+		ereport(LOG,
+				(errmsg("incremental launcher: invalid list in incremental.database: \"%s\"",
+						incr_scheduler_databases)));
+		names = NIL;
+	}
+	for (int i = 0; i < ndatabases; i++)
+		databases[i].wanted = false;
+	foreach(lc, names)
+	{
+		char	   *name = (char *) lfirst(lc);
+		int			i;
+
+		for (i = 0; i < ndatabases; i++)
+			if (strcmp(databases[i].dbname, name) == 0)
+				break;
+		if (i == ndatabases)
+		{
+			if (ndatabases == MAX_DATABASES)
+				continue;
+			memset(&databases[i], 0, sizeof(DatabaseWorker));
+			strlcpy(databases[i].dbname, name, NAMEDATALEN);
+			ndatabases++;
+		}
+		databases[i].wanted = true;
+	}
+	/* stop and forget the databases no longer listed */
+	for (int i = 0; i < ndatabases; i++)
+	{
+		if (databases[i].wanted)
+			continue;
+		if (databases[i].handle)
+			TerminateBackgroundWorker(databases[i].handle);
+		databases[i] = databases[--ndatabases];
+		i--;
+	}
+}
+
+/*
+ * Main of the launcher: keep one worker running per listed database, as far
+ * as incremental.max_workers allows, restarting workers that stopped.
+ */
+void
+incr_launcher_main(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	/* no database: the launcher only reads the shared catalog pg_database */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("incremental launcher");
+	ereport(LOG, (errmsg("incremental launcher started")));
+
+	update_database_list();
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		int			running = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			update_database_list();
+		}
+
+		for (int i = 0; i < ndatabases; i++)
+		{
+			DatabaseWorker *db = &databases[i];
+			pid_t		pid;
+
+			if (db->handle && GetBackgroundWorkerPid(db->handle, &pid) == BGWH_STOPPED)
+			{
+				pfree(db->handle);
+				db->handle = NULL;
+				db->start_after = TimestampTzPlusMilliseconds(now, incr_scheduler_naptime);
+			}
+			if (db->handle)
+				running++;
+		}
+		for (int i = 0; i < ndatabases && incr_scheduler_enabled; i++)
+		{
+			DatabaseWorker *db = &databases[i];
+
+			if (db->handle || now < db->start_after || running >= incr_scheduler_max_workers)
+				continue;
+			if (!database_exists(db->dbname))
+			{
+				if (!db->missing_logged)
+					ereport(LOG,
+							(errmsg("incremental launcher: database \"%s\" does not exist; waiting for it",
+									db->dbname)));
+				db->missing_logged = true;
+				db->start_after = TimestampTzPlusMilliseconds(now, MISSING_DATABASE_RETRY_MS);
+				continue;
+			}
+			db->missing_logged = false;
+			if (start_database_worker(db))
+				running++;
+			else
+			{
+				ereport(LOG,
+						(errmsg("incremental launcher: no background worker slot for database \"%s\"",
+								db->dbname),
+						 errhint("Raise max_worker_processes.")));
+				db->handle = NULL;
+				db->start_after = TimestampTzPlusMilliseconds(now, MISSING_DATABASE_RETRY_MS);
+			}
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 incr_scheduler_naptime, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* What a worker remembers of a pipeline between ticks. */
+typedef struct PipelineSchedule
+{
+	char		name[NAMEDATALEN * 2];
+	TimestampTz next_due;
+	int			failures;		/* consecutive */
+	bool		seen;			/* still scheduled at the last tick */
+} PipelineSchedule;
+
+static PipelineSchedule *schedules = NULL;
+static int	nschedules = 0;
+static int	maxschedules = 0;
+static MemoryContext SchedulerContext = NULL;
+
+/* Find or add the schedule state of a pipeline. */
+static PipelineSchedule *
+schedule_of(const char *name, TimestampTz now)
+{
+	for (int i = 0; i < nschedules; i++)
+		if (strcmp(schedules[i].name, name) == 0)
+			return &schedules[i];
+	if (nschedules == maxschedules)
+	{
+		maxschedules = maxschedules ? maxschedules * 2 : 64;
+		schedules = schedules ?
+			repalloc(schedules, maxschedules * sizeof(PipelineSchedule)) :
+			MemoryContextAlloc(SchedulerContext, maxschedules * sizeof(PipelineSchedule));
+	}
+	memset(&schedules[nschedules], 0, sizeof(PipelineSchedule));
+	strlcpy(schedules[nschedules].name, name, sizeof(schedules[nschedules].name));
+	schedules[nschedules].next_due = now;
+	return &schedules[nschedules++];
+}
+
+/*
+ * True if someone is dropping (or renaming) this database: they hold an
+ * exclusive lock on it and wait a few seconds for other sessions to leave.
+ */
+static bool
+database_going_away(void)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_OBJECT(tag, InvalidOid, DatabaseRelationId, MyDatabaseId, 0);
+	if (LockAcquire(&tag, AccessShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return true;
+	LockRelease(&tag, AccessShareLock, false);
+	return false;
+}
+
+/* Read the enabled pipelines with a schedule: names and schedule in ms. */
+static int
+read_scheduled(MemoryContext cxt, char ***names, int64 **intervals, bool *installed)
+{
+	static bool missing_logged = false;
+	int			n = 0;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	*installed = OidIsValid(get_extension_oid("incremental", true));
+	if (!*installed)
+	{
+		if (!missing_logged)
+			ereport(LOG,
+					(errmsg("incremental worker: extension \"incremental\" is not installed in database \"%s\"; waiting for it",
+							get_database_name(MyDatabaseId))));
+		missing_logged = true;
+	}
+	else
+	{
+		missing_logged = false;
+		pgstat_report_activity(STATE_RUNNING, "incremental: reading schedules");
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute(psprintf("SELECT name, (pg_catalog.date_part('epoch', schedule)"
+								 " OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8"
+								 " FROM %s.incr_pipelines WHERE enabled AND schedule IS NOT NULL"
+								 " ORDER BY name", ExtensionSchemaQuoted()),
+						true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the pipelines' schedules");
+		n = SPI_processed;
+		*names = MemoryContextAlloc(cxt, (n + 1) * sizeof(char *));
+		*intervals = MemoryContextAlloc(cxt, (n + 1) * sizeof(int64));
+		for (int i = 0; i < n; i++)
+		{
+			bool		isnull;
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+			(*names)[i] = MemoryContextStrdup(cxt, name);
+			(*intervals)[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc, 2, &isnull));
+		}
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return n;
+}
+
+/*
+ * Run one pipeline in a transaction of its own.  Returns false if it failed;
+ * the error is logged, and the failed run, which ExecuteRun hands back
+ * instead of recording, is written to incr_runs from a new transaction.
+ */
+static bool
+run_scheduled(const char *name, MemoryContext cxt)
+{
+	RunFailure	failure;
+	RunRequest	req;
+	bool		ok = true;
+
+	memset(&failure, 0, sizeof(failure));
+	failure.cxt = cxt;
+	memset(&req, 0, sizeof(req));
+	req.name = name;
+	req.trigger = "scheduler";
+	req.wait = false;
+	req.quiet_when_idle = !incr_record_idle_runs;
+	req.failure = &failure;
+
+	MemoryContextSwitchTo(cxt);
+	pgstat_report_activity(STATE_RUNNING, psprintf("incremental: running pipeline %s", name));
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		(void) ExecuteRun(&req, NULL);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+
+	if (failure.filled)
+	{
+		PG_TRY();
+		{
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			(void) InsertRun(failure.run_id, &failure.record);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+		}
+		PG_END_TRY();
+	}
+	MemoryContextSwitchTo(cxt);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return ok;
+}
+
+/*
+ * Main of a database's worker: every naptime, run the pipelines that are
+ * due, each in its own transaction.
+ */
+void
+incr_worker_main(Datum main_arg)
+{
+	MemoryContext tick_cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
+	pgstat_report_appname("incremental worker");
+	ereport(LOG, (errmsg("incremental worker started for database \"%s\"",
+						 MyBgworkerEntry->bgw_extra)));
+
+	SchedulerContext = AllocSetContextCreate(TopMemoryContext, "incremental scheduler",
+											 ALLOCSET_DEFAULT_SIZES);
+	tick_cxt = AllocSetContextCreate(SchedulerContext, "incremental scheduler tick",
+									 ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		char	  **names = NULL;
+		int64	   *intervals = NULL;
+		bool		installed;
+		int			n;
+		TimestampTz now;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 incr_scheduler_naptime, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			ereport(LOG, (errmsg("incremental worker: configuration reloaded, naptime %d ms",
+								 incr_scheduler_naptime)));
+		}
+		if (database_going_away())
+		{
+			ereport(LOG, (errmsg("incremental worker: database \"%s\" is being dropped; leaving it",
+								 MyBgworkerEntry->bgw_extra)));
+			proc_exit(0);
+		}
+		if (!incr_scheduler_enabled)
+			continue;
+
+		MemoryContextReset(tick_cxt);
+		MemoryContextSwitchTo(tick_cxt);
+		PG_TRY();
+		{
+			n = read_scheduled(tick_cxt, &names, &intervals, &installed);
+		}
+		PG_CATCH();
+		{
+			/* log it, and try again next time: an ERROR must not end the worker */
+			MemoryContextSwitchTo(tick_cxt);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			n = 0;
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(tick_cxt);
+		now = GetCurrentTimestamp();
+		for (int i = 0; i < nschedules; i++)
+			schedules[i].seen = false;
+		for (int i = 0; i < n; i++)
+		{
+			PipelineSchedule *s = schedule_of(names[i], now);
+			int64		wait_ms = intervals[i];
+
+			s->seen = true;
+			if (now < s->next_due)
+				continue;
+			if (run_scheduled(names[i], tick_cxt))
+				s->failures = 0;
+			else
+			{
+				/* back off: schedule times 2^failures, at most 5 minutes */
+				s->failures++;
+				for (int k = 0; k < s->failures && wait_ms < MAX_BACKOFF_MS; k++)
+					wait_ms *= 2;
+				wait_ms = Min(Max(wait_ms, intervals[i]), Max(MAX_BACKOFF_MS, intervals[i]));
+			}
+			now = GetCurrentTimestamp();
+			s->next_due = TimestampTzPlusMilliseconds(now, wait_ms);
+			CHECK_FOR_INTERRUPTS();
+		}
+		/* forget pipelines no longer scheduled */
+		for (int i = 0; i < nschedules; i++)
+		{
+			if (!schedules[i].seen)
+			{
+				schedules[i] = schedules[--nschedules];
+				i--;
+			}
+		}
+		MemoryContextSwitchTo(TopMemoryContext);
+	}
+}
