@@ -31,6 +31,9 @@ ISOLATION = concurrent_run inflight_now inflight_clock_timestamp \
 ISOLATION_OPTS = --inputdir=test --load-extension=incremental
 
 PG_CPPFLAGS = -I$(srcdir)/src
+# bind the library's calls to its own functions: another preloaded library
+# (pg_cron has a NextRunId too) must not capture them
+SHLIB_LINK = -Wl,-Bsymbolic
 PG_CFLAGS = -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
 	-Wformat-security -Wimplicit-fallthrough=3
 

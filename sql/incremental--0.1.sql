@@ -372,13 +372,13 @@ AS $$
 DECLARE
     found boolean;
 BEGIN
-    IF to_regclass('cron.job') IS NULL OR to_regprocedure('cron.unschedule(text)') IS NULL THEN
+    IF to_regclass('cron.job') IS NULL OR to_regprocedure('cron.unschedule(name)') IS NULL THEN
         RETURN false;
     END IF;
     EXECUTE 'SELECT EXISTS (SELECT FROM cron.job WHERE jobname = $1)' INTO found
         USING 'incremental:' || name;
     IF found THEN
-        EXECUTE 'SELECT cron.unschedule($1)' USING 'incremental:' || name;
+        EXECUTE 'SELECT cron.unschedule($1::name)' USING 'incremental:' || name;
     END IF;
     RETURN found;
 END
