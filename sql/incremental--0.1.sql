@@ -400,3 +400,25 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.incr_cron_unschedule(text) IS
 'remove the pg_cron job of a pipeline; false if there was none';
+
+/*
+ * Long backfills, and the ledger of backfills.
+ */
+CREATE PROCEDURE @extschema@.incr_backfill_batches(name text, from_value text, to_value text)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'incremental_incr_backfill_batches';
+
+COMMENT ON PROCEDURE @extschema@.incr_backfill_batches(text, text, text) IS
+'backfill [from_value, to_value] in batches of batch_size rows, committing after each';
+
+CREATE VIEW @extschema@.incr_backfills AS
+SELECT r.pipeline, r.run_id, r.started_at, r.finished_at, r.window_from, r.window_to,
+       r.rows_read, r.rows_inserted, r.rows_updated, r.rows_deleted, r.rows_unchanged,
+       r.status, r.error
+FROM @extschema@.incr_runs r
+WHERE r.trigger OPERATOR(pg_catalog.=) 'backfill';
+
+COMMENT ON VIEW @extschema@.incr_backfills IS
+'incremental: which cursor ranges were backfilled, when, and with what result';
+
+GRANT SELECT ON @extschema@.incr_backfills TO PUBLIC;

@@ -34,6 +34,7 @@
 PG_FUNCTION_INFO_V1(incremental_incr_run);
 PG_FUNCTION_INFO_V1(incremental_incr_backfill);
 PG_FUNCTION_INFO_V1(incremental_incr_catch_up);
+PG_FUNCTION_INFO_V1(incremental_incr_backfill_batches);
 PG_FUNCTION_INFO_V1(incremental_incr_plan);
 PG_FUNCTION_INFO_V1(incremental_incr_pending_rows);
 PG_FUNCTION_INFO_V1(incremental_tally);
@@ -181,8 +182,8 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 
 	shape = DescribePipeline(p, false);
 	if (req->backfill)
-		ComputeBackfillWindow(p, cp, CursorValueIn(p, req->from_value),
-							  CursorValueIn(p, req->to_value), w);
+		ComputeBackfillWindow(p, shape, cp, CursorValueIn(p, req->from_value),
+							  CursorValueIn(p, req->to_value), req->batched, w);
 	else
 		ComputeRunWindow(p, shape, cp, true, w);
 	sql = BuildRunSql(p, shape);
@@ -452,6 +453,92 @@ incremental_incr_catch_up(PG_FUNCTION_ARGS)
 		SPI_commit();
 		MemoryContextReset(batch_cxt);
 		if (!outcome.moved)
+			break;
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * CALL incr_backfill_batches(name, from_value, to_value): a backfill in
+ * batches of batch_size rows, each a backfill run in a transaction of its
+ * own.  Stopped, it can be called again from the last batch's window_to
+ * (incr_backfills shows it); re-processing is idempotent anyway.
+ */
+Datum
+incremental_incr_backfill_batches(PG_FUNCTION_ARGS)
+{
+	RunRequest	req;
+	Pipeline   *p;
+	char	   *to;
+	MemoryContext batch_cxt;
+	MemoryContext keep_cxt;
+
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		castNode(CallContext, fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("incr_backfill_batches cannot run inside a transaction block"),
+				 errdetail("It commits after each batch."),
+				 errhint("CALL it on its own; for one transaction use incr_backfill.")));
+
+	memset(&req, 0, sizeof(req));
+	req.name = text_arg(fcinfo, 0, "name");
+	req.from_value = text_arg(fcinfo, 1, "from_value");
+	to = text_arg(fcinfo, 2, "to_value");
+	req.to_value = to;
+	req.trigger = "backfill";
+	req.wait = true;
+	req.backfill = true;
+	req.batched = true;
+
+	p = LoadPipeline(req.name);
+	CheckPipelineOwner(p);
+	if (CursorLessThan(p, CursorValueIn(p, to), CursorValueIn(p, req.from_value)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("backfill range of pipeline \"%s\" is empty", req.name),
+				 errdetail("from_value %s is greater than to_value %s.",
+						   req.from_value, to)));
+	if (p->batch_size <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pipeline \"%s\" has no batch_size", req.name),
+				 errhint("Use incr_backfill for one transaction.")));
+
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "incr_backfill_batches batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	/* what must outlive each batch's commit: the next batch's start */
+	keep_cxt = AllocSetContextCreate(CurrentMemoryContext, "incr_backfill_batches",
+									 ALLOCSET_SMALL_SIZES);
+	for (int batch = 1;; batch++)
+	{
+		RunOutcome	outcome;
+		MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+		char	   *reached;
+		bool		done;
+
+		PushActiveSnapshot(GetTransactionSnapshot());
+		(void) ExecuteRun(&req, &outcome);
+		PopActiveSnapshot();
+		reached = outcome.record.window_to;
+		ereport(NOTICE,
+				(errmsg("pipeline \"%s\" backfill batch %d: read " INT64_FORMAT ", written " INT64_FORMAT ", up to %s",
+						req.name, batch, outcome.record.rows_read,
+						outcome.record.rows_inserted + outcome.record.rows_updated +
+						outcome.record.rows_deleted, reached ? reached : "nothing")));
+		/* done when the batch reached to_value or the checkpoint, or read nothing new */
+		done = (reached == NULL ||
+				!CursorLessThan(p, CursorValueIn(p, reached), CursorValueIn(p, to)) ||
+				!CursorLessThan(p, CursorValueIn(p, req.from_value), CursorValueIn(p, reached)));
+		MemoryContextSwitchTo(old);
+		if (!done)
+			req.from_value = MemoryContextStrdup(keep_cxt, reached);
+		SPI_commit();
+		MemoryContextReset(batch_cxt);
+		if (done)
 			break;
 	}
 	SPI_finish();

@@ -15,6 +15,7 @@ typedef struct RunRequest
 	const char *trigger;		/* manual, scheduler, backfill, catch_up */
 	bool		wait;			/* wait for a run in progress, or skip */
 	bool		backfill;
+	bool		batched;		/* backfill: one batch_size batch from from_value */
 	const char *from_value;		/* backfill bounds, as text of the cursor type */
 	const char *to_value;
 	bool		quiet_when_idle;	/* record nothing for a run that did nothing */

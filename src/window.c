@@ -550,7 +550,8 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
  * already ($3 = its end), so keyless appends compare all of it.
  */
 void
-ComputeBackfillWindow(Pipeline *p, Checkpoint *cp, Datum from, Datum to, RunWindow *w)
+ComputeBackfillWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
+					  Datum from, Datum to, bool batched, RunWindow *w)
 {
 	memset(w, 0, sizeof(RunWindow));
 	w->lower = from;
@@ -565,6 +566,22 @@ ComputeBackfillWindow(Pipeline *p, Checkpoint *cp, Datum from, Datum to, RunWind
 	{
 		w->upper = cp->value;
 		w->upper_reason = "backfill range, cut at the checkpoint";
+	}
+	/* a batch of a long backfill: batch_size rows past from, on a whole value */
+	if (batched && p->batch_size > 0 && !cp->isnull)
+	{
+		Datum		args[2] = {from, w->upper};
+		Datum		next;
+		Datum		prev;
+
+		if (query_cursor_value(p, BuildBatchEndSql(p, shape), 2, args, &next))
+		{
+			args[1] = next;
+			if (query_cursor_value(p, BuildBatchPrevSql(p, shape), 2, args, &prev))
+				cap_upper(p, w, prev, psprintf("backfill batch of " INT64_FORMAT, p->batch_size));
+			else
+				cap_upper(p, w, next, "backfill batch: one cursor value read whole");
+		}
 	}
 	w->checkpoint = w->upper;
 }

@@ -28,8 +28,9 @@ typedef struct RunWindow
 extern void ComputeRunWindow(Pipeline *pipeline, PipelineShape *shape,
 							 Checkpoint *checkpoint, bool wait_for_writers,
 							 RunWindow *window);
-extern void ComputeBackfillWindow(Pipeline *pipeline, Checkpoint *checkpoint,
-								  Datum from, Datum to, RunWindow *window);
+extern void ComputeBackfillWindow(Pipeline *pipeline, PipelineShape *shape,
+								  Checkpoint *checkpoint, Datum from, Datum to,
+								  bool batched, RunWindow *window);
 extern bool CursorLessThan(Pipeline *pipeline, Datum a, Datum b);
 extern char *CursorValueOut(Pipeline *pipeline, Datum value);
 extern Datum CursorValueIn(Pipeline *pipeline, const char *text);
