@@ -97,6 +97,32 @@ GRANT SELECT ON @extschema@.incr_pipelines, @extschema@.incr_checkpoints,
                 @extschema@.incr_runs TO PUBLIC;
 
 /*
+ * Row-level security, as pg_cron does for cron.job: a role sees the
+ * pipelines it may act as the owner of, and their checkpoints and runs
+ * (superusers see everything; the history of a dropped pipeline is theirs).
+ */
+CREATE FUNCTION @extschema@._incr_is_member(role oid)
+RETURNS boolean
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'incremental_is_member';
+
+COMMENT ON FUNCTION @extschema@._incr_is_member(oid) IS
+'internal: row-level security of the catalog; false for a dropped role';
+
+ALTER TABLE @extschema@.incr_pipelines ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.incr_checkpoints ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.incr_runs ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY incr_pipelines_owner ON @extschema@.incr_pipelines FOR SELECT
+    USING (@extschema@._incr_is_member(owner));
+CREATE POLICY incr_checkpoints_owner ON @extschema@.incr_checkpoints FOR SELECT
+    USING (EXISTS (SELECT FROM @extschema@.incr_pipelines p
+                   WHERE p.name OPERATOR(pg_catalog.=) pipeline));
+CREATE POLICY incr_runs_owner ON @extschema@.incr_runs FOR SELECT
+    USING (EXISTS (SELECT FROM @extschema@.incr_pipelines p
+                   WHERE p.name OPERATOR(pg_catalog.=) pipeline));
+
+/*
  * Functions.  All are written in C (src/); see doc/reference.md.
  */
 CREATE FUNCTION @extschema@.incr_create_pipeline(
@@ -219,7 +245,7 @@ COMMENT ON FUNCTION @extschema@._incr_tally(anyelement) IS
  * incr_status: one row per pipeline with its checkpoint, its last run and
  * its last error.
  */
-CREATE VIEW @extschema@.incr_status AS
+CREATE VIEW @extschema@.incr_status WITH (security_invoker = true) AS
 SELECT p.name AS pipeline,
        p.mode,
        p.source,
@@ -411,7 +437,7 @@ AS 'MODULE_PATHNAME', 'incremental_incr_backfill_batches';
 COMMENT ON PROCEDURE @extschema@.incr_backfill_batches(text, text, text) IS
 'backfill [from_value, to_value] in batches of batch_size rows, committing after each';
 
-CREATE VIEW @extschema@.incr_backfills AS
+CREATE VIEW @extschema@.incr_backfills WITH (security_invoker = true) AS
 SELECT r.pipeline, r.run_id, r.started_at, r.finished_at, r.window_from, r.window_to,
        r.rows_read, r.rows_inserted, r.rows_updated, r.rows_deleted, r.rows_unchanged,
        r.status, r.error

@@ -16,6 +16,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/syscache.h"
@@ -23,29 +24,40 @@
 
 #include "catalog.h"
 
-/* Saved identity while a catalog statement runs as the superuser. */
+/* Saved identity and settings while a catalog statement runs as the superuser. */
 typedef struct CatalogContext
 {
 	Oid			save_userid;
 	int			save_sec_context;
+	int			save_nestlevel;
 } CatalogContext;
 
-/* Connect to SPI and become the bootstrap superuser for catalog statements. */
+/*
+ * Connect to SPI and become the bootstrap superuser for catalog statements,
+ * with search_path = pg_catalog, pg_temp: nothing a user put on the path can
+ * run with the superuser's rights.  An error unwinds both with the
+ * (sub)transaction.
+ */
 static void
 catalog_begin(CatalogContext *cxt)
 {
 	GetUserIdAndSecContext(&cxt->save_userid, &cxt->save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   cxt->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	cxt->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 }
 
-/* Disconnect from SPI and become the caller again. */
+/* Disconnect from SPI and become the caller again, with its settings. */
 static void
 catalog_end(CatalogContext *cxt)
 {
 	SPI_finish();
+	AtEOXact_GUC(true, cxt->save_nestlevel);
 	SetUserIdAndSecContext(cxt->save_userid, cxt->save_sec_context);
 }
 

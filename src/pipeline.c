@@ -47,6 +47,7 @@ PG_FUNCTION_INFO_V1(incremental_incr_reset);
 PG_FUNCTION_INFO_V1(incremental_incr_schedule);
 PG_FUNCTION_INFO_V1(incremental_incr_unschedule);
 PG_FUNCTION_INFO_V1(incremental_check_owner);
+PG_FUNCTION_INFO_V1(incremental_is_member);
 
 static void read_mode_options(FunctionCallInfo fcinfo, Pipeline *p);
 
@@ -1081,6 +1082,13 @@ incremental_incr_unschedule(PG_FUNCTION_ARGS)
 
 	SetPipelineSchedule(p->name, NULL);
 	PG_RETURN_VOID();
+}
+
+/* _incr_is_member(role): may the current user act as role (row-level security)? */
+Datum
+incremental_is_member(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(has_privs_of_role(GetUserId(), PG_GETARG_OID(0)));
 }
 
 /* _incr_check_owner(name): raise an error unless the caller may act on the pipeline. */

@@ -232,8 +232,9 @@ append_insert_head(StringInfo buf, PipelineShape *shape, const char *extra_colum
  * Append "ON CONFLICT (keys) DO UPDATE SET ... WHERE <changed> [AND guard]",
  * or DO NOTHING when every column is a key.  A row whose non-key columns are
  * byte-for-byte what the target holds is not rewritten.  guard, if given, is
- * a further condition (older never overwrites newer).  extra_column is set
- * too, but not compared.
+ * a further condition (older never overwrites newer).  extra_column (cdc's
+ * version column) is set and compared too, so that it keeps up with the
+ * latest event even when the values did not change.
  */
 static void
 append_upsert(StringInfo buf, PipelineShape *shape, const char *guard,
@@ -266,8 +267,12 @@ append_upsert(StringInfo buf, PipelineShape *shape, const char *guard,
 						 quote_identifier(extra_column));
 	appendStringInfoString(buf, "\n  WHERE NOT pg_catalog.record_image_eq(ROW(");
 	append_columns(buf, shape->columns, "t", NON_KEY_COLUMNS);
+	if (extra_column)
+		appendStringInfo(buf, ", t.%s", quote_identifier(extra_column));
 	appendStringInfoString(buf, "), ROW(");
 	append_columns(buf, shape->columns, "EXCLUDED", NON_KEY_COLUMNS);
+	if (extra_column)
+		appendStringInfo(buf, ", EXCLUDED.%s", quote_identifier(extra_column));
 	appendStringInfoString(buf, "))");
 	if (guard)
 		appendStringInfo(buf, "\n    AND %s", guard);
@@ -593,7 +598,12 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 					 "    AND NOT EXISTS (SELECT FROM src WHERE src._incr_op OPERATOR(pg_catalog.<>) 'd' AND ",
 					 shape->target_sql);
 	append_key_match(buf, shape->columns, "t", "src");
-	appendStringInfoString(buf, ")\n  RETURNING 1\n),\nw AS (\n");
+	appendStringInfoString(buf, ")");
+	if (p->version_column)
+		appendStringInfo(buf, "\n    AND (t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) (SELECT at FROM trunc))",
+						 quote_identifier(p->version_column),
+						 quote_identifier(p->version_column));
+	appendStringInfoString(buf, "\n  RETURNING 1\n),\nw AS (\n");
 	append_insert_head(buf, shape, p->version_column);
 	appendStringInfoString(buf, "SELECT ");
 	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);

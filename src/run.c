@@ -127,13 +127,10 @@ typedef struct LoadResult
 	Datum		new_checkpoint;
 } LoadResult;
 
-/*
- * Copy what the run needs after SPI_finish into cxt: the new checkpoint (if
- * it moved) and the window, as values and as text for the history.
- */
+/* Copy what the run needs after SPI_finish into cxt: the new checkpoint, the window. */
 static void
-finish_window(Pipeline *p, RunWindow *w, RunRecord *rec, LoadResult *res,
-			  Datum new_checkpoint, MemoryContext cxt)
+finish_window(Pipeline *p, RunWindow *w, LoadResult *res, Datum new_checkpoint,
+			  MemoryContext cxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	int16		typlen;
@@ -142,8 +139,6 @@ finish_window(Pipeline *p, RunWindow *w, RunRecord *rec, LoadResult *res,
 	get_typlenbyval(p->cursor_type, &typlen, &typbyval);
 	if (res->moved)
 		res->new_checkpoint = datumCopy(new_checkpoint, typbyval, typlen);
-	rec->window_from = w->lower_unbounded ? NULL : CursorValueOut(p, w->lower);
-	rec->window_to = w->upper_unbounded ? NULL : CursorValueOut(p, w->upper);
 	w->lower = datumCopy(w->lower, typbyval, typlen);
 	w->upper = datumCopy(w->upper, typbyval, typlen);
 	w->checkpoint = datumCopy(w->checkpoint, typbyval, typlen);
@@ -188,6 +183,14 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 		ComputeRunWindow(p, shape, cp, true, w);
 	sql = BuildRunSql(p, shape);
 
+	/* the window goes into the history now, so that a failed run shows it too */
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		rec->window_from = w->lower_unbounded ? NULL : CursorValueOut(p, w->lower);
+		rec->window_to = w->upper_unbounded ? NULL : CursorValueOut(p, w->upper);
+		MemoryContextSwitchTo(old);
+	}
 	for (int i = 0; i < RUN_SQL_NPARAMS; i++)
 		types[i] = p->cursor_type;
 	values[0] = w->lower;
@@ -201,8 +204,8 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 		if (ret < 0)
 			elog(ERROR, "query command failed (SPI result %d)", ret);
 		rec->rows_inserted = SPI_processed;
-		res->moved = cp->isnull || CursorLessThan(p, cp->value, w->upper);
-		finish_window(p, w, rec, res, w->upper, cxt);
+		res->moved = !w->empty && (cp->isnull || CursorLessThan(p, cp->value, w->upper));
+		finish_window(p, w, res, w->upper, cxt);
 		SPI_finish();
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 		return;
@@ -230,7 +233,7 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	rec->rows_late_known = !nulls[3];
 
 	res->moved = tally.has_max && (cp->isnull || CursorLessThan(p, cp->value, tally.max));
-	finish_window(p, w, rec, res, tally.max, cxt);
+	finish_window(p, w, res, tally.max, cxt);
 	tally = saved;
 
 	SPI_finish();
@@ -610,7 +613,8 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 					 quote_identifier(p->name), PipelineModeName(p->mode),
 					 shape->source_sql, shape->target_sql,
 					 quote_identifier(p->cursor_column), format_type_be(p->cursor_type));
-	appendStringInfo(&buf, "-- $1 lower bound, inclusive: %s%s\n",
+	appendStringInfo(&buf, "-- $1 lower bound, %s: %s%s\n",
+					 p->mode == MODE_QUERY ? "exclusive" : "inclusive",
 					 CursorValueOut(p, w.lower),
 					 w.lower_unbounded ? " (no checkpoint yet)" :
 					 p->lag ? " (checkpoint less lag)" : " (checkpoint)");

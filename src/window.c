@@ -456,7 +456,10 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		if (query_cursor_value(p, BuildMaxCursorSql(p, shape), 0, NULL, &greatest))
 			cap_upper(p, w, greatest, "greatest cursor value before waiting for writers");
 		else
+		{
 			cap_upper(p, w, cursor_extreme(p, false), "empty source");
+			w->empty = true;
+		}
 		if (wait_writers)
 			wait_for_writers(p);
 	}
@@ -508,7 +511,10 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		if (query_cursor_value(p, BuildMaxCursorSql(p, shape), 0, NULL, &greatest))
 			cap_upper(p, w, greatest, "greatest cursor value");
 		else
+		{
 			cap_upper(p, w, cursor_extreme(p, false), "empty source");
+			w->empty = true;
+		}
 	}
 
 	/* a keyless append counts rows up to the target's greatest value as loaded */

@@ -23,6 +23,7 @@ typedef struct RunWindow
 	bool		lower_unbounded;
 	bool		upper_unbounded;
 	char	   *upper_reason;	/* what set the upper bound, for incr_plan */
+	bool		empty;			/* the source has no cursor value at all */
 } RunWindow;
 
 extern void ComputeRunWindow(Pipeline *pipeline, PipelineShape *shape,
