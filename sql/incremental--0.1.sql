@@ -147,14 +147,15 @@ CREATE FUNCTION @extschema@.incr_create_pipeline(
     valid_from_column text DEFAULT 'valid_from',
     valid_to_column text DEFAULT 'valid_to',
     current_column  text DEFAULT 'is_current',
-    epoch_unit      text DEFAULT 'ms')
+    epoch_unit      text DEFAULT 'ms',
+    on_schema_change text DEFAULT 'fail')
 RETURNS @extschema@.incr_pipelines
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'incremental_incr_create_pipeline';
 
 COMMENT ON FUNCTION @extschema@.incr_create_pipeline(text, pg_catalog.regclass,
     pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
-    text, boolean, text, text, text, text, text, text, text, text, text, text) IS
+    text, boolean, text, text, text, text, text, text, text, text, text, text, text) IS
 'define a pipeline after validating source, target, cursor, mode and keys';
 
 CREATE FUNCTION @extschema@.incr_run(name text, wait boolean DEFAULT true)

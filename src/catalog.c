@@ -17,6 +17,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/syscache.h"
@@ -133,7 +134,12 @@ LoadPipeline(const char *name)
 							 " options->>'after_column', options->>'before_column',"
 							 " options->>'version_column', options->>'command',"
 							 " options->>'valid_from_column', options->>'valid_to_column',"
-							 " options->>'current_column', options->>'epoch_unit'"
+							 " options->>'current_column', options->>'epoch_unit',"
+							 " COALESCE(options->>'on_schema_change', 'fail'),"
+							 " ARRAY(SELECT c.key FROM pg_catalog.jsonb_each_text(options->'source_columns') AS c"
+							 "       ORDER BY c.key),"
+							 " ARRAY(SELECT c.value FROM pg_catalog.jsonb_each_text(options->'source_columns') AS c"
+							 "       ORDER BY c.key)"
 							 " FROM %s.incr_pipelines"
 							 " WHERE name OPERATOR(pg_catalog.=) $1"),
 				 1, argtypes, values, NULL, SPI_OK_SELECT);
@@ -194,6 +200,22 @@ LoadPipeline(const char *name)
 	p->valid_to_column = SPI_getvalue(tup, desc, 20);
 	p->current_column = SPI_getvalue(tup, desc, 21);
 	p->epoch_unit = SPI_getvalue(tup, desc, 22);
+	p->on_schema_change = SPI_getvalue(tup, desc, 23);
+	for (int col = 24; col <= 25; col++)
+	{
+		Datum	   *elems;
+		bool	   *elemnulls;
+		int			nelems;
+		List	  **list = (col == 24) ? &p->source_columns : &p->source_types;
+
+		d = SPI_getbinval(tup, desc, col, &isnull);
+		if (isnull)
+			continue;
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+						  TYPALIGN_INT, &elems, &elemnulls, &nelems);
+		for (int i = 0; i < nelems; i++)
+			*list = lappend(*list, TextDatumGetCString(elems[i]));
+	}
 
 	catalog_end(&cxt);
 	return p;
@@ -257,6 +279,47 @@ CheckPipelineOwner(Pipeline *pipeline)
 				 errhint("Run it as its owner, or as a member of the owning role.")));
 }
 
+/* The source columns and their types as a JSON object, for options.source_columns. */
+static char *
+source_columns_json(Pipeline *p)
+{
+	StringInfoData buf;
+	ListCell   *n;
+	ListCell   *t;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	forboth(n, p->source_columns, t, p->source_types)
+	{
+		if (n != list_head(p->source_columns))
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, (char *) lfirst(n));
+		appendStringInfoString(&buf, ": ");
+		escape_json(&buf, (char *) lfirst(t));
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/* Record the source's columns as a run now finds them (after add_columns). */
+void
+StoreSourceColumns(Pipeline *p)
+{
+	CatalogContext cxt;
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(p->name);
+	values[1] = CStringGetTextDatum(source_columns_json(p));
+	catalog_begin(&cxt);
+	catalog_exec(catalog_sql("UPDATE %s.incr_pipelines"
+							 " SET options = options OPERATOR(pg_catalog.||)"
+							 "   pg_catalog.jsonb_build_object('source_columns', $2::pg_catalog.jsonb)"
+							 " WHERE name OPERATOR(pg_catalog.=) $1"),
+				 2, argtypes, values, NULL, SPI_OK_UPDATE);
+	catalog_end(&cxt);
+}
+
 /*
  * Insert a validated pipeline and its empty checkpoint; return the new
  * incr_pipelines row as a composite Datum in the caller's context.
@@ -265,9 +328,9 @@ Datum
 InsertPipeline(Pipeline *p, Interval *schedule)
 {
 	CatalogContext cxt;
-	Oid			argtypes[24];
-	Datum		values[24];
-	char		nulls[24];
+	Oid			argtypes[26];
+	Datum		values[26];
+	char		nulls[26];
 	Datum		result;
 	const char *options[12] = {p->delete_column, p->soft_delete ? "true" : NULL,
 		p->payload_column, p->op_column, p->after_column, p->before_column,
@@ -283,6 +346,12 @@ InsertPipeline(Pipeline *p, Interval *schedule)
 		values[12 + i] = options[i] ? CStringGetTextDatum(options[i]) : (Datum) 0;
 		nulls[12 + i] = options[i] ? ' ' : 'n';
 	}
+	argtypes[24] = TEXTOID;
+	values[24] = CStringGetTextDatum(p->on_schema_change);
+	nulls[24] = ' ';
+	argtypes[25] = TEXTOID;
+	values[25] = CStringGetTextDatum(source_columns_json(p));
+	nulls[25] = ' ';
 
 	memset(nulls, ' ', 12);
 	values[0] = CStringGetTextDatum(p->name);
@@ -330,9 +399,10 @@ InsertPipeline(Pipeline *p, Interval *schedule)
 							 "   'payload_column', $15, 'op_column', $16, 'after_column', $17,"
 							 "   'before_column', $18, 'version_column', $19, 'command', $20,"
 							 "   'valid_from_column', $21, 'valid_to_column', $22,"
-							 "   'current_column', $23, 'epoch_unit', $24)))"
+							 "   'current_column', $23, 'epoch_unit', $24,"
+							 "   'on_schema_change', $25, 'source_columns', $26::pg_catalog.jsonb)))"
 							 " RETURNING *"),
-				 24, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+				 26, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	catalog_exec(catalog_sql("INSERT INTO %s.incr_checkpoints (pipeline) VALUES ($1)"),
 				 1, argtypes, values, NULL, SPI_OK_INSERT);

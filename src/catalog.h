@@ -52,6 +52,7 @@ extern Datum InsertPipeline(Pipeline *pipeline, Interval *schedule);
 extern void DeletePipeline(const char *name);
 extern void SetPipelineEnabled(const char *name, bool enabled);
 extern void SetPipelineSchedule(const char *name, Interval *schedule);
+extern void StoreSourceColumns(Pipeline *pipeline);
 extern void DropCronJob(const char *name);
 
 extern bool ReadCheckpoint(Pipeline *pipeline, CheckpointLock lock,

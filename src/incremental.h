@@ -61,6 +61,9 @@ typedef struct Pipeline
 	char	   *valid_to_column;
 	char	   *current_column;
 	char	   *epoch_unit;		/* cdc: unit of epoch numbers without a schema */
+	char	   *on_schema_change;	/* fail, ignore or add_columns */
+	List	   *source_columns; /* the source's columns when last described */
+	List	   *source_types;	/* and their types, as text (format_type) */
 } Pipeline;
 
 /* GUCs (incremental.c) */

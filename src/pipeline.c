@@ -8,6 +8,7 @@
 
 #include "access/htup_details.h"
 #include "access/genam.h"
+#include "access/xact.h"
 #include "access/relation.h"
 #include "access/stratnum.h"
 #include "access/table.h"
@@ -50,6 +51,7 @@ PG_FUNCTION_INFO_V1(incremental_check_owner);
 PG_FUNCTION_INFO_V1(incremental_is_member);
 
 static void read_mode_options(FunctionCallInfo fcinfo, Pipeline *p);
+static List *check_schema_drift(Pipeline *p, Relation source, Relation target, bool creating);
 
 /* Raise the error for a NULL in an argument that needs a value. */
 static void
@@ -445,6 +447,177 @@ prepare_command(Pipeline *p)
 	SPI_finish();
 }
 
+/* The position of a name in a list of names, or -1. */
+static int
+name_position(List *names, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+	{
+		if (strcmp((char *) lfirst(lc), name) == 0)
+			return foreach_current_index(lc);
+	}
+	return -1;
+}
+
+/* Append to buf ", name" for each name, for messages. */
+static void
+append_names(StringInfo buf, List *names)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		appendStringInfo(buf, "%s%s", buf->len > 0 ? ", " : "",
+						 quote_identifier((char *) lfirst(lc)));
+}
+
+/*
+ * Schema drift.  Compare the source's columns with those recorded when the
+ * pipeline was created (or last adapted) and apply on_schema_change: fail
+ * (the default) refuses any change; ignore loads the columns source and
+ * target still have in common; add_columns adds new source columns to the
+ * target (as dbt's append_new_columns) and records them.  A column whose type
+ * changed is refused under every policy unless the new type converts to the
+ * target's without loss (an implicit cast), and a loaded column that
+ * disappeared is refused unless the policy is ignore.  Returns the ALTER TABLE
+ * statements add_columns needs, for the caller to run with the target closed.
+ */
+static List *
+check_schema_drift(Pipeline *p, Relation source, Relation target, bool creating)
+{
+	TupleDesc	sdesc = RelationGetDescr(source);
+	List	   *names = NIL;
+	List	   *types = NIL;
+	List	   *added = NIL;
+	List	   *missing = NIL;
+	List	   *changed = NIL;
+	ListCell   *lc;
+	ListCell   *tc;
+
+	for (int i = 0; i < sdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(sdesc, i);
+
+		if (att->attisdropped)
+			continue;
+		names = lappend(names, pstrdup(NameStr(att->attname)));
+		types = lappend(types, format_type_with_typemod(att->atttypid, att->atttypmod));
+	}
+	if (creating || p->source_columns == NIL)
+	{
+		p->source_columns = names;
+		p->source_types = types;
+		return NIL;
+	}
+
+	forboth(lc, names, tc, types)
+	{
+		int			pos = name_position(p->source_columns, (char *) lfirst(lc));
+
+		if (pos < 0)
+			added = lappend(added, lfirst(lc));
+		else if (strcmp((char *) list_nth(p->source_types, pos), (char *) lfirst(tc)) != 0)
+			changed = lappend(changed, lfirst(lc));
+	}
+	foreach(lc, p->source_columns)
+	{
+		if (name_position(names, (char *) lfirst(lc)) < 0)
+			missing = lappend(missing, lfirst(lc));
+	}
+	if (added == NIL && missing == NIL && changed == NIL)
+		return NIL;
+
+	/* a changed type must convert to the target's without loss, whatever the policy */
+	foreach(lc, changed)
+	{
+		Form_pg_attribute satt = find_column(source, (char *) lfirst(lc));
+		Form_pg_attribute tatt = find_column(target, (char *) lfirst(lc));
+
+		if (strcmp(p->on_schema_change, "fail") == 0 ||
+			(tatt && !can_coerce_type(1, &satt->atttypid, &tatt->atttypid, COERCION_IMPLICIT)))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("column \"%s\" of source \"%s\" of pipeline \"%s\" changed type from %s to %s",
+							(char *) lfirst(lc), RelationGetRelationName(source), p->name,
+							(char *) list_nth(p->source_types,
+											  name_position(p->source_columns, (char *) lfirst(lc))),
+							format_type_with_typemod(satt->atttypid, satt->atttypmod)),
+					 errdetail(tatt ? "The target column has type %s, and no implicit (lossless) cast leads there." :
+							   "on_schema_change is fail.",
+							   tatt ? format_type_be(tatt->atttypid) : ""),
+					 errhint("Change the target column's type to match, then recreate the pipeline or use on_schema_change => 'ignore'.")));
+	}
+	if (missing != NIL && strcmp(p->on_schema_change, "ignore") != 0)
+	{
+		StringInfoData list;
+
+		initStringInfo(&list);
+		append_names(&list, missing);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("source \"%s\" of pipeline \"%s\" lost columns: %s",
+						RelationGetRelationName(source), p->name, list.data),
+				 errdetail("They were dropped or renamed since the pipeline was created."),
+				 errhint("Restore them, or recreate the pipeline, or set on_schema_change to ignore to load the columns left.")));
+	}
+	if (added != NIL && strcmp(p->on_schema_change, "fail") == 0)
+	{
+		StringInfoData list;
+
+		initStringInfo(&list);
+		append_names(&list, added);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("source \"%s\" of pipeline \"%s\" has new columns: %s",
+						RelationGetRelationName(source), p->name, list.data),
+				 errdetail("on_schema_change is fail."),
+				 errhint("Add them to the target, or recreate the pipeline with on_schema_change => 'add_columns' or 'ignore'.")));
+	}
+	if (added != NIL && strcmp(p->on_schema_change, "add_columns") == 0)
+	{
+		List	   *alters = NIL;
+
+		foreach(lc, added)
+		{
+			Form_pg_attribute satt = find_column(source, (char *) lfirst(lc));
+
+			if (find_column(target, (char *) lfirst(lc)) != NULL)
+				continue;
+			alters = lappend(alters,
+							 psprintf("ALTER TABLE %s ADD COLUMN %s %s", qualified_name(target),
+									  quote_identifier((char *) lfirst(lc)),
+									  format_type_extended(satt->atttypid, satt->atttypmod,
+														   FORMAT_TYPE_TYPEMOD_GIVEN |
+														   FORMAT_TYPE_FORCE_QUALIFY)));
+		}
+		p->source_columns = names;
+		p->source_types = types;
+		StoreSourceColumns(p);
+		return alters;
+	}
+	return NIL;
+}
+
+/* Run the ALTER TABLE statements of add_columns, as the current user (the owner). */
+static void
+add_target_columns(Pipeline *p, List *alters)
+{
+	ListCell   *lc;
+	bool		connected = (SPI_connect() == SPI_OK_CONNECT);
+
+	foreach(lc, alters)
+	{
+		if (SPI_execute((char *) lfirst(lc), false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not run: %s", (char *) lfirst(lc));
+		ereport(NOTICE,
+				(errmsg("pipeline \"%s\" changed its target: %s", p->name, (char *) lfirst(lc))));
+	}
+	if (connected)
+		SPI_finish();
+	CommandCounterIncrement();
+}
+
 /* The name of the scd2 column, version column or delete column a column is, if any. */
 static bool
 is_managed_column(Pipeline *p, const char *name)
@@ -752,6 +925,18 @@ DescribePipeline(Pipeline *p, bool creating)
 	}
 
 	shape->json_layout = (p->payload_column != NULL || p->after_column != NULL);
+	if (!shape->json_layout)
+	{
+		List	   *alters = check_schema_drift(p, source, target, creating);
+
+		if (alters != NIL)
+		{
+			/* ALTER TABLE refuses a table this session has open */
+			relation_close(target, NoLock);
+			add_target_columns(p, alters);
+			target = relation_open(p->target, RowExclusiveLock);
+		}
+	}
 	describe_keys(p, shape, source, target);
 	describe_columns(p, shape, source, target);
 	describe_mode_columns(p, shape, source, target);
@@ -979,6 +1164,13 @@ read_mode_options(FunctionCallInfo fcinfo, Pipeline *p)
 	p->before_column = opt_text(fcinfo, 15);
 	p->version_column = opt_text(fcinfo, 16);
 	p->command = opt_text(fcinfo, 17);
+	p->on_schema_change = PG_ARGISNULL(22) ? pstrdup("fail") : opt_text(fcinfo, 22);
+	if (strcmp(p->on_schema_change, "fail") != 0 && strcmp(p->on_schema_change, "ignore") != 0 &&
+		strcmp(p->on_schema_change, "add_columns") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("on_schema_change must be fail, ignore or add_columns, not \"%s\"",
+						p->on_schema_change)));
 
 	refuse_option(p, p->delete_column && p->mode != MODE_MERGE && p->mode != MODE_SCD2,
 				  "delete_column", "merge or scd2");
