@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# test/crash_catch_up.sh: a catch-up killed at any point loses and doubles
-# nothing.  CALL incr_catch_up loads 200,000 rows in batches of 10,000 (a slow
-# trigger on the target makes each batch take a while); its backend is killed
-# with kill -9 right after a batch commits and again in the middle of a batch,
-# and the server is stopped with pg_ctl -m immediate once.  After every crash
-# the target must hold exactly the rows up to the checkpoint; the resumed
-# catch-up then completes the load exactly.
+# test/crash.sh: a run or a catch-up killed at any point loses and doubles
+# nothing.  First a single incr_run of 200,000 rows is killed with kill -9 in
+# the middle: nothing of it may remain.  Then CALL incr_catch_up loads the
+# rows in batches of 10,000 (a slow trigger on the target makes each batch
+# take a while); its backend is killed with kill -9 right after a batch
+# commits and again in the middle of a batch, and the server is stopped with
+# pg_ctl -m immediate once.  After every crash the target must hold exactly
+# the rows up to the checkpoint; the resumed catch-up then completes the load
+# exactly.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/cluster.sh
@@ -73,6 +75,22 @@ wait_ready() {
 	done
 	echo "crash: server did not come back"; exit 1
 }
+
+# 0. kill -9 in the middle of one incr_run (a batch of 10,000): all of it is rolled back
+psql -X -q -c "SELECT incr_run('cr')" >/dev/null 2>&1 &
+run=$!
+for _ in $(seq 100); do
+	pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT incr_run%' AND pid <> pg_backend_pid()")
+	[ -n "$pid" ] && break
+	sleep 0.05
+done
+[ -n "$pid" ] || { echo "crash: the run did not start"; exit 1; }
+sleep 0.25
+kill -9 "$pid"
+wait $run 2>/dev/null || true
+wait_ready
+check_consistent "kill -9 inside one incr_run"
+[ "$(q -c "SELECT count(*) FROM cr_tgt")" = 0 ] || { echo "crash: FAILED: a killed run left rows"; exit 1; }
 
 # 1. kill -9 right after a batch commits (between batches)
 start_catch_up
