@@ -7,6 +7,7 @@
 -- makes the next run fail with an error naming what changed.  Every refused
 -- run leaves target and checkpoint as they were.
 BEGIN;
+SET LOCAL client_min_messages = warning;
 SELECT plan(18);
 
 CREATE TABLE sd_src (id int PRIMARY KEY, a text, n int, at timestamptz NOT NULL);
