@@ -324,7 +324,7 @@ COMMENT ON FUNCTION @extschema@._incr_cdc_value(jsonb, jsonb, oid, integer, text
 
 CREATE FUNCTION @extschema@._incr_cdc_fail(cursor text, problem text)
 RETURNS text
-LANGUAGE C VOLATILE PARALLEL SAFE
+LANGUAGE C STABLE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'incremental_cdc_fail';
 
 COMMENT ON FUNCTION @extschema@._incr_cdc_fail(text, text) IS

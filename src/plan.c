@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -444,23 +445,114 @@ build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
  * encodings into the column type's text input.
  */
 static void
-append_event_value(StringInfo buf, Pipeline *p, LoadColumn *col)
+append_event_value(StringInfo buf, Pipeline *p, LoadColumn *col, const char *alias)
 {
 	const char *schema = ExtensionSchemaQuoted();
-	char	   *value = psprintf("%s._incr_cdc_value(e._incr_row OPERATOR(pg_catalog.->) %s,"
-								 " e._incr_fields OPERATOR(pg_catalog.->) %s, %u::pg_catalog.oid, %d, %s)",
-								 schema, quote_literal_cstr(col->name),
-								 quote_literal_cstr(col->name), col->target_type,
-								 col->target_typmod, quote_literal_cstr(p->epoch_unit));
+	Oid			base = getBaseType(col->target_type);
+	char	   *value;
+
+	/* only numbers and times have encodings of their own; the rest is text input */
+	if (base == NUMERICOID || base == TIMESTAMPTZOID || base == TIMESTAMPOID ||
+		base == DATEOID || base == TIMEOID)
+		value = psprintf("%s._incr_cdc_value(%s._incr_row OPERATOR(pg_catalog.->) %s,"
+						 " %s._incr_fields OPERATOR(pg_catalog.->) %s, %u::pg_catalog.oid, %d, %s)",
+						 schema, alias, quote_literal_cstr(col->name), alias,
+						 quote_literal_cstr(col->name), col->target_type,
+						 col->target_typmod, quote_literal_cstr(p->epoch_unit));
+	else
+		value = psprintf("(%s._incr_row OPERATOR(pg_catalog.->>) %s)", alias,
+						 quote_literal_cstr(col->name));
 
 	if (col->is_key)
-		appendStringInfo(buf, "CAST(COALESCE(%s, %s._incr_cdc_fail(e._incr_c::pg_catalog.text, %s)) AS %s)",
-						 value, schema,
+		appendStringInfo(buf, "CAST(COALESCE(%s, %s._incr_cdc_fail(%s._incr_c::pg_catalog.text, %s)) AS %s)",
+						 value, schema, alias,
 						 quote_literal_cstr(psprintf("has no value for key column \"%s\"",
 													 col->name)),
 						 target_type_sql(col));
 	else
 		appendStringInfo(buf, "CAST(%s AS %s)", value, target_type_sql(col));
+}
+
+/*
+ * Append the SELECT of a cdc window's events: their cursor (_incr_c), their
+ * op, checked (_incr_op: c, r, u, d, t or m; NULL for a tombstone), and their
+ * row image as jsonb with the Debezium field schemas (_incr_row,
+ * _incr_fields), or, for a flat layout, the target's columns.  With tally,
+ * the scan counts the rows it reads.
+ */
+static void
+append_events(StringInfo buf, Pipeline *p, PipelineShape *shape, bool tally)
+{
+	const char *schema = ExtensionSchemaQuoted();
+	const char *c = quote_identifier(p->cursor_column);
+	ListCell   *lc;
+
+	if (p->payload_column)
+	{
+		const char *pc = quote_identifier(p->payload_column);
+		const char *op = "x.env OPERATOR(pg_catalog.->>) 'op'";
+
+		appendStringInfo(buf, "SELECT s.%s AS _incr_c,\n"
+						 "    CASE WHEN x.env IS NULL"
+						 " OR pg_catalog.jsonb_typeof(x.env) OPERATOR(pg_catalog.=) 'null' THEN NULL\n"
+						 "         WHEN %s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t','m']) THEN %s\n"
+						 "         ELSE %s._incr_cdc_fail(s.%s::pg_catalog.text, 'has no valid op') END AS _incr_op",
+						 c, op, op, schema, c);
+		if (!tally)
+			appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN x.env OPERATOR(pg_catalog.->) 'before'\n"
+							 "         ELSE x.env OPERATOR(pg_catalog.->) 'after' END AS _incr_row,\n"
+							 "    CASE WHEN s.%s::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'schema' IS NULL THEN NULL ELSE\n"
+							 "    (SELECT pg_catalog.jsonb_object_agg(g OPERATOR(pg_catalog.->>) 'field', g)\n"
+							 "     FROM pg_catalog.jsonb_array_elements(%s._incr_json_array(s.%s::pg_catalog.jsonb"
+							 " OPERATOR(pg_catalog.#>) '{schema,fields}')) AS f,\n"
+							 "          pg_catalog.jsonb_array_elements(%s._incr_json_array(f OPERATOR(pg_catalog.->) 'fields')) AS g\n"
+							 "     WHERE f OPERATOR(pg_catalog.->>) 'field' OPERATOR(pg_catalog.=)\n"
+							 "           CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN 'before' ELSE 'after' END) END AS _incr_fields",
+							 op, pc, schema, pc, schema, op);
+		appendStringInfo(buf, "\n  FROM %s AS s,\n"
+						 "  LATERAL (SELECT COALESCE(s.%s::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'payload',"
+						 " s.%s::pg_catalog.jsonb) AS env) AS x\n  WHERE ",
+						 shape->source_sql, pc, pc);
+	}
+	else
+	{
+		const char *opcol = quote_identifier(p->op_column);
+		char	   *op = psprintf("pg_catalog.lower(s.%s::pg_catalog.text)", opcol);
+
+		appendStringInfo(buf, "SELECT s.%s AS _incr_c,\n"
+						 "    CASE WHEN %s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','i','d','t','m'])\n"
+						 "         THEN pg_catalog.translate(%s, 'i', 'c')\n"
+						 "         ELSE %s._incr_cdc_fail(s.%s::pg_catalog.text, 'has no valid op') END AS _incr_op",
+						 c, op, op, schema, c);
+		if (tally)
+			;
+		else if (shape->json_layout && p->before_column)
+			appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd'"
+							 " THEN s.%s::pg_catalog.jsonb ELSE s.%s::pg_catalog.jsonb END AS _incr_row,"
+							 " NULL::pg_catalog.jsonb AS _incr_fields",
+							 op, quote_identifier(p->before_column), quote_identifier(p->after_column));
+		else if (shape->json_layout)
+			appendStringInfo(buf, ",\n    s.%s::pg_catalog.jsonb AS _incr_row, NULL::pg_catalog.jsonb AS _incr_fields",
+							 quote_identifier(p->after_column));
+		else
+		{
+			foreach(lc, shape->columns)
+			{
+				appendStringInfoString(buf, ", ");
+				append_source_expr(buf, (LoadColumn *) lfirst(lc));
+				appendStringInfo(buf, " AS %s", quote_identifier(((LoadColumn *) lfirst(lc))->name));
+			}
+		}
+		appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
+	}
+	append_cursor_cmp(buf, "s", p, ">=", 1);
+	appendStringInfoString(buf, " AND ");
+	append_cursor_cmp(buf, "s", p, "<=", 2);
+	if (tally)
+	{
+		appendStringInfoString(buf, " AND ");
+		append_tally(buf, p);
+	}
 }
 
 /*
@@ -479,85 +571,39 @@ static void
 build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 {
 	const char *schema = ExtensionSchemaQuoted();
-	const char *c = quote_identifier(p->cursor_column);
-	const char *op;
 	char	   *guard = NULL;
 	ListCell   *lc;
 
-	/* ev: the window's events with their op, row image and field schemas */
-	appendStringInfoString(buf, "WITH ev AS (\n  SELECT ");
-	if (p->payload_column)
-	{
-		appendStringInfo(buf, "e.*\n  FROM %s AS s,\n  LATERAL (SELECT s.%s AS _incr_c,"
-						 " x.env AS _incr_env, s.%s::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'schema'"
-						 " AS _incr_schema\n"
-						 "    FROM (SELECT COALESCE(s.%s::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'payload',"
-						 " s.%s::pg_catalog.jsonb) AS env) AS x) AS e\n  WHERE ",
-						 shape->source_sql, c, quote_identifier(p->payload_column),
-						 quote_identifier(p->payload_column), quote_identifier(p->payload_column));
-		append_window(buf, p);
-		op = "e._incr_env OPERATOR(pg_catalog.->>) 'op'";
-		appendStringInfo(buf, "\n),\nops AS (\n  SELECT e._incr_c,\n"
-						 "    CASE WHEN e._incr_env IS NULL"
-						 " OR pg_catalog.jsonb_typeof(e._incr_env) OPERATOR(pg_catalog.=) 'null' THEN NULL\n"
-						 "         WHEN %s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t','m']) THEN %s\n"
-						 "         ELSE %s._incr_cdc_fail(e._incr_c::pg_catalog.text, 'has no valid op') END AS _incr_op,\n"
-						 "    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN e._incr_env OPERATOR(pg_catalog.->) 'before'\n"
-						 "         ELSE e._incr_env OPERATOR(pg_catalog.->) 'after' END AS _incr_row,\n"
-						 "    (SELECT pg_catalog.jsonb_object_agg(g OPERATOR(pg_catalog.->>) 'field', g)\n"
-						 "     FROM pg_catalog.jsonb_array_elements(%s._incr_json_array(e._incr_schema OPERATOR(pg_catalog.->) 'fields')) AS f,\n"
-						 "          pg_catalog.jsonb_array_elements(%s._incr_json_array(f OPERATOR(pg_catalog.->) 'fields')) AS g\n"
-						 "     WHERE f OPERATOR(pg_catalog.->>) 'field' OPERATOR(pg_catalog.=)\n"
-						 "           CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN 'before' ELSE 'after' END) AS _incr_fields\n"
-						 "  FROM ev AS e\n)",
-						 op, op, schema, op, schema, schema, op);
-	}
-	else
-	{
-		const char *opcol = quote_identifier(p->op_column);
+	/*
+	 * trunc: the last truncate in the window.  Its scan of the window is the
+	 * one that counts the rows read (_incr_tally), and it checks every
+	 * event's op.
+	 */
+	appendStringInfoString(buf, "WITH trunc AS (\n  SELECT pg_catalog.max(e._incr_c)"
+						   " FILTER (WHERE e._incr_op OPERATOR(pg_catalog.=) 't') AS at\n  FROM (");
+	append_events(buf, p, shape, true);
+	appendStringInfoString(buf, ") AS e\n),\n");
 
-		appendStringInfo(buf, "s.%s AS _incr_c, pg_catalog.lower(s.%s::pg_catalog.text) AS _incr_op_raw", c, opcol);
-		if (shape->json_layout)
-		{
-			if (p->before_column)
-				appendStringInfo(buf, ",\n    CASE WHEN pg_catalog.lower(s.%s::pg_catalog.text) OPERATOR(pg_catalog.=) 'd'"
-								 " THEN s.%s::pg_catalog.jsonb ELSE s.%s::pg_catalog.jsonb END AS _incr_row",
-								 opcol, quote_identifier(p->before_column),
-								 quote_identifier(p->after_column));
-			else
-				appendStringInfo(buf, ",\n    s.%s::pg_catalog.jsonb AS _incr_row",
-								 quote_identifier(p->after_column));
-			appendStringInfoString(buf, ", NULL::pg_catalog.jsonb AS _incr_fields");
-		}
-		else
-		{
-			foreach(lc, shape->columns)
-			{
-				appendStringInfoString(buf, ", ");
-				append_source_expr(buf, (LoadColumn *) lfirst(lc));
-				appendStringInfo(buf, " AS %s", quote_identifier(((LoadColumn *) lfirst(lc))->name));
-			}
-		}
-		appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
-		append_window(buf, p);
-		appendStringInfo(buf, "\n),\nops AS (\n  SELECT e.*,\n"
-						 "    CASE WHEN e._incr_op_raw OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','i','d','t','m'])\n"
-						 "         THEN pg_catalog.translate(e._incr_op_raw, 'i', 'c')\n"
-						 "         ELSE %s._incr_cdc_fail(e._incr_c::pg_catalog.text, 'has no valid op') END AS _incr_op\n"
-						 "  FROM ev AS e\n)", schema);
-	}
-
-	/* the events after the last truncate, decoded, the last one per key */
-	appendStringInfoString(buf, ",\ntrunc AS (SELECT pg_catalog.max(_incr_c) AS at FROM ops"
-						   " WHERE _incr_op OPERATOR(pg_catalog.=) 't'),\n"
-						   "dec AS (\n  SELECT e._incr_c, e._incr_op");
+	/*
+	 * src: the events after the last truncate, their keys decoded, the last
+	 * one per key.  A second scan of the window, which the planner flattens
+	 * into the sort; the other columns of a jsonb image are decoded only for
+	 * the events left, when written.
+	 */
+	appendStringInfoString(buf, "src AS (\n  SELECT DISTINCT ON (");
+	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
+	appendStringInfoString(buf, ") *\n  FROM (SELECT e._incr_c, e._incr_op");
+	if (shape->json_layout)
+		appendStringInfoString(buf, ", e._incr_row, e._incr_fields");
 	foreach(lc, shape->columns)
 	{
 		LoadColumn *col = (LoadColumn *) lfirst(lc);
 
+		if (shape->json_layout && !col->is_key)
+			continue;
 		appendStringInfoString(buf, ",\n    ");
 		if (shape->json_layout)
-			append_event_value(buf, p, col);
+			append_event_value(buf, p, col, "e");
 		else if (col->is_key)
 			appendStringInfo(buf, "COALESCE(e.%s, %s._incr_cdc_fail(e._incr_c::pg_catalog.text, %s)::%s)",
 							 quote_identifier(col->name), schema,
@@ -568,13 +614,12 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 			appendStringInfo(buf, "e.%s", quote_identifier(col->name));
 		appendStringInfo(buf, " AS %s", quote_identifier(col->name));
 	}
-	appendStringInfoString(buf, "\n  FROM ops AS e\n"
-						   "  WHERE e._incr_op OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d'])\n"
-						   "    AND (e._incr_c OPERATOR(pg_catalog.>) (SELECT at FROM trunc)"
-						   " OR (SELECT at FROM trunc) IS NULL)\n),\n"
-						   "src AS (\n  SELECT DISTINCT ON (");
-	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
-	appendStringInfoString(buf, ") *\n  FROM dec\n  ORDER BY ");
+	appendStringInfoString(buf, "\n    FROM (");
+	append_events(buf, p, shape, false);
+	appendStringInfoString(buf, ") AS e\n"
+						   "    WHERE e._incr_op OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d'])\n"
+						   "      AND (e._incr_c OPERATOR(pg_catalog.>) (SELECT at FROM trunc)"
+						   " OR (SELECT at FROM trunc) IS NULL)) AS dec\n  ORDER BY ");
 	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
 	appendStringInfoString(buf, ", _incr_c DESC\n),\n");
 
@@ -606,10 +651,20 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	appendStringInfoString(buf, "\n  RETURNING 1\n),\nw AS (\n");
 	append_insert_head(buf, shape, p->version_column);
 	appendStringInfoString(buf, "SELECT ");
-	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
+	foreach(lc, shape->columns)
+	{
+		LoadColumn *col = (LoadColumn *) lfirst(lc);
+
+		if (lc != list_head(shape->columns))
+			appendStringInfoString(buf, ", ");
+		if (shape->json_layout && !col->is_key)
+			append_event_value(buf, p, col, "src");
+		else
+			appendStringInfo(buf, "src.%s", quote_identifier(col->name));
+	}
 	if (p->version_column)
-		appendStringInfoString(buf, ", _incr_c");
-	appendStringInfoString(buf, " FROM src WHERE _incr_op OPERATOR(pg_catalog.<>) 'd'");
+		appendStringInfoString(buf, ", src._incr_c");
+	appendStringInfoString(buf, " FROM src WHERE src._incr_op OPERATOR(pg_catalog.<>) 'd'");
 	append_upsert(buf, shape, guard, p->version_column);
 	appendStringInfoString(buf, "\n  RETURNING t.xmax OPERATOR(pg_catalog.=) 0 AS inserted\n)\n"
 						   "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
