@@ -71,6 +71,7 @@ CREATE TABLE @extschema@.incr_runs (
     rows_deleted    bigint NOT NULL DEFAULT 0,
     rows_unchanged  bigint NOT NULL DEFAULT 0,
     rows_late       bigint,
+    owner           pg_catalog.regrole,
     status          text NOT NULL
                     CHECK (status OPERATOR(pg_catalog.=) ANY
                            (ARRAY['ok', 'error', 'skipped'])),
@@ -99,7 +100,8 @@ GRANT SELECT ON @extschema@.incr_pipelines, @extschema@.incr_checkpoints,
 /*
  * Row-level security, as pg_cron does for cron.job: a role sees the
  * pipelines it may act as the owner of, and their checkpoints and runs
- * (superusers see everything; the history of a dropped pipeline is theirs).
+ * (superusers see everything).  Runs carry their pipeline's owner, so a new
+ * pipeline that reuses a dropped one's name does not inherit its history.
  */
 CREATE FUNCTION @extschema@._incr_is_member(role oid)
 RETURNS boolean
@@ -119,8 +121,7 @@ CREATE POLICY incr_checkpoints_owner ON @extschema@.incr_checkpoints FOR SELECT
     USING (EXISTS (SELECT FROM @extschema@.incr_pipelines p
                    WHERE p.name OPERATOR(pg_catalog.=) pipeline));
 CREATE POLICY incr_runs_owner ON @extschema@.incr_runs FOR SELECT
-    USING (EXISTS (SELECT FROM @extschema@.incr_pipelines p
-                   WHERE p.name OPERATOR(pg_catalog.=) pipeline));
+    USING (@extschema@._incr_is_member(owner));
 
 /*
  * Functions.  All are written in C (src/); see doc/reference.md.

@@ -659,11 +659,11 @@ Datum
 InsertRun(int64 run_id, RunRecord *r)
 {
 	CatalogContext cxt;
-	Oid			argtypes[15] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+	Oid			argtypes[16] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
 		TIMESTAMPTZOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID,
-	INT8OID, TEXTOID, TEXTOID, INT8OID};
-	Datum		values[15];
-	char		nulls[15];
+	INT8OID, TEXTOID, TEXTOID, INT8OID, REGROLEOID};
+	Datum		values[16];
+	char		nulls[16];
 	Datum		result;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -686,17 +686,19 @@ InsertRun(int64 run_id, RunRecord *r)
 	nulls[13] = r->error ? ' ' : 'n';
 	values[14] = Int64GetDatum(r->rows_late);
 	nulls[14] = r->rows_late_known ? ' ' : 'n';
+	values[15] = ObjectIdGetDatum(r->owner);
+	nulls[15] = OidIsValid(r->owner) ? ' ' : 'n';
 
 	catalog_begin(&cxt);
 	catalog_exec(catalog_sql("INSERT INTO %s.incr_runs"
 							 " (run_id, pipeline, trigger, started_at, finished_at,"
 							 "  window_from, window_to, rows_read, rows_inserted,"
 							 "  rows_updated, rows_deleted, rows_unchanged, status, error,"
-							 "  rows_late)"
+							 "  rows_late, owner)"
 							 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-							 "         $12, $13, $14, $15)"
+							 "         $12, $13, $14, $15, $16)"
 							 " RETURNING *"),
-				 15, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+				 16, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	catalog_end(&cxt);
 	return result;

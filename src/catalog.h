@@ -28,7 +28,8 @@ typedef enum CheckpointLock
 typedef struct RunRecord
 {
 	const char *pipeline;
-	const char *trigger;		/* manual, scheduler, backfill, catch_up */
+	Oid			owner;			/* the pipeline's owner, whose roles may read the row */
+	const char *trigger;		/* manual, scheduler, pg_cron, backfill, catch_up */
 	TimestampTz started_at;
 	TimestampTz finished_at;
 	char	   *window_from;	/* NULL when unbounded */

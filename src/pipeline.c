@@ -502,7 +502,10 @@ check_schema_drift(Pipeline *p, Relation source, Relation target, bool creating)
 		if (att->attisdropped)
 			continue;
 		names = lappend(names, pstrdup(NameStr(att->attname)));
-		types = lappend(types, format_type_with_typemod(att->atttypid, att->atttypmod));
+		/* qualified always, so the text does not depend on search_path */
+		types = lappend(types, format_type_extended(att->atttypid, att->atttypmod,
+													FORMAT_TYPE_TYPEMOD_GIVEN |
+													FORMAT_TYPE_FORCE_QUALIFY));
 	}
 	if (creating || p->source_columns == NIL)
 	{
@@ -783,6 +786,8 @@ describe_columns(Pipeline *p, PipelineShape *shape, Relation source, Relation ta
 
 		if (satt)
 			check_column_privilege(source, name, satt->attnum, ACL_SELECT, "SELECT");
+		/* every mode's statement reads the target too (conflicts, RETURNING) */
+		check_column_privilege(target, name, tatt->attnum, ACL_SELECT, "SELECT");
 		check_column_privilege(target, name, tatt->attnum, ACL_INSERT, "INSERT");
 		if (writes_updates && !col->is_key)
 			check_column_privilege(target, name, tatt->attnum, ACL_UPDATE, "UPDATE");
@@ -829,6 +834,14 @@ describe_mode_columns(Pipeline *p, PipelineShape *shape, Relation source, Relati
 	static const Oid bool_type[] = {BOOLOID};
 	Oid			cursor_type[1] = {p->cursor_type};
 
+	if ((p->mode == MODE_CDC || (p->delete_column && !p->soft_delete && p->mode == MODE_MERGE)) &&
+		pg_class_aclcheck(RelationGetRelid(target), GetUserId(), ACL_DELETE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", RelationGetRelationName(target)),
+				 errdetail("Pipeline \"%s\" deletes target rows, and role \"%s\" has no DELETE on it.",
+						   p->name, GetUserNameFromId(GetUserId(), false)),
+				 errhint("GRANT DELETE on the target to the pipeline's owner.")));
 	if (p->delete_column)
 	{
 		Form_pg_attribute att = option_column(source, "source", "delete_column",

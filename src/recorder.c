@@ -28,6 +28,7 @@ PGDLLEXPORT void incr_recorder_main(Datum main_arg);
 typedef struct FailedRunMessage
 {
 	Oid			database;
+	Oid			owner;
 	int64		run_id;
 	TimestampTz started_at;
 	TimestampTz finished_at;
@@ -73,6 +74,7 @@ RecordFailedRun(int64 run_id, RunRecord *run)
 	msg = dsm_segment_address(seg);
 	msg->database = MyDatabaseId;
 	msg->run_id = run_id;
+	msg->owner = run->owner;
 	msg->started_at = run->started_at;
 	msg->finished_at = run->finished_at;
 	msg->counts[0] = run->rows_read;
@@ -156,6 +158,7 @@ incr_recorder_main(Datum main_arg)
 	run.rows_deleted = msg->counts[3];
 	run.rows_unchanged = msg->counts[4];
 	run.status = "error";
+	run.owner = msg->owner;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();

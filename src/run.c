@@ -285,6 +285,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	p = LoadPipeline(req->name);
 	CheckPipelineOwner(p);
 	CheckPipelineOwnerExists(p);
+	rec.owner = p->owner;
 	if (!p->enabled && !req->backfill)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -579,6 +580,21 @@ incremental_incr_backfill(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Make text safe inside a -- comment line: a name may hold a line break,
+ * which would end the comment and turn the rest of the name into SQL.
+ */
+static char *
+comment_safe(const char *text)
+{
+	char	   *copy = pstrdup(text);
+
+	for (char *c = copy; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	return copy;
+}
+
+/*
  * incr_plan(name): the statement and the window the next run would use,
  * computed as the run would but without waiting for writers or running it.
  */
@@ -610,9 +626,10 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(cxt);
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "-- pipeline %s: %s from %s into %s, cursor %s (%s)\n",
-					 quote_identifier(p->name), PipelineModeName(p->mode),
-					 shape->source_sql, shape->target_sql,
-					 quote_identifier(p->cursor_column), format_type_be(p->cursor_type));
+					 comment_safe(quote_identifier(p->name)), PipelineModeName(p->mode),
+					 comment_safe(shape->source_sql), comment_safe(shape->target_sql),
+					 comment_safe(quote_identifier(p->cursor_column)),
+					 format_type_be(p->cursor_type));
 	appendStringInfo(&buf, "-- $1 lower bound, %s: %s%s\n",
 					 p->mode == MODE_QUERY ? "exclusive" : "inclusive",
 					 CursorValueOut(p, w.lower),
@@ -647,7 +664,8 @@ incremental_incr_pending_rows(PG_FUNCTION_ARGS)
 	int64		count;
 	AttrNumber	attnum;
 
-	if (relname == NULL)
+	/* only the owner's roles may learn about the pipeline's progress */
+	if (relname == NULL || !has_privs_of_role(GetUserId(), p->owner))
 		PG_RETURN_NULL();
 	attnum = get_attnum(p->source, p->cursor_column);
 	if (attnum == InvalidAttrNumber ||

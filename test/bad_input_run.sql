@@ -326,9 +326,9 @@ SET ROLE bad_bob;
 SELECT throws_ok(
     $$SELECT incr_create_pipeline('bad_r_bob', 'bad_r_priv_src', 'bad_r_priv_tgt', 'ts', 'merge', ARRAY['id'])$$,
     '42501', 'permission denied for column "id" of relation "bad_r_priv_tgt"',
-    'incr_create_pipeline: no INSERT on the target');
+    'incr_create_pipeline: no SELECT and INSERT on the target');
 RESET ROLE;
-GRANT INSERT ON bad_r_priv_tgt TO bad_bob;
+GRANT SELECT, INSERT ON bad_r_priv_tgt TO bad_bob;
 SET ROLE bad_bob;
 SELECT throws_ok(
     $$SELECT incr_create_pipeline('bad_r_bob', 'bad_r_priv_src', 'bad_r_priv_tgt', 'ts', 'merge', ARRAY['id'])$$,
