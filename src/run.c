@@ -391,6 +391,33 @@ incremental_incr_run(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Refuse to run a procedure that commits after each batch unless it was
+ * CALLed on its own, where it may commit.
+ */
+static void
+require_own_transactions(FunctionCallInfo fcinfo, const char *procedure,
+						 const char *alternative)
+{
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		castNode(CallContext, fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s cannot run inside a transaction block", procedure),
+				 errdetail("It commits after each batch."),
+				 errhint("CALL it on its own, not inside BEGIN ... COMMIT or a function; for one transaction use %s.",
+						 alternative)));
+}
+
+/* Run one batch of a procedure: a run in the current transaction, with a snapshot. */
+static void
+run_batch(RunRequest *req, RunOutcome *outcome)
+{
+	PushActiveSnapshot(GetTransactionSnapshot());
+	(void) ExecuteRun(req, outcome);
+	PopActiveSnapshot();
+}
+
+/*
  * CALL incr_catch_up(name, max_batches): run batches of batch_size, each in
  * a transaction of its own, until nothing is left or max_batches ran.
  * Stopping it at any point (cancel, kill, crash) loses nothing: every
@@ -405,13 +432,7 @@ incremental_incr_catch_up(PG_FUNCTION_ARGS)
 	MemoryContext batch_cxt;
 	MemoryContext old;
 
-	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
-		castNode(CallContext, fcinfo->context)->atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("incr_catch_up cannot run inside a transaction block"),
-				 errdetail("It commits after each batch."),
-				 errhint("CALL it on its own, not inside BEGIN ... COMMIT or a function; for one batch in a transaction use incr_run.")));
+	require_own_transactions(fcinfo, "incr_catch_up", "incr_run");
 
 	memset(&req, 0, sizeof(req));
 	req.name = text_arg(fcinfo, 0, "name");
@@ -442,9 +463,7 @@ incremental_incr_catch_up(PG_FUNCTION_ARGS)
 		activity = psprintf("incremental: catch-up of pipeline %s, batch %d", req.name, batch);
 		pgstat_report_activity(STATE_RUNNING, activity);
 
-		PushActiveSnapshot(GetTransactionSnapshot());
-		(void) ExecuteRun(&req, &outcome);
-		PopActiveSnapshot();
+		run_batch(&req, &outcome);
 
 		ereport(NOTICE,
 				(errmsg("pipeline \"%s\" batch %d: read " INT64_FORMAT ", inserted " INT64_FORMAT
@@ -478,13 +497,7 @@ incremental_incr_backfill_batches(PG_FUNCTION_ARGS)
 	MemoryContext batch_cxt;
 	MemoryContext keep_cxt;
 
-	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
-		castNode(CallContext, fcinfo->context)->atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("incr_backfill_batches cannot run inside a transaction block"),
-				 errdetail("It commits after each batch."),
-				 errhint("CALL it on its own; for one transaction use incr_backfill.")));
+	require_own_transactions(fcinfo, "incr_backfill_batches", "incr_backfill");
 
 	memset(&req, 0, sizeof(req));
 	req.name = text_arg(fcinfo, 0, "name");
@@ -524,9 +537,7 @@ incremental_incr_backfill_batches(PG_FUNCTION_ARGS)
 		char	   *reached;
 		bool		done;
 
-		PushActiveSnapshot(GetTransactionSnapshot());
-		(void) ExecuteRun(&req, &outcome);
-		PopActiveSnapshot();
+		run_batch(&req, &outcome);
 		reached = outcome.record.window_to;
 		ereport(NOTICE,
 				(errmsg("pipeline \"%s\" backfill batch %d: read " INT64_FORMAT ", written " INT64_FORMAT ", up to %s",

@@ -420,6 +420,30 @@ cap_upper(Pipeline *p, RunWindow *w, Datum b, char *reason)
 }
 
 /*
+ * Cut the window at batch_size rows past start (exclusive), on a whole
+ * cursor value: the upper bound becomes the greatest value below the
+ * (batch_size + 1)-th row, or that row's value when one value alone holds
+ * more than batch_size rows (then it is read whole).
+ */
+static void
+cut_at_batch(Pipeline *p, PipelineShape *shape, RunWindow *w, Datum start)
+{
+	Datum		args[2] = {start, w->upper};
+	Datum		next;
+	Datum		prev;
+
+	if (!query_cursor_value(p, BuildBatchEndSql(p, shape), 2, args, &next))
+		return;
+	args[1] = next;
+	if (query_cursor_value(p, BuildBatchPrevSql(p, shape), 2, args, &prev))
+		cap_upper(p, w, prev, psprintf("batch_size " INT64_FORMAT, p->batch_size));
+	else
+		cap_upper(p, w, next,
+				  psprintf("one cursor value holds more than batch_size " INT64_FORMAT
+						   " rows; it is read whole", p->batch_size));
+}
+
+/*
  * Compute the window of a normal run.  Must be called connected to SPI, as
  * the pipeline's owner.  With wait_for_writers = false (incr_plan) the wait
  * for writers of an integer cursor is skipped.
@@ -527,24 +551,8 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 			w->checkpoint = loaded;
 	}
 
-	/* cut at batch_size rows past the checkpoint, on a whole cursor value */
 	if (p->batch_size > 0)
-	{
-		Datum		args[2] = {w->checkpoint, w->upper};
-		Datum		next;
-		Datum		prev;
-
-		if (query_cursor_value(p, BuildBatchEndSql(p, shape), 2, args, &next))
-		{
-			args[1] = next;
-			if (query_cursor_value(p, BuildBatchPrevSql(p, shape), 2, args, &prev))
-				cap_upper(p, w, prev, psprintf("batch_size " INT64_FORMAT, p->batch_size));
-			else
-				cap_upper(p, w, next,
-						  psprintf("one cursor value holds more than batch_size " INT64_FORMAT
-								   " rows; it is read whole", p->batch_size));
-		}
-	}
+		cut_at_batch(p, shape, w, w->checkpoint);
 }
 
 /*
@@ -575,19 +583,6 @@ ComputeBackfillWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	}
 	/* a batch of a long backfill: batch_size rows past from, on a whole value */
 	if (batched && p->batch_size > 0 && !cp->isnull)
-	{
-		Datum		args[2] = {from, w->upper};
-		Datum		next;
-		Datum		prev;
-
-		if (query_cursor_value(p, BuildBatchEndSql(p, shape), 2, args, &next))
-		{
-			args[1] = next;
-			if (query_cursor_value(p, BuildBatchPrevSql(p, shape), 2, args, &prev))
-				cap_upper(p, w, prev, psprintf("backfill batch of " INT64_FORMAT, p->batch_size));
-			else
-				cap_upper(p, w, next, "backfill batch: one cursor value read whole");
-		}
-	}
+		cut_at_batch(p, shape, w, from);
 	w->checkpoint = w->upper;
 }
