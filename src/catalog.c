@@ -572,7 +572,8 @@ ReadCheckpoint(Pipeline *p, CheckpointLock lock, Checkpoint *cp)
 				cp->value = datumCopy(d, false, -1);
 				break;
 			case XID8OID:
-				cp->value = FullTransactionIdGetDatum(FullTransactionIdFromU64((uint64) DatumGetInt64(DirectFunctionCall1(numeric_int8, d))));
+				/* through text: the value may exceed int64 */
+				cp->value = FullTransactionIdGetDatum(FullTransactionIdFromU64(strtou64(DatumGetCString(DirectFunctionCall1(numeric_out, d)), NULL, 10)));
 				break;
 			default:
 				/* timestamptz, timestamp and date are pass-by-value */
@@ -617,8 +618,15 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 				v = NumericGetDatum(int64_to_numeric(DatumGetInt64(v)));
 				break;
 			case XID8OID:
-				/* epoch and xid: below 2^63 for the life of any cluster */
-				v = NumericGetDatum(int64_to_numeric((int64) U64FromFullTransactionId(DatumGetFullTransactionId(v))));
+				{
+					char		digits[32];
+
+					/* through text: the value may exceed int64 */
+					snprintf(digits, sizeof(digits), UINT64_FORMAT,
+							 U64FromFullTransactionId(DatumGetFullTransactionId(v)));
+					v = DirectFunctionCall3(numeric_in, CStringGetDatum(digits),
+											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+				}
 				break;
 			default:
 				break;

@@ -19,6 +19,7 @@
 #include "catalog/pg_type.h"
 #include "common/base64.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -26,6 +27,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(incremental_cdc_value);
@@ -143,17 +145,28 @@ decimal_text(const char *b64, int scale)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid base64 decimal \"%s\"", b64)));
+	if (scale < 0 || scale > NUMERIC_MAX_SCALE)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("decimal scale %d is out of range", scale),
+				 errdetail("A numeric's scale is between 0 and %d.", NUMERIC_MAX_SCALE)));
 	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		acc = DirectFunctionCall2(numeric_add,
 								  DirectFunctionCall2(numeric_mul, acc, base),
 								  NumericGetDatum(int64_to_numeric((unsigned char) bytes[i])));
+	}
 	if (n > 0 && (bytes[0] & 0x80))
 	{
 		/* two's complement: subtract 256^n */
 		Datum		range = NumericGetDatum(int64_to_numeric(1));
 
 		for (int i = 0; i < n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
 			range = DirectFunctionCall2(numeric_mul, range, base);
+		}
 		acc = DirectFunctionCall2(numeric_sub, acc, range);
 	}
 
@@ -270,13 +283,23 @@ incremental_cdc_value(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *value;
 	Jsonb	   *field = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
-	Oid			target = getBaseType(PG_GETARG_OID(2));
-	int32		typmod = PG_GETARG_INT32(3);
-	char	   *unit = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	Oid			target;
+	int32		typmod;
+	char	   *unit = PG_ARGISNULL(4) ? "ms" : text_to_cstring(PG_GETARG_TEXT_PP(4));
 	char	   *name = object_string(field, "name");
 	JsonbValue	v;
 	char	   *result = NULL;
 
+	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("target and typmod must not be null")));
+	if (!SearchSysCacheExists1(TYPEOID, PG_GETARG_DATUM(2)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%u is not a type", PG_GETARG_OID(2))));
+	target = getBaseType(PG_GETARG_OID(2));
+	typmod = PG_GETARG_INT32(3);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	value = PG_GETARG_JSONB_P(0);

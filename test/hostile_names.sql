@@ -323,6 +323,9 @@ CREATE FUNCTION evil._incr_cdc_fail(text, text) RETURNS text LANGUAGE plpgsql
     AS $f$BEGIN PERFORM evil.hijacked('_incr_cdc_fail'); RETURN NULL; END$f$;
 
 -- Aggregates: each raises in its final function, so even over no rows.
+-- They take the exact argument types the statements use: a polymorphic
+-- evil.max(anyelement) would lose to pg_catalog.max(bigint), an exact
+-- match, and so would test nothing.
 CREATE FUNCTION evil.agg_final(anyelement) RETURNS anyelement LANGUAGE plpgsql
     AS $f$BEGIN PERFORM evil.hijacked('aggregate'); RETURN $1; END$f$;
 CREATE FUNCTION evil.agg_step(anyelement, anyelement) RETURNS anyelement LANGUAGE plpgsql

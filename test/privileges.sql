@@ -8,7 +8,8 @@
 --     target and checkpoint unchanged); target triggers see the owner as
 --     current_user even when a superuser calls; row-level security on the
 --     source applies to the owner; the run is a security-restricted operation
---     (no temporary tables).
+--     (no temporary tables, no way back to the caller's role); a query
+--     pipeline's command runs as the owner too.
 --   - Only the owner, members of the owning role (with INHERIT) and
 --     superusers may run, plan, reset, backfill, pause, resume, schedule or
 --     drop a pipeline (42501 "must be owner of pipeline ...").
@@ -20,7 +21,7 @@
 --   - Nobody but superusers writes the catalog tables directly.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(53);
+SELECT plan(57);
 
 \o /dev/null
 
@@ -409,6 +410,50 @@ SELECT results_eq(
       FROM incr_checkpoints c WHERE c.pipeline = 'pv_sro'$$,
     $$VALUES (0::bigint, NULL::numeric, NULL::regclass)$$,
     'the failed run left no row, no checkpoint and no temporary table');
+
+-- A target trigger cannot turn back into the superuser who called the run.
+CREATE TABLE pv_esc_tgt (id integer PRIMARY KEY, n bigint, v text);
+CREATE TABLE pv_esc_stmt (stmt text);
+INSERT INTO pv_esc_stmt VALUES ('SELECT 1');
+CREATE FUNCTION pv_esc() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    EXECUTE (SELECT stmt FROM pv_esc_stmt);
+    RETURN NEW;
+END
+$f$;
+CREATE TRIGGER pv_esc BEFORE INSERT ON pv_esc_tgt FOR EACH ROW EXECUTE FUNCTION pv_esc();
+GRANT SELECT, INSERT, UPDATE ON pv_esc_tgt TO pv_alice;
+GRANT SELECT ON pv_esc_stmt TO pv_alice;
+SET ROLE pv_alice;
+SELECT incr_create_pipeline('pv_esc', 'pv_src', 'pv_esc_tgt', 'n', 'append', ARRAY['id']) IS NOT NULL AS created \gset
+RESET ROLE;
+CREATE FUNCTION pg_temp.pv_esc_try(s text) RETURNS text
+LANGUAGE plpgsql AS $f$
+BEGIN
+    UPDATE pv_esc_stmt SET stmt = s;
+    RETURN pg_temp.pv_state('SELECT incr_run(''pv_esc'')');
+END
+$f$;
+SELECT results_eq(
+    $$SELECT s, pg_temp.pv_esc_try(s)
+      FROM unnest(ARRAY['RESET ROLE', 'SET ROLE NONE', 'SET SESSION AUTHORIZATION DEFAULT',
+                        'RESET SESSION AUTHORIZATION']) AS s$$,
+    $$SELECT s, '42501' FROM unnest(ARRAY['RESET ROLE', 'SET ROLE NONE', 'SET SESSION AUTHORIZATION DEFAULT',
+                                         'RESET SESSION AUTHORIZATION']) AS s$$,
+    'a trigger of the target cannot reset the role or session authorization during a superuser''s run');
+SELECT is((SELECT count(*) FROM pv_esc_tgt), 0::bigint, 'and those runs loaded nothing');
+
+-- A query pipeline's command runs as the owner too.
+CREATE TABLE pv_q_log (who text, n bigint);
+GRANT SELECT, INSERT ON pv_q_log TO pv_alice;
+SET ROLE pv_alice;
+SELECT incr_create_pipeline('pv_query', 'pv_src', 'pv_q_log', 'n', 'query',
+    command => 'INSERT INTO pv_q_log SELECT current_user, max(n) FROM pv_src WHERE n > $1 AND n <= $2')
+    IS NOT NULL AS created \gset
+RESET ROLE;
+SELECT lives_ok($$SELECT incr_run('pv_query')$$, 'a superuser runs alice''s query pipeline');
+SELECT results_eq('SELECT who FROM pv_q_log', $$VALUES ('pv_alice')$$,
+    'its command ran as alice');
 
 SELECT * FROM finish();
 ROLLBACK;
