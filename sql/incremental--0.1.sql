@@ -400,7 +400,9 @@ AS $$
 DECLARE
     found boolean;
 BEGIN
-    IF to_regclass('cron.job') IS NULL OR to_regprocedure('cron.unschedule(name)') IS NULL THEN
+    -- a role without USAGE on schema cron has no jobs there to remove
+    IF to_regnamespace('cron') IS NULL OR NOT has_schema_privilege('cron', 'USAGE')
+       OR to_regclass('cron.job') IS NULL OR to_regprocedure('cron.unschedule(name)') IS NULL THEN
         RETURN false;
     END IF;
     EXECUTE 'SELECT EXISTS (SELECT FROM cron.job WHERE jobname = $1)' INTO found

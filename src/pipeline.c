@@ -481,7 +481,8 @@ append_names(StringInfo buf, List *names)
  * changed is refused under every policy unless the new type converts to the
  * target's without loss (an implicit cast), and a loaded column that
  * disappeared is refused unless the policy is ignore.  Returns the ALTER TABLE
- * statements add_columns needs, for the caller to run with the target closed.
+ * statements add_columns needs, for the caller to run with the target closed
+ * (and then record the new columns), unless it only plans.
  */
 static List *
 check_schema_drift(Pipeline *p, Relation source, Relation target, bool creating)
@@ -596,7 +597,6 @@ check_schema_drift(Pipeline *p, Relation source, Relation target, bool creating)
 		}
 		p->source_columns = names;
 		p->source_types = types;
-		StoreSourceColumns(p);
 		return alters;
 	}
 	return NIL;
@@ -887,8 +887,9 @@ describe_mode_columns(Pipeline *p, PipelineShape *shape, Relation source, Relati
  * Privileges are checked for the current user, who is the owner during runs.
  */
 PipelineShape *
-DescribePipeline(Pipeline *p, bool creating)
+DescribePipeline(Pipeline *p, DescribeFor purpose)
 {
+	bool		creating = (purpose == DESCRIBE_FOR_CREATE);
 	PipelineShape *shape = palloc0(sizeof(PipelineShape));
 	Relation	source;
 	Relation	target;
@@ -942,11 +943,12 @@ DescribePipeline(Pipeline *p, bool creating)
 	{
 		List	   *alters = check_schema_drift(p, source, target, creating);
 
-		if (alters != NIL)
+		if (alters != NIL && purpose == DESCRIBE_FOR_RUN)
 		{
 			/* ALTER TABLE refuses a table this session has open */
 			relation_close(target, NoLock);
 			add_target_columns(p, alters);
+			StoreSourceColumns(p);
 			target = relation_open(p->target, RowExclusiveLock);
 		}
 	}
@@ -986,6 +988,13 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	PipelineShape *shape;
 	Interval	zero;
 
+	/* an install script of another version than this library: refuse, not crash */
+	if (PG_NARGS() != 23)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("incr_create_pipeline of this database does not match the installed library"),
+				 errdetail("It takes %d arguments; the library expects 23.", PG_NARGS()),
+				 errhint("Run ALTER EXTENSION incremental UPDATE.")));
 	require_arg(fcinfo, 0, "name");
 	require_arg(fcinfo, 1, "source");
 	require_arg(fcinfo, 2, "target");
@@ -1124,7 +1133,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 					 errhint("Pass lag => NULL for a version or sequence cursor.")));
 	}
 
-	shape = DescribePipeline(p, true);
+	shape = DescribePipeline(p, DESCRIBE_FOR_CREATE);
 	if (p->mode == MODE_QUERY)
 		prepare_command(p);
 

@@ -39,6 +39,14 @@ typedef struct PipelineShape
 	bool		delete_is_bool;	/* delete_column is boolean (else: non-NULL deletes) */
 } PipelineShape;
 
-extern PipelineShape *DescribePipeline(Pipeline *pipeline, bool creating);
+/* Why a pipeline is described: creation records, a run may adapt, a plan only looks. */
+typedef enum DescribeFor
+{
+	DESCRIBE_FOR_CREATE,
+	DESCRIBE_FOR_RUN,
+	DESCRIBE_FOR_PLAN
+} DescribeFor;
+
+extern PipelineShape *DescribePipeline(Pipeline *pipeline, DescribeFor purpose);
 
 #endif							/* INCREMENTAL_PIPELINE_H */

@@ -764,12 +764,14 @@ BuildRunSql(Pipeline *p, PipelineShape *shape)
 	return buf.data;
 }
 
-/* SELECT the greatest cursor value in the source; no parameters. */
+/* SELECT the greatest cursor value in the source up to $1 (NaN and infinities left out). */
 char *
 BuildMaxCursorSql(Pipeline *p, PipelineShape *shape)
 {
-	return psprintf("SELECT pg_catalog.max(s.%s) FROM %s AS s",
-					quote_identifier(p->cursor_column), shape->source_sql);
+	const char *c = quote_identifier(p->cursor_column);
+
+	return psprintf("SELECT pg_catalog.max(s.%s) FROM %s AS s WHERE s.%s OPERATOR(pg_catalog.<=) $1",
+					c, shape->source_sql, c);
 }
 
 /* SELECT the greatest cursor value in the target; no parameters. */

@@ -175,7 +175,7 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	shape = DescribePipeline(p, false);
+	shape = DescribePipeline(p, DESCRIBE_FOR_RUN);
 	if (req->backfill)
 		ComputeBackfillWindow(p, shape, cp, CursorValueIn(p, req->from_value),
 							  CursorValueIn(p, req->to_value), req->batched, w);
@@ -228,7 +228,8 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	rec->rows_inserted = counts[0];
 	rec->rows_updated = counts[1];
 	rec->rows_deleted = counts[2];
-	rec->rows_unchanged = tally.count - counts[0] - counts[1] - counts[2];
+	/* (a cdc truncate deletes many rows for one event read: not below zero) */
+	rec->rows_unchanged = Max(tally.count - counts[0] - counts[1] - counts[2], 0);
 	rec->rows_late = counts[3];
 	rec->rows_late_known = !nulls[3];
 
@@ -631,7 +632,7 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 						   SECURITY_RESTRICTED_OPERATION);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	shape = DescribePipeline(p, false);
+	shape = DescribePipeline(p, DESCRIBE_FOR_PLAN);
 	ComputeRunWindow(p, shape, &cp, false, &w);
 
 	MemoryContextSwitchTo(cxt);

@@ -479,7 +479,7 @@ incr_worker_main(Datum main_arg)
 											 ALLOCSET_DEFAULT_SIZES);
 	tick_cxt = AllocSetContextCreate(SchedulerContext, "incremental scheduler tick",
 									 ALLOCSET_DEFAULT_SIZES);
-	for (;;)
+	for (TimestampTz last_tick = 0;;)
 	{
 		char	  **names = NULL;
 		int64	   *intervals = NULL;
@@ -487,8 +487,9 @@ incr_worker_main(Datum main_arg)
 		int			n;
 		TimestampTz now;
 
+		/* wake at least every second: a DROP DATABASE waits only 5 s for us */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 incr_scheduler_naptime, PG_WAIT_EXTENSION);
+						 Min(incr_scheduler_naptime, 1000), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -504,8 +505,18 @@ incr_worker_main(Datum main_arg)
 								 MyBgworkerEntry->bgw_extra)));
 			proc_exit(0);
 		}
-		if (!incr_scheduler_enabled)
+		/* a launcher that died is replaced by one that starts its own workers */
+		if (kill(MyBgworkerEntry->bgw_notify_pid, 0) != 0)
+		{
+			ereport(LOG, (errmsg("incremental worker: its launcher is gone; leaving database \"%s\"",
+								 MyBgworkerEntry->bgw_extra)));
+			proc_exit(0);
+		}
+		if (!incr_scheduler_enabled ||
+			!TimestampDifferenceExceeds(last_tick, GetCurrentTimestamp(),
+										incr_scheduler_naptime - 10))
 			continue;
+		last_tick = GetCurrentTimestamp();
 
 		MemoryContextReset(tick_cxt);
 		MemoryContextSwitchTo(tick_cxt);

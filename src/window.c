@@ -411,7 +411,7 @@ cursor_predecessor(Pipeline *p, Datum v)
 static void
 cap_upper(Pipeline *p, RunWindow *w, Datum b, char *reason)
 {
-	if (w->upper_unbounded || CursorLessThan(p, b, w->upper))
+	if (CursorLessThan(p, b, w->upper))
 	{
 		w->upper = b;
 		w->upper_unbounded = false;
@@ -476,8 +476,9 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	else if (p->cursor_kind == CURSOR_INTEGER || p->cursor_kind == CURSOR_NUMERIC)
 	{
 		Datum		greatest;
+		Datum		finite = cursor_greatest_finite(p);
 
-		if (query_cursor_value(p, BuildMaxCursorSql(p, shape), 0, NULL, &greatest))
+		if (query_cursor_value(p, BuildMaxCursorSql(p, shape), 1, &finite, &greatest))
 			cap_upper(p, w, greatest, "greatest cursor value before waiting for writers");
 		else
 		{
@@ -531,8 +532,9 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	if (p->mode == MODE_QUERY)
 	{
 		Datum		greatest;
+		Datum		finite = cursor_greatest_finite(p);
 
-		if (query_cursor_value(p, BuildMaxCursorSql(p, shape), 0, NULL, &greatest))
+		if (query_cursor_value(p, BuildMaxCursorSql(p, shape), 1, &finite, &greatest))
 			cap_upper(p, w, greatest, "greatest cursor value");
 		else
 		{
