@@ -289,18 +289,16 @@ late_expr(Pipeline *p, PipelineShape *shape)
 					quote_identifier(p->cursor_column));
 }
 
-/* Append the count of late rows in w (and d), NULL when they cannot be told. */
+/* Append the count of late rows in w and d, NULL when they cannot be told. */
 static void
-append_count_late(StringInfo buf, PipelineShape *shape, bool with_deletes)
+append_count_late(StringInfo buf, PipelineShape *shape)
 {
 	if (!shape->target_has_cursor)
 		appendStringInfoString(buf, "NULL::pg_catalog.int8");
-	else if (with_deletes)
+	else
 		appendStringInfoString(buf, "(SELECT pg_catalog.count(*) FILTER (WHERE late) FROM w)"
 							   " OPERATOR(pg_catalog.+)"
 							   " (SELECT pg_catalog.count(*) FILTER (WHERE late) FROM d)");
-	else
-		appendStringInfoString(buf, "(SELECT pg_catalog.count(*) FILTER (WHERE late) FROM w)");
 }
 
 /*
@@ -335,39 +333,52 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 		deleted_out = psprintf(shape->delete_is_bool ? "t.%s IS TRUE" : "t.%s IS NOT NULL",
 							   quote_identifier(p->delete_column));
 
+	/*
+	 * Without deletes the rows go straight into the INSERT and w is read
+	 * once: a CTE around the window's scan could not be inlined (it calls
+	 * _incr_tally) and would copy every row through a tuplestore.
+	 */
+	if (!hard_delete)
+	{
+		appendStringInfoString(buf, "WITH w AS (\n");
+		append_insert_head(buf, shape, NULL);
+		append_keyed_source(buf, p, shape, true, NIL);
+		append_upsert(buf, shape, guard, NULL);
+		appendStringInfo(buf, "\n  RETURNING t.xmax OPERATOR(pg_catalog.=) 0 AS inserted,\n"
+						 "    %s AS deleted,\n    %s\n)\n"
+						 "SELECT pg_catalog.count(*) FILTER (WHERE inserted AND NOT deleted),\n"
+						 "       pg_catalog.count(*) FILTER (WHERE NOT inserted AND NOT deleted),\n"
+						 "       pg_catalog.count(*) FILTER (WHERE deleted),\n       %s\nFROM w",
+						 deleted_out, late_expr(p, shape),
+						 shape->target_has_cursor ?
+						 "pg_catalog.count(*) FILTER (WHERE late)" : "NULL::pg_catalog.int8");
+		return;
+	}
+
 	appendStringInfoString(buf, "WITH src AS (\n  ");
 	append_keyed_source(buf, p, shape, true, extras);
-	appendStringInfoString(buf, "\n),\n");
-	if (hard_delete)
-	{
-		appendStringInfo(buf, "d AS (\n  DELETE FROM %s AS t USING src\n  WHERE src._incr_deleted AND ",
-						 shape->target_sql);
-		append_key_match(buf, shape->columns, "t", "src");
-		if (guard)
-			appendStringInfo(buf, "\n    AND t.%s OPERATOR(pg_catalog.<=) src.%s",
-							 quote_identifier(p->cursor_column),
-							 quote_identifier(p->cursor_column));
-		appendStringInfo(buf, "\n  RETURNING %s\n),\n", late_expr(p, shape));
-	}
+	appendStringInfo(buf, "\n),\nd AS (\n  DELETE FROM %s AS t USING src\n  WHERE src._incr_deleted AND ",
+					 shape->target_sql);
+	append_key_match(buf, shape->columns, "t", "src");
+	if (guard)
+		appendStringInfo(buf, "\n    AND t.%s OPERATOR(pg_catalog.<=) src.%s",
+						 quote_identifier(p->cursor_column),
+						 quote_identifier(p->cursor_column));
+	appendStringInfo(buf, "\n  RETURNING %s\n),\n", late_expr(p, shape));
 	appendStringInfoString(buf, "w AS (\n");
 	append_insert_head(buf, shape, NULL);
 	appendStringInfoString(buf, "SELECT ");
 	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
-	appendStringInfoString(buf, " FROM src");
-	if (hard_delete)
-		appendStringInfoString(buf, " WHERE NOT src._incr_deleted");
+	appendStringInfoString(buf, " FROM src WHERE NOT src._incr_deleted");
 	append_upsert(buf, shape, guard, NULL);
 	appendStringInfo(buf, "\n  RETURNING t.xmax OPERATOR(pg_catalog.=) 0 AS inserted,\n"
 					 "    %s AS deleted,\n    %s\n)\n",
 					 deleted_out, late_expr(p, shape));
 	appendStringInfoString(buf,
-						   "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted AND NOT deleted) FROM w),\n"
-						   "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted AND NOT deleted) FROM w),\n");
-	if (hard_delete)
-		appendStringInfoString(buf, "       (SELECT pg_catalog.count(*) FROM d),\n       ");
-	else
-		appendStringInfoString(buf, "       (SELECT pg_catalog.count(*) FILTER (WHERE deleted) FROM w),\n       ");
-	append_count_late(buf, shape, hard_delete);
+						   "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
+						   "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted) FROM w),\n"
+						   "       (SELECT pg_catalog.count(*) FROM d),\n       ");
+	append_count_late(buf, shape);
 }
 
 /*
