@@ -18,23 +18,26 @@
  * - integer and numeric cursors are filled by sequences in the INSERT that
  *   writes the row, which holds a lock on the source while it does.  B is the
  *   greatest value in the source, read first; then the run waits for every
- *   transaction holding a write lock on the source or its partitions.  Values
- *   up to B are then committed or gone; later ones are greater than B.
- *   The wait obeys lock_timeout.
+ *   transaction holding a write lock on the source, its partitions or the
+ *   tables under a view.  Values up to B are then committed or gone; later
+ *   ones are greater than B.  The wait obeys lock_timeout.  Sequences with
+ *   CACHE > 1 break the premise and are refused (pipeline.c).
  *
  * - xid8 cursors filled by pg_current_xact_id() carry the id of the writing
  *   transaction.  B is the xmin of a new snapshot: every transaction below it
  *   has ended.  Nothing is waited for, and unlike the two above this holds
  *   for any writer, whatever order it commits in.
  *
- * Both need the run's statement to take a new snapshot after the bound is
- * computed, which is why REPEATABLE READ callers are refused (run.c).
+ * All three need the run's statement to take a new snapshot after the bound
+ * is computed, which is why REPEATABLE READ callers are refused (run.c).
+ * A query pipeline, which cannot tell rows it read from new ones, ends its
+ * window strictly below B.  No window ever ends at NaN or infinity.
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "access/transam.h"
 #include "catalog/pg_class.h"
-#include "access/relation.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
