@@ -233,11 +233,13 @@ COMMENT ON FUNCTION @extschema@.incr_pending_rows(text) IS
 /*
  * Internal: counts the rows a run statement reads and tracks their greatest
  * cursor value, so counts and the next checkpoint come from the statement's
- * own snapshot without a second scan.  Not for direct use.
+ * own snapshot without a second scan.  Not for direct use.  COST 1: it is
+ * cheap, and a high cost would make the planner JIT-compile every big run;
+ * it stands after the window's conditions, which equal costs keep first.
  */
 CREATE FUNCTION @extschema@._incr_tally(value anyelement)
 RETURNS boolean
-LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE COST 1000
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE COST 1
 AS 'MODULE_PATHNAME', 'incremental_tally';
 
 COMMENT ON FUNCTION @extschema@._incr_tally(anyelement) IS
