@@ -233,13 +233,14 @@ COMMENT ON FUNCTION @extschema@.incr_pending_rows(text) IS
 /*
  * Internal: counts the rows a run statement reads and tracks their greatest
  * cursor value, so counts and the next checkpoint come from the statement's
- * own snapshot without a second scan.  Not for direct use.  COST 1: it is
- * cheap, and a high cost would make the planner JIT-compile every big run;
- * it stands after the window's conditions, which equal costs keep first.
+ * own snapshot without a second scan.  Not for direct use.  COST 1000 puts
+ * it after every other condition on a scan (a view's own filter too), so it
+ * counts only rows the source really yields; runs turn JIT off, which that
+ * cost would otherwise switch on for every big run.
  */
 CREATE FUNCTION @extschema@._incr_tally(value anyelement)
 RETURNS boolean
-LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE COST 1
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE COST 1000
 AS 'MODULE_PATHNAME', 'incremental_tally';
 
 COMMENT ON FUNCTION @extschema@._incr_tally(anyelement) IS

@@ -167,6 +167,7 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	bool		nulls[RUN_SQL_NCOUNTS];
 	Tally		saved = tally;
 	RunWindow  *w = &res->window;
+	int			nestlevel;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(p->owner, save_sec_context |
@@ -212,7 +213,15 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	}
 
 	tally_start(p, cxt);
+	/*
+	 * No JIT: _incr_tally's cost (see the install script) inflates the
+	 * estimate, and compiling would cost a big run more than it saves.
+	 */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	ret = SPI_execute_with_args(sql, RUN_SQL_NPARAMS, types, values, NULL, false, 0);
+	AtEOXact_GUC(true, nestlevel);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
 	for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
