@@ -14,6 +14,7 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "fmgr.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/fmgroids.h"
@@ -109,16 +110,26 @@ CursorKindFromType(Oid typid, CursorKind *kind)
 	}
 }
 
-/* Return the extension's schema name, quoted for use in SQL. */
+/*
+ * Return the extension's schema name, quoted for use in SQL.  A run asks
+ * for it several times; it is looked up once per transaction (the extension
+ * is not relocatable, so only a DROP and CREATE EXTENSION could move it).
+ */
 const char *
 ExtensionSchemaQuoted(void)
 {
-	Oid			extoid = get_extension_oid("incremental", false);
+	static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
+	static char cached[NAMEDATALEN * 2 + 3];
+	Oid			extoid;
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	Oid			schema = InvalidOid;
+
+	if (cached_lxid == MyProc->lxid && cached_lxid != InvalidLocalTransactionId)
+		return pstrdup(cached);
+	extoid = get_extension_oid("incremental", false);
 
 	/* PostgreSQL 15 does not export get_extension_schema() */
 	rel = table_open(ExtensionRelationId, AccessShareLock);
@@ -133,5 +144,7 @@ ExtensionSchemaQuoted(void)
 
 	if (!OidIsValid(schema))
 		elog(ERROR, "extension \"incremental\" has no schema");
-	return quote_identifier(get_namespace_name(schema));
+	strlcpy(cached, quote_identifier(get_namespace_name(schema)), sizeof(cached));
+	cached_lxid = MyProc->lxid;
+	return pstrdup(cached);
 }
