@@ -19,6 +19,7 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/syscache.h"
 #include "utils/xid8.h"
@@ -62,6 +63,51 @@ catalog_end(CatalogContext *cxt)
 	SetUserIdAndSecContext(cxt->save_userid, cxt->save_sec_context);
 }
 
+/* A catalog statement's saved plan, by its text (which names the schema). */
+typedef struct CatalogPlan
+{
+	char	   *sql;
+	SPIPlanPtr	plan;
+} CatalogPlan;
+
+static List *catalog_plans = NIL;
+
+/*
+ * Return the saved plan of a catalog statement, preparing it the first time:
+ * every run executes several, and parsing and planning them each time was a
+ * good part of a run that finds nothing to do.  The plan cache replans them
+ * when the catalog tables change; they always run as the same role with the
+ * same search_path, so nothing else invalidates them.
+ */
+static SPIPlanPtr
+catalog_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	ListCell   *lc;
+	CatalogPlan *entry;
+	MemoryContext old;
+	SPIPlanPtr	plan;
+
+	foreach(lc, catalog_plans)
+	{
+		entry = (CatalogPlan *) lfirst(lc);
+		if (strcmp(entry->sql, sql) == 0)
+			return entry->plan;
+	}
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare catalog statement (%s): %s",
+			 SPI_result_code_string(SPI_result), sql);
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not keep the plan of a catalog statement: %s", sql);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	entry = palloc(sizeof(CatalogPlan));
+	entry->sql = pstrdup(sql);
+	entry->plan = plan;
+	catalog_plans = lappend(catalog_plans, entry);
+	MemoryContextSwitchTo(old);
+	return plan;
+}
+
 /* Run one catalog statement; elog on an unexpected SPI result. */
 static void
 catalog_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
@@ -69,7 +115,7 @@ catalog_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 {
 	int			ret;
 
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	ret = SPI_execute_plan(catalog_plan(sql, nargs, argtypes), values, nulls, false, 0);
 	if (ret != expected)
 		elog(ERROR, "catalog statement failed (SPI result %d): %s", ret, sql);
 }
