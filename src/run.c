@@ -66,29 +66,26 @@ static Tally tally;
 Datum
 incremental_tally(PG_FUNCTION_ARGS)
 {
+	Datum		v = PG_GETARG_DATUM(0);
+
 	if (!tally.active)
 		PG_RETURN_BOOL(true);
 	tally.count++;
+	if (tally.has_max &&
+		DatumGetInt32(FunctionCall2Coll(&tally.cmp, InvalidOid, v, tally.max)) <= 0)
+		PG_RETURN_BOOL(true);
+	if (tally.has_max && !tally.typbyval)
+		pfree(DatumGetPointer(tally.max));
+	if (tally.typbyval)
+		tally.max = v;
+	else
 	{
-		Datum		v = PG_GETARG_DATUM(0);
+		MemoryContext old = MemoryContextSwitchTo(tally.cxt);
 
-		if (!tally.has_max ||
-			DatumGetInt32(FunctionCall2Coll(&tally.cmp, InvalidOid, v, tally.max)) > 0)
-		{
-			if (tally.has_max && !tally.typbyval)
-				pfree(DatumGetPointer(tally.max));
-			if (tally.typbyval)
-				tally.max = v;
-			else
-			{
-				MemoryContext old = MemoryContextSwitchTo(tally.cxt);
-
-				tally.max = datumCopy(v, false, tally.typlen);
-				MemoryContextSwitchTo(old);
-			}
-			tally.has_max = true;
-		}
+		tally.max = datumCopy(v, false, tally.typlen);
+		MemoryContextSwitchTo(old);
 	}
+	tally.has_max = true;
 	PG_RETURN_BOOL(true);
 }
 

@@ -293,7 +293,7 @@ incr_launcher_main(Datum main_arg)
 /* What a worker remembers of a pipeline between ticks. */
 typedef struct PipelineSchedule
 {
-	char		name[NAMEDATALEN * 2];
+	char	   *name;			/* whole, in SchedulerContext: names have no length limit */
 	TimestampTz next_due;
 	int			failures;		/* consecutive */
 	bool		seen;			/* still scheduled at the last tick */
@@ -319,7 +319,7 @@ schedule_of(const char *name, TimestampTz now)
 			MemoryContextAlloc(SchedulerContext, maxschedules * sizeof(PipelineSchedule));
 	}
 	memset(&schedules[nschedules], 0, sizeof(PipelineSchedule));
-	strlcpy(schedules[nschedules].name, name, sizeof(schedules[nschedules].name));
+	schedules[nschedules].name = MemoryContextStrdup(SchedulerContext, name);
 	schedules[nschedules].next_due = now;
 	return &schedules[nschedules++];
 }
@@ -565,6 +565,7 @@ incr_worker_main(Datum main_arg)
 		{
 			if (!schedules[i].seen)
 			{
+				pfree(schedules[i].name);
 				schedules[i] = schedules[--nschedules];
 				i--;
 			}
