@@ -16,9 +16,10 @@ OBJS = \
 	src/run.o \
 	src/recorder.o \
 	src/cdc.o \
+	src/files.o \
 	src/scheduler.o
 
-DATA = sql/incremental--0.1.sql
+DATA = sql/incremental--0.1.sql sql/incremental--0.2.sql sql/incremental--0.1--0.2.sql
 
 # pg_regress tests: sql/<name>.sql with expected/<name>.out
 REGRESS = append_lifecycle merge_lifecycle cursor_kinds plan_status

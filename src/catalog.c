@@ -182,6 +182,7 @@ LoadPipeline(const char *name)
 							 " options->>'valid_from_column', options->>'valid_to_column',"
 							 " options->>'current_column', options->>'epoch_unit',"
 							 " COALESCE(options->>'on_schema_change', 'fail'),"
+							 " options->>'files', options->'copy_options',"
 							 " ARRAY(SELECT c.key FROM pg_catalog.jsonb_each_text(options->'source_columns') AS c"
 							 "       ORDER BY c.key),"
 							 " ARRAY(SELECT c.value FROM pg_catalog.jsonb_each_text(options->'source_columns') AS c"
@@ -247,12 +248,16 @@ LoadPipeline(const char *name)
 	p->current_column = SPI_getvalue(tup, desc, 21);
 	p->epoch_unit = SPI_getvalue(tup, desc, 22);
 	p->on_schema_change = SPI_getvalue(tup, desc, 23);
-	for (int col = 24; col <= 25; col++)
+	p->files = SPI_getvalue(tup, desc, 24);
+	d = SPI_getbinval(tup, desc, 25, &isnull);
+	if (!isnull)
+		p->copy_options = DatumGetJsonbPCopy(d);
+	for (int col = 26; col <= 27; col++)
 	{
 		Datum	   *elems;
 		bool	   *elemnulls;
 		int			nelems;
-		List	  **list = (col == 24) ? &p->source_columns : &p->source_types;
+		List	  **list = (col == 26) ? &p->source_columns : &p->source_types;
 
 		d = SPI_getbinval(tup, desc, col, &isnull);
 		if (isnull)
@@ -374,9 +379,9 @@ Datum
 InsertPipeline(Pipeline *p, Interval *schedule)
 {
 	CatalogContext cxt;
-	Oid			argtypes[26];
-	Datum		values[26];
-	char		nulls[26];
+	Oid			argtypes[28];
+	Datum		values[28];
+	char		nulls[28];
 	Datum		result;
 	const char *options[12] = {p->delete_column, p->soft_delete ? "true" : NULL,
 		p->payload_column, p->op_column, p->after_column, p->before_column,
@@ -398,12 +403,20 @@ InsertPipeline(Pipeline *p, Interval *schedule)
 	argtypes[25] = TEXTOID;
 	values[25] = CStringGetTextDatum(source_columns_json(p));
 	nulls[25] = ' ';
+	argtypes[26] = TEXTOID;
+	values[26] = p->files ? CStringGetTextDatum(p->files) : (Datum) 0;
+	nulls[26] = p->files ? ' ' : 'n';
+	argtypes[27] = JSONBOID;
+	values[27] = p->copy_options ? JsonbPGetDatum(p->copy_options) : (Datum) 0;
+	nulls[27] = p->copy_options ? ' ' : 'n';
 
 	memset(nulls, ' ', 12);
 	values[0] = CStringGetTextDatum(p->name);
 	values[1] = ObjectIdGetDatum(p->source);
+	nulls[1] = OidIsValid(p->source) ? ' ' : 'n';
 	values[2] = ObjectIdGetDatum(p->target);
-	values[3] = CStringGetTextDatum(p->cursor_column);
+	values[3] = p->cursor_column ? CStringGetTextDatum(p->cursor_column) : (Datum) 0;
+	nulls[3] = p->cursor_column ? ' ' : 'n';
 	values[4] = ObjectIdGetDatum(p->cursor_type);
 	values[5] = CStringGetTextDatum(PipelineModeName(p->mode));
 	values[6] = values[7] = values[8] = values[9] = (Datum) 0;
@@ -446,9 +459,10 @@ InsertPipeline(Pipeline *p, Interval *schedule)
 							 "   'before_column', $18, 'version_column', $19, 'command', $20,"
 							 "   'valid_from_column', $21, 'valid_to_column', $22,"
 							 "   'current_column', $23, 'epoch_unit', $24,"
-							 "   'on_schema_change', $25, 'source_columns', $26::pg_catalog.jsonb)))"
+							 "   'on_schema_change', $25, 'source_columns', $26::pg_catalog.jsonb,"
+							 "   'files', $27, 'copy_options', $28)))"
 							 " RETURNING *"),
-				 26, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+				 28, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	catalog_exec(catalog_sql("INSERT INTO %s.incr_checkpoints (pipeline) VALUES ($1)"),
 				 1, argtypes, values, NULL, SPI_OK_INSERT);
@@ -756,4 +770,113 @@ InsertRun(int64 run_id, RunRecord *r)
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	catalog_end(&cxt);
 	return result;
+}
+
+/*
+ * The files a files pipeline loaded: for each path, the newest incr_files
+ * row (LoadFile *), allocated in the caller's memory context.
+ */
+List *
+LoadedFiles(Pipeline *p)
+{
+	CatalogContext cxt;
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	List	   *files = NIL;
+
+	values[0] = CStringGetTextDatum(p->name);
+	catalog_begin(&cxt);
+	catalog_exec(catalog_sql("SELECT DISTINCT ON (path) path, size, modified_at, checksum, run_id"
+							 " FROM %s.incr_files WHERE pipeline OPERATOR(pg_catalog.=) $1"
+							 " ORDER BY path, run_id DESC"),
+				 1, argtypes, values, NULL, SPI_OK_SELECT);
+	MemoryContextSwitchTo(caller);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		LoadFile   *f = palloc0(sizeof(LoadFile));
+		bool		isnull;
+
+		f->path = SPI_getvalue(tup, desc, 1);
+		f->size = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		f->modified_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+		f->checksum = SPI_getvalue(tup, desc, 4);
+		f->run_id = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+		files = lappend(files, f);
+	}
+	catalog_end(&cxt);
+	return files;
+}
+
+/*
+ * Record what a run of a files pipeline did: a row for each file it loaded,
+ * and the new modification time of each file found touched but with the
+ * content it was loaded with, so the next run need not read it again.
+ */
+void
+RecordFiles(Pipeline *p, int64 run_id, List *loaded, List *touched)
+{
+	CatalogContext cxt;
+	Oid			argtypes[7] = {TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID,
+	INT8OID, INT8OID};
+	Datum		values[7];
+	ListCell   *lc;
+
+	catalog_begin(&cxt);
+	values[0] = CStringGetTextDatum(p->name);
+	foreach(lc, loaded)
+	{
+		LoadFile   *f = lfirst(lc);
+
+		values[1] = CStringGetTextDatum(f->path);
+		values[2] = Int64GetDatum(f->size);
+		values[3] = TimestampTzGetDatum(f->modified_at);
+		values[4] = CStringGetTextDatum(f->checksum);
+		values[5] = Int64GetDatum(run_id);
+		values[6] = Int64GetDatum(f->rows);
+		catalog_exec(catalog_sql("INSERT INTO %s.incr_files"
+								 " (pipeline, path, size, modified_at, checksum, loaded_at, run_id, rows)"
+								 " VALUES ($1, $2, $3, $4, $5, pg_catalog.now(), $6, $7)"),
+					 7, argtypes, values, NULL, SPI_OK_INSERT);
+	}
+	foreach(lc, touched)
+	{
+		LoadFile   *f = lfirst(lc);
+
+		values[1] = CStringGetTextDatum(f->path);
+		values[2] = Int64GetDatum(f->run_id);
+		values[3] = TimestampTzGetDatum(f->modified_at);
+		catalog_exec(catalog_sql("UPDATE %s.incr_files SET modified_at = $4"
+								 " WHERE pipeline OPERATOR(pg_catalog.=) $1"
+								 "   AND path OPERATOR(pg_catalog.=) $2"
+								 "   AND run_id OPERATOR(pg_catalog.=) $3"),
+					 4, argtypes, values, NULL, SPI_OK_UPDATE);
+	}
+	catalog_end(&cxt);
+}
+
+/*
+ * Forget the files a files pipeline loaded, all of them or those modified
+ * after a time, so that the next run loads them again (incr_reset).
+ */
+void
+ForgetFiles(Pipeline *p, Checkpoint *after)
+{
+	CatalogContext cxt;
+	Oid			argtypes[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(p->name);
+	values[1] = after->isnull ? (Datum) 0 : after->value;
+	catalog_begin(&cxt);
+	if (after->isnull)
+		catalog_exec(catalog_sql("DELETE FROM %s.incr_files WHERE pipeline OPERATOR(pg_catalog.=) $1"),
+					 1, argtypes, values, NULL, SPI_OK_DELETE);
+	else
+		catalog_exec(catalog_sql("DELETE FROM %s.incr_files WHERE pipeline OPERATOR(pg_catalog.=) $1"
+								 " AND modified_at OPERATOR(pg_catalog.>) $2"),
+					 2, argtypes, values, NULL, SPI_OK_DELETE);
+	catalog_end(&cxt);
 }

@@ -45,6 +45,18 @@ typedef struct RunRecord
 	char	   *error;
 } RunRecord;
 
+/* A file of a files pipeline: as found in its folder, or as incr_files has it. */
+typedef struct LoadFile
+{
+	char	   *path;
+	int64		size;
+	TimestampTz modified_at;
+	char	   *checksum;		/* SHA-256 in hex; NULL until the file is read */
+	bool		changed;		/* loaded before, with other content */
+	int64		rows;			/* rows its COPY loaded */
+	int64		run_id;			/* incr_files: the run that loaded it */
+} LoadFile;
+
 extern Pipeline *LoadPipeline(const char *name);
 extern bool PipelineExists(const char *name);
 extern void CheckPipelineOwner(Pipeline *pipeline);
@@ -59,6 +71,10 @@ extern void DropCronJob(const char *name);
 extern bool ReadCheckpoint(Pipeline *pipeline, CheckpointLock lock,
 						   Checkpoint *checkpoint);
 extern void StoreCheckpoint(Pipeline *pipeline, Checkpoint *checkpoint, int64 run_id);
+
+extern List *LoadedFiles(Pipeline *pipeline);
+extern void RecordFiles(Pipeline *pipeline, int64 run_id, List *loaded, List *touched);
+extern void ForgetFiles(Pipeline *pipeline, Checkpoint *after);
 
 extern int64 NextRunId(void);
 extern Datum InsertRun(int64 run_id, RunRecord *run);

@@ -55,6 +55,7 @@ static const char *const mode_names[] = {
 	[MODE_CDC] = "cdc",
 	[MODE_SCD2] = "scd2",
 	[MODE_QUERY] = "query",
+	[MODE_FILES] = "files",
 };
 
 /* Return the catalog name of a mode. */

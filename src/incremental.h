@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "nodes/pg_list.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 /* How a run writes the target. */
@@ -18,7 +19,8 @@ typedef enum PipelineMode
 	MODE_MERGE,
 	MODE_CDC,
 	MODE_SCD2,
-	MODE_QUERY
+	MODE_QUERY,
+	MODE_FILES
 } PipelineMode;
 
 /* The families of cursor types; each has its own checkpoint column. */
@@ -36,10 +38,11 @@ typedef enum CursorKind
 typedef struct Pipeline
 {
 	char	   *name;
-	Oid			source;
+	Oid			source;			/* InvalidOid for a files pipeline */
 	Oid			target;
-	char	   *cursor_column;
-	Oid			cursor_type;	/* type of the cursor column in the source */
+	char	   *cursor_column;	/* NULL for a files pipeline */
+	Oid			cursor_type;	/* type of the cursor column in the source;
+								 * timestamptz for files: their mtime */
 	CursorKind	cursor_kind;
 	PipelineMode mode;
 	List	   *keys;			/* key column names (char *), may be NIL */
@@ -62,6 +65,8 @@ typedef struct Pipeline
 	char	   *current_column;
 	char	   *epoch_unit;		/* cdc: unit of epoch numbers without a schema */
 	char	   *on_schema_change;	/* fail, ignore or add_columns */
+	char	   *files;			/* files: the glob of the files to load */
+	Jsonb	   *copy_options;	/* files: COPY options and column list */
 	List	   *source_columns; /* the source's columns when last described */
 	List	   *source_types;	/* and their types, as text (format_type) */
 } Pipeline;

@@ -37,6 +37,7 @@
 #include "utils/syscache.h"
 
 #include "catalog.h"
+#include "files.h"
 #include "pipeline.h"
 #include "window.h"
 
@@ -348,6 +349,19 @@ open_pipeline_relation(Pipeline *p, Oid relid, const char *role, LOCKMODE lockmo
 	return rel;
 }
 
+/* Refuse a target that is not a table. */
+static void
+check_target_kind(Relation target)
+{
+	if (target->rd_rel->relkind != RELKIND_RELATION &&
+		target->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" cannot be the target of a pipeline",
+						RelationGetRelationName(target)),
+				 errdetail("A target must be a table or a partitioned table.")));
+}
+
 /*
  * Open the source and target of a pipeline, checking that they exist and are
  * of kinds a pipeline can use.  Locks are kept to the end of the transaction.
@@ -364,6 +378,7 @@ open_relations(Pipeline *p, bool creating, Relation *source, Relation *target)
 
 	*source = open_pipeline_relation(p, p->source, "source", AccessShareLock, creating);
 	*target = open_pipeline_relation(p, p->target, "target", RowExclusiveLock, creating);
+	check_target_kind(*target);
 
 	switch ((*source)->rd_rel->relkind)
 	{
@@ -380,13 +395,6 @@ open_relations(Pipeline *p, bool creating, Relation *source, Relation *target)
 							RelationGetRelationName(*source)),
 					 errdetail("A source must be a table, partitioned table, view, materialized view or foreign table.")));
 	}
-	if ((*target)->rd_rel->relkind != RELKIND_RELATION &&
-		(*target)->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" cannot be the target of a pipeline",
-						RelationGetRelationName(*target)),
-				 errdetail("A target must be a table or a partitioned table.")));
 }
 
 /*
@@ -880,6 +888,54 @@ describe_mode_columns(Pipeline *p, PipelineShape *shape, Relation source, Relati
 }
 
 /*
+ * Check a files pipeline against its target and describe it: a table the
+ * current user may insert into, copy_options that fit it, and the right to
+ * read files on the server.  Creation also checks the pattern's folder.
+ */
+static PipelineShape *
+describe_files(Pipeline *p, PipelineShape *shape, bool creating)
+{
+	Relation	target = open_pipeline_relation(p, p->target, "target", RowExclusiveLock,
+												creating);
+	ListCell   *lc;
+
+	check_target_kind(target);
+	shape->target_sql = qualified_name(target);
+	CheckFilesPrivilege(p);
+	if (creating)
+		CheckFilesPattern(p);
+	CheckCopyOptions(p, target);
+
+	/* INSERT on the table, or on each column the files fill */
+	if (pg_class_aclcheck(p->target, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+	{
+		bool		listed = false;
+
+		foreach(lc, CopyOptionList(p))
+		{
+			CopyOption *opt = lfirst(lc);
+			ListCell   *c;
+
+			if (strcmp(opt->name, "columns") != 0)
+				continue;
+			listed = true;
+			foreach(c, opt->names)
+				check_column_privilege(target, lfirst(c),
+									   get_attnum(p->target, lfirst(c)), ACL_INSERT, "INSERT");
+		}
+		if (!listed)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for table %s", RelationGetRelationName(target)),
+					 errdetail("Files pipeline \"%s\" inserts into it, and role \"%s\" has no INSERT on it.",
+							   p->name, GetUserNameFromId(GetUserId(), false)),
+					 errhint("GRANT INSERT on the table to the pipeline's owner.")));
+	}
+	relation_close(target, NoLock);
+	return shape;
+}
+
+/*
  * Check a pipeline definition against its source and target and describe
  * what a run needs of them.  Raises a clear error for anything that would
  * make a run fail or load the wrong rows; creation and every run call this,
@@ -896,6 +952,8 @@ DescribePipeline(Pipeline *p, DescribeFor purpose)
 	Form_pg_attribute cursor_att;
 	Form_pg_attribute target_cursor_att;
 
+	if (p->mode == MODE_FILES)
+		return describe_files(p, shape, creating);
 	open_relations(p, creating, &source, &target);
 
 	shape->source_sql = qualified_name(source);
@@ -988,24 +1046,42 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	PipelineShape *shape;
 	Interval	zero;
 
-	/* an install script of another version than this library: refuse, not crash */
-	if (PG_NARGS() != 23)
+	/*
+	 * Version 0.1 of the install script declares 23 arguments, 0.2 adds files
+	 * and copy_options; anything else is a script this library does not know:
+	 * refuse, not crash.
+	 */
+	if (PG_NARGS() != 23 && PG_NARGS() != 25)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("incr_create_pipeline of this database does not match the installed library"),
-				 errdetail("It takes %d arguments; the library expects 23.", PG_NARGS()),
+				 errdetail("It takes %d arguments; the library expects 23 or 25.", PG_NARGS()),
 				 errhint("Run ALTER EXTENSION incremental UPDATE.")));
 	require_arg(fcinfo, 0, "name");
-	require_arg(fcinfo, 1, "source");
 	require_arg(fcinfo, 2, "target");
-	require_arg(fcinfo, 3, "cursor_column");
 	require_arg(fcinfo, 4, "mode");
 
 	p->name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	p->source = PG_GETARG_OID(1);
 	p->target = PG_GETARG_OID(2);
-	p->cursor_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	mode_name = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	if (strcmp(mode_name, "files") == 0)
+	{
+		if (!PG_ARGISNULL(1) || !PG_ARGISNULL(3))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("files pipeline \"%s\" takes no source or cursor_column", p->name),
+					 errdetail("It reads the files its pattern names; their modification time is its cursor."),
+					 errhint("Pass files => '/path/*.csv' and leave source and cursor_column out.")));
+		p->cursor_type = TIMESTAMPTZOID;
+		p->cursor_kind = CURSOR_TIMESTAMPTZ;
+	}
+	else
+	{
+		require_arg(fcinfo, 1, "source");
+		require_arg(fcinfo, 3, "cursor_column");
+		p->source = PG_GETARG_OID(1);
+		p->cursor_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	}
 	p->enabled = PG_ARGISNULL(9) ? true : PG_GETARG_BOOL(9);
 	p->owner = GetUserId();
 	memset(&zero, 0, sizeof(zero));
@@ -1024,7 +1100,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown mode \"%s\"", mode_name),
-				 errhint("Use one of: append, merge, cdc, scd2, query.")));
+				 errhint("Use one of: append, merge, cdc, scd2, query, files.")));
 	read_mode_options(fcinfo, p);
 
 	if (!PG_ARGISNULL(5))
@@ -1075,6 +1151,12 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("query pipeline \"%s\" takes no keys", p->name),
 				 errdetail("Its command decides how rows are written.")));
+	if (p->mode == MODE_FILES && p->keys != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("files pipeline \"%s\" takes no keys", p->name),
+				 errdetail("Each file is loaded with COPY, which appends its rows."),
+				 errhint("Load the files into a staging table and merge it on from there with a second pipeline.")));
 
 	if (!PG_ARGISNULL(7))
 	{
@@ -1096,19 +1178,22 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	}
 
 	/* the cursor's type decides what a checkpoint and a lag are */
-	open_relations(p, true, &source, &target);
-	relation_close(target, NoLock);
-	cursor_att = find_column(source, p->cursor_column);
-	if (cursor_att == NULL)
-		missing_column(source, "source", "cursor", p->cursor_column);
-	p->cursor_type = getBaseType(cursor_att->atttypid);
-	if (!CursorKindFromType(p->cursor_type, &p->cursor_kind))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("cursor column \"%s\" has type %s, which cannot be a cursor",
-						p->cursor_column, format_type_be(cursor_att->atttypid)),
-				 errhint("Use a column of type timestamptz, timestamp, date, smallint, integer, bigint, numeric or xid8.")));
-	relation_close(source, NoLock);
+	if (p->mode != MODE_FILES)
+	{
+		open_relations(p, true, &source, &target);
+		relation_close(target, NoLock);
+		cursor_att = find_column(source, p->cursor_column);
+		if (cursor_att == NULL)
+			missing_column(source, "source", "cursor", p->cursor_column);
+		p->cursor_type = getBaseType(cursor_att->atttypid);
+		if (!CursorKindFromType(p->cursor_type, &p->cursor_kind))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("cursor column \"%s\" has type %s, which cannot be a cursor",
+							p->cursor_column, format_type_be(cursor_att->atttypid)),
+					 errhint("Use a column of type timestamptz, timestamp, date, smallint, integer, bigint, numeric or xid8.")));
+		relation_close(source, NoLock);
+	}
 
 	if (!PG_ARGISNULL(6))
 	{
@@ -1137,7 +1222,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	if (p->mode == MODE_QUERY)
 		prepare_command(p);
 
-	if (!shape->source_has_cursor_index &&
+	if (p->mode != MODE_FILES && !shape->source_has_cursor_index &&
 		shape->source_relkind != RELKIND_VIEW &&
 		shape->source_relkind != RELKIND_FOREIGN_TABLE)
 		ereport(NOTICE,
@@ -1187,6 +1272,11 @@ read_mode_options(FunctionCallInfo fcinfo, Pipeline *p)
 	p->version_column = opt_text(fcinfo, 16);
 	p->command = opt_text(fcinfo, 17);
 	p->on_schema_change = PG_ARGISNULL(22) ? pstrdup("fail") : opt_text(fcinfo, 22);
+	if (PG_NARGS() > 23)
+	{
+		p->files = opt_text(fcinfo, 23);
+		p->copy_options = PG_ARGISNULL(24) ? NULL : PG_GETARG_JSONB_P_COPY(24);
+	}
 	if (strcmp(p->on_schema_change, "fail") != 0 && strcmp(p->on_schema_change, "ignore") != 0 &&
 		strcmp(p->on_schema_change, "add_columns") != 0)
 		ereport(ERROR,
@@ -1203,6 +1293,8 @@ read_mode_options(FunctionCallInfo fcinfo, Pipeline *p)
 	refuse_option(p, p->before_column && !cdc, "before_column", "cdc");
 	refuse_option(p, p->version_column && !cdc, "version_column", "cdc");
 	refuse_option(p, p->command && p->mode != MODE_QUERY, "command", "query");
+	refuse_option(p, p->files && p->mode != MODE_FILES, "files", "files");
+	refuse_option(p, p->copy_options && p->mode != MODE_FILES, "copy_options", "files");
 
 	if (p->soft_delete && p->delete_column == NULL)
 		ereport(ERROR,
@@ -1238,6 +1330,11 @@ read_mode_options(FunctionCallInfo fcinfo, Pipeline *p)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("valid_from_column, valid_to_column and current_column must not be null")));
 	}
+	if (p->mode == MODE_FILES && p->files == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("files pipeline \"%s\" needs files", p->name),
+				 errhint("Pass files => '/path/to/folder/*.csv', a pattern of absolute paths on the database server.")));
 	if (p->mode == MODE_QUERY && p->command == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1336,7 +1433,9 @@ incremental_incr_resume(PG_FUNCTION_ARGS)
 /*
  * incr_reset(name, to_value): move the checkpoint to to_value, read with the
  * cursor type's input function, or clear it (NULL) so the next run starts
- * from the beginning.  Waits for a run of the pipeline in progress.
+ * from the beginning.  Waits for a run of the pipeline in progress.  A files
+ * pipeline also forgets the files modified after to_value (all of them for
+ * NULL), so the next run loads them again.
  */
 Datum
 incremental_incr_reset(PG_FUNCTION_ARGS)
@@ -1350,6 +1449,9 @@ incremental_incr_reset(PG_FUNCTION_ARGS)
 	{
 		cp.value = CursorValueIn(p, text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	}
+	/* a files pipeline forgets the files modified after to_value, or all */
+	if (p->mode == MODE_FILES)
+		ForgetFiles(p, &cp);
 	StoreCheckpoint(p, &cp, 0);
 	PG_RETURN_VOID();
 }

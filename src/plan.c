@@ -18,6 +18,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "files.h"
 #include "plan.h"
 
 /* Which columns append_columns writes. */
@@ -771,7 +772,55 @@ BuildRunSql(Pipeline *p, PipelineShape *shape)
 			/* the user's command, with $1 and $2 the window (checked in pipeline.c) */
 			appendStringInfoString(&buf, p->command);
 			break;
+		case MODE_FILES:
+			/* one COPY per file: BuildCopySql */
+			elog(ERROR, "a files pipeline has no run statement");
+			break;
 	}
+	return buf.data;
+}
+
+/*
+ * The COPY that loads one file of a files pipeline into its target, with the
+ * column list and options of copy_options.  COPY takes no parameters, so
+ * the path is a quoted literal; option values are literals and column names
+ * quoted identifiers, and the options' names come from a fixed list
+ * (files.c), so no text of the definition reaches the statement unquoted.
+ */
+char *
+BuildCopySql(Pipeline *p, const char *target_sql, const char *path)
+{
+	StringInfoData buf;
+	StringInfoData with;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	initStringInfo(&with);
+	appendStringInfo(&buf, "COPY %s", target_sql);
+	foreach(lc, CopyOptionList(p))
+	{
+		CopyOption *opt = lfirst(lc);
+		StringInfo	out = (strcmp(opt->name, "columns") == 0) ? &buf : &with;
+		ListCell   *c;
+
+		if (out == &with)
+			appendStringInfo(&with, "%s%s ", with.len > 0 ? ", " : "", opt->name);
+		else
+			appendStringInfoChar(&buf, ' ');
+		if (!opt->columns)
+		{
+			appendStringInfoString(out, quote_literal_cstr(opt->value));
+			continue;
+		}
+		appendStringInfoChar(out, '(');
+		foreach(c, opt->names)
+			appendStringInfo(out, "%s%s", c == list_head(opt->names) ? "" : ", ",
+							 quote_identifier(lfirst(c)));
+		appendStringInfoChar(out, ')');
+	}
+	appendStringInfo(&buf, " FROM %s", quote_literal_cstr(path));
+	if (with.len > 0)
+		appendStringInfo(&buf, " WITH (%s)", with.data);
 	return buf.data;
 }
 

@@ -21,6 +21,7 @@
 #define RUN_SQL_NCOUNTS 4
 
 extern char *BuildRunSql(Pipeline *pipeline, PipelineShape *shape);
+extern char *BuildCopySql(Pipeline *pipeline, const char *target_sql, const char *path);
 extern char *BuildMaxCursorSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildTargetMaxSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildBatchEndSql(Pipeline *pipeline, PipelineShape *shape);

@@ -26,6 +26,7 @@
 #include "utils/typcache.h"
 
 #include "catalog.h"
+#include "files.h"
 #include "pipeline.h"
 #include "plan.h"
 #include "run.h"
@@ -122,6 +123,8 @@ typedef struct LoadResult
 	RunWindow	window;
 	bool		moved;			/* a cursor value past the checkpoint was read */
 	Datum		new_checkpoint;
+	List	   *files_loaded;	/* files: LoadFile * loaded, for incr_files */
+	List	   *files_touched;	/* files: LoadFile * with a new mtime only */
 } LoadResult;
 
 /* Copy what the run needs after SPI_finish into cxt: the new checkpoint, the window. */
@@ -141,6 +144,90 @@ finish_window(Pipeline *p, RunWindow *w, LoadResult *res, Datum new_checkpoint,
 	w->checkpoint = datumCopy(w->checkpoint, typbyval, typlen);
 	w->upper_reason = pstrdup(w->upper_reason);
 	MemoryContextSwitchTo(old);
+}
+
+/* Copy a list of files into the current memory context. */
+static List *
+copy_files(List *files)
+{
+	List	   *copy = NIL;
+	ListCell   *lc;
+
+	foreach(lc, files)
+	{
+		LoadFile   *f = palloc(sizeof(LoadFile));
+
+		*f = *(LoadFile *) lfirst(lc);
+		f->path = pstrdup(f->path);
+		f->checksum = pstrdup(f->checksum);
+		copy = lappend(copy, f);
+	}
+	return copy;
+}
+
+/* Error context of a files run: the file being loaded. */
+static void
+file_error_context(void *arg)
+{
+	errcontext("loading file \"%s\"", ((LoadFile *) arg)->path);
+}
+
+/*
+ * The files pipeline's part of load_window: its window is the files that are
+ * new or changed, its statement one COPY per file, its counts what each COPY
+ * loaded.  The checkpoint is the newest modification time loaded; what was
+ * loaded is recorded in incr_files by the caller, in this transaction.
+ */
+static void
+load_files(Pipeline *p, PipelineShape *shape, Checkpoint *cp, RunRecord *rec,
+		   LoadResult *res, MemoryContext cxt)
+{
+	FileWindow	fw;
+	ErrorContextCallback errcallback;
+	ListCell   *lc;
+	TimestampTz newest = cp->isnull ? DT_NOBEGIN : DatumGetTimestampTz(cp->value);
+
+	ComputeFileWindow(p, &fw);
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		rec->window_from = NULL;
+		rec->window_to = CursorValueOut(p, TimestampTzGetDatum(fw.settle ? fw.settled_before
+																: fw.listed_at));
+		MemoryContextSwitchTo(old);
+	}
+
+	errcallback.callback = file_error_context;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	foreach(lc, fw.load)
+	{
+		LoadFile   *f = lfirst(lc);
+		int			ret;
+
+		errcallback.arg = f;
+		ret = SPI_execute(BuildCopySql(p, shape->target_sql, f->path), false, 0);
+		if (ret != SPI_OK_UTILITY)
+			elog(ERROR, "COPY of file \"%s\" failed (SPI result %d)", f->path, ret);
+		CheckFileUnchanged(p, f);
+		f->rows = SPI_processed;
+		rec->rows_read += f->rows;
+		if (f->modified_at > newest)
+			newest = f->modified_at;
+	}
+	error_context_stack = errcallback.previous;
+	rec->rows_inserted = rec->rows_read;
+
+	/* a batch that loaded a file made progress, whatever its files' age */
+	res->moved = (fw.load != NIL);
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		res->new_checkpoint = TimestampTzGetDatum(newest);
+		res->files_loaded = copy_files(fw.load);
+		res->files_touched = copy_files(fw.touched);
+		MemoryContextSwitchTo(old);
+	}
 }
 
 /*
@@ -174,6 +261,13 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 		elog(ERROR, "SPI_connect failed");
 
 	shape = DescribePipeline(p, DESCRIBE_FOR_RUN);
+	if (p->mode == MODE_FILES)
+	{
+		load_files(p, shape, cp, rec, res, cxt);
+		SPI_finish();
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		return;
+	}
 	if (req->backfill)
 		ComputeBackfillWindow(p, shape, cp, CursorValueIn(p, req->from_value),
 							  CursorValueIn(p, req->to_value), req->batched, w);
@@ -293,6 +387,13 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	CheckPipelineOwner(p);
 	CheckPipelineOwnerExists(p);
 	rec.owner = p->owner;
+	if (req->backfill && p->mode == MODE_FILES)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("files pipeline \"%s\" cannot be backfilled", p->name),
+				 errdetail("It loads files, not a range of cursor values."),
+				 errhint("To load files again, forget them with incr_reset(%s, <modified after>) and run the pipeline.",
+						 quote_literal_cstr(p->name))));
 	if (!p->enabled && !req->backfill)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -342,6 +443,16 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		rec.finished_at = GetCurrentTimestamp();
 		rec.status = "error";
 		rec.error = edata->message;
+		/* which file, and where in it: the context of a files run's error */
+		if (p->mode == MODE_FILES && edata->context)
+		{
+			char	   *context = pstrdup(edata->context);
+
+			for (char *c = context; *c; c++)
+				if (*c == '\n')
+					*c = ';';
+			rec.error = psprintf("%s (%s)", edata->message, context);
+		}
 		if (req->failure)
 			copy_failure(req->failure, run_id, &rec);
 		else
@@ -350,6 +461,8 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	}
 	PG_END_TRY();
 
+	if (p->mode == MODE_FILES)
+		RecordFiles(p, run_id, res.files_loaded, res.files_touched);
 	if (res.moved && !req->backfill)
 	{
 		Checkpoint	next = {false, res.new_checkpoint};
@@ -612,6 +725,34 @@ comment_safe(const char *text)
 	return copy;
 }
 
+/* incr_plan of a files pipeline: the files the next run would load, and their COPY. */
+static void
+plan_files(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp)
+{
+	FileWindow	fw;
+	ListCell   *lc;
+
+	ComputeFileWindow(p, &fw);
+	appendStringInfo(buf, "-- pipeline %s: files %s into %s\n",
+					 comment_safe(quote_identifier(p->name)),
+					 comment_safe(quote_literal_cstr(p->files)), comment_safe(shape->target_sql));
+	appendStringInfo(buf, "-- newest file loaded so far modified at %s\n",
+					 cp->isnull ? "none (no file loaded yet)" : CursorValueOut(p, cp->value));
+	appendStringInfo(buf, "-- %d to load, %d unchanged since loaded, %d modified within the lag (after %s), %d left for later runs by batch_size\n",
+					 list_length(fw.load), fw.unchanged, fw.settling,
+					 fw.settle ? CursorValueOut(p, TimestampTzGetDatum(fw.settled_before)) : "no lag",
+					 fw.held_back);
+	foreach(lc, fw.load)
+	{
+		LoadFile   *f = lfirst(lc);
+
+		appendStringInfo(buf, "-- %s file, " INT64_FORMAT " bytes, modified %s, sha256 %s\n%s;\n",
+						 f->changed ? "changed" : "new", f->size,
+						 CursorValueOut(p, TimestampTzGetDatum(f->modified_at)), f->checksum,
+						 BuildCopySql(p, shape->target_sql, f->path));
+	}
+}
+
 /*
  * incr_plan(name): the statement and the window the next run would use,
  * computed as the run would but without waiting for writers or running it.
@@ -639,6 +780,15 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	shape = DescribePipeline(p, DESCRIBE_FOR_PLAN);
+	if (p->mode == MODE_FILES)
+	{
+		MemoryContextSwitchTo(cxt);
+		initStringInfo(&buf);
+		plan_files(&buf, p, shape, &cp);
+		SPI_finish();
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		PG_RETURN_TEXT_P(cstring_to_text(buf.data));
+	}
 	ComputeRunWindow(p, shape, &cp, false, &w);
 
 	MemoryContextSwitchTo(cxt);

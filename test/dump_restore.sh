@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test/dump_restore.sh: pipelines survive pg_dump and pg_restore.  A database
-# with merge, append and cdc pipelines that have run is dumped and restored
+# with merge, append, cdc and files pipelines that have run is dumped and restored
 # into a new database; there the pipelines, checkpoints and history are the
 # same, and the next run loads only what is new since the dump.
 set -euo pipefail
@@ -12,8 +12,13 @@ cluster_start >/dev/null
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 fail() { echo "dump_restore: FAILED: $*"; exit 1; }
 
+files_dir="$CLUSTER_DIR/dr_files"
+mkdir -p "$files_dir"
+printf '1,one\n2,two\n' > "$files_dir/a.csv"
+chown -R "$(stat -c %U "$CLUSTER_DIR")" "$files_dir"
+
 createdb dr_orig
-q -d dr_orig >/dev/null <<'SQL'
+q -d dr_orig >/dev/null <<SQL
 SET client_min_messages = warning;
 CREATE EXTENSION incremental;
 CREATE TABLE dr_src (id int PRIMARY KEY, v text, at timestamptz NOT NULL);
@@ -27,12 +32,19 @@ INSERT INTO dr_events SELECT g, jsonb_build_object('op', 'c', 'after', jsonb_bui
 SELECT incr_create_pipeline('dr_merge', 'dr_src', 'dr_merge', 'at', mode => 'merge', keys => ARRAY['id'], lag => '2 hours');
 SELECT incr_create_pipeline('dr_append', 'dr_src', 'dr_append', 'at', keys => ARRAY['id'], schedule => '1 minute');
 SELECT incr_create_pipeline('dr_cdc', 'dr_events', 'dr_cdc', 'seq', mode => 'cdc', keys => ARRAY['id'], payload_column => 'payload');
+CREATE TABLE dr_files (id int, v text);
+SELECT incr_create_pipeline('dr_files', target => 'dr_files', mode => 'files', files => '$files_dir/*.csv',
+    copy_options => '{"format": "csv"}');
 SELECT incr_run(name) FROM incr_pipelines;
 SQL
 
 catalog="SELECT p.name, p.source::text, p.target::text, p.mode, p.keys::text, p.lag::text, p.schedule::text, p.options::text, s.checkpoint FROM incr_pipelines p JOIN incr_status s ON s.pipeline = p.name ORDER BY 1"
 before=$(q -d dr_orig -c "$catalog")
 runs_before=$(q -d dr_orig -c "SELECT count(*) FROM incr_runs")
+files="SELECT pipeline, path, size, modified_at, checksum, loaded_at, run_id, rows FROM incr_files ORDER BY path"
+files_before=$(q -d dr_orig -c "$files")
+[ -n "$files_before" ] || fail "the files pipeline loaded nothing"
+
 
 dump="$CLUSTER_DIR/dr.dump"
 pg_dump -Fc -d dr_orig -f "$dump"
@@ -42,6 +54,7 @@ pg_restore -d dr_copy "$dump" 2>&1 | grep -v "^$" && fail "pg_restore reported p
 after=$(q -d dr_copy -c "$catalog")
 [ "$before" = "$after" ] || { echo "$before"; echo "---"; echo "$after"; fail "the catalog differs after restore"; }
 [ "$(q -d dr_copy -c "SELECT count(*) FROM incr_runs")" = "$runs_before" ] || fail "history differs"
+[ "$(q -d dr_copy -c "$files")" = "$files_before" ] || fail "incr_files differs after restore"
 echo "dump_restore: $(echo "$after" | wc -l) pipelines, checkpoints and $runs_before history rows restored identically"
 
 q -d dr_copy >/dev/null <<'SQL'
@@ -52,6 +65,7 @@ result=$(q -d dr_copy -F ' ' -c "SELECT r.pipeline, r.rows_inserted, r.rows_dele
 echo "dump_restore: first runs in the restored database: $(echo "$result" | tr '\n' ';')"
 [ "$result" = "dr_append 1 0
 dr_cdc 0 1
+dr_files 0 0
 dr_merge 1 0" ] || fail "the restored pipelines did not load exactly the new rows"
 [ "$(q -d dr_copy -c "SELECT nextval('incr_runs_run_id_seq') > $runs_before")" = t ] || fail "run ids would repeat"
 echo "dump_restore: ok"

@@ -1,0 +1,518 @@
+/*
+ * files.c
+ *		Files pipelines, the "new files in a folder" pattern: a run lists the
+ *		files that match the pipeline's pattern, keeps those whose path is new
+ *		or whose content changed since it was loaded, and loads each with one
+ *		COPY into the target (the statement is built in plan.c, the loop is
+ *		the run's, in run.c).  incr_files records every file loaded with its
+ *		size, modification time and SHA-256, in the run's transaction.
+ *
+ * What "changed" means.  A file whose size and modification time are those
+ * recorded is not read again: that keeps a run's cost with the new files,
+ * not with the folder.  A file whose size or modification time differ is
+ * read and its SHA-256 compared: the same bytes (a touch, a copy that kept
+ * them) are not loaded again, other bytes are, as a new version of the file.
+ * A file rewritten in place with the same size and its old modification
+ * time put back is not noticed.
+ *
+ * Files still being written.  COPY reads what is there.  Each file is read
+ * once for its checksum and once by COPY; if its size or modification time
+ * moved in between, or its size is not what was read, the run fails and
+ * loads nothing.  A writer that pauses between writes is not seen: writers
+ * should move complete files into the folder, or the pipeline's lag should
+ * outlast their pauses (files modified within the lag wait for a later run).
+ */
+#include "postgres.h"
+
+#include <glob.h>
+#include <sys/stat.h>
+
+#include "catalog/pg_authid.h"
+#include "commands/copy.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "parser/parser.h"
+#include "storage/fd.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "files.h"
+#include "plan.h"
+
+#define FILE_READ_CHUNK 65536
+
+/* The directory a pattern lists: its part before the first wildcard. */
+static char *
+pattern_directory(const char *pattern)
+{
+	const char *wild = strpbrk(pattern, "*?[");
+	const char *end = wild ? wild : pattern + strlen(pattern);
+
+	while (end > pattern && *end != '/')
+		end--;
+	return end == pattern ? pstrdup("/") : pnstrdup(pattern, end - pattern);
+}
+
+/*
+ * Check a files pattern at creation: an absolute path whose directory
+ * exists.  At runs a directory that went away is an error too (glob's
+ * GLOB_ERR), not an empty folder.
+ */
+void
+CheckFilesPattern(Pipeline *p)
+{
+	char	   *dir;
+	struct stat st;
+
+	if (p->files[0] != '/')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("files pattern of pipeline \"%s\" must be an absolute path", p->name),
+				 errdetail("The pattern is \"%s\".", p->files),
+				 errhint("Name the folder from the root, as the server sees it: files => '/data/in/*.csv'.")));
+	if (p->files[strlen(p->files) - 1] == '/')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("files pattern of pipeline \"%s\" names a folder, not files", p->name),
+				 errhint("Add a file name pattern: files => '%s*.csv'.", p->files)));
+	dir = pattern_directory(p->files);
+	if (stat(dir, &st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read folder \"%s\" of files pipeline \"%s\": %m", dir, p->name),
+				 errhint("The folder must exist on the database server and be readable by its operating system user.")));
+	if (!S_ISDIR(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" in files pattern of pipeline \"%s\" is not a folder", dir, p->name)));
+}
+
+/*
+ * Refuse a files pipeline to a role that may not read server files: the
+ * current user, who is the owner during runs.  COPY would refuse too; this
+ * says why before anything is read.
+ */
+void
+CheckFilesPrivilege(Pipeline *p)
+{
+	if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+	{
+		const char *role = GetUserNameFromId(GetUserId(), false);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to load files for pipeline \"%s\"", p->name),
+				 errdetail("Files pipelines read files on the database server, which only superusers and members of pg_read_server_files may do; role \"%s\" is neither.",
+						   role),
+				 errhint("A superuser can run: GRANT pg_read_server_files TO %s;",
+						 quote_identifier(role))));
+	}
+}
+
+/* The COPY options a files pipeline may set, and whether each takes a list of columns. */
+static const struct
+{
+	const char *name;
+	bool		columns;
+}			copy_option_names[] = {
+	{"format", false},
+	{"delimiter", false},
+	{"null", false},
+	{"header", false},
+	{"quote", false},
+	{"escape", false},
+	{"encoding", false},
+	{"force_not_null", true},
+	{"force_null", true},
+	{"columns", true},
+};
+
+/* Raise the error for a copy_options entry of the wrong shape. */
+static void
+bad_copy_option(Pipeline *p, const char *key, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid copy_options entry \"%s\" of pipeline \"%s\"", key, p->name),
+			 errdetail("%s", detail),
+			 errhint("Write copy_options as a JSON object, as in '{\"format\": \"csv\", \"header\": true, \"columns\": [\"id\", \"amount\"]}'.")));
+}
+
+/*
+ * The entries of a files pipeline's copy_options (CopyOption *), in the
+ * object's order, with an error for any entry of the wrong shape.  Values
+ * are strings or booleans, the column lists arrays of strings; whether
+ * COPY accepts them is checked by CheckCopyOptions.
+ */
+List *
+CopyOptionList(Pipeline *p)
+{
+	List	   *options = NIL;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (p->copy_options == NULL)
+		return NIL;
+	if (!JB_ROOT_IS_OBJECT(p->copy_options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("copy_options of pipeline \"%s\" must be a JSON object", p->name),
+				 errhint("Pass for instance copy_options => '{\"format\": \"csv\", \"header\": true}'.")));
+
+	it = JsonbIteratorInit(&p->copy_options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		CopyOption *opt;
+		int			i;
+
+		if (tok != WJB_KEY)
+			continue;
+		opt = palloc0(sizeof(CopyOption));
+		opt->name = pnstrdup(v.val.string.val, v.val.string.len);
+		for (i = 0; i < lengthof(copy_option_names); i++)
+			if (strcmp(copy_option_names[i].name, opt->name) == 0)
+				break;
+		if (i == lengthof(copy_option_names))
+			bad_copy_option(p, opt->name,
+							"The options are format, delimiter, null, header, quote, escape, encoding, force_not_null, force_null and columns (the target columns the files fill, in their order).");
+		opt->columns = copy_option_names[i].columns;
+
+		tok = JsonbIteratorNext(&it, &v, true);
+		if (opt->columns)
+		{
+			JsonbIterator *ait;
+			JsonbValue	e;
+
+			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data) ||
+				JsonContainerSize(v.val.binary.data) == 0)
+				bad_copy_option(p, opt->name, "It takes a non-empty array of column names.");
+			ait = JsonbIteratorInit(v.val.binary.data);
+			while ((tok = JsonbIteratorNext(&ait, &e, true)) != WJB_DONE)
+			{
+				if (tok != WJB_ELEM)
+					continue;
+				if (e.type != jbvString)
+					bad_copy_option(p, opt->name, "Each column name must be a JSON string.");
+				opt->names = lappend(opt->names, pnstrdup(e.val.string.val, e.val.string.len));
+			}
+		}
+		else if (v.type == jbvString)
+			opt->value = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (v.type == jbvBool)
+			opt->value = pstrdup(v.val.boolean ? "true" : "false");
+		else
+			bad_copy_option(p, opt->name, "It takes a JSON string or boolean.");
+		options = lappend(options, opt);
+	}
+	return options;
+}
+
+/* Check that a column named in copy_options is a column COPY can fill. */
+static void
+check_copy_column(Pipeline *p, Relation target, CopyOption *opt, const char *column,
+				  List *copied)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(target), column);
+
+	if (attnum <= 0 || TupleDescAttr(RelationGetDescr(target), attnum - 1)->attgenerated)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" in copy_options \"%s\" of pipeline \"%s\" is not a column target \"%s\" can be loaded into",
+						column, opt->name, p->name, RelationGetRelationName(target))));
+	if (copied != NIL && !list_member(copied, makeString((char *) column)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" in copy_options \"%s\" of pipeline \"%s\" is not in its \"columns\"",
+						column, opt->name, p->name)));
+}
+
+/*
+ * Check a files pipeline's copy_options against its target, as the COPY of
+ * a run would see them, so that a run does not fail on what creation could
+ * have said: the columns exist, and COPY accepts the options together.
+ */
+void
+CheckCopyOptions(Pipeline *p, Relation target)
+{
+	List	   *options = CopyOptionList(p);
+	List	   *copied = NIL;
+	ListCell   *lc;
+	ListCell   *c;
+	char	   *sql;
+	List	   *stmts;
+	CopyStmt   *stmt;
+	CopyFormatOptions format;
+
+	foreach(lc, options)
+	{
+		CopyOption *opt = lfirst(lc);
+
+		if (strcmp(opt->name, "columns") == 0)
+			foreach(c, opt->names)
+				copied = lappend(copied, makeString(lfirst(c)));
+	}
+	foreach(lc, options)
+	{
+		CopyOption *opt = lfirst(lc);
+
+		foreach(c, opt->names)
+			check_copy_column(p, target, opt, lfirst(c),
+							  strcmp(opt->name, "columns") == 0 ? NIL : copied);
+	}
+
+	sql = BuildCopySql(p, quote_qualified_identifier(get_namespace_name(RelationGetNamespace(target)),
+													 RelationGetRelationName(target)),
+					   "/");
+	stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+	if (list_length(stmts) != 1 ||
+		!IsA(linitial_node(RawStmt, stmts)->stmt, CopyStmt))
+		elog(ERROR, "copy statement of pipeline \"%s\" did not parse as one COPY: %s",
+			 p->name, sql);
+	stmt = (CopyStmt *) linitial_node(RawStmt, stmts)->stmt;
+	memset(&format, 0, sizeof(format));
+	ProcessCopyOptions(NULL, &format, true, stmt->options);
+}
+
+/* The modification time of a file as a timestamptz, to the microsecond. */
+static TimestampTz
+file_mtime(struct stat *st)
+{
+	return time_t_to_timestamptz(st->st_mtim.tv_sec) + st->st_mtim.tv_nsec / 1000;
+}
+
+/* Order files oldest first, then by path. */
+static int
+file_cmp(const ListCell *a, const ListCell *b)
+{
+	LoadFile   *fa = lfirst(a);
+	LoadFile   *fb = lfirst(b);
+
+	if (fa->modified_at != fb->modified_at)
+		return fa->modified_at < fb->modified_at ? -1 : 1;
+	return strcmp(fa->path, fb->path);
+}
+
+static const char *glob_error_path;
+static int	glob_error_errno;
+
+/* glob's error callback: remember the folder it could not read. */
+static int
+glob_error(const char *path, int eerrno)
+{
+	glob_error_path = path;
+	glob_error_errno = eerrno;
+	return 1;
+}
+
+/*
+ * The regular files that match the pipeline's pattern now (LoadFile *, with
+ * path, size and modification time), oldest first.  A folder that cannot be
+ * read is an error: an empty listing would look like nothing new.
+ */
+static List *
+list_files(Pipeline *p)
+{
+	glob_t		g;
+	int			ret;
+	List	   *volatile files = NIL;
+
+	glob_error_path = NULL;
+	ret = glob(p->files, GLOB_ERR, glob_error, &g);
+	if (ret == GLOB_NOMATCH)
+	{
+		globfree(&g);
+		return NIL;
+	}
+	if (ret != 0)
+	{
+		char	   *path = pstrdup(glob_error_path ? glob_error_path : p->files);
+
+		globfree(&g);
+		errno = glob_error_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 ret == GLOB_ABORTED ?
+				 errmsg("could not read folder \"%s\" of files pipeline \"%s\": %m", path, p->name) :
+				 errmsg("could not list the files of pipeline \"%s\"", p->name),
+				 errhint("The folders of the pattern must exist and be readable by the database server's operating system user.")));
+	}
+	PG_TRY();
+	{
+		for (size_t i = 0; i < g.gl_pathc; i++)
+		{
+			struct stat st;
+			LoadFile   *f;
+
+			/* gone since it was listed, or not a regular file (a folder, a socket) */
+			if (stat(g.gl_pathv[i], &st) != 0 || !S_ISREG(st.st_mode))
+				continue;
+			f = palloc0(sizeof(LoadFile));
+			f->path = pstrdup(g.gl_pathv[i]);
+			f->size = st.st_size;
+			f->modified_at = file_mtime(&st);
+			files = lappend(files, f);
+		}
+	}
+	PG_FINALLY();
+	{
+		globfree(&g);
+	}
+	PG_END_TRY();
+	list_sort(files, file_cmp);
+	return files;
+}
+
+/* Raise the error for a file that changed while the run read it. */
+static void
+file_changed(Pipeline *p, LoadFile *f)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("file \"%s\" changed while pipeline \"%s\" was loading it", f->path, p->name),
+			 errdetail("Its size or modification time is no longer what the run found; nothing of this run is kept, and the next run tries again."),
+			 errhint("Have writers move complete files into the folder, or give the pipeline a lag longer than a writer's pauses.")));
+}
+
+/* Read a file and set its SHA-256; it must still have the size listed. */
+static void
+file_checksum(Pipeline *p, LoadFile *f)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *buf = palloc(FILE_READ_CHUNK);
+	FILE	   *file;
+	int64		total = 0;
+	size_t		n;
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not start a SHA-256 checksum: %s", pg_cryptohash_error(ctx));
+	file = AllocateFile(f->path, PG_BINARY_R);
+	if (file == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\" of pipeline \"%s\" for reading: %m",
+						f->path, p->name)));
+	while ((n = fread(buf, 1, FILE_READ_CHUNK, file)) > 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (pg_cryptohash_update(ctx, (uint8 *) buf, n) < 0)
+			elog(ERROR, "could not compute a SHA-256 checksum: %s", pg_cryptohash_error(ctx));
+		total += n;
+	}
+	if (ferror(file))
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read file \"%s\" of pipeline \"%s\": %m", f->path, p->name)));
+	FreeFile(file);
+	if (pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute a SHA-256 checksum: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	pfree(buf);
+	if (total != f->size)
+		file_changed(p, f);
+
+	f->checksum = palloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
+	hex_encode((char *) digest, PG_SHA256_DIGEST_LENGTH, f->checksum);
+	f->checksum[PG_SHA256_DIGEST_LENGTH * 2] = '\0';
+}
+
+/* An incr_files entry, by path. */
+typedef struct LoadedEntry
+{
+	char		path[MAXPGPATH];
+	LoadFile   *file;
+} LoadedEntry;
+
+/*
+ * The window of a files pipeline's run: the files to load, oldest first, at
+ * most batch_size of them; files modified within the lag wait.
+ */
+void
+ComputeFileWindow(Pipeline *p, FileWindow *w)
+{
+	HASHCTL		ctl;
+	HTAB	   *loaded;
+	ListCell   *lc;
+
+	memset(w, 0, sizeof(*w));
+	w->listed_at = GetCurrentTimestamp();
+	if (p->lag)
+	{
+		w->settle = true;
+		w->settled_before =
+			DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													TimestampTzGetDatum(w->listed_at),
+													IntervalPGetDatum(p->lag)));
+	}
+
+	ctl.keysize = MAXPGPATH;
+	ctl.entrysize = sizeof(LoadedEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	loaded = hash_create("incremental loaded files", 256, &ctl,
+						 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	foreach(lc, LoadedFiles(p))
+	{
+		LoadFile   *f = lfirst(lc);
+
+		if (strlen(f->path) < MAXPGPATH)
+			((LoadedEntry *) hash_search(loaded, f->path, HASH_ENTER, NULL))->file = f;
+	}
+
+	foreach(lc, list_files(p))
+	{
+		LoadFile   *f = lfirst(lc);
+		LoadedEntry *entry;
+		LoadFile   *before;
+
+		if (strlen(f->path) >= MAXPGPATH)
+			ereport(ERROR,
+					(errcode(ERRCODE_NAME_TOO_LONG),
+					 errmsg("path of file \"%s\" of pipeline \"%s\" is too long", f->path, p->name),
+					 errdetail("Paths of loaded files can have at most %d bytes.", MAXPGPATH - 1)));
+		entry = hash_search(loaded, f->path, HASH_FIND, NULL);
+		before = entry ? entry->file : NULL;
+		if (before && before->size == f->size && before->modified_at == f->modified_at)
+		{
+			w->unchanged++;
+			continue;
+		}
+		if (w->settle && f->modified_at > w->settled_before)
+		{
+			w->settling++;
+			continue;
+		}
+		if (p->batch_size > 0 && list_length(w->load) >= p->batch_size)
+		{
+			w->held_back++;
+			continue;
+		}
+		file_checksum(p, f);
+		if (before && before->size == f->size && strcmp(before->checksum, f->checksum) == 0)
+		{
+			f->run_id = before->run_id;
+			w->touched = lappend(w->touched, f);
+			w->unchanged++;
+			continue;
+		}
+		f->changed = (before != NULL);
+		w->load = lappend(w->load, f);
+	}
+	hash_destroy(loaded);
+}
+
+/* After its COPY: fail if the file is not as it was when its checksum was read. */
+void
+CheckFileUnchanged(Pipeline *p, LoadFile *f)
+{
+	struct stat st;
+
+	if (stat(f->path, &st) != 0 || st.st_size != f->size || file_mtime(&st) != f->modified_at)
+		file_changed(p, f);
+}
