@@ -22,7 +22,7 @@ OBJS = \
 DATA = sql/incremental--0.1.sql sql/incremental--0.2.sql sql/incremental--0.1--0.2.sql
 
 # pg_regress tests: sql/<name>.sql with expected/<name>.out
-REGRESS = append_lifecycle merge_lifecycle cursor_kinds plan_status
+REGRESS = append_lifecycle merge_lifecycle cursor_kinds plan_status files_catch_up
 REGRESS_OPTS = --load-extension=incremental
 
 # isolation specs: test/specs/<name>.spec with test/expected/<name>.out

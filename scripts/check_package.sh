@@ -169,6 +169,11 @@ for f in "$libdir/$extension.so" "$sharedir/$extension.control" \
 	"$sharedir/$extension--$version.sql" "/usr/share/doc/$package/copyright"; do
 	grep -qxF "$f" <<<"$files" || { echo "missing from the package: $f" >&2; contents_ok=0; }
 done
+# every install and upgrade script of the repository, so that ALTER EXTENSION UPDATE works
+for f in sql/"$extension"--*.sql; do
+	grep -qxF "$sharedir/${f#sql/}" <<<"$files" ||
+		{ echo "missing from the package: $sharedir/${f#sql/}" >&2; contents_ok=0; }
+done
 # nothing but the control file and install scripts in the extension directory
 if grep "^$sharedir/" <<<"$files" | grep -vE "/$extension(\.control|--[0-9.]+(--[0-9.]+)?\.sql)\$"; then
 	echo "unexpected files in $sharedir (above)" >&2
