@@ -2,7 +2,7 @@
 # scripts/demo.sh: the README's first command.  Installs what it needs, builds,
 # starts a throwaway cluster with an OLTP database "shop" and an analytics
 # database "dw" that reads it through postgres_fdw, runs a pipeline of every
-# mode, prints what each did, and stops the cluster.
+# mode (files from a folder too), prints what each did, and stops the cluster.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/cluster.sh
@@ -136,6 +136,28 @@ dw -c "SELECT pipeline, rows_inserted AS rollup_rows_written, window_from, windo
 dw -q -c "INSERT INTO clicks (page, at) SELECT '/late/' || g, timestamptz '2024-05-01 13:59' + g * interval '1 second' FROM generate_series(1, 100) g"
 dw -c "SELECT pipeline, rows_inserted AS rollup_rows_written, window_from, window_to FROM incr_run('clicks_by_hour')"
 dw -c "SELECT (SELECT sum(clicks) FROM clicks_by_hour) AS rollup_total, (SELECT count(*) FROM clicks) AS recomputed_total"
+
+step "files: CSV exports dropped in a folder, each loaded once with COPY"
+exports="$CLUSTER_DIR/refund_exports"
+mkdir -p "$exports"
+printf 'order_id,amount,refunded_on\n12,22.00,2024-05-01\n40,50.00,2024-05-01\n' > "$exports/refunds-2024-05-01.csv"
+printf 'order_id,amount,refunded_on\n77,87.00,2024-05-02\n' > "$exports/refunds-2024-05-02.csv"
+chown -R "$(stat -c %U "$CLUSTER_DIR")" "$exports"
+say "folder $exports: $(ls "$exports" | tr '\n' ' ')"
+dw -q <<SQL
+CREATE TABLE refunds (order_id bigint, amount numeric(10,2), refunded_on date);
+SELECT name, mode, options->'copy_options' AS copy_options
+FROM incr_create_pipeline('refund_files', target => 'refunds', mode => 'files',
+    files => '$exports/refunds-*.csv', copy_options => '{"format": "csv", "header": true}');
+SQL
+dw -c "SELECT pipeline, rows_inserted, status FROM incr_run('refund_files')"
+printf 'order_id,amount,refunded_on\n90,100.00,2024-05-03\n' > "$exports/refunds-2024-05-03.csv"
+touch "$exports/refunds-2024-05-01.csv"
+say "a third export arrives; the first one is touched (same bytes, new mtime)"
+dw -c "SELECT pipeline, rows_inserted, status FROM incr_run('refund_files')"
+dw -c "SELECT regexp_replace(path, '.*/', '') AS file, size, rows, run_id, left(checksum, 12) AS sha256
+       FROM incr_files ORDER BY run_id, path"
+dw -c "SELECT count(*) AS refunds_rows FROM refunds"
 
 step "backfill: re-process a range without moving the checkpoint"
 shop -q -c "UPDATE orders SET amount = amount + 1 WHERE id BETWEEN 10 AND 19"
