@@ -14,7 +14,18 @@ ALTER TABLE @extschema@.incr_pipelines
     CHECK ((mode OPERATOR(pg_catalog.=) 'files') OPERATOR(pg_catalog.=) (source IS NULL)
            AND (source IS NULL) OPERATOR(pg_catalog.=) (cursor_column IS NULL));
 
-/* two more parameters, files and copy_options; source and target get defaults */
+/*
+ * Two more parameters, files and copy_options; source and target get
+ * defaults.  The function is dropped and created again, so the privileges a
+ * DBA set on it (say, EXECUTE revoked from PUBLIC) are kept aside and set
+ * again on the new one.
+ */
+SELECT pg_catalog.set_config('incr_upgrade.create_pipeline_acl', COALESCE(p.proacl::text, ''), true)
+FROM pg_catalog.pg_proc p
+WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@.incr_create_pipeline(text, pg_catalog.regclass,
+    pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
+    text, boolean, text, text, text, text, text, text, text, text, text, text, text)'::pg_catalog.regprocedure;
+
 DROP FUNCTION @extschema@.incr_create_pipeline(text, pg_catalog.regclass,
     pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
     text, boolean, text, text, text, text, text, text, text, text, text, text, text);
@@ -55,6 +66,32 @@ COMMENT ON FUNCTION @extschema@.incr_create_pipeline(text, pg_catalog.regclass,
     text, jsonb) IS
 'define a pipeline after validating its source (or files), target, cursor, mode and keys';
 
+DO $$
+DECLARE
+    acl text := pg_catalog.current_setting('incr_upgrade.create_pipeline_acl', true);
+    fn text := '@extschema@.incr_create_pipeline(text, pg_catalog.regclass,
+        pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
+        text, boolean, text, text, text, text, text, text, text, text, text, text, text,
+        text, jsonb)';
+    item record;
+BEGIN
+    IF acl IS NULL OR acl OPERATOR(pg_catalog.=) '' THEN
+        RETURN;                 -- the default privileges: nothing was changed
+    END IF;
+    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', fn);
+    FOR item IN
+        SELECT a.grantee, a.is_grantable
+        FROM pg_catalog.aclexplode(acl::pg_catalog.aclitem[]) a
+        WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', fn,
+            CASE WHEN item.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(item.grantee)) END,
+            CASE WHEN item.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+END
+$$;
+
 /* incr_status: what bounds a files pipeline's run */
 CREATE OR REPLACE VIEW @extschema@.incr_status WITH (security_invoker = true) AS
 SELECT p.name AS pipeline,
@@ -64,11 +101,11 @@ SELECT p.name AS pipeline,
        p.cursor_column,
        p.enabled,
        CASE
-         WHEN pg_catalog.current_setting('incremental.safe_upper_bound', true)
-              OPERATOR(pg_catalog.=) 'off' THEN 'none: incremental.safe_upper_bound is off'
          WHEN p.mode OPERATOR(pg_catalog.=) 'files' THEN
            CASE WHEN p.lag IS NULL THEN 'none: files are read as they are; move complete files in, or set lag'
                 ELSE 'files unmodified for lag' END
+         WHEN pg_catalog.current_setting('incremental.safe_upper_bound', true)
+              OPERATOR(pg_catalog.=) 'off' THEN 'none: incremental.safe_upper_bound is off'
          WHEN s.relkind OPERATOR(pg_catalog.=) 'f' THEN 'none: foreign source, late rows need lag'
          WHEN p.cursor_type OPERATOR(pg_catalog.=) ANY
               (ARRAY['timestamptz', 'timestamp', 'date']::pg_catalog.regtype[])

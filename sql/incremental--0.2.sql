@@ -265,11 +265,11 @@ SELECT p.name AS pipeline,
        p.cursor_column,
        p.enabled,
        CASE
-         WHEN pg_catalog.current_setting('incremental.safe_upper_bound', true)
-              OPERATOR(pg_catalog.=) 'off' THEN 'none: incremental.safe_upper_bound is off'
          WHEN p.mode OPERATOR(pg_catalog.=) 'files' THEN
            CASE WHEN p.lag IS NULL THEN 'none: files are read as they are; move complete files in, or set lag'
                 ELSE 'files unmodified for lag' END
+         WHEN pg_catalog.current_setting('incremental.safe_upper_bound', true)
+              OPERATOR(pg_catalog.=) 'off' THEN 'none: incremental.safe_upper_bound is off'
          WHEN s.relkind OPERATOR(pg_catalog.=) 'f' THEN 'none: foreign source, late rows need lag'
          WHEN p.cursor_type OPERATOR(pg_catalog.=) ANY
               (ARRAY['timestamptz', 'timestamp', 'date']::pg_catalog.regtype[])

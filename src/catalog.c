@@ -400,9 +400,10 @@ InsertPipeline(Pipeline *p, Interval *schedule)
 	argtypes[24] = TEXTOID;
 	values[24] = CStringGetTextDatum(p->on_schema_change);
 	nulls[24] = ' ';
+	/* what a run compares the source with (on_schema_change); files have no source */
 	argtypes[25] = TEXTOID;
-	values[25] = CStringGetTextDatum(source_columns_json(p));
-	nulls[25] = ' ';
+	values[25] = p->mode == MODE_FILES ? (Datum) 0 : CStringGetTextDatum(source_columns_json(p));
+	nulls[25] = p->mode == MODE_FILES ? 'n' : ' ';
 	argtypes[26] = TEXTOID;
 	values[26] = p->files ? CStringGetTextDatum(p->files) : (Datum) 0;
 	nulls[26] = p->files ? ' ' : 'n';

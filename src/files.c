@@ -8,8 +8,8 @@
  *		size, modification time and SHA-256, in the run's transaction.
  *
  * What "changed" means.  A file whose size and modification time are those
- * recorded is not read again: that keeps a run's cost with the new files,
- * not with the folder.  A file whose size or modification time differ is
+ * recorded is not read again: a run lists the folder and looks each file up
+ * in incr_files, but reads the bytes of new and modified files only.  A file whose size or modification time differ is
  * read and its SHA-256 compared: the same bytes (a touch, a copy that kept
  * them) are not loaded again, other bytes are, as a new version of the file.
  * A file rewritten in place with the same size and its old modification
@@ -69,6 +69,7 @@ CheckFilesPattern(Pipeline *p)
 {
 	char	   *dir;
 	struct stat st;
+	DIR		   *folder;
 
 	if (p->files[0] != '/')
 		ereport(ERROR,
@@ -91,6 +92,13 @@ CheckFilesPattern(Pipeline *p)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" in files pattern of pipeline \"%s\" is not a folder", dir, p->name)));
+	folder = AllocateDir(dir);
+	if (folder == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read folder \"%s\" of files pipeline \"%s\": %m", dir, p->name),
+				 errhint("The folder must exist on the database server and be readable by its operating system user.")));
+	FreeDir(folder);
 }
 
 /*

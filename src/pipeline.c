@@ -34,6 +34,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
 
 #include "catalog.h"
@@ -902,6 +903,14 @@ describe_files(Pipeline *p, PipelineShape *shape, bool creating)
 	check_target_kind(target);
 	shape->target_sql = qualified_name(target);
 	CheckFilesPrivilege(p);
+	if (check_enable_rls(p->target, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("files pipeline \"%s\" cannot load into \"%s\", which has row-level security for role \"%s\"",
+						p->name, RelationGetRelationName(target),
+						GetUserNameFromId(GetUserId(), false)),
+				 errdetail("COPY FROM does not support row-level security."),
+				 errhint("Load into a table without row-level security policies for the pipeline's owner, and move the rows on from there.")));
 	if (creating)
 		CheckFilesPattern(p);
 	CheckCopyOptions(p, target);
@@ -1066,6 +1075,12 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	mode_name = text_to_cstring(PG_GETARG_TEXT_PP(4));
 	if (strcmp(mode_name, "files") == 0)
 	{
+		if (PG_NARGS() < 25)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("files pipelines need version 0.2 of extension incremental"),
+					 errdetail("This database has an older version, whose incr_create_pipeline has no files argument."),
+					 errhint("Run ALTER EXTENSION incremental UPDATE.")));
 		if (!PG_ARGISNULL(1) || !PG_ARGISNULL(3))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1294,6 +1309,8 @@ read_mode_options(FunctionCallInfo fcinfo, Pipeline *p)
 	refuse_option(p, p->version_column && !cdc, "version_column", "cdc");
 	refuse_option(p, p->command && p->mode != MODE_QUERY, "command", "query");
 	refuse_option(p, p->files && p->mode != MODE_FILES, "files", "files");
+	refuse_option(p, p->mode == MODE_FILES && strcmp(p->on_schema_change, "fail") != 0,
+				  "on_schema_change", "append, merge, cdc or scd2");
 	refuse_option(p, p->copy_options && p->mode != MODE_FILES, "copy_options", "files");
 
 	if (p->soft_delete && p->delete_column == NULL)

@@ -387,13 +387,6 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	CheckPipelineOwner(p);
 	CheckPipelineOwnerExists(p);
 	rec.owner = p->owner;
-	if (req->backfill && p->mode == MODE_FILES)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("files pipeline \"%s\" cannot be backfilled", p->name),
-				 errdetail("It loads files, not a range of cursor values."),
-				 errhint("To load files again, forget them with incr_reset(%s, <modified after>) and run the pipeline.",
-						 quote_literal_cstr(p->name))));
 	if (!p->enabled && !req->backfill)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -482,6 +475,19 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		outcome->checkpoint = cp.isnull ? NULL : CursorValueOut(p, cp.value);
 	}
 	return InsertRun(run_id, &rec);
+}
+
+/* Refuse to backfill a files pipeline: it has no cursor range to re-read. */
+static void
+refuse_files_backfill(Pipeline *p)
+{
+	if (p->mode == MODE_FILES)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("files pipeline \"%s\" cannot be backfilled", p->name),
+				 errdetail("It loads files, not a range of cursor values."),
+				 errhint("To load files again, forget them with incr_reset(%s, <modified after>) and run the pipeline.",
+						 quote_literal_cstr(p->name))));
 }
 
 /* Return the text of an argument that must not be NULL. */
@@ -631,6 +637,7 @@ incremental_incr_backfill_batches(PG_FUNCTION_ARGS)
 
 	p = LoadPipeline(req.name);
 	CheckPipelineOwner(p);
+	refuse_files_backfill(p);
 	if (CursorLessThan(p, CursorValueIn(p, to), CursorValueIn(p, req.from_value)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -701,6 +708,7 @@ incremental_incr_backfill(PG_FUNCTION_ARGS)
 	/* check the range before taking any lock */
 	p = LoadPipeline(req.name);
 	CheckPipelineOwner(p);
+	refuse_files_backfill(p);
 	if (CursorLessThan(p, CursorValueIn(p, req.to_value), CursorValueIn(p, req.from_value)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -736,12 +744,13 @@ plan_files(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp)
 	appendStringInfo(buf, "-- pipeline %s: files %s into %s\n",
 					 comment_safe(quote_identifier(p->name)),
 					 comment_safe(quote_literal_cstr(p->files)), comment_safe(shape->target_sql));
-	appendStringInfo(buf, "-- newest file loaded so far modified at %s\n",
-					 cp->isnull ? "none (no file loaded yet)" : CursorValueOut(p, cp->value));
-	appendStringInfo(buf, "-- %d to load, %d unchanged since loaded, %d modified within the lag (after %s), %d left for later runs by batch_size\n",
-					 list_length(fw.load), fw.unchanged, fw.settling,
-					 fw.settle ? CursorValueOut(p, TimestampTzGetDatum(fw.settled_before)) : "no lag",
-					 fw.held_back);
+	appendStringInfo(buf, "-- checkpoint (the newest modification time loaded, or set by incr_reset): %s\n",
+					 cp->isnull ? "none" : CursorValueOut(p, cp->value));
+	appendStringInfo(buf, "-- %d to load, %d unchanged since loaded, ", list_length(fw.load), fw.unchanged);
+	if (fw.settle)
+		appendStringInfo(buf, "%d modified within the lag (after %s), ", fw.settling,
+						 CursorValueOut(p, TimestampTzGetDatum(fw.settled_before)));
+	appendStringInfo(buf, "%d left for later runs by batch_size\n", fw.held_back);
 	foreach(lc, fw.load)
 	{
 		LoadFile   *f = lfirst(lc);

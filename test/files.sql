@@ -22,7 +22,7 @@
 --     COPY rejects, files options on other modes, and a role that may not
 --     read server files; a missing folder at run time is an error.
 BEGIN;
-SELECT plan(49);
+SELECT plan(54);
 SET LOCAL client_min_messages = warning;
 SET LOCAL timezone = 'UTC';
 
@@ -201,6 +201,14 @@ SELECT throws_ok($$SELECT incr_create_pipeline('x', target => 'sales', mode => '
     '0A000', 'COPY delimiter must be a single one-byte character', 'options COPY rejects are refused at creation');
 SELECT throws_ok($$SELECT incr_create_pipeline('x', 'sales', 'sales', 'id', files => '/tmp/*.csv')$$,
     '22023', 'option "files" does not apply to mode "append"', 'files on another mode is refused');
+SELECT throws_ok($$SELECT incr_create_pipeline('x', target => 'sales', mode => 'files', files => '/tmp/*.csv',
+                   on_schema_change => 'add_columns')$$,
+    '22023', 'option "on_schema_change" does not apply to mode "files"', 'on_schema_change is refused');
+SELECT pg_temp.sh('mkdir ' || pg_temp.dir() || '/locked && chmod 000 ' || pg_temp.dir() || '/locked');
+SELECT throws_like(format($$SELECT incr_create_pipeline('x', target => 'sales', mode => 'files', files => %L)$$,
+                          pg_temp.dir() || '/locked/*.csv'),
+    'could not read folder "%/locked" of files pipeline "x": Permission denied',
+    'a folder the server cannot read is refused at creation');
 
 -- a role that may not read server files, then one that may
 SELECT set_config('incr_test.dir', pg_temp.dir(), true);
@@ -218,12 +226,38 @@ SELECT lives_ok(format($$SELECT incr_create_pipeline('loader_files', target => '
                        current_setting('incr_test.dir') || '/a.csv'),
     'a member of pg_read_server_files can');
 RESET ROLE;
+CREATE TABLE guarded (id int, amount numeric);
+GRANT INSERT ON guarded TO incr_files_loader;
+ALTER TABLE guarded ENABLE ROW LEVEL SECURITY;
+SET LOCAL ROLE incr_files_loader;
+SELECT throws_ok(format($$SELECT incr_create_pipeline('x', target => 'guarded', mode => 'files', files => %L)$$,
+                        current_setting('incr_test.dir') || '/a.csv'),
+    '0A000', 'files pipeline "x" cannot load into "guarded", which has row-level security for role "incr_files_loader"',
+    'a target with row-level security for the owner is refused: COPY FROM could not load it');
+RESET ROLE;
 REVOKE pg_read_server_files FROM incr_files_loader;
 SELECT throws_ok($$SELECT incr_run('loader_files')$$, '42501',
     'permission denied to load files for pipeline "loader_files"',
     'a run as an owner who lost the right is refused');
 SELECT is((SELECT count(*) FROM incr_pipelines WHERE name = 'x'), 0::bigint,
     'no refused definition left a pipeline');
+
+-- a file that grows while COPY reads it (a statement trigger of the target appends to it)
+SELECT pg_temp.sh('mkdir ' || pg_temp.dir() || '/grow');
+SELECT pg_temp.put('grow/g.csv', ARRAY['1', '2'], '2026-01-01 00:00 UTC');
+CREATE TABLE grown (id int);
+CREATE FUNCTION grow_file() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('COPY (SELECT) TO PROGRAM %L', 'echo 3 >> ' || current_setting('incr_test.dir') || '/grow/g.csv');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER grow BEFORE INSERT ON grown FOR EACH STATEMENT EXECUTE FUNCTION grow_file();
+SELECT incr_create_pipeline('grow_files', target => 'grown', mode => 'files', files => pg_temp.dir() || '/grow/*.csv');
+SELECT throws_like($$SELECT incr_run('grow_files')$$,
+    'file "%/grow/g.csv" changed while pipeline "grow_files" was loading it',
+    'a file that changed while it loaded fails the run');
+SELECT results_eq($$SELECT (SELECT count(*) FROM grown), (SELECT count(*) FROM incr_files WHERE pipeline = 'grow_files')$$,
+    $$VALUES (0::bigint, 0::bigint)$$, 'and nothing of it is kept');
 
 -- the folder goes away
 SELECT pg_temp.sh('rm -rf ' || pg_temp.dir());

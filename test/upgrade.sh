@@ -106,6 +106,23 @@ SQL
 [ "$(q -d up -c "SELECT rows FROM incr_files WHERE pipeline = 'p_files'")" = 2 ] || fail "incr_files was not written"
 echo "upgrade: the upgraded database runs a files pipeline"
 
+# privileges a DBA set on a function the upgrade replaces are kept
+createdb up_acl
+q -d up_acl >/dev/null <<SQL
+SET client_min_messages = warning;
+CREATE EXTENSION incremental VERSION '$oldest';
+CREATE ROLE incr_upgrade_etl;
+CREATE ROLE incr_upgrade_other;
+REVOKE EXECUTE ON FUNCTION incr_create_pipeline FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION incr_create_pipeline TO incr_upgrade_etl;
+ALTER EXTENSION incremental UPDATE;
+SQL
+[ "$(q -d up_acl -c "SELECT has_function_privilege('incr_upgrade_etl', 'incr_create_pipeline(text,regclass,regclass,text,text,text[],interval,bigint,interval,boolean,text,boolean,text,text,text,text,text,text,text,text,text,text,text,text,jsonb)', 'EXECUTE'),
+                           has_function_privilege('incr_upgrade_other', 'incr_create_pipeline(text,regclass,regclass,text,text,text[],interval,bigint,interval,boolean,text,boolean,text,text,text,text,text,text,text,text,text,text,text,text,jsonb)', 'EXECUTE')")" = "t|f" ] ||
+	fail "EXECUTE on incr_create_pipeline revoked from PUBLIC and granted to one role did not survive the upgrade"
+echo "upgrade: EXECUTE revoked from PUBLIC and granted to a role on the replaced incr_create_pipeline survives"
+q -d postgres -c "DROP DATABASE up_acl" -c "DROP ROLE incr_upgrade_etl" -c "DROP ROLE incr_upgrade_other" >/dev/null
+
 # the upgraded catalog equals a fresh install's
 createdb fresh
 q -d fresh -c "CREATE EXTENSION incremental"
