@@ -89,6 +89,15 @@ BEGIN
                  ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(item.grantee)) END,
             CASE WHEN item.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
     END LOOP;
+    /*
+     * A GRANT in an extension script is recorded as the object's initial
+     * privileges, which pg_dump leaves out; these are the DBA's, so the
+     * function gets a fresh install's initial privileges (none) back.
+     */
+    DELETE FROM pg_catalog.pg_init_privs
+    WHERE classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+      AND objoid OPERATOR(pg_catalog.=) fn::pg_catalog.regprocedure
+      AND objsubid OPERATOR(pg_catalog.=) 0;
 END
 $$;
 

@@ -120,7 +120,9 @@ SQL
 [ "$(q -d up_acl -c "SELECT has_function_privilege('incr_upgrade_etl', 'incr_create_pipeline(text,regclass,regclass,text,text,text[],interval,bigint,interval,boolean,text,boolean,text,text,text,text,text,text,text,text,text,text,text,text,jsonb)', 'EXECUTE'),
                            has_function_privilege('incr_upgrade_other', 'incr_create_pipeline(text,regclass,regclass,text,text,text[],interval,bigint,interval,boolean,text,boolean,text,text,text,text,text,text,text,text,text,text,text,text,jsonb)', 'EXECUTE')")" = "t|f" ] ||
 	fail "EXECUTE on incr_create_pipeline revoked from PUBLIC and granted to one role did not survive the upgrade"
-echo "upgrade: EXECUTE revoked from PUBLIC and granted to a role on the replaced incr_create_pipeline survives"
+pg_dump -s -d up_acl | grep -q '^REVOKE ALL ON FUNCTION public.incr_create_pipeline(' ||
+	fail "pg_dump of the updated database leaves out the REVOKE on incr_create_pipeline"
+echo "upgrade: EXECUTE revoked from PUBLIC and granted to a role on the replaced incr_create_pipeline survives, in pg_dump too"
 q -d postgres -c "DROP DATABASE up_acl" -c "DROP ROLE incr_upgrade_etl" -c "DROP ROLE incr_upgrade_other" >/dev/null
 
 # the upgraded catalog equals a fresh install's
@@ -167,6 +169,9 @@ UNION ALL
 SELECT format('function %s acl=%s comment=%s', pg_get_functiondef(p.oid), p.proacl,
               obj_description(p.oid, 'pg_proc'))
 FROM members m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
+UNION ALL
+SELECT format('initprivs %s %s', pg_describe_object(i.classoid, i.objoid, i.objsubid), i.initprivs)
+FROM members m JOIN pg_init_privs i ON i.classoid = m.classid AND i.objoid = m.objid
 ORDER BY 1
 SQL
 )
