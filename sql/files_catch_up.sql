@@ -20,8 +20,9 @@ SELECT mode, batch_size
 FROM incr_create_pipeline('fc', target => 'fc', mode => 'files',
                           files => current_setting('fc.dir') || '/*.txt', batch_size => 2);
 CALL incr_catch_up('fc');
--- four batches: 2 files, 2 files, 1 file, then none
+-- four batches: 2 files, 2 files, 1 file, then none, each its own transaction
 SELECT trigger, status, rows_read, rows_inserted FROM incr_runs WHERE pipeline = 'fc' ORDER BY run_id;
+SELECT count(DISTINCT xmin::text) AS transactions FROM incr_runs WHERE pipeline = 'fc';
 SELECT run_id - min(run_id) OVER () AS batch, regexp_replace(path, '.*/', '') AS file, rows
 FROM incr_files WHERE pipeline = 'fc' ORDER BY run_id, modified_at;
 SELECT count(*) AS loaded, count(DISTINCT id) AS distinct_ids, min(id), max(id) FROM fc;
@@ -31,3 +32,4 @@ SELECT checkpoint FROM incr_status WHERE pipeline = 'fc';
 CALL incr_catch_up('fc');
 SELECT count(*) AS runs FROM incr_runs WHERE pipeline = 'fc';
 SELECT count(*) FROM fc;
+DO $$ BEGIN EXECUTE format('COPY (SELECT) TO PROGRAM %L', 'rm -rf ' || current_setting('fc.dir')); END $$;

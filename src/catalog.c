@@ -774,24 +774,37 @@ InsertRun(int64 run_id, RunRecord *r)
 }
 
 /*
- * The files a files pipeline loaded: for each path, the newest incr_files
- * row (LoadFile *), allocated in the caller's memory context.
+ * What incr_files has of the given files (LoadFile *) of a files pipeline:
+ * for each path loaded before, its newest row, by path in byte order (as
+ * list_files has them), allocated in the caller's memory context.  Rows of
+ * files no longer in the folder are not read.
  */
 List *
-LoadedFiles(Pipeline *p)
+LoadedFiles(Pipeline *p, List *paths)
 {
 	CatalogContext cxt;
 	MemoryContext caller = CurrentMemoryContext;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
+	Oid			argtypes[2] = {TEXTOID, TEXTARRAYOID};
+	Datum		values[2];
+	Datum	   *elems;
 	List	   *files = NIL;
+	ListCell   *lc;
+	int			n = 0;
 
+	if (paths == NIL)
+		return NIL;
+	elems = palloc(sizeof(Datum) * list_length(paths));
+	foreach(lc, paths)
+		elems[n++] = CStringGetTextDatum(((LoadFile *) lfirst(lc))->path);
 	values[0] = CStringGetTextDatum(p->name);
+	values[1] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("SELECT DISTINCT ON (path) path, size, modified_at, checksum, run_id"
+	catalog_exec(catalog_sql("SELECT DISTINCT ON (path COLLATE pg_catalog.\"C\")"
+							 "  path, size, modified_at, checksum, run_id"
 							 " FROM %s.incr_files WHERE pipeline OPERATOR(pg_catalog.=) $1"
-							 " ORDER BY path, run_id DESC"),
-				 1, argtypes, values, NULL, SPI_OK_SELECT);
+							 "  AND path OPERATOR(pg_catalog.=) ANY ($2)"
+							 " ORDER BY path COLLATE pg_catalog.\"C\", run_id DESC"),
+				 2, argtypes, values, NULL, SPI_OK_SELECT);
 	MemoryContextSwitchTo(caller);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

@@ -55,6 +55,7 @@ typedef struct LoadFile
 	bool		changed;		/* loaded before, with other content */
 	int64		rows;			/* rows its COPY loaded */
 	int64		run_id;			/* incr_files: the run that loaded it */
+	struct LoadFile *loaded;	/* found: its incr_files row, if any */
 } LoadFile;
 
 extern Pipeline *LoadPipeline(const char *name);
@@ -72,7 +73,7 @@ extern bool ReadCheckpoint(Pipeline *pipeline, CheckpointLock lock,
 						   Checkpoint *checkpoint);
 extern void StoreCheckpoint(Pipeline *pipeline, Checkpoint *checkpoint, int64 run_id);
 
-extern List *LoadedFiles(Pipeline *pipeline);
+extern List *LoadedFiles(Pipeline *pipeline, List *paths);
 extern void RecordFiles(Pipeline *pipeline, int64 run_id, List *loaded, List *touched);
 extern void ForgetFiles(Pipeline *pipeline, Checkpoint *after);
 

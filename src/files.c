@@ -37,7 +37,7 @@
 #include "storage/fd.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
+#include "mb/pg_wchar.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -47,22 +47,21 @@
 
 #define FILE_READ_CHUNK 65536
 
-/* The directory a pattern lists: its part before the first wildcard. */
+/* The folder of a pattern: its part before the last slash. */
 static char *
 pattern_directory(const char *pattern)
 {
-	const char *wild = strpbrk(pattern, "*?[");
-	const char *end = wild ? wild : pattern + strlen(pattern);
+	const char *end = strrchr(pattern, '/');
 
-	while (end > pattern && *end != '/')
-		end--;
 	return end == pattern ? pstrdup("/") : pnstrdup(pattern, end - pattern);
 }
 
 /*
- * Check a files pattern at creation: an absolute path whose directory
- * exists.  At runs a directory that went away is an error too (glob's
- * GLOB_ERR), not an empty folder.
+ * Check a files pattern at creation: an absolute path with wildcards in its
+ * last part only, whose folder exists and can be read.  At runs a folder
+ * that went away or cannot be read is an error too (glob's GLOB_ERR), not an
+ * empty folder.  Wildcards in folder names are refused because glob skips a
+ * folder it cannot search without saying so when the last part is literal.
  */
 void
 CheckFilesPattern(Pipeline *p)
@@ -83,6 +82,17 @@ CheckFilesPattern(Pipeline *p)
 				 errmsg("files pattern of pipeline \"%s\" names a folder, not files", p->name),
 				 errhint("Add a file name pattern: files => '%s*.csv'.", p->files)));
 	dir = pattern_directory(p->files);
+	if (strpbrk(dir, "*?[\\") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("files pattern of pipeline \"%s\" may have wildcards in its file name only", p->name),
+				 errdetail("The folder part \"%s\" has a wildcard or a backslash.", dir),
+				 errhint("Make one pipeline per folder.")));
+	if (stat(p->files, &st) == 0 && S_ISDIR(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("files pattern of pipeline \"%s\" names a folder, not files", p->name),
+				 errhint("Add a file name pattern: files => '%s/*.csv'.", p->files)));
 	if (stat(dir, &st) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -262,9 +272,17 @@ CheckCopyOptions(Pipeline *p, Relation target)
 	{
 		CopyOption *opt = lfirst(lc);
 
-		if (strcmp(opt->name, "columns") == 0)
-			foreach(c, opt->names)
-				copied = lappend(copied, makeString(lfirst(c)));
+		if (strcmp(opt->name, "columns") != 0)
+			continue;
+		foreach(c, opt->names)
+		{
+			if (list_member(copied, makeString(lfirst(c))))
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column \"%s\" is named twice in copy_options \"columns\" of pipeline \"%s\"",
+								(char *) lfirst(c), p->name)));
+			copied = lappend(copied, makeString(lfirst(c)));
+		}
 	}
 	foreach(lc, options)
 	{
@@ -307,22 +325,58 @@ file_cmp(const ListCell *a, const ListCell *b)
 	return strcmp(fa->path, fb->path);
 }
 
-static const char *glob_error_path;
+/* What glob's error callback saw: the folder it could not read, and why. */
+static char glob_error_path[MAXPGPATH];
 static int	glob_error_errno;
 
-/* glob's error callback: remember the folder it could not read. */
+/* glob's error callback: keep a copy of the path, which glob frees. */
 static int
 glob_error(const char *path, int eerrno)
 {
-	glob_error_path = path;
+	strlcpy(glob_error_path, path, sizeof(glob_error_path));
 	glob_error_errno = eerrno;
 	return 1;
 }
 
+/* Order files by path, byte by byte (as COLLATE "C" does). */
+static int
+file_path_cmp(const ListCell *a, const ListCell *b)
+{
+	return strcmp(((LoadFile *) lfirst(a))->path, ((LoadFile *) lfirst(b))->path);
+}
+
+/*
+ * Refuse a file name that is not valid in the database's encoding: it could
+ * be neither recorded in incr_files nor restored from a dump.  The error
+ * shows it with its other bytes escaped.
+ */
+static void
+check_path_encoding(Pipeline *p, const char *path)
+{
+	StringInfoData shown;
+
+	if (pg_verify_mbstr(GetDatabaseEncoding(), path, strlen(path), true))
+		return;
+	initStringInfo(&shown);
+	for (const unsigned char *c = (const unsigned char *) path; *c; c++)
+	{
+		if (*c >= 0x20 && *c < 0x7f && *c != '\\')
+			appendStringInfoChar(&shown, *c);
+		else
+			appendStringInfo(&shown, "\\x%02x", *c);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+			 errmsg("name of file \"%s\" of pipeline \"%s\" is not valid in encoding \"%s\"",
+					shown.data, p->name, GetDatabaseEncodingName()),
+			 errdetail("Its path could not be recorded in incr_files."),
+			 errhint("Rename the file, or move it out of the folder.")));
+}
+
 /*
  * The regular files that match the pipeline's pattern now (LoadFile *, with
- * path, size and modification time), oldest first.  A folder that cannot be
- * read is an error: an empty listing would look like nothing new.
+ * path, size and modification time), by path.  A folder that cannot be read
+ * is an error: an empty listing would look like nothing new.
  */
 static List *
 list_files(Pipeline *p)
@@ -331,7 +385,8 @@ list_files(Pipeline *p)
 	int			ret;
 	List	   *volatile files = NIL;
 
-	glob_error_path = NULL;
+	glob_error_path[0] = '\0';
+	glob_error_errno = 0;
 	ret = glob(p->files, GLOB_ERR, glob_error, &g);
 	if (ret == GLOB_NOMATCH)
 	{
@@ -340,7 +395,7 @@ list_files(Pipeline *p)
 	}
 	if (ret != 0)
 	{
-		char	   *path = pstrdup(glob_error_path ? glob_error_path : p->files);
+		char	   *path = pstrdup(glob_error_path[0] ? glob_error_path : p->files);
 
 		globfree(&g);
 		errno = glob_error_errno;
@@ -358,9 +413,11 @@ list_files(Pipeline *p)
 			struct stat st;
 			LoadFile   *f;
 
+			CHECK_FOR_INTERRUPTS();
 			/* gone since it was listed, or not a regular file (a folder, a socket) */
 			if (stat(g.gl_pathv[i], &st) != 0 || !S_ISREG(st.st_mode))
 				continue;
+			check_path_encoding(p, g.gl_pathv[i]);
 			f = palloc0(sizeof(LoadFile));
 			f->path = pstrdup(g.gl_pathv[i]);
 			f->size = st.st_size;
@@ -373,7 +430,7 @@ list_files(Pipeline *p)
 		globfree(&g);
 	}
 	PG_END_TRY();
-	list_sort(files, file_cmp);
+	list_sort(files, file_path_cmp);
 	return files;
 }
 
@@ -431,13 +488,6 @@ file_checksum(Pipeline *p, LoadFile *f)
 	f->checksum[PG_SHA256_DIGEST_LENGTH * 2] = '\0';
 }
 
-/* An incr_files entry, by path. */
-typedef struct LoadedEntry
-{
-	char		path[MAXPGPATH];
-	LoadFile   *file;
-} LoadedEntry;
-
 /*
  * The window of a files pipeline's run: the files to load, oldest first, at
  * most batch_size of them; files modified within the lag wait.
@@ -445,9 +495,10 @@ typedef struct LoadedEntry
 void
 ComputeFileWindow(Pipeline *p, FileWindow *w)
 {
-	HASHCTL		ctl;
-	HTAB	   *loaded;
+	List	   *found;
+	List	   *loaded;
 	ListCell   *lc;
+	ListCell   *known;
 
 	memset(w, 0, sizeof(*w));
 	w->listed_at = GetCurrentTimestamp();
@@ -460,32 +511,26 @@ ComputeFileWindow(Pipeline *p, FileWindow *w)
 													IntervalPGetDatum(p->lag)));
 	}
 
-	ctl.keysize = MAXPGPATH;
-	ctl.entrysize = sizeof(LoadedEntry);
-	ctl.hcxt = CurrentMemoryContext;
-	loaded = hash_create("incremental loaded files", 256, &ctl,
-						 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	foreach(lc, LoadedFiles(p))
+	/* pair each file found with its incr_files row: both lists are by path */
+	found = list_files(p);
+	loaded = LoadedFiles(p, found);
+	known = list_head(loaded);
+	foreach(lc, found)
 	{
 		LoadFile   *f = lfirst(lc);
 
-		if (strlen(f->path) < MAXPGPATH)
-			((LoadedEntry *) hash_search(loaded, f->path, HASH_ENTER, NULL))->file = f;
+		while (known && strcmp(((LoadFile *) lfirst(known))->path, f->path) < 0)
+			known = lnext(loaded, known);
+		if (known && strcmp(((LoadFile *) lfirst(known))->path, f->path) == 0)
+			f->loaded = lfirst(known);
 	}
+	list_sort(found, file_cmp);
 
-	foreach(lc, list_files(p))
+	foreach(lc, found)
 	{
 		LoadFile   *f = lfirst(lc);
-		LoadedEntry *entry;
-		LoadFile   *before;
+		LoadFile   *before = f->loaded;
 
-		if (strlen(f->path) >= MAXPGPATH)
-			ereport(ERROR,
-					(errcode(ERRCODE_NAME_TOO_LONG),
-					 errmsg("path of file \"%s\" of pipeline \"%s\" is too long", f->path, p->name),
-					 errdetail("Paths of loaded files can have at most %d bytes.", MAXPGPATH - 1)));
-		entry = hash_search(loaded, f->path, HASH_FIND, NULL);
-		before = entry ? entry->file : NULL;
 		if (before && before->size == f->size && before->modified_at == f->modified_at)
 		{
 			w->unchanged++;
@@ -512,7 +557,6 @@ ComputeFileWindow(Pipeline *p, FileWindow *w)
 		f->changed = (before != NULL);
 		w->load = lappend(w->load, f);
 	}
-	hash_destroy(loaded);
 }
 
 /* After its COPY: fail if the file is not as it was when its checksum was read. */

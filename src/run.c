@@ -160,6 +160,7 @@ copy_files(List *files)
 		*f = *(LoadFile *) lfirst(lc);
 		f->path = pstrdup(f->path);
 		f->checksum = pstrdup(f->checksum);
+		f->loaded = NULL;		/* was in SPI's memory */
 		copy = lappend(copy, f);
 	}
 	return copy;

@@ -22,7 +22,7 @@
 --     COPY rejects, files options on other modes, and a role that may not
 --     read server files; a missing folder at run time is an error.
 BEGIN;
-SELECT plan(54);
+SELECT plan(58);
 SET LOCAL client_min_messages = warning;
 SET LOCAL timezone = 'UTC';
 
@@ -179,6 +179,13 @@ SELECT throws_ok($$SELECT incr_create_pipeline('x', target => 'sales', mode => '
 SELECT throws_ok(format($$SELECT incr_create_pipeline('x', target => 'sales', mode => 'files', files => %L)$$,
                         pg_temp.dir() || '/'),
     '22023', 'files pattern of pipeline "x" names a folder, not files', 'a folder is refused');
+SELECT throws_ok(format($$SELECT incr_create_pipeline('x', target => 'sales', mode => 'files', files => %L)$$,
+                        pg_temp.dir()),
+    '22023', 'files pattern of pipeline "x" names a folder, not files', 'a folder without a slash is refused');
+SELECT throws_ok(format($$SELECT incr_create_pipeline('x', target => 'sales', mode => 'files', files => %L)$$,
+                        pg_temp.dir() || '/*/a.csv'),
+    '22023', 'files pattern of pipeline "x" may have wildcards in its file name only',
+    'wildcards in folder names are refused');
 SELECT throws_like($$SELECT incr_create_pipeline('x', target => 'sales', mode => 'files', files => '/no/such/folder/*.csv')$$,
     'could not read folder "/no/such/folder" of files pipeline "x": No such file%', 'a missing folder is refused');
 SELECT throws_ok($$SELECT incr_create_pipeline('x', source => 'sales', target => 'sales', mode => 'files', files => '/tmp/*.csv')$$,
@@ -193,6 +200,9 @@ SELECT throws_ok($$SELECT incr_create_pipeline('x', target => 'sales', mode => '
     '22023', 'invalid copy_options entry "freeze" of pipeline "x"', 'an option outside the list is refused');
 SELECT throws_ok($$SELECT incr_create_pipeline('x', target => 'sales', mode => 'files', files => '/tmp/*.csv', copy_options => '{"columns": ["id", 2]}')$$,
     '22023', 'invalid copy_options entry "columns" of pipeline "x"', 'a column name must be a string');
+SELECT throws_ok($$SELECT incr_create_pipeline('x', target => 'sales', mode => 'files', files => '/tmp/*.csv', copy_options => '{"columns": ["id", "id"]}')$$,
+    '42701', 'column "id" is named twice in copy_options "columns" of pipeline "x"',
+    'a column named twice is refused');
 SELECT throws_ok($$SELECT incr_create_pipeline('x', target => 'sales', mode => 'files', files => '/tmp/*.csv', copy_options => '{"columns": ["id", "nope"]}')$$,
     '42703', 'column "nope" in copy_options "columns" of pipeline "x" is not a column target "sales" can be loaded into',
     'an unknown column is refused');
@@ -239,8 +249,6 @@ REVOKE pg_read_server_files FROM incr_files_loader;
 SELECT throws_ok($$SELECT incr_run('loader_files')$$, '42501',
     'permission denied to load files for pipeline "loader_files"',
     'a run as an owner who lost the right is refused');
-SELECT is((SELECT count(*) FROM incr_pipelines WHERE name = 'x'), 0::bigint,
-    'no refused definition left a pipeline');
 
 -- a file that grows while COPY reads it (a statement trigger of the target appends to it)
 SELECT pg_temp.sh('mkdir ' || pg_temp.dir() || '/grow');
@@ -258,6 +266,16 @@ SELECT throws_like($$SELECT incr_run('grow_files')$$,
     'a file that changed while it loaded fails the run');
 SELECT results_eq($$SELECT (SELECT count(*) FROM grown), (SELECT count(*) FROM incr_files WHERE pipeline = 'grow_files')$$,
     $$VALUES (0::bigint, 0::bigint)$$, 'and nothing of it is kept');
+
+-- a file name the database encoding cannot hold stops the run, shown escaped
+SELECT pg_temp.sh('mkdir ' || pg_temp.dir() || '/enc && printf "1\n" > "' || pg_temp.dir() || '/enc/caf$(printf ''\351'').csv"');
+SELECT incr_create_pipeline('enc_files', target => 'grown', mode => 'files', files => pg_temp.dir() || '/enc/*.csv');
+DROP TRIGGER grow ON grown;
+SELECT throws_like($$SELECT incr_run('enc_files')$$,
+    'name of file "%/enc/caf\\xe9.csv" of pipeline "enc_files" is not valid in encoding "UTF8"',
+    'a file name that is not valid in the database encoding stops the run rather than being skipped');
+SELECT is((SELECT error FROM incr_runs WHERE pipeline = 'enc_files' ORDER BY run_id DESC LIMIT 1) LIKE '%caf\\xe9.csv%',
+    true, 'and the recorded error is valid text, with the name escaped');
 
 -- the folder goes away
 SELECT pg_temp.sh('rm -rf ' || pg_temp.dir());
