@@ -488,11 +488,19 @@ append_event_value(StringInfo buf, Pipeline *p, LoadColumn *col, const char *ali
  * Append the SELECT of a cdc window's events: their cursor (_incr_c), their
  * op, checked (_incr_op: c, r, u, d, t or m; NULL for a tombstone), and their
  * row image as jsonb with the Debezium field schemas (_incr_row,
- * _incr_fields), or, for a flat layout, the target's columns.  With tally,
- * the scan counts the rows it reads.
+ * _incr_fields), or, for a flat layout, the target's columns.  The scan
+ * counts every row it reads (_incr_tally).
+ *
+ * Each level that computes something the next one uses several times is
+ * fenced with OFFSET 0, so that the planner does not flatten it and copy
+ * its expressions into every place that uses them: the envelope would be
+ * taken apart once per use, not once per event.  The fence around the scan
+ * also keeps the op filter of the caller out of its WHERE clause, where it
+ * would run before _incr_tally (which costs more) and hide the events it
+ * drops (tombstones, messages) from the count.
  */
 static void
-append_events(StringInfo buf, Pipeline *p, PipelineShape *shape, bool tally)
+append_events(StringInfo buf, Pipeline *p, PipelineShape *shape)
 {
 	const char *schema = ExtensionSchemaQuoted();
 	const char *c = quote_identifier(p->cursor_column);
@@ -501,29 +509,29 @@ append_events(StringInfo buf, Pipeline *p, PipelineShape *shape, bool tally)
 	if (p->payload_column)
 	{
 		const char *pc = quote_identifier(p->payload_column);
-		const char *op = "x.env OPERATOR(pg_catalog.->>) 'op'";
+		const char *op = "r._incr_env OPERATOR(pg_catalog.->>) 'op'";
 
-		appendStringInfo(buf, "SELECT s.%s AS _incr_c,\n"
-						 "    CASE WHEN x.env IS NULL"
-						 " OR pg_catalog.jsonb_typeof(x.env) OPERATOR(pg_catalog.=) 'null' THEN NULL\n"
+		appendStringInfo(buf, "SELECT r._incr_c,\n"
+						 "    CASE WHEN r._incr_env IS NULL"
+						 " OR pg_catalog.jsonb_typeof(r._incr_env) OPERATOR(pg_catalog.=) 'null' THEN NULL\n"
 						 "         WHEN %s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t','m']) THEN %s\n"
-						 "         ELSE %s._incr_cdc_fail(s.%s::pg_catalog.text, 'has no valid op') END AS _incr_op",
-						 c, op, op, schema, c);
-		if (!tally)
-			appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN x.env OPERATOR(pg_catalog.->) 'before'\n"
-							 "         ELSE x.env OPERATOR(pg_catalog.->) 'after' END AS _incr_row,\n"
-							 "    CASE WHEN s.%s::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'schema' IS NULL THEN NULL ELSE\n"
-							 "    (SELECT pg_catalog.jsonb_object_agg(g OPERATOR(pg_catalog.->>) 'field', g)\n"
-							 "     FROM pg_catalog.jsonb_array_elements(%s._incr_json_array(s.%s::pg_catalog.jsonb"
-							 " OPERATOR(pg_catalog.#>) '{schema,fields}')) AS f,\n"
-							 "          pg_catalog.jsonb_array_elements(%s._incr_json_array(f OPERATOR(pg_catalog.->) 'fields')) AS g\n"
-							 "     WHERE f OPERATOR(pg_catalog.->>) 'field' OPERATOR(pg_catalog.=)\n"
-							 "           CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN 'before' ELSE 'after' END) END AS _incr_fields",
-							 op, pc, schema, pc, schema, op);
-		appendStringInfo(buf, "\n  FROM %s AS s,\n"
-						 "  LATERAL (SELECT COALESCE(s.%s::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'payload',"
-						 " s.%s::pg_catalog.jsonb) AS env) AS x\n  WHERE ",
-						 shape->source_sql, pc, pc);
+						 "         ELSE %s._incr_cdc_fail(r._incr_c::pg_catalog.text, 'has no valid op') END AS _incr_op",
+						 op, op, schema);
+		appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN r._incr_env OPERATOR(pg_catalog.->) 'before'\n"
+						 "         ELSE r._incr_env OPERATOR(pg_catalog.->) 'after' END AS _incr_row,\n"
+						 "    CASE WHEN r._incr_doc OPERATOR(pg_catalog.->) 'schema' IS NULL THEN NULL ELSE\n"
+						 "    (SELECT pg_catalog.jsonb_object_agg(g OPERATOR(pg_catalog.->>) 'field', g)\n"
+						 "     FROM pg_catalog.jsonb_array_elements(%s._incr_json_array(r._incr_doc"
+						 " OPERATOR(pg_catalog.#>) '{schema,fields}')) AS f,\n"
+						 "          pg_catalog.jsonb_array_elements(%s._incr_json_array(f OPERATOR(pg_catalog.->) 'fields')) AS g\n"
+						 "     WHERE f OPERATOR(pg_catalog.->>) 'field' OPERATOR(pg_catalog.=)\n"
+						 "           CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN 'before' ELSE 'after' END) END AS _incr_fields",
+						 op, schema, schema, op);
+		appendStringInfo(buf, "\n  FROM (SELECT s.%s AS _incr_c, s.%s::pg_catalog.jsonb AS _incr_doc,\n"
+						 "      COALESCE(s.%s::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'payload',"
+						 " s.%s::pg_catalog.jsonb) AS _incr_env\n"
+						 "    FROM %s AS s\n    WHERE ",
+						 c, pc, pc, pc, shape->source_sql);
 	}
 	else
 	{
@@ -535,9 +543,7 @@ append_events(StringInfo buf, Pipeline *p, PipelineShape *shape, bool tally)
 						 "         THEN pg_catalog.translate(%s, 'i', 'c')\n"
 						 "         ELSE %s._incr_cdc_fail(s.%s::pg_catalog.text, 'has no valid op') END AS _incr_op",
 						 c, op, op, schema, c);
-		if (tally)
-			;
-		else if (shape->json_layout && p->before_column)
+		if (shape->json_layout && p->before_column)
 			appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd'"
 							 " THEN s.%s::pg_catalog.jsonb ELSE s.%s::pg_catalog.jsonb END AS _incr_row,"
 							 " NULL::pg_catalog.jsonb AS _incr_fields",
@@ -559,11 +565,11 @@ append_events(StringInfo buf, Pipeline *p, PipelineShape *shape, bool tally)
 	append_cursor_cmp(buf, "s", p, ">=", 1);
 	appendStringInfoString(buf, " AND ");
 	append_cursor_cmp(buf, "s", p, "<=", 2);
-	if (tally)
-	{
-		appendStringInfoString(buf, " AND ");
-		append_tally(buf, p);
-	}
+	appendStringInfoString(buf, " AND ");
+	append_tally(buf, p);
+	if (p->payload_column)
+		appendStringInfoString(buf, "\n    OFFSET 0) AS r");
+	appendStringInfoString(buf, "\n  OFFSET 0");
 }
 
 /*
@@ -586,22 +592,13 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	ListCell   *lc;
 
 	/*
-	 * trunc: the last truncate in the window.  Its scan of the window is the
-	 * one that counts the rows read (_incr_tally), and it checks every
-	 * event's op.
+	 * dec: one scan of the window; the events that can write (c, r, u, d)
+	 * with their keys decoded, and the truncates (t), which have no key; the
+	 * last one per key.  Truncates all share the key NULL, so the last
+	 * truncate survives among them.  The other columns of a jsonb image are
+	 * decoded only for the events left, when written.
 	 */
-	appendStringInfoString(buf, "WITH trunc AS (\n  SELECT pg_catalog.max(e._incr_c)"
-						   " FILTER (WHERE e._incr_op OPERATOR(pg_catalog.=) 't') AS at\n  FROM (");
-	append_events(buf, p, shape, true);
-	appendStringInfoString(buf, ") AS e\n),\n");
-
-	/*
-	 * src: the events after the last truncate, their keys decoded, the last
-	 * one per key.  A second scan of the window, which the planner flattens
-	 * into the sort; the other columns of a jsonb image are decoded only for
-	 * the events left, when written.
-	 */
-	appendStringInfoString(buf, "src AS (\n  SELECT DISTINCT ON (");
+	appendStringInfoString(buf, "WITH dec AS (\n  SELECT DISTINCT ON (");
 	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
 	appendStringInfoString(buf, ") *\n  FROM (SELECT e._incr_c, e._incr_op");
 	if (shape->json_layout)
@@ -613,6 +610,8 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 		if (shape->json_layout && !col->is_key)
 			continue;
 		appendStringInfoString(buf, ",\n    ");
+		if (col->is_key)
+			appendStringInfoString(buf, "CASE WHEN e._incr_op OPERATOR(pg_catalog.=) 't' THEN NULL ELSE ");
 		if (shape->json_layout)
 			append_event_value(buf, p, col, "e");
 		else if (col->is_key)
@@ -623,16 +622,29 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 							 target_type_sql(col));
 		else
 			appendStringInfo(buf, "e.%s", quote_identifier(col->name));
+		if (col->is_key)
+			appendStringInfoString(buf, " END");
 		appendStringInfo(buf, " AS %s", quote_identifier(col->name));
 	}
 	appendStringInfoString(buf, "\n    FROM (");
-	append_events(buf, p, shape, false);
+	append_events(buf, p, shape);
 	appendStringInfoString(buf, ") AS e\n"
-						   "    WHERE e._incr_op OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d'])\n"
-						   "      AND (e._incr_c OPERATOR(pg_catalog.>) (SELECT at FROM trunc)"
-						   " OR (SELECT at FROM trunc) IS NULL)) AS dec\n  ORDER BY ");
+						   "    WHERE e._incr_op OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t'])) AS dec\n"
+						   "  ORDER BY ");
 	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
 	appendStringInfoString(buf, ", _incr_c DESC\n),\n");
+
+	/*
+	 * trunc: the last truncate.  src: the events after it, which are the
+	 * ones that count; a key whose last event came before the truncate had
+	 * none after it.  Not materialized: each statement below reads dec.
+	 */
+	appendStringInfoString(buf, "trunc AS (\n  SELECT pg_catalog.max(dec._incr_c) AS at FROM dec"
+						   " WHERE dec._incr_op OPERATOR(pg_catalog.=) 't'\n),\n"
+						   "src AS NOT MATERIALIZED (\n  SELECT * FROM dec\n"
+						   "  WHERE dec._incr_op OPERATOR(pg_catalog.<>) 't'\n"
+						   "    AND (dec._incr_c OPERATOR(pg_catalog.>) (SELECT at FROM trunc)"
+						   " OR (SELECT at FROM trunc) IS NULL)\n),\n");
 
 	if (p->version_column)
 		guard = psprintf("t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s",
