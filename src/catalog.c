@@ -93,7 +93,13 @@ catalog_plan(const char *sql, int nargs, Oid *argtypes)
 		if (strcmp(entry->sql, sql) == 0)
 			return entry->plan;
 	}
-	plan = SPI_prepare(sql, nargs, argtypes);
+	/*
+	 * Generic plans: each statement reads or writes a handful of rows by key,
+	 * which one plan does well for every value.  Left to choose, the plan
+	 * cache kept planning some of them again for each run, their custom plans
+	 * costing a little less than the generic one.
+	 */
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare catalog statement (%s): %s",
 			 SPI_result_code_string(SPI_result), sql);
