@@ -103,6 +103,115 @@ tally_start(Pipeline *p, MemoryContext cxt)
 	tally.cxt = cxt;
 }
 
+/*
+ * A pipeline's run statement, prepared and kept across runs in the session.
+ * The statement is rebuilt for every run (it is cheap, and it is what
+ * notices a changed definition or relation), but parsing, analysing and
+ * planning it again was most of a run that finds little or nothing to do.
+ * The entry is used only while the text and the cursor type are the same;
+ * the plan cache takes care of the relations, privileges and settings under
+ * it.
+ */
+typedef struct RunPlan
+{
+	char	   *name;
+	char	   *sql;
+	Oid			type;
+	SPIPlanPtr	plan;
+	int64		last_read;		/* rows the last run read; -1 if none ran */
+} RunPlan;
+
+/*
+ * Up to how many rows the last run may have read for the next one to use
+ * the generic plan.  A generic plan takes every window for the same small
+ * part of the source; past this, each run gets a custom plan for its own
+ * window, and the planning costs little next to the rows.
+ */
+#define RUN_GENERIC_PLAN_ROWS 1000
+
+/* Kept run statements, most recently used first; at most RUN_PLANS_KEPT. */
+#define RUN_PLANS_KEPT 64
+static List *run_plans = NIL;
+
+/*
+ * Return the kept run statement of a pipeline, preparing it when the
+ * pipeline has none or had another statement.
+ */
+static RunPlan *
+run_plan(Pipeline *p, const char *sql, Oid *types)
+{
+	ListCell   *lc;
+	RunPlan    *entry = NULL;
+	MemoryContext old;
+
+	foreach(lc, run_plans)
+	{
+		RunPlan    *e = (RunPlan *) lfirst(lc);
+
+		if (strcmp(e->name, p->name) == 0)
+		{
+			entry = e;
+			run_plans = foreach_delete_current(run_plans, lc);
+			break;
+		}
+	}
+	if (entry && (entry->type != p->cursor_type || strcmp(entry->sql, sql) != 0))
+	{
+		SPI_freeplan(entry->plan);
+		pfree(entry->sql);
+		pfree(entry->name);
+		pfree(entry);
+		entry = NULL;
+	}
+	if (entry == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, RUN_SQL_NPARAMS, types);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the run statement (%s): %s",
+				 SPI_result_code_string(SPI_result), sql);
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not keep the plan of the run statement: %s", sql);
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		entry = palloc(sizeof(RunPlan));
+		entry->name = pstrdup(p->name);
+		entry->sql = pstrdup(sql);
+		entry->type = p->cursor_type;
+		entry->plan = plan;
+		entry->last_read = -1;
+		MemoryContextSwitchTo(old);
+	}
+	if (list_length(run_plans) >= RUN_PLANS_KEPT)
+	{
+		RunPlan    *last = (RunPlan *) llast(run_plans);
+
+		run_plans = list_delete_last(run_plans);
+		SPI_freeplan(last->plan);
+		pfree(last->sql);
+		pfree(last->name);
+		pfree(last);
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	run_plans = lcons(entry, run_plans);
+	MemoryContextSwitchTo(old);
+	return entry;
+}
+
+/* Note how many rows a run of the pipeline read with its kept plan. */
+static void
+run_plan_note_read(Pipeline *p, SPIPlanPtr plan, int64 count)
+{
+	ListCell   *lc;
+
+	foreach(lc, run_plans)
+	{
+		RunPlan    *e = (RunPlan *) lfirst(lc);
+
+		if (e->plan == plan && strcmp(e->name, p->name) == 0)
+			e->last_read = count;
+	}
+}
+
 /* Raise the error for a REPEATABLE READ or SERIALIZABLE caller. */
 static void
 refuse_snapshot_isolation(const char *name)
@@ -165,6 +274,8 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	Tally		saved = tally;
 	RunWindow  *w = &res->window;
 	int			nestlevel;
+	RunPlan    *run;
+	SPIPlanPtr	plan;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(p->owner, save_sec_context |
@@ -210,15 +321,23 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	}
 
 	tally_start(p, cxt);
+	run = run_plan(p, sql, types);
+	plan = run->plan;
+	nestlevel = NewGUCNestLevel();
 	/*
 	 * No JIT: _incr_tally's cost (see the install script) inflates the
 	 * estimate, and compiling would cost a big run more than it saves.
 	 */
-	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	ret = SPI_execute_with_args(sql, RUN_SQL_NPARAMS, types, values, NULL, false, 0);
+	(void) set_config_option("plan_cache_mode",
+							 run->last_read >= 0 && run->last_read <= RUN_GENERIC_PLAN_ROWS ?
+							 "force_generic_plan" : "force_custom_plan",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	ret = SPI_execute_plan(plan, values, NULL, false, 0);
 	AtEOXact_GUC(true, nestlevel);
+	/* looked up again: a run inside the statement (a trigger) may have dropped it */
+	run_plan_note_read(p, plan, tally.count);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
 	for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
