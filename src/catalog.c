@@ -8,6 +8,7 @@
 
 #include "access/transam.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -18,10 +19,12 @@
 #include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/syscache.h"
+#include "utils/varlena.h"
 #include "utils/xid8.h"
 
 #include "catalog.h"
@@ -159,6 +162,99 @@ pipeline_not_found(const char *name)
 }
 
 /*
+ * The text of a member of the options object, as ->> gives it: a string
+ * unquoted, a number or boolean as written, JSON null or no member as NULL.
+ */
+static char *
+option_text(Jsonb *options, const char *key)
+{
+	JsonbValue *v;
+
+	if (options == NULL || !JB_ROOT_IS_OBJECT(options))
+		return NULL;
+	v = getKeyJsonValueFromContainer(&options->root, key, strlen(key), NULL);
+	if (v == NULL)
+		return NULL;
+	switch (v->type)
+	{
+		case jbvNull:
+			return NULL;
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		default:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+	}
+}
+
+/* A source column and its type, as options.source_columns records them. */
+typedef struct SourceColumn
+{
+	char	   *name;
+	char	   *type;
+} SourceColumn;
+
+/* Order source columns by name, as ORDER BY on text in the database's collation. */
+static int
+source_column_cmp(const void *a, const void *b)
+{
+	const SourceColumn *x = (const SourceColumn *) a;
+	const SourceColumn *y = (const SourceColumn *) b;
+
+	return varstr_cmp(x->name, strlen(x->name), y->name, strlen(y->name),
+					  DEFAULT_COLLATION_OID);
+}
+
+/*
+ * Read options.source_columns (column name to type) into the pipeline's
+ * source_columns and source_types, ordered by name.
+ */
+static void
+read_source_columns(Pipeline *p, Jsonb *options)
+{
+	JsonbValue *v;
+	JsonbIterator *it;
+	JsonbValue	key;
+	JsonbValue	value;
+	JsonbIteratorToken token;
+	SourceColumn *columns;
+	int			n = 0;
+
+	if (options == NULL || !JB_ROOT_IS_OBJECT(options))
+		return;
+	v = getKeyJsonValueFromContainer(&options->root, "source_columns",
+									 strlen("source_columns"), NULL);
+	if (v == NULL || v->type == jbvNull)
+		return;
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		elog(ERROR, "pipeline \"%s\" has invalid source_columns", p->name);
+
+	columns = palloc(sizeof(SourceColumn) * (JsonContainerSize(v->val.binary.data) + 1));
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((token = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+	{
+		if (token != WJB_KEY)
+			continue;
+		token = JsonbIteratorNext(&it, &value, true);
+		Assert(token == WJB_VALUE);
+		columns[n].name = pnstrdup(key.val.string.val, key.val.string.len);
+		columns[n].type = value.type == jbvString ?
+			pnstrdup(value.val.string.val, value.val.string.len) : pstrdup("");
+		n++;
+	}
+	qsort(columns, n, sizeof(SourceColumn), source_column_cmp);
+	for (int i = 0; i < n; i++)
+	{
+		p->source_columns = lappend(p->source_columns, columns[i].name);
+		p->source_types = lappend(p->source_types, columns[i].type);
+	}
+}
+
+/*
  * Load a pipeline's definition by name, or raise an error if there is none.
  * The result is allocated in the caller's memory context.
  */
@@ -175,23 +271,14 @@ LoadPipeline(const char *name)
 	bool		isnull;
 	Datum		d;
 	char	   *mode_name;
+	Jsonb	   *options;
+	char	   *text_value;
 
 	values[0] = CStringGetTextDatum(name);
 
 	catalog_begin(&cxt);
 	catalog_exec(catalog_sql("SELECT source, target, cursor_column::text, cursor_type,"
-							 " mode, keys::text[], lag, batch_size, enabled, owner,"
-							 " options->>'delete_column', (options->>'soft_delete')::boolean,"
-							 " options->>'payload_column', options->>'op_column',"
-							 " options->>'after_column', options->>'before_column',"
-							 " options->>'version_column', options->>'command',"
-							 " options->>'valid_from_column', options->>'valid_to_column',"
-							 " options->>'current_column', options->>'epoch_unit',"
-							 " COALESCE(options->>'on_schema_change', 'fail'),"
-							 " ARRAY(SELECT c.key FROM pg_catalog.jsonb_each_text(options->'source_columns') AS c"
-							 "       ORDER BY c.key),"
-							 " ARRAY(SELECT c.value FROM pg_catalog.jsonb_each_text(options->'source_columns') AS c"
-							 "       ORDER BY c.key)"
+							 " mode, keys::text[], lag, batch_size, enabled, owner, options"
 							 " FROM %s.incr_pipelines"
 							 " WHERE name OPERATOR(pg_catalog.=) $1"),
 				 1, argtypes, values, NULL, SPI_OK_SELECT);
@@ -239,35 +326,26 @@ LoadPipeline(const char *name)
 	p->batch_size = isnull ? 0 : DatumGetInt64(d);
 	p->enabled = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
 	p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
-	p->delete_column = SPI_getvalue(tup, desc, 11);
-	d = SPI_getbinval(tup, desc, 12, &isnull);
-	p->soft_delete = !isnull && DatumGetBool(d);
-	p->payload_column = SPI_getvalue(tup, desc, 13);
-	p->op_column = SPI_getvalue(tup, desc, 14);
-	p->after_column = SPI_getvalue(tup, desc, 15);
-	p->before_column = SPI_getvalue(tup, desc, 16);
-	p->version_column = SPI_getvalue(tup, desc, 17);
-	p->command = SPI_getvalue(tup, desc, 18);
-	p->valid_from_column = SPI_getvalue(tup, desc, 19);
-	p->valid_to_column = SPI_getvalue(tup, desc, 20);
-	p->current_column = SPI_getvalue(tup, desc, 21);
-	p->epoch_unit = SPI_getvalue(tup, desc, 22);
-	p->on_schema_change = SPI_getvalue(tup, desc, 23);
-	for (int col = 24; col <= 25; col++)
-	{
-		Datum	   *elems;
-		bool	   *elemnulls;
-		int			nelems;
-		List	  **list = (col == 24) ? &p->source_columns : &p->source_types;
-
-		d = SPI_getbinval(tup, desc, col, &isnull);
-		if (isnull)
-			continue;
-		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
-						  TYPALIGN_INT, &elems, &elemnulls, &nelems);
-		for (int i = 0; i < nelems; i++)
-			*list = lappend(*list, TextDatumGetCString(elems[i]));
-	}
+	d = SPI_getbinval(tup, desc, 11, &isnull);
+	options = isnull ? NULL : DatumGetJsonbP(d);
+	p->delete_column = option_text(options, "delete_column");
+	text_value = option_text(options, "soft_delete");
+	p->soft_delete = text_value &&
+		DatumGetBool(DirectFunctionCall1(boolin, CStringGetDatum(text_value)));
+	p->payload_column = option_text(options, "payload_column");
+	p->op_column = option_text(options, "op_column");
+	p->after_column = option_text(options, "after_column");
+	p->before_column = option_text(options, "before_column");
+	p->version_column = option_text(options, "version_column");
+	p->command = option_text(options, "command");
+	p->valid_from_column = option_text(options, "valid_from_column");
+	p->valid_to_column = option_text(options, "valid_to_column");
+	p->current_column = option_text(options, "current_column");
+	p->epoch_unit = option_text(options, "epoch_unit");
+	p->on_schema_change = option_text(options, "on_schema_change");
+	if (p->on_schema_change == NULL)
+		p->on_schema_change = "fail";
+	read_source_columns(p, options);
 
 	catalog_end(&cxt);
 	return p;
