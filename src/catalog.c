@@ -66,36 +66,48 @@ catalog_end(CatalogContext *cxt)
 	SetUserIdAndSecContext(cxt->save_userid, cxt->save_sec_context);
 }
 
-/* A catalog statement's saved plan, by its text (which names the schema). */
+/*
+ * A catalog statement's saved plan, by the constant it is built from and
+ * the schema it names.
+ */
 typedef struct CatalogPlan
 {
-	char	   *sql;
+	const char *fmt;
+	char	   *schema;
 	SPIPlanPtr	plan;
 } CatalogPlan;
 
 static List *catalog_plans = NIL;
 
+static char *catalog_sql(const char *fmt);
+
 /*
  * Return the saved plan of a catalog statement, preparing it the first time:
  * every run executes several, and parsing and planning them each time was a
- * good part of a run that finds nothing to do.  The plan cache replans them
- * when the catalog tables change; they always run as the same role with the
- * same search_path, so nothing else invalidates them.
+ * good part of a run that finds nothing to do.  fmt must be a string
+ * constant: its address is the statement's name, so that finding the plan
+ * needs neither building the text nor comparing it.  The plan cache replans
+ * them when the catalog tables change; they always run as the same role
+ * with the same search_path, so nothing else invalidates them.
  */
 static SPIPlanPtr
-catalog_plan(const char *sql, int nargs, Oid *argtypes)
+catalog_plan(const char *fmt, int nargs, Oid *argtypes)
 {
 	ListCell   *lc;
 	CatalogPlan *entry;
 	MemoryContext old;
 	SPIPlanPtr	plan;
+	const char *schema = ExtensionSchemaQuoted();
+	char	   *sql;
 
 	foreach(lc, catalog_plans)
 	{
 		entry = (CatalogPlan *) lfirst(lc);
-		if (strcmp(entry->sql, sql) == 0)
+		if (entry->fmt == fmt && strcmp(entry->schema, schema) == 0)
 			return entry->plan;
 	}
+	sql = catalog_sql(fmt);
+
 	/*
 	 * Generic plans: each statement reads or writes a handful of rows by key,
 	 * which one plan does well for every value.  Left to choose, the plan
@@ -110,23 +122,27 @@ catalog_plan(const char *sql, int nargs, Oid *argtypes)
 		elog(ERROR, "could not keep the plan of a catalog statement: %s", sql);
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	entry = palloc(sizeof(CatalogPlan));
-	entry->sql = pstrdup(sql);
+	entry->fmt = fmt;
+	entry->schema = pstrdup(schema);
 	entry->plan = plan;
 	catalog_plans = lappend(catalog_plans, entry);
 	MemoryContextSwitchTo(old);
 	return plan;
 }
 
-/* Run one catalog statement; elog on an unexpected SPI result. */
+/*
+ * Run one catalog statement, fmt with the extension's schema for each %s (a
+ * string constant: see catalog_plan); elog on an unexpected SPI result.
+ */
 static void
-catalog_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
+catalog_exec(const char *fmt, int nargs, Oid *argtypes, Datum *values,
 			 const char *nulls, int expected)
 {
 	int			ret;
 
-	ret = SPI_execute_plan(catalog_plan(sql, nargs, argtypes), values, nulls, false, 0);
+	ret = SPI_execute_plan(catalog_plan(fmt, nargs, argtypes), values, nulls, false, 0);
 	if (ret != expected)
-		elog(ERROR, "catalog statement failed (SPI result %d): %s", ret, sql);
+		elog(ERROR, "catalog statement failed (SPI result %d): %s", ret, fmt);
 }
 
 /* Build a catalog statement: every %s in fmt is replaced by the schema. */
@@ -277,10 +293,10 @@ LoadPipeline(const char *name)
 	values[0] = CStringGetTextDatum(name);
 
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("SELECT source, target, cursor_column::text, cursor_type,"
-							 " mode, keys::text[], lag, batch_size, enabled, owner, options"
-							 " FROM %s.incr_pipelines"
-							 " WHERE name OPERATOR(pg_catalog.=) $1"),
+	catalog_exec("SELECT source, target, cursor_column::text, cursor_type,"
+				 " mode, keys::text[], lag, batch_size, enabled, owner, options"
+				 " FROM %s.incr_pipelines"
+				 " WHERE name OPERATOR(pg_catalog.=) $1",
 				 1, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 	{
@@ -362,7 +378,7 @@ PipelineExists(const char *name)
 
 	values[0] = CStringGetTextDatum(name);
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("SELECT 1 FROM %s.incr_pipelines WHERE name OPERATOR(pg_catalog.=) $1"),
+	catalog_exec("SELECT 1 FROM %s.incr_pipelines WHERE name OPERATOR(pg_catalog.=) $1",
 				 1, argtypes, values, NULL, SPI_OK_SELECT);
 	exists = (SPI_processed > 0);
 	catalog_end(&cxt);
@@ -442,10 +458,10 @@ StoreSourceColumns(Pipeline *p)
 	values[0] = CStringGetTextDatum(p->name);
 	values[1] = CStringGetTextDatum(source_columns_json(p));
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("UPDATE %s.incr_pipelines"
-							 " SET options = options OPERATOR(pg_catalog.||)"
-							 "   pg_catalog.jsonb_build_object('source_columns', $2::pg_catalog.jsonb)"
-							 " WHERE name OPERATOR(pg_catalog.=) $1"),
+	catalog_exec("UPDATE %s.incr_pipelines"
+				 " SET options = options OPERATOR(pg_catalog.||)"
+				 "   pg_catalog.jsonb_build_object('source_columns', $2::pg_catalog.jsonb)"
+				 " WHERE name OPERATOR(pg_catalog.=) $1",
 				 2, argtypes, values, NULL, SPI_OK_UPDATE);
 	catalog_end(&cxt);
 }
@@ -520,21 +536,21 @@ InsertPipeline(Pipeline *p, Interval *schedule)
 	values[11] = ObjectIdGetDatum(p->owner);
 
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("INSERT INTO %s.incr_pipelines"
-							 " (name, source, target, cursor_column, cursor_type, mode,"
-							 "  keys, lag, batch_size, schedule, enabled, owner, options)"
-							 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-							 "  pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
-							 "   'delete_column', $13, 'soft_delete', $14::boolean,"
-							 "   'payload_column', $15, 'op_column', $16, 'after_column', $17,"
-							 "   'before_column', $18, 'version_column', $19, 'command', $20,"
-							 "   'valid_from_column', $21, 'valid_to_column', $22,"
-							 "   'current_column', $23, 'epoch_unit', $24,"
-							 "   'on_schema_change', $25, 'source_columns', $26::pg_catalog.jsonb)))"
-							 " RETURNING *"),
+	catalog_exec("INSERT INTO %s.incr_pipelines"
+				 " (name, source, target, cursor_column, cursor_type, mode,"
+				 "  keys, lag, batch_size, schedule, enabled, owner, options)"
+				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+				 "  pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
+				 "   'delete_column', $13, 'soft_delete', $14::boolean,"
+				 "   'payload_column', $15, 'op_column', $16, 'after_column', $17,"
+				 "   'before_column', $18, 'version_column', $19, 'command', $20,"
+				 "   'valid_from_column', $21, 'valid_to_column', $22,"
+				 "   'current_column', $23, 'epoch_unit', $24,"
+				 "   'on_schema_change', $25, 'source_columns', $26::pg_catalog.jsonb)))"
+				 " RETURNING *",
 				 26, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
-	catalog_exec(catalog_sql("INSERT INTO %s.incr_checkpoints (pipeline) VALUES ($1)"),
+	catalog_exec("INSERT INTO %s.incr_checkpoints (pipeline) VALUES ($1)",
 				 1, argtypes, values, NULL, SPI_OK_INSERT);
 	catalog_end(&cxt);
 
@@ -551,7 +567,7 @@ DeletePipeline(const char *name)
 
 	values[0] = CStringGetTextDatum(name);
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("DELETE FROM %s.incr_pipelines WHERE name OPERATOR(pg_catalog.=) $1"),
+	catalog_exec("DELETE FROM %s.incr_pipelines WHERE name OPERATOR(pg_catalog.=) $1",
 				 1, argtypes, values, NULL, SPI_OK_DELETE);
 	if (SPI_processed != 1)
 	{
@@ -572,8 +588,8 @@ SetPipelineEnabled(const char *name, bool enabled)
 	values[0] = CStringGetTextDatum(name);
 	values[1] = BoolGetDatum(enabled);
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("UPDATE %s.incr_pipelines SET enabled = $2"
-							 " WHERE name OPERATOR(pg_catalog.=) $1"),
+	catalog_exec("UPDATE %s.incr_pipelines SET enabled = $2"
+				 " WHERE name OPERATOR(pg_catalog.=) $1",
 				 2, argtypes, values, NULL, SPI_OK_UPDATE);
 	if (SPI_processed != 1)
 	{
@@ -595,8 +611,8 @@ SetPipelineSchedule(const char *name, Interval *schedule)
 	values[0] = CStringGetTextDatum(name);
 	values[1] = schedule ? IntervalPGetDatum(schedule) : (Datum) 0;
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("UPDATE %s.incr_pipelines SET schedule = $2"
-							 " WHERE name OPERATOR(pg_catalog.=) $1"),
+	catalog_exec("UPDATE %s.incr_pipelines SET schedule = $2"
+				 " WHERE name OPERATOR(pg_catalog.=) $1",
 				 2, argtypes, values, nulls, SPI_OK_UPDATE);
 	catalog_end(&cxt);
 }
@@ -657,20 +673,24 @@ ReadCheckpoint(Pipeline *p, CheckpointLock lock, Checkpoint *cp)
 	Datum		values[1];
 	Datum		d;
 	bool		isnull;
-	const char *locking = "";
+	const char *sql;
 
+	/* three constants, one per lock mode: see catalog_plan */
 	if (lock == CHECKPOINT_LOCK_WAIT)
-		locking = " FOR UPDATE";
+		sql = "SELECT value_timestamptz, value_timestamp, value_date, value_numeric"
+			" FROM %s.incr_checkpoints WHERE pipeline OPERATOR(pg_catalog.=) $1"
+			" FOR UPDATE";
 	else if (lock == CHECKPOINT_LOCK_NOWAIT)
-		locking = " FOR UPDATE SKIP LOCKED";
+		sql = "SELECT value_timestamptz, value_timestamp, value_date, value_numeric"
+			" FROM %s.incr_checkpoints WHERE pipeline OPERATOR(pg_catalog.=) $1"
+			" FOR UPDATE SKIP LOCKED";
+	else
+		sql = "SELECT value_timestamptz, value_timestamp, value_date, value_numeric"
+			" FROM %s.incr_checkpoints WHERE pipeline OPERATOR(pg_catalog.=) $1";
 
 	values[0] = CStringGetTextDatum(p->name);
 	catalog_begin(&cxt);
-	catalog_exec(psprintf("%s%s",
-						  catalog_sql("SELECT value_timestamptz, value_timestamp, value_date,"
-									  " value_numeric FROM %s.incr_checkpoints"
-									  " WHERE pipeline OPERATOR(pg_catalog.=) $1"),
-						  locking),
+	catalog_exec(sql,
 				 1, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 	{
@@ -766,11 +786,11 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 	}
 
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("UPDATE %s.incr_checkpoints"
-							 " SET value_timestamptz = $2, value_timestamp = $3,"
-							 "     value_date = $4, value_numeric = $5,"
-							 "     moved_at = pg_catalog.now(), moved_by_run = $6"
-							 " WHERE pipeline OPERATOR(pg_catalog.=) $1"),
+	catalog_exec("UPDATE %s.incr_checkpoints"
+				 " SET value_timestamptz = $2, value_timestamp = $3,"
+				 "     value_date = $4, value_numeric = $5,"
+				 "     moved_at = pg_catalog.now(), moved_by_run = $6"
+				 " WHERE pipeline OPERATOR(pg_catalog.=) $1",
 				 7, argtypes, values, nulls, SPI_OK_UPDATE);
 	catalog_end(&cxt);
 }
@@ -784,7 +804,7 @@ NextRunId(void)
 	int64		id;
 
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("SELECT pg_catalog.nextval('%s.incr_runs_run_id_seq')"),
+	catalog_exec("SELECT pg_catalog.nextval('%s.incr_runs_run_id_seq')",
 				 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									 SPI_tuptable->tupdesc, 1, &isnull));
@@ -828,14 +848,14 @@ InsertRun(int64 run_id, RunRecord *r)
 	nulls[15] = OidIsValid(r->owner) ? ' ' : 'n';
 
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("INSERT INTO %s.incr_runs"
-							 " (run_id, pipeline, trigger, started_at, finished_at,"
-							 "  window_from, window_to, rows_read, rows_inserted,"
-							 "  rows_updated, rows_deleted, rows_unchanged, status, error,"
-							 "  rows_late, owner)"
-							 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-							 "         $12, $13, $14, $15, $16)"
-							 " RETURNING *"),
+	catalog_exec("INSERT INTO %s.incr_runs"
+				 " (run_id, pipeline, trigger, started_at, finished_at,"
+				 "  window_from, window_to, rows_read, rows_inserted,"
+				 "  rows_updated, rows_deleted, rows_unchanged, status, error,"
+				 "  rows_late, owner)"
+				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+				 "         $12, $13, $14, $15, $16)"
+				 " RETURNING *",
 				 16, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	catalog_end(&cxt);

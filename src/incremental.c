@@ -120,7 +120,6 @@ ExtensionSchemaQuoted(void)
 {
 	static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
 	static char cached[NAMEDATALEN * 2 + 3];
-	Oid			extoid;
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
@@ -129,13 +128,12 @@ ExtensionSchemaQuoted(void)
 
 	if (cached_lxid == MyProc->lxid && cached_lxid != InvalidLocalTransactionId)
 		return pstrdup(cached);
-	extoid = get_extension_oid("incremental", false);
 
-	/* PostgreSQL 15 does not export get_extension_schema() */
+	/* one scan by name (PostgreSQL 15 does not export get_extension_schema()) */
 	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("incremental"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 		schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
@@ -143,7 +141,11 @@ ExtensionSchemaQuoted(void)
 	table_close(rel, AccessShareLock);
 
 	if (!OidIsValid(schema))
+	{
+		/* not there: the error get_extension_oid gives */
+		(void) get_extension_oid("incremental", false);
 		elog(ERROR, "extension \"incremental\" has no schema");
+	}
 	strlcpy(cached, quote_identifier(get_namespace_name(schema)), sizeof(cached));
 	cached_lxid = MyProc->lxid;
 	return pstrdup(cached);
