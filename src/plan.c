@@ -219,7 +219,7 @@ append_keyed_source(StringInfo buf, Pipeline *p, PipelineShape *shape,
 static void
 append_insert_head(StringInfo buf, PipelineShape *shape, const char *extra_column)
 {
-	appendStringInfo(buf, "  INSERT INTO %s AS t (", shape->target_sql);
+	appendStringInfo(buf, "INSERT INTO %s AS t (", shape->target_sql);
 	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
 	if (extra_column)
 		appendStringInfo(buf, ", %s", quote_identifier(extra_column));
@@ -334,24 +334,20 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 							   quote_identifier(p->delete_column));
 
 	/*
-	 * Without deletes the rows go straight into the INSERT and w is read
-	 * once: a CTE around the window's scan could not be inlined (it calls
-	 * _incr_tally) and would copy every row through a tuplestore.
+	 * Without deletes the rows go straight into the INSERT, and the rows it
+	 * returns are counted as they come (RunSqlReturnsRows): a CTE around the
+	 * window's scan could not be inlined (it calls _incr_tally) and would
+	 * copy every row through a tuplestore, and so would one around the
+	 * INSERT to count what it returns.
 	 */
 	if (!hard_delete)
 	{
-		appendStringInfoString(buf, "WITH w AS (\n");
 		append_insert_head(buf, shape, NULL);
 		append_keyed_source(buf, p, shape, true, NIL);
 		append_upsert(buf, shape, guard, NULL);
 		appendStringInfo(buf, "\n  RETURNING t.xmax OPERATOR(pg_catalog.=) 0 AS inserted,\n"
-						 "    %s AS deleted,\n    %s\n)\n"
-						 "SELECT pg_catalog.count(*) FILTER (WHERE inserted AND NOT deleted),\n"
-						 "       pg_catalog.count(*) FILTER (WHERE NOT inserted AND NOT deleted),\n"
-						 "       pg_catalog.count(*) FILTER (WHERE deleted),\n       %s\nFROM w",
-						 deleted_out, late_expr(p, shape),
-						 shape->target_has_cursor ?
-						 "pg_catalog.count(*) FILTER (WHERE late)" : "NULL::pg_catalog.int8");
+						 "    %s AS deleted,\n    %s",
+						 deleted_out, late_expr(p, shape));
 		return;
 	}
 
@@ -365,7 +361,7 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 						 quote_identifier(p->cursor_column),
 						 quote_identifier(p->cursor_column));
 	appendStringInfo(buf, "\n  RETURNING %s\n),\n", late_expr(p, shape));
-	appendStringInfoString(buf, "w AS (\n");
+	appendStringInfoString(buf, "w AS (\n  ");
 	append_insert_head(buf, shape, NULL);
 	appendStringInfoString(buf, "SELECT ");
 	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
@@ -388,7 +384,6 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 static void
 build_append_keyed(StringInfo buf, Pipeline *p, PipelineShape *shape)
 {
-	appendStringInfoString(buf, "WITH w AS (\n");
 	append_insert_head(buf, shape, NULL);
 	appendStringInfoString(buf, "SELECT ");
 	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
@@ -396,12 +391,8 @@ build_append_keyed(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	append_keyed_source(buf, p, shape, false, NIL);
 	appendStringInfoString(buf, ") AS src\n  ON CONFLICT (");
 	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
-	appendStringInfo(buf, ") DO NOTHING\n  RETURNING %s\n)\n"
-					 "SELECT pg_catalog.count(*), 0::pg_catalog.int8, 0::pg_catalog.int8,\n       ",
+	appendStringInfo(buf, ") DO NOTHING\n  RETURNING true AS inserted, false AS deleted, %s",
 					 late_expr(p, shape));
-	appendStringInfoString(buf, shape->target_has_cursor ?
-						   "pg_catalog.count(*) FILTER (WHERE late)" : "NULL::pg_catalog.int8");
-	appendStringInfoString(buf, "\nFROM w");
 }
 
 /*
@@ -415,7 +406,6 @@ build_append_keyed(StringInfo buf, Pipeline *p, PipelineShape *shape)
 static void
 build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
 {
-	appendStringInfoString(buf, "WITH w AS (\n");
 	append_insert_head(buf, shape, NULL);
 	appendStringInfoString(buf, "SELECT ");
 	append_source_exprs(buf, shape->columns, false);
@@ -443,9 +433,7 @@ build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	append_cursor_cmp(buf, "x", p, "<=", 3);
 	appendStringInfoString(buf, " AND ");
 	append_cursor_cmp(buf, "x", p, "<=", 2);
-	appendStringInfo(buf, ")\n  RETURNING %s\n)\n"
-					 "SELECT pg_catalog.count(*), 0::pg_catalog.int8, 0::pg_catalog.int8,\n"
-					 "       pg_catalog.count(*) FILTER (WHERE late)\nFROM w",
+	appendStringInfo(buf, ")\n  RETURNING true AS inserted, false AS deleted, %s",
 					 late_expr(p, shape));
 }
 
@@ -671,7 +659,7 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 		appendStringInfo(buf, "\n    AND (t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) (SELECT at FROM trunc))",
 						 quote_identifier(p->version_column),
 						 quote_identifier(p->version_column));
-	appendStringInfoString(buf, "\n  RETURNING 1\n),\nw AS (\n");
+	appendStringInfoString(buf, "\n  RETURNING 1\n),\nw AS (\n  ");
 	append_insert_head(buf, shape, p->version_column);
 	appendStringInfoString(buf, "SELECT ");
 	foreach(lc, shape->columns)
@@ -753,6 +741,17 @@ build_scd2(StringInfo buf, Pipeline *p, PipelineShape *shape)
 						   "       pg_catalog.count(*) FILTER (WHERE _incr_deleted),\n"
 						   "       pg_catalog.count(*) FILTER (WHERE _incr_c OPERATOR(pg_catalog.<=) $3)\n"
 						   "FROM chg");
+}
+
+/*
+ * True if the pipeline's run statement is one INSERT whose returned rows the
+ * caller counts, rather than a statement that returns the counts.
+ */
+bool
+RunSqlReturnsRows(Pipeline *p)
+{
+	return p->mode == MODE_APPEND ||
+		(p->mode == MODE_MERGE && !(p->delete_column && !p->soft_delete));
 }
 
 /* Build the statement of one run of the pipeline. */

@@ -13,6 +13,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/params.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "utils/acl.h"
@@ -212,6 +213,49 @@ run_plan_note_read(Pipeline *p, SPIPlanPtr plan, int64 count)
 	}
 }
 
+/*
+ * Counts the rows a run's INSERT returns (RunSqlReturnsRows: inserted,
+ * deleted, late), as they come, instead of keeping them for a SELECT to
+ * count.
+ */
+typedef struct CountReceiver
+{
+	DestReceiver pub;
+	int64		inserted;
+	int64		updated;
+	int64		deleted;
+	int64		late;
+} CountReceiver;
+
+/* Count one returned row. */
+static bool
+count_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	CountReceiver *c = (CountReceiver *) self;
+
+	slot_getsomeattrs(slot, 3);
+	if (!slot->tts_isnull[1] && DatumGetBool(slot->tts_values[1]))
+		c->deleted++;
+	else if (!slot->tts_isnull[0] && DatumGetBool(slot->tts_values[0]))
+		c->inserted++;
+	else
+		c->updated++;
+	if (!slot->tts_isnull[2] && DatumGetBool(slot->tts_values[2]))
+		c->late++;
+	return true;
+}
+
+/* Nothing to set up or release. */
+static void
+count_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+count_nothing(DestReceiver *self)
+{
+}
+
 /* Raise the error for a REPEATABLE READ or SERIALIZABLE caller. */
 static void
 refuse_snapshot_isolation(const char *name)
@@ -334,19 +378,54 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 							 run->last_read >= 0 && run->last_read <= RUN_GENERIC_PLAN_ROWS ?
 							 "force_generic_plan" : "force_custom_plan",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	ret = SPI_execute_plan(plan, values, NULL, false, 0);
-	AtEOXact_GUC(true, nestlevel);
+	if (RunSqlReturnsRows(p))
+	{
+		CountReceiver counter;
+		SPIExecuteOptions options;
+		ParamListInfo params = makeParamList(RUN_SQL_NPARAMS);
+
+		for (int i = 0; i < RUN_SQL_NPARAMS; i++)
+		{
+			params->params[i].value = values[i];
+			params->params[i].isnull = false;
+			params->params[i].pflags = PARAM_FLAG_CONST;
+			params->params[i].ptype = types[i];
+		}
+		memset(&counter, 0, sizeof(counter));
+		counter.pub.receiveSlot = count_receive;
+		counter.pub.rStartup = count_startup;
+		counter.pub.rShutdown = count_nothing;
+		counter.pub.rDestroy = count_nothing;
+		counter.pub.mydest = DestNone;
+		memset(&options, 0, sizeof(options));
+		options.params = params;
+		options.dest = &counter.pub;
+		ret = SPI_execute_plan_extended(plan, &options);
+		AtEOXact_GUC(true, nestlevel);
+		if (ret != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
+		counts[0] = counter.inserted;
+		counts[1] = counter.updated;
+		counts[2] = counter.deleted;
+		counts[3] = counter.late;
+		nulls[3] = !shape->target_has_cursor;
+	}
+	else
+	{
+		ret = SPI_execute_plan(plan, values, NULL, false, 0);
+		AtEOXact_GUC(true, nestlevel);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
+		for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										  i + 1, &nulls[i]);
+
+			counts[i] = nulls[i] ? 0 : DatumGetInt64(d);
+		}
+	}
 	/* looked up again: a run inside the statement (a trigger) may have dropped it */
 	run_plan_note_read(p, plan, tally.count);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
-	for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
-	{
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-									  i + 1, &nulls[i]);
-
-		counts[i] = nulls[i] ? 0 : DatumGetInt64(d);
-	}
 
 	/* every row read is written, or unchanged (identical, older, superseded) */
 	rec->rows_read = tally.count;
