@@ -7,8 +7,10 @@
  * Rules every statement here follows: identifiers are quoted; values are
  * parameters; operators and functions are schema-qualified (key columns are
  * matched with the equality operator of the target's key index, named with
- * its schema), and row comparisons go through record_image_eq, which needs
- * no operator lookup, so nothing on the caller's search_path is picked up.
+ * its schema), and rows are compared byte for byte (append_row_changed):
+ * with pg_catalog's = for the types where that is the same thing, and
+ * through record_image_eq, which needs no operator lookup, for the others,
+ * so nothing on the caller's search_path is picked up.
  * Names the statements introduce start with "_incr_".
  */
 #include "postgres.h"
@@ -230,6 +232,108 @@ append_insert_head(StringInfo buf, PipelineShape *shape, const char *extra_colum
 }
 
 /*
+ * True if two values of the type are equal by pg_catalog's = (with the C
+ * collation for text) exactly when they are the same bytes, which is what
+ * record_image_eq compares.  Not so for numeric (1.0 = 1.00), the floats
+ * (0 = -0), interval ('1 day' = '24 hours'), bpchar (trailing blanks), and
+ * types whose = is looser by design.
+ */
+static bool
+equality_is_identity(Oid type)
+{
+	switch (type)
+	{
+		case BOOLOID:
+		case CHAROID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case DATEOID:
+		case TIMEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case UUIDOID:
+		case BYTEAOID:
+		case TEXTOID:
+		case VARCHAROID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Append a condition that holds when the non-key columns (and extra_column,
+ * if given) of rows left and right differ in any byte, NULLs alike.
+ * Columns whose = is byte identity are compared one by one, which stops at
+ * the first difference; the others go through one record_image_eq, which
+ * has to build a row of each side first.
+ */
+static void
+append_row_changed(StringInfo buf, List *columns, const char *extra_column,
+				   const char *left, const char *right)
+{
+	ListCell   *lc;
+	bool		first = true;
+	bool		rest = (extra_column != NULL);
+
+	appendStringInfoChar(buf, '(');
+	foreach(lc, columns)
+	{
+		LoadColumn *col = (LoadColumn *) lfirst(lc);
+		const char *c = quote_identifier(col->name);
+
+		if (col->is_key)
+			continue;
+		if (!equality_is_identity(col->target_type))
+		{
+			rest = true;
+			continue;
+		}
+		appendStringInfo(buf, "%s(%s.%s OPERATOR(pg_catalog.=) %s.%s%s) IS NOT TRUE"
+						 " AND (%s.%s IS NOT NULL OR %s.%s IS NOT NULL)",
+						 first ? "" : "\n      OR ", left, c, right, c,
+						 (col->target_type == TEXTOID || col->target_type == VARCHAROID) ?
+						 " COLLATE pg_catalog.\"C\"" : "",
+						 left, c, right, c);
+		first = false;
+	}
+	if (rest)
+	{
+		bool		first_rest = true;
+
+		appendStringInfo(buf, "%sNOT pg_catalog.record_image_eq(ROW(", first ? "" : "\n      OR ");
+		for (int side = 0; side < 2; side++)
+		{
+			const char *alias = side == 0 ? left : right;
+
+			if (side == 1)
+				appendStringInfoString(buf, "), ROW(");
+			first_rest = true;
+			foreach(lc, columns)
+			{
+				LoadColumn *col = (LoadColumn *) lfirst(lc);
+
+				if (col->is_key || equality_is_identity(col->target_type))
+					continue;
+				appendStringInfo(buf, "%s%s.%s", first_rest ? "" : ", ", alias,
+								 quote_identifier(col->name));
+				first_rest = false;
+			}
+			if (extra_column)
+				appendStringInfo(buf, "%s%s.%s", first_rest ? "" : ", ", alias,
+								 quote_identifier(extra_column));
+		}
+		appendStringInfoString(buf, "))");
+		first = false;
+	}
+	if (first)
+		appendStringInfoString(buf, "false");
+	appendStringInfoChar(buf, ')');
+}
+
+/*
  * Append "ON CONFLICT (keys) DO UPDATE SET ... WHERE <changed> [AND guard]",
  * or DO NOTHING when every column is a key.  A row whose non-key columns are
  * byte-for-byte what the target holds is not rewritten.  guard, if given, is
@@ -266,15 +370,8 @@ append_upsert(StringInfo buf, PipelineShape *shape, const char *guard,
 	if (extra_column)
 		appendStringInfo(buf, ", %s = EXCLUDED.%s", quote_identifier(extra_column),
 						 quote_identifier(extra_column));
-	appendStringInfoString(buf, "\n  WHERE NOT pg_catalog.record_image_eq(ROW(");
-	append_columns(buf, shape->columns, "t", NON_KEY_COLUMNS);
-	if (extra_column)
-		appendStringInfo(buf, ", t.%s", quote_identifier(extra_column));
-	appendStringInfoString(buf, "), ROW(");
-	append_columns(buf, shape->columns, "EXCLUDED", NON_KEY_COLUMNS);
-	if (extra_column)
-		appendStringInfo(buf, ", EXCLUDED.%s", quote_identifier(extra_column));
-	appendStringInfoString(buf, "))");
+	appendStringInfoString(buf, "\n  WHERE ");
+	append_row_changed(buf, shape->columns, extra_column, "t", "EXCLUDED");
 	if (guard)
 		appendStringInfo(buf, "\n    AND %s", guard);
 }
@@ -718,12 +815,10 @@ build_scd2(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	appendStringInfo(buf, "\n        AND (h.%s OPERATOR(pg_catalog.>=) src._incr_c"
 					 " OR h.%s OPERATOR(pg_catalog.>=) src._incr_c))\n"
 					 "    ELSE src._incr_c OPERATOR(pg_catalog.>) t.%s\n"
-					 "      AND (src._incr_deleted OR NOT pg_catalog.record_image_eq(ROW(",
+					 "      AND (src._incr_deleted OR ",
 					 vf, vt, vf);
-	append_columns(buf, shape->columns, "t", NON_KEY_COLUMNS);
-	appendStringInfoString(buf, "), ROW(");
-	append_columns(buf, shape->columns, "src", NON_KEY_COLUMNS);
-	appendStringInfo(buf, "))) END\n),\n"
+	append_row_changed(buf, shape->columns, NULL, "t", "src");
+	appendStringInfo(buf, ") END\n),\n"
 					 "closed AS (\n  UPDATE %s AS t SET %s = chg._incr_c, %s = false\n"
 					 "  FROM chg WHERE chg._incr_had AND t.%s AND ",
 					 shape->target_sql, vt, cur, cur);
