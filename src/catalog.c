@@ -17,6 +17,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -795,20 +796,27 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 	catalog_end(&cxt);
 }
 
-/* Draw the id of a new run. */
+/*
+ * Draw the id of a new run: nextval of incr_runs' sequence, called directly
+ * rather than through a statement, as the bootstrap superuser like the
+ * catalog statements, so that callers need no privilege on the sequence.
+ * An error unwinds the identity with the (sub)transaction.
+ */
 int64
 NextRunId(void)
 {
-	CatalogContext cxt;
-	bool		isnull;
+	Oid			seq = get_relname_relid("incr_runs_run_id_seq", ExtensionSchemaOid());
+	Oid			save_userid;
+	int			save_sec_context;
 	int64		id;
 
-	catalog_begin(&cxt);
-	catalog_exec("SELECT pg_catalog.nextval('%s.incr_runs_run_id_seq')",
-				 0, NULL, NULL, NULL, SPI_OK_SELECT);
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									 SPI_tuptable->tupdesc, 1, &isnull));
-	catalog_end(&cxt);
+	if (!OidIsValid(seq))
+		elog(ERROR, "sequence incr_runs_run_id_seq of extension \"incremental\" is missing");
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	id = DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seq)));
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return id;
 }
 
