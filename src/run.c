@@ -245,12 +245,13 @@ count_receive(TupleTableSlot *slot, DestReceiver *self)
 	return true;
 }
 
-/* Nothing to set up or release. */
+/* Start counting: nothing to set up. */
 static void
 count_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
 }
 
+/* Stop counting, or let go of the receiver: nothing to release. */
 static void
 count_nothing(DestReceiver *self)
 {
