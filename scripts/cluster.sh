@@ -10,11 +10,13 @@
 #                     Exports PGHOST PGPORT PGUSER=postgres CLUSTER_DIR CLUSTER_LOG.
 #   cluster_stop      immediate stop and remove the temp dir; safe to call twice
 #                     (and only ever stops the cluster this shell started).
-# Sourcing puts the PostgreSQL 15 binaries (psql, pgbench, pg_config...) first on PATH.
+# Sourcing puts the PostgreSQL 15 binaries (psql, pgbench, pg_config...) first on PATH;
+# PG_BIN in the environment names another installation's bin directory (a private
+# copy, so that a build under test never replaces the system's incremental.so).
 # The server runs as the `postgres` user when the caller is root, else as the caller.
 
 # shellcheck shell=bash
-PG_BIN=/usr/lib/postgresql/15/bin
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 export PATH="$PG_BIN:$PATH"
 
 PROJECT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap

@@ -8,6 +8,7 @@
 
 #include "access/transam.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -16,12 +17,15 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/syscache.h"
+#include "utils/varlena.h"
 #include "utils/xid8.h"
 
 #include "catalog.h"
@@ -63,37 +67,55 @@ catalog_end(CatalogContext *cxt)
 	SetUserIdAndSecContext(cxt->save_userid, cxt->save_sec_context);
 }
 
-/* A catalog statement's saved plan, by its text (which names the schema). */
+/*
+ * A catalog statement's saved plan, by the constant it is built from and
+ * the schema it names.
+ */
 typedef struct CatalogPlan
 {
-	char	   *sql;
+	const char *fmt;
+	char	   *schema;
 	SPIPlanPtr	plan;
 } CatalogPlan;
 
 static List *catalog_plans = NIL;
 
+static char *catalog_sql(const char *fmt);
+
 /*
  * Return the saved plan of a catalog statement, preparing it the first time:
  * every run executes several, and parsing and planning them each time was a
- * good part of a run that finds nothing to do.  The plan cache replans them
- * when the catalog tables change; they always run as the same role with the
- * same search_path, so nothing else invalidates them.
+ * good part of a run that finds nothing to do.  fmt must be a string
+ * constant: its address is the statement's name, so that finding the plan
+ * needs neither building the text nor comparing it.  The plan cache replans
+ * them when the catalog tables change; they always run as the same role
+ * with the same search_path, so nothing else invalidates them.
  */
 static SPIPlanPtr
-catalog_plan(const char *sql, int nargs, Oid *argtypes)
+catalog_plan(const char *fmt, int nargs, Oid *argtypes)
 {
 	ListCell   *lc;
 	CatalogPlan *entry;
 	MemoryContext old;
 	SPIPlanPtr	plan;
+	const char *schema = ExtensionSchemaQuoted();
+	char	   *sql;
 
 	foreach(lc, catalog_plans)
 	{
 		entry = (CatalogPlan *) lfirst(lc);
-		if (strcmp(entry->sql, sql) == 0)
+		if (entry->fmt == fmt && strcmp(entry->schema, schema) == 0)
 			return entry->plan;
 	}
-	plan = SPI_prepare(sql, nargs, argtypes);
+	sql = catalog_sql(fmt);
+
+	/*
+	 * Generic plans: each statement reads or writes a handful of rows by key,
+	 * which one plan does well for every value.  Left to choose, the plan
+	 * cache kept planning some of them again for each run, their custom plans
+	 * costing a little less than the generic one.
+	 */
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare catalog statement (%s): %s",
 			 SPI_result_code_string(SPI_result), sql);
@@ -101,23 +123,27 @@ catalog_plan(const char *sql, int nargs, Oid *argtypes)
 		elog(ERROR, "could not keep the plan of a catalog statement: %s", sql);
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	entry = palloc(sizeof(CatalogPlan));
-	entry->sql = pstrdup(sql);
+	entry->fmt = fmt;
+	entry->schema = pstrdup(schema);
 	entry->plan = plan;
 	catalog_plans = lappend(catalog_plans, entry);
 	MemoryContextSwitchTo(old);
 	return plan;
 }
 
-/* Run one catalog statement; elog on an unexpected SPI result. */
+/*
+ * Run one catalog statement, fmt with the extension's schema for each %s (a
+ * string constant: see catalog_plan); elog on an unexpected SPI result.
+ */
 static void
-catalog_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
+catalog_exec(const char *fmt, int nargs, Oid *argtypes, Datum *values,
 			 const char *nulls, int expected)
 {
 	int			ret;
 
-	ret = SPI_execute_plan(catalog_plan(sql, nargs, argtypes), values, nulls, false, 0);
+	ret = SPI_execute_plan(catalog_plan(fmt, nargs, argtypes), values, nulls, false, 0);
 	if (ret != expected)
-		elog(ERROR, "catalog statement failed (SPI result %d): %s", ret, sql);
+		elog(ERROR, "catalog statement failed (SPI result %d): %s", ret, fmt);
 }
 
 /* Build a catalog statement: every %s in fmt is replaced by the schema. */
@@ -153,6 +179,99 @@ pipeline_not_found(const char *name)
 }
 
 /*
+ * The text of a member of the options object, as ->> gives it: a string
+ * unquoted, a number or boolean as written, JSON null or no member as NULL.
+ */
+static char *
+option_text(Jsonb *options, const char *key)
+{
+	JsonbValue *v;
+
+	if (options == NULL || !JB_ROOT_IS_OBJECT(options))
+		return NULL;
+	v = getKeyJsonValueFromContainer(&options->root, key, strlen(key), NULL);
+	if (v == NULL)
+		return NULL;
+	switch (v->type)
+	{
+		case jbvNull:
+			return NULL;
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		default:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+	}
+}
+
+/* A source column and its type, as options.source_columns records them. */
+typedef struct SourceColumn
+{
+	char	   *name;
+	char	   *type;
+} SourceColumn;
+
+/* Order source columns by name, as ORDER BY on text in the database's collation. */
+static int
+source_column_cmp(const void *a, const void *b)
+{
+	const SourceColumn *x = (const SourceColumn *) a;
+	const SourceColumn *y = (const SourceColumn *) b;
+
+	return varstr_cmp(x->name, strlen(x->name), y->name, strlen(y->name),
+					  DEFAULT_COLLATION_OID);
+}
+
+/*
+ * Read options.source_columns (column name to type) into the pipeline's
+ * source_columns and source_types, ordered by name.
+ */
+static void
+read_source_columns(Pipeline *p, Jsonb *options)
+{
+	JsonbValue *v;
+	JsonbIterator *it;
+	JsonbValue	key;
+	JsonbValue	value;
+	JsonbIteratorToken token;
+	SourceColumn *columns;
+	int			n = 0;
+
+	if (options == NULL || !JB_ROOT_IS_OBJECT(options))
+		return;
+	v = getKeyJsonValueFromContainer(&options->root, "source_columns",
+									 strlen("source_columns"), NULL);
+	if (v == NULL || v->type == jbvNull)
+		return;
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		elog(ERROR, "pipeline \"%s\" has invalid source_columns", p->name);
+
+	columns = palloc(sizeof(SourceColumn) * (JsonContainerSize(v->val.binary.data) + 1));
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((token = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+	{
+		if (token != WJB_KEY)
+			continue;
+		token = JsonbIteratorNext(&it, &value, true);
+		Assert(token == WJB_VALUE);
+		columns[n].name = pnstrdup(key.val.string.val, key.val.string.len);
+		columns[n].type = value.type == jbvString ?
+			pnstrdup(value.val.string.val, value.val.string.len) : pstrdup("");
+		n++;
+	}
+	qsort(columns, n, sizeof(SourceColumn), source_column_cmp);
+	for (int i = 0; i < n; i++)
+	{
+		p->source_columns = lappend(p->source_columns, columns[i].name);
+		p->source_types = lappend(p->source_types, columns[i].type);
+	}
+}
+
+/*
  * Load a pipeline's definition by name, or raise an error if there is none.
  * The result is allocated in the caller's memory context.
  */
@@ -169,26 +288,16 @@ LoadPipeline(const char *name)
 	bool		isnull;
 	Datum		d;
 	char	   *mode_name;
+	Jsonb	   *options;
+	char	   *text_value;
 
 	values[0] = CStringGetTextDatum(name);
 
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("SELECT source, target, cursor_column::text, cursor_type,"
-							 " mode, keys::text[], lag, batch_size, enabled, owner,"
-							 " options->>'delete_column', (options->>'soft_delete')::boolean,"
-							 " options->>'payload_column', options->>'op_column',"
-							 " options->>'after_column', options->>'before_column',"
-							 " options->>'version_column', options->>'command',"
-							 " options->>'valid_from_column', options->>'valid_to_column',"
-							 " options->>'current_column', options->>'epoch_unit',"
-							 " COALESCE(options->>'on_schema_change', 'fail'),"
-							 " options->>'files', options->'copy_options',"
-							 " ARRAY(SELECT c.key FROM pg_catalog.jsonb_each_text(options->'source_columns') AS c"
-							 "       ORDER BY c.key),"
-							 " ARRAY(SELECT c.value FROM pg_catalog.jsonb_each_text(options->'source_columns') AS c"
-							 "       ORDER BY c.key)"
-							 " FROM %s.incr_pipelines"
-							 " WHERE name OPERATOR(pg_catalog.=) $1"),
+	catalog_exec("SELECT source, target, cursor_column::text, cursor_type,"
+				 " mode, keys::text[], lag, batch_size, enabled, owner, options"
+				 " FROM %s.incr_pipelines"
+				 " WHERE name OPERATOR(pg_catalog.=) $1",
 				 1, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 	{
@@ -234,38 +343,34 @@ LoadPipeline(const char *name)
 	p->batch_size = isnull ? 0 : DatumGetInt64(d);
 	p->enabled = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
 	p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
-	p->delete_column = SPI_getvalue(tup, desc, 11);
-	d = SPI_getbinval(tup, desc, 12, &isnull);
-	p->soft_delete = !isnull && DatumGetBool(d);
-	p->payload_column = SPI_getvalue(tup, desc, 13);
-	p->op_column = SPI_getvalue(tup, desc, 14);
-	p->after_column = SPI_getvalue(tup, desc, 15);
-	p->before_column = SPI_getvalue(tup, desc, 16);
-	p->version_column = SPI_getvalue(tup, desc, 17);
-	p->command = SPI_getvalue(tup, desc, 18);
-	p->valid_from_column = SPI_getvalue(tup, desc, 19);
-	p->valid_to_column = SPI_getvalue(tup, desc, 20);
-	p->current_column = SPI_getvalue(tup, desc, 21);
-	p->epoch_unit = SPI_getvalue(tup, desc, 22);
-	p->on_schema_change = SPI_getvalue(tup, desc, 23);
-	p->files = SPI_getvalue(tup, desc, 24);
-	d = SPI_getbinval(tup, desc, 25, &isnull);
-	if (!isnull)
-		p->copy_options = DatumGetJsonbPCopy(d);
-	for (int col = 26; col <= 27; col++)
+	d = SPI_getbinval(tup, desc, 11, &isnull);
+	options = isnull ? NULL : DatumGetJsonbP(d);
+	p->delete_column = option_text(options, "delete_column");
+	text_value = option_text(options, "soft_delete");
+	p->soft_delete = text_value &&
+		DatumGetBool(DirectFunctionCall1(boolin, CStringGetDatum(text_value)));
+	p->payload_column = option_text(options, "payload_column");
+	p->op_column = option_text(options, "op_column");
+	p->after_column = option_text(options, "after_column");
+	p->before_column = option_text(options, "before_column");
+	p->version_column = option_text(options, "version_column");
+	p->command = option_text(options, "command");
+	p->valid_from_column = option_text(options, "valid_from_column");
+	p->valid_to_column = option_text(options, "valid_to_column");
+	p->current_column = option_text(options, "current_column");
+	p->epoch_unit = option_text(options, "epoch_unit");
+	p->on_schema_change = option_text(options, "on_schema_change");
+	if (p->on_schema_change == NULL)
+		p->on_schema_change = "fail";
+	read_source_columns(p, options);
+	p->files = option_text(options, "files");
+	if (options != NULL && JB_ROOT_IS_OBJECT(options))
 	{
-		Datum	   *elems;
-		bool	   *elemnulls;
-		int			nelems;
-		List	  **list = (col == 26) ? &p->source_columns : &p->source_types;
+		JsonbValue *v = getKeyJsonValueFromContainer(&options->root, "copy_options",
+													 strlen("copy_options"), NULL);
 
-		d = SPI_getbinval(tup, desc, col, &isnull);
-		if (isnull)
-			continue;
-		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
-						  TYPALIGN_INT, &elems, &elemnulls, &nelems);
-		for (int i = 0; i < nelems; i++)
-			*list = lappend(*list, TextDatumGetCString(elems[i]));
+		if (v != NULL && v->type == jbvBinary)
+			p->copy_options = JsonbValueToJsonb(v);
 	}
 
 	catalog_end(&cxt);
@@ -283,7 +388,7 @@ PipelineExists(const char *name)
 
 	values[0] = CStringGetTextDatum(name);
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("SELECT 1 FROM %s.incr_pipelines WHERE name OPERATOR(pg_catalog.=) $1"),
+	catalog_exec("SELECT 1 FROM %s.incr_pipelines WHERE name OPERATOR(pg_catalog.=) $1",
 				 1, argtypes, values, NULL, SPI_OK_SELECT);
 	exists = (SPI_processed > 0);
 	catalog_end(&cxt);
@@ -363,10 +468,10 @@ StoreSourceColumns(Pipeline *p)
 	values[0] = CStringGetTextDatum(p->name);
 	values[1] = CStringGetTextDatum(source_columns_json(p));
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("UPDATE %s.incr_pipelines"
-							 " SET options = options OPERATOR(pg_catalog.||)"
-							 "   pg_catalog.jsonb_build_object('source_columns', $2::pg_catalog.jsonb)"
-							 " WHERE name OPERATOR(pg_catalog.=) $1"),
+	catalog_exec("UPDATE %s.incr_pipelines"
+				 " SET options = options OPERATOR(pg_catalog.||)"
+				 "   pg_catalog.jsonb_build_object('source_columns', $2::pg_catalog.jsonb)"
+				 " WHERE name OPERATOR(pg_catalog.=) $1",
 				 2, argtypes, values, NULL, SPI_OK_UPDATE);
 	catalog_end(&cxt);
 }
@@ -450,22 +555,22 @@ InsertPipeline(Pipeline *p, Interval *schedule)
 	values[11] = ObjectIdGetDatum(p->owner);
 
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("INSERT INTO %s.incr_pipelines"
-							 " (name, source, target, cursor_column, cursor_type, mode,"
-							 "  keys, lag, batch_size, schedule, enabled, owner, options)"
-							 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-							 "  pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
-							 "   'delete_column', $13, 'soft_delete', $14::boolean,"
-							 "   'payload_column', $15, 'op_column', $16, 'after_column', $17,"
-							 "   'before_column', $18, 'version_column', $19, 'command', $20,"
-							 "   'valid_from_column', $21, 'valid_to_column', $22,"
-							 "   'current_column', $23, 'epoch_unit', $24,"
-							 "   'on_schema_change', $25, 'source_columns', $26::pg_catalog.jsonb,"
-							 "   'files', $27, 'copy_options', $28)))"
-							 " RETURNING *"),
+	catalog_exec("INSERT INTO %s.incr_pipelines"
+				 " (name, source, target, cursor_column, cursor_type, mode,"
+				 "  keys, lag, batch_size, schedule, enabled, owner, options)"
+				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+				 "  pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
+				 "   'delete_column', $13, 'soft_delete', $14::boolean,"
+				 "   'payload_column', $15, 'op_column', $16, 'after_column', $17,"
+				 "   'before_column', $18, 'version_column', $19, 'command', $20,"
+				 "   'valid_from_column', $21, 'valid_to_column', $22,"
+				 "   'current_column', $23, 'epoch_unit', $24,"
+				 "   'on_schema_change', $25, 'source_columns', $26::pg_catalog.jsonb,"
+				 "   'files', $27, 'copy_options', $28)))"
+				 " RETURNING *",
 				 28, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
-	catalog_exec(catalog_sql("INSERT INTO %s.incr_checkpoints (pipeline) VALUES ($1)"),
+	catalog_exec("INSERT INTO %s.incr_checkpoints (pipeline) VALUES ($1)",
 				 1, argtypes, values, NULL, SPI_OK_INSERT);
 	catalog_end(&cxt);
 
@@ -482,7 +587,7 @@ DeletePipeline(const char *name)
 
 	values[0] = CStringGetTextDatum(name);
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("DELETE FROM %s.incr_pipelines WHERE name OPERATOR(pg_catalog.=) $1"),
+	catalog_exec("DELETE FROM %s.incr_pipelines WHERE name OPERATOR(pg_catalog.=) $1",
 				 1, argtypes, values, NULL, SPI_OK_DELETE);
 	if (SPI_processed != 1)
 	{
@@ -503,8 +608,8 @@ SetPipelineEnabled(const char *name, bool enabled)
 	values[0] = CStringGetTextDatum(name);
 	values[1] = BoolGetDatum(enabled);
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("UPDATE %s.incr_pipelines SET enabled = $2"
-							 " WHERE name OPERATOR(pg_catalog.=) $1"),
+	catalog_exec("UPDATE %s.incr_pipelines SET enabled = $2"
+				 " WHERE name OPERATOR(pg_catalog.=) $1",
 				 2, argtypes, values, NULL, SPI_OK_UPDATE);
 	if (SPI_processed != 1)
 	{
@@ -526,8 +631,8 @@ SetPipelineSchedule(const char *name, Interval *schedule)
 	values[0] = CStringGetTextDatum(name);
 	values[1] = schedule ? IntervalPGetDatum(schedule) : (Datum) 0;
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("UPDATE %s.incr_pipelines SET schedule = $2"
-							 " WHERE name OPERATOR(pg_catalog.=) $1"),
+	catalog_exec("UPDATE %s.incr_pipelines SET schedule = $2"
+				 " WHERE name OPERATOR(pg_catalog.=) $1",
 				 2, argtypes, values, nulls, SPI_OK_UPDATE);
 	catalog_end(&cxt);
 }
@@ -588,20 +693,24 @@ ReadCheckpoint(Pipeline *p, CheckpointLock lock, Checkpoint *cp)
 	Datum		values[1];
 	Datum		d;
 	bool		isnull;
-	const char *locking = "";
+	const char *sql;
 
+	/* three constants, one per lock mode: see catalog_plan */
 	if (lock == CHECKPOINT_LOCK_WAIT)
-		locking = " FOR UPDATE";
+		sql = "SELECT value_timestamptz, value_timestamp, value_date, value_numeric"
+			" FROM %s.incr_checkpoints WHERE pipeline OPERATOR(pg_catalog.=) $1"
+			" FOR UPDATE";
 	else if (lock == CHECKPOINT_LOCK_NOWAIT)
-		locking = " FOR UPDATE SKIP LOCKED";
+		sql = "SELECT value_timestamptz, value_timestamp, value_date, value_numeric"
+			" FROM %s.incr_checkpoints WHERE pipeline OPERATOR(pg_catalog.=) $1"
+			" FOR UPDATE SKIP LOCKED";
+	else
+		sql = "SELECT value_timestamptz, value_timestamp, value_date, value_numeric"
+			" FROM %s.incr_checkpoints WHERE pipeline OPERATOR(pg_catalog.=) $1";
 
 	values[0] = CStringGetTextDatum(p->name);
 	catalog_begin(&cxt);
-	catalog_exec(psprintf("%s%s",
-						  catalog_sql("SELECT value_timestamptz, value_timestamp, value_date,"
-									  " value_numeric FROM %s.incr_checkpoints"
-									  " WHERE pipeline OPERATOR(pg_catalog.=) $1"),
-						  locking),
+	catalog_exec(sql,
 				 1, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 	{
@@ -697,29 +806,36 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 	}
 
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("UPDATE %s.incr_checkpoints"
-							 " SET value_timestamptz = $2, value_timestamp = $3,"
-							 "     value_date = $4, value_numeric = $5,"
-							 "     moved_at = pg_catalog.now(), moved_by_run = $6"
-							 " WHERE pipeline OPERATOR(pg_catalog.=) $1"),
+	catalog_exec("UPDATE %s.incr_checkpoints"
+				 " SET value_timestamptz = $2, value_timestamp = $3,"
+				 "     value_date = $4, value_numeric = $5,"
+				 "     moved_at = pg_catalog.now(), moved_by_run = $6"
+				 " WHERE pipeline OPERATOR(pg_catalog.=) $1",
 				 7, argtypes, values, nulls, SPI_OK_UPDATE);
 	catalog_end(&cxt);
 }
 
-/* Draw the id of a new run. */
+/*
+ * Draw the id of a new run: nextval of incr_runs' sequence, called directly
+ * rather than through a statement, as the bootstrap superuser like the
+ * catalog statements, so that callers need no privilege on the sequence.
+ * An error unwinds the identity with the (sub)transaction.
+ */
 int64
 NextRunId(void)
 {
-	CatalogContext cxt;
-	bool		isnull;
+	Oid			seq = get_relname_relid("incr_runs_run_id_seq", ExtensionSchemaOid());
+	Oid			save_userid;
+	int			save_sec_context;
 	int64		id;
 
-	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("SELECT pg_catalog.nextval('%s.incr_runs_run_id_seq')"),
-				 0, NULL, NULL, NULL, SPI_OK_SELECT);
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									 SPI_tuptable->tupdesc, 1, &isnull));
-	catalog_end(&cxt);
+	if (!OidIsValid(seq))
+		elog(ERROR, "sequence incr_runs_run_id_seq of extension \"incremental\" is missing");
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	id = DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seq)));
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return id;
 }
 
@@ -759,14 +875,14 @@ InsertRun(int64 run_id, RunRecord *r)
 	nulls[15] = OidIsValid(r->owner) ? ' ' : 'n';
 
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("INSERT INTO %s.incr_runs"
-							 " (run_id, pipeline, trigger, started_at, finished_at,"
-							 "  window_from, window_to, rows_read, rows_inserted,"
-							 "  rows_updated, rows_deleted, rows_unchanged, status, error,"
-							 "  rows_late, owner)"
-							 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-							 "         $12, $13, $14, $15, $16)"
-							 " RETURNING *"),
+	catalog_exec("INSERT INTO %s.incr_runs"
+				 " (run_id, pipeline, trigger, started_at, finished_at,"
+				 "  window_from, window_to, rows_read, rows_inserted,"
+				 "  rows_updated, rows_deleted, rows_unchanged, status, error,"
+				 "  rows_late, owner)"
+				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+				 "         $12, $13, $14, $15, $16)"
+				 " RETURNING *",
 				 16, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	catalog_end(&cxt);
@@ -799,11 +915,11 @@ LoadedFiles(Pipeline *p, List *paths)
 	values[0] = CStringGetTextDatum(p->name);
 	values[1] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 	catalog_begin(&cxt);
-	catalog_exec(catalog_sql("SELECT DISTINCT ON (path COLLATE pg_catalog.\"C\")"
-							 "  path, size, modified_at, checksum, run_id"
-							 " FROM %s.incr_files WHERE pipeline OPERATOR(pg_catalog.=) $1"
-							 "  AND path OPERATOR(pg_catalog.=) ANY ($2)"
-							 " ORDER BY path COLLATE pg_catalog.\"C\", run_id DESC"),
+	catalog_exec("SELECT DISTINCT ON (path COLLATE pg_catalog.\"C\")"
+				 "  path, size, modified_at, checksum, run_id"
+				 " FROM %s.incr_files WHERE pipeline OPERATOR(pg_catalog.=) $1"
+				 "  AND path OPERATOR(pg_catalog.=) ANY ($2)"
+				 " ORDER BY path COLLATE pg_catalog.\"C\", run_id DESC",
 				 2, argtypes, values, NULL, SPI_OK_SELECT);
 	MemoryContextSwitchTo(caller);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -850,9 +966,9 @@ RecordFiles(Pipeline *p, int64 run_id, List *loaded, List *touched)
 		values[4] = CStringGetTextDatum(f->checksum);
 		values[5] = Int64GetDatum(run_id);
 		values[6] = Int64GetDatum(f->rows);
-		catalog_exec(catalog_sql("INSERT INTO %s.incr_files"
-								 " (pipeline, path, size, modified_at, checksum, loaded_at, run_id, rows)"
-								 " VALUES ($1, $2, $3, $4, $5, pg_catalog.now(), $6, $7)"),
+		catalog_exec("INSERT INTO %s.incr_files"
+					 " (pipeline, path, size, modified_at, checksum, loaded_at, run_id, rows)"
+					 " VALUES ($1, $2, $3, $4, $5, pg_catalog.now(), $6, $7)",
 					 7, argtypes, values, NULL, SPI_OK_INSERT);
 	}
 	foreach(lc, touched)
@@ -862,10 +978,10 @@ RecordFiles(Pipeline *p, int64 run_id, List *loaded, List *touched)
 		values[1] = CStringGetTextDatum(f->path);
 		values[2] = Int64GetDatum(f->run_id);
 		values[3] = TimestampTzGetDatum(f->modified_at);
-		catalog_exec(catalog_sql("UPDATE %s.incr_files SET modified_at = $4"
-								 " WHERE pipeline OPERATOR(pg_catalog.=) $1"
-								 "   AND path OPERATOR(pg_catalog.=) $2"
-								 "   AND run_id OPERATOR(pg_catalog.=) $3"),
+		catalog_exec("UPDATE %s.incr_files SET modified_at = $4"
+					 " WHERE pipeline OPERATOR(pg_catalog.=) $1"
+					 "   AND path OPERATOR(pg_catalog.=) $2"
+					 "   AND run_id OPERATOR(pg_catalog.=) $3",
 					 4, argtypes, values, NULL, SPI_OK_UPDATE);
 	}
 	catalog_end(&cxt);
@@ -886,11 +1002,11 @@ ForgetFiles(Pipeline *p, Checkpoint *after)
 	values[1] = after->isnull ? (Datum) 0 : after->value;
 	catalog_begin(&cxt);
 	if (after->isnull)
-		catalog_exec(catalog_sql("DELETE FROM %s.incr_files WHERE pipeline OPERATOR(pg_catalog.=) $1"),
+		catalog_exec("DELETE FROM %s.incr_files WHERE pipeline OPERATOR(pg_catalog.=) $1",
 					 1, argtypes, values, NULL, SPI_OK_DELETE);
 	else
-		catalog_exec(catalog_sql("DELETE FROM %s.incr_files WHERE pipeline OPERATOR(pg_catalog.=) $1"
-								 " AND modified_at OPERATOR(pg_catalog.>) $2"),
+		catalog_exec("DELETE FROM %s.incr_files WHERE pipeline OPERATOR(pg_catalog.=) $1"
+					 " AND modified_at OPERATOR(pg_catalog.>) $2",
 					 2, argtypes, values, NULL, SPI_OK_DELETE);
 	catalog_end(&cxt);
 }

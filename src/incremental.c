@@ -111,32 +111,34 @@ CursorKindFromType(Oid typid, CursorKind *kind)
 	}
 }
 
+/* The extension's schema, looked up once per transaction. */
+static LocalTransactionId schema_lxid = InvalidLocalTransactionId;
+static Oid	schema_oid = InvalidOid;
+static char schema_quoted[NAMEDATALEN * 2 + 3];
+
 /*
- * Return the extension's schema name, quoted for use in SQL.  A run asks
- * for it several times; it is looked up once per transaction (the extension
- * is not relocatable, so only a DROP and CREATE EXTENSION could move it).
+ * Look the extension's schema up, unless this transaction did already.  A
+ * run asks for it several times; once per transaction is enough (the
+ * extension is not relocatable, so only a DROP and CREATE EXTENSION could
+ * move it).
  */
-const char *
-ExtensionSchemaQuoted(void)
+static void
+lookup_extension_schema(void)
 {
-	static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
-	static char cached[NAMEDATALEN * 2 + 3];
-	Oid			extoid;
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	Oid			schema = InvalidOid;
 
-	if (cached_lxid == MyProc->lxid && cached_lxid != InvalidLocalTransactionId)
-		return pstrdup(cached);
-	extoid = get_extension_oid("incremental", false);
+	if (schema_lxid == MyProc->lxid && schema_lxid != InvalidLocalTransactionId)
+		return;
 
-	/* PostgreSQL 15 does not export get_extension_schema() */
+	/* one scan by name (PostgreSQL 15 does not export get_extension_schema()) */
 	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("incremental"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 		schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
@@ -144,8 +146,29 @@ ExtensionSchemaQuoted(void)
 	table_close(rel, AccessShareLock);
 
 	if (!OidIsValid(schema))
+	{
+		/* not there: the error get_extension_oid gives */
+		(void) get_extension_oid("incremental", false);
 		elog(ERROR, "extension \"incremental\" has no schema");
-	strlcpy(cached, quote_identifier(get_namespace_name(schema)), sizeof(cached));
-	cached_lxid = MyProc->lxid;
-	return pstrdup(cached);
+	}
+	strlcpy(schema_quoted, quote_identifier(get_namespace_name(schema)),
+			sizeof(schema_quoted));
+	schema_oid = schema;
+	schema_lxid = MyProc->lxid;
+}
+
+/* Return the extension's schema name, quoted for use in SQL. */
+const char *
+ExtensionSchemaQuoted(void)
+{
+	lookup_extension_schema();
+	return pstrdup(schema_quoted);
+}
+
+/* Return the OID of the extension's schema. */
+Oid
+ExtensionSchemaOid(void)
+{
+	lookup_extension_schema();
+	return schema_oid;
 }

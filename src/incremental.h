@@ -81,5 +81,6 @@ extern bool CursorKindFromType(Oid typid, CursorKind *kind);
 
 /* The extension's schema, quoted, for generated SQL. */
 extern const char *ExtensionSchemaQuoted(void);
+extern Oid	ExtensionSchemaOid(void);
 
 #endif							/* INCREMENTAL_H */

@@ -7,8 +7,10 @@
  * Rules every statement here follows: identifiers are quoted; values are
  * parameters; operators and functions are schema-qualified (key columns are
  * matched with the equality operator of the target's key index, named with
- * its schema), and row comparisons go through record_image_eq, which needs
- * no operator lookup, so nothing on the caller's search_path is picked up.
+ * its schema), and rows are compared byte for byte (append_row_changed):
+ * with pg_catalog's = for the types where that is the same thing, and
+ * through record_image_eq, which needs no operator lookup, for the others,
+ * so nothing on the caller's search_path is picked up.
  * Names the statements introduce start with "_incr_".
  */
 #include "postgres.h"
@@ -220,7 +222,7 @@ append_keyed_source(StringInfo buf, Pipeline *p, PipelineShape *shape,
 static void
 append_insert_head(StringInfo buf, PipelineShape *shape, const char *extra_column)
 {
-	appendStringInfo(buf, "  INSERT INTO %s AS t (", shape->target_sql);
+	appendStringInfo(buf, "INSERT INTO %s AS t (", shape->target_sql);
 	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
 	if (extra_column)
 		appendStringInfo(buf, ", %s", quote_identifier(extra_column));
@@ -228,6 +230,108 @@ append_insert_head(StringInfo buf, PipelineShape *shape, const char *extra_colum
 	if (shape->overriding_system_value)
 		appendStringInfoString(buf, " OVERRIDING SYSTEM VALUE");
 	appendStringInfoString(buf, "\n  ");
+}
+
+/*
+ * True if two values of the type are equal by pg_catalog's = (with the C
+ * collation for text) exactly when they are the same bytes, which is what
+ * record_image_eq compares.  Not so for numeric (1.0 = 1.00), the floats
+ * (0 = -0), interval ('1 day' = '24 hours'), bpchar (trailing blanks), and
+ * types whose = is looser by design.
+ */
+static bool
+equality_is_identity(Oid type)
+{
+	switch (type)
+	{
+		case BOOLOID:
+		case CHAROID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case DATEOID:
+		case TIMEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case UUIDOID:
+		case BYTEAOID:
+		case TEXTOID:
+		case VARCHAROID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Append a condition that holds when the non-key columns (and extra_column,
+ * if given) of rows left and right differ in any byte, NULLs alike.
+ * Columns whose = is byte identity are compared one by one, which stops at
+ * the first difference; the others go through one record_image_eq, which
+ * has to build a row of each side first.
+ */
+static void
+append_row_changed(StringInfo buf, List *columns, const char *extra_column,
+				   const char *left, const char *right)
+{
+	ListCell   *lc;
+	bool		first = true;
+	bool		rest = (extra_column != NULL);
+
+	appendStringInfoChar(buf, '(');
+	foreach(lc, columns)
+	{
+		LoadColumn *col = (LoadColumn *) lfirst(lc);
+		const char *c = quote_identifier(col->name);
+
+		if (col->is_key)
+			continue;
+		if (!equality_is_identity(col->target_type))
+		{
+			rest = true;
+			continue;
+		}
+		appendStringInfo(buf, "%s(%s.%s OPERATOR(pg_catalog.=) %s.%s%s) IS NOT TRUE"
+						 " AND (%s.%s IS NOT NULL OR %s.%s IS NOT NULL)",
+						 first ? "" : "\n      OR ", left, c, right, c,
+						 (col->target_type == TEXTOID || col->target_type == VARCHAROID) ?
+						 " COLLATE pg_catalog.\"C\"" : "",
+						 left, c, right, c);
+		first = false;
+	}
+	if (rest)
+	{
+		bool		first_rest = true;
+
+		appendStringInfo(buf, "%sNOT pg_catalog.record_image_eq(ROW(", first ? "" : "\n      OR ");
+		for (int side = 0; side < 2; side++)
+		{
+			const char *alias = side == 0 ? left : right;
+
+			if (side == 1)
+				appendStringInfoString(buf, "), ROW(");
+			first_rest = true;
+			foreach(lc, columns)
+			{
+				LoadColumn *col = (LoadColumn *) lfirst(lc);
+
+				if (col->is_key || equality_is_identity(col->target_type))
+					continue;
+				appendStringInfo(buf, "%s%s.%s", first_rest ? "" : ", ", alias,
+								 quote_identifier(col->name));
+				first_rest = false;
+			}
+			if (extra_column)
+				appendStringInfo(buf, "%s%s.%s", first_rest ? "" : ", ", alias,
+								 quote_identifier(extra_column));
+		}
+		appendStringInfoString(buf, "))");
+		first = false;
+	}
+	if (first)
+		appendStringInfoString(buf, "false");
+	appendStringInfoChar(buf, ')');
 }
 
 /*
@@ -267,15 +371,8 @@ append_upsert(StringInfo buf, PipelineShape *shape, const char *guard,
 	if (extra_column)
 		appendStringInfo(buf, ", %s = EXCLUDED.%s", quote_identifier(extra_column),
 						 quote_identifier(extra_column));
-	appendStringInfoString(buf, "\n  WHERE NOT pg_catalog.record_image_eq(ROW(");
-	append_columns(buf, shape->columns, "t", NON_KEY_COLUMNS);
-	if (extra_column)
-		appendStringInfo(buf, ", t.%s", quote_identifier(extra_column));
-	appendStringInfoString(buf, "), ROW(");
-	append_columns(buf, shape->columns, "EXCLUDED", NON_KEY_COLUMNS);
-	if (extra_column)
-		appendStringInfo(buf, ", EXCLUDED.%s", quote_identifier(extra_column));
-	appendStringInfoString(buf, "))");
+	appendStringInfoString(buf, "\n  WHERE ");
+	append_row_changed(buf, shape->columns, extra_column, "t", "EXCLUDED");
 	if (guard)
 		appendStringInfo(buf, "\n    AND %s", guard);
 }
@@ -335,24 +432,20 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 							   quote_identifier(p->delete_column));
 
 	/*
-	 * Without deletes the rows go straight into the INSERT and w is read
-	 * once: a CTE around the window's scan could not be inlined (it calls
-	 * _incr_tally) and would copy every row through a tuplestore.
+	 * Without deletes the rows go straight into the INSERT, and the rows it
+	 * returns are counted as they come (RunSqlReturnsRows): a CTE around the
+	 * window's scan could not be inlined (it calls _incr_tally) and would
+	 * copy every row through a tuplestore, and so would one around the
+	 * INSERT to count what it returns.
 	 */
 	if (!hard_delete)
 	{
-		appendStringInfoString(buf, "WITH w AS (\n");
 		append_insert_head(buf, shape, NULL);
 		append_keyed_source(buf, p, shape, true, NIL);
 		append_upsert(buf, shape, guard, NULL);
 		appendStringInfo(buf, "\n  RETURNING t.xmax OPERATOR(pg_catalog.=) 0 AS inserted,\n"
-						 "    %s AS deleted,\n    %s\n)\n"
-						 "SELECT pg_catalog.count(*) FILTER (WHERE inserted AND NOT deleted),\n"
-						 "       pg_catalog.count(*) FILTER (WHERE NOT inserted AND NOT deleted),\n"
-						 "       pg_catalog.count(*) FILTER (WHERE deleted),\n       %s\nFROM w",
-						 deleted_out, late_expr(p, shape),
-						 shape->target_has_cursor ?
-						 "pg_catalog.count(*) FILTER (WHERE late)" : "NULL::pg_catalog.int8");
+						 "    %s AS deleted,\n    %s",
+						 deleted_out, late_expr(p, shape));
 		return;
 	}
 
@@ -366,7 +459,7 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 						 quote_identifier(p->cursor_column),
 						 quote_identifier(p->cursor_column));
 	appendStringInfo(buf, "\n  RETURNING %s\n),\n", late_expr(p, shape));
-	appendStringInfoString(buf, "w AS (\n");
+	appendStringInfoString(buf, "w AS (\n  ");
 	append_insert_head(buf, shape, NULL);
 	appendStringInfoString(buf, "SELECT ");
 	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
@@ -389,7 +482,6 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 static void
 build_append_keyed(StringInfo buf, Pipeline *p, PipelineShape *shape)
 {
-	appendStringInfoString(buf, "WITH w AS (\n");
 	append_insert_head(buf, shape, NULL);
 	appendStringInfoString(buf, "SELECT ");
 	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
@@ -397,12 +489,8 @@ build_append_keyed(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	append_keyed_source(buf, p, shape, false, NIL);
 	appendStringInfoString(buf, ") AS src\n  ON CONFLICT (");
 	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
-	appendStringInfo(buf, ") DO NOTHING\n  RETURNING %s\n)\n"
-					 "SELECT pg_catalog.count(*), 0::pg_catalog.int8, 0::pg_catalog.int8,\n       ",
+	appendStringInfo(buf, ") DO NOTHING\n  RETURNING true AS inserted, false AS deleted, %s",
 					 late_expr(p, shape));
-	appendStringInfoString(buf, shape->target_has_cursor ?
-						   "pg_catalog.count(*) FILTER (WHERE late)" : "NULL::pg_catalog.int8");
-	appendStringInfoString(buf, "\nFROM w");
 }
 
 /*
@@ -416,7 +504,6 @@ build_append_keyed(StringInfo buf, Pipeline *p, PipelineShape *shape)
 static void
 build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
 {
-	appendStringInfoString(buf, "WITH w AS (\n");
 	append_insert_head(buf, shape, NULL);
 	appendStringInfoString(buf, "SELECT ");
 	append_source_exprs(buf, shape->columns, false);
@@ -444,9 +531,7 @@ build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	append_cursor_cmp(buf, "x", p, "<=", 3);
 	appendStringInfoString(buf, " AND ");
 	append_cursor_cmp(buf, "x", p, "<=", 2);
-	appendStringInfo(buf, ")\n  RETURNING %s\n)\n"
-					 "SELECT pg_catalog.count(*), 0::pg_catalog.int8, 0::pg_catalog.int8,\n"
-					 "       pg_catalog.count(*) FILTER (WHERE late)\nFROM w",
+	appendStringInfo(buf, ")\n  RETURNING true AS inserted, false AS deleted, %s",
 					 late_expr(p, shape));
 }
 
@@ -489,11 +574,19 @@ append_event_value(StringInfo buf, Pipeline *p, LoadColumn *col, const char *ali
  * Append the SELECT of a cdc window's events: their cursor (_incr_c), their
  * op, checked (_incr_op: c, r, u, d, t or m; NULL for a tombstone), and their
  * row image as jsonb with the Debezium field schemas (_incr_row,
- * _incr_fields), or, for a flat layout, the target's columns.  With tally,
- * the scan counts the rows it reads.
+ * _incr_fields), or, for a flat layout, the target's columns.  The scan
+ * counts every row it reads (_incr_tally).
+ *
+ * Each level that computes something the next one uses several times is
+ * fenced with OFFSET 0, so that the planner does not flatten it and copy
+ * its expressions into every place that uses them: the envelope would be
+ * taken apart once per use, not once per event.  The fence around the scan
+ * also keeps the op filter of the caller out of its WHERE clause, where it
+ * would run before _incr_tally (which costs more) and hide the events it
+ * drops (tombstones, messages) from the count.
  */
 static void
-append_events(StringInfo buf, Pipeline *p, PipelineShape *shape, bool tally)
+append_events(StringInfo buf, Pipeline *p, PipelineShape *shape)
 {
 	const char *schema = ExtensionSchemaQuoted();
 	const char *c = quote_identifier(p->cursor_column);
@@ -502,29 +595,29 @@ append_events(StringInfo buf, Pipeline *p, PipelineShape *shape, bool tally)
 	if (p->payload_column)
 	{
 		const char *pc = quote_identifier(p->payload_column);
-		const char *op = "x.env OPERATOR(pg_catalog.->>) 'op'";
+		const char *op = "r._incr_env OPERATOR(pg_catalog.->>) 'op'";
 
-		appendStringInfo(buf, "SELECT s.%s AS _incr_c,\n"
-						 "    CASE WHEN x.env IS NULL"
-						 " OR pg_catalog.jsonb_typeof(x.env) OPERATOR(pg_catalog.=) 'null' THEN NULL\n"
+		appendStringInfo(buf, "SELECT r._incr_c,\n"
+						 "    CASE WHEN r._incr_env IS NULL"
+						 " OR pg_catalog.jsonb_typeof(r._incr_env) OPERATOR(pg_catalog.=) 'null' THEN NULL\n"
 						 "         WHEN %s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t','m']) THEN %s\n"
-						 "         ELSE %s._incr_cdc_fail(s.%s::pg_catalog.text, 'has no valid op') END AS _incr_op",
-						 c, op, op, schema, c);
-		if (!tally)
-			appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN x.env OPERATOR(pg_catalog.->) 'before'\n"
-							 "         ELSE x.env OPERATOR(pg_catalog.->) 'after' END AS _incr_row,\n"
-							 "    CASE WHEN s.%s::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'schema' IS NULL THEN NULL ELSE\n"
-							 "    (SELECT pg_catalog.jsonb_object_agg(g OPERATOR(pg_catalog.->>) 'field', g)\n"
-							 "     FROM pg_catalog.jsonb_array_elements(%s._incr_json_array(s.%s::pg_catalog.jsonb"
-							 " OPERATOR(pg_catalog.#>) '{schema,fields}')) AS f,\n"
-							 "          pg_catalog.jsonb_array_elements(%s._incr_json_array(f OPERATOR(pg_catalog.->) 'fields')) AS g\n"
-							 "     WHERE f OPERATOR(pg_catalog.->>) 'field' OPERATOR(pg_catalog.=)\n"
-							 "           CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN 'before' ELSE 'after' END) END AS _incr_fields",
-							 op, pc, schema, pc, schema, op);
-		appendStringInfo(buf, "\n  FROM %s AS s,\n"
-						 "  LATERAL (SELECT COALESCE(s.%s::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'payload',"
-						 " s.%s::pg_catalog.jsonb) AS env) AS x\n  WHERE ",
-						 shape->source_sql, pc, pc);
+						 "         ELSE %s._incr_cdc_fail(r._incr_c::pg_catalog.text, 'has no valid op') END AS _incr_op",
+						 op, op, schema);
+		appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN r._incr_env OPERATOR(pg_catalog.->) 'before'\n"
+						 "         ELSE r._incr_env OPERATOR(pg_catalog.->) 'after' END AS _incr_row,\n"
+						 "    CASE WHEN r._incr_doc OPERATOR(pg_catalog.->) 'schema' IS NULL THEN NULL ELSE\n"
+						 "    (SELECT pg_catalog.jsonb_object_agg(g OPERATOR(pg_catalog.->>) 'field', g)\n"
+						 "     FROM pg_catalog.jsonb_array_elements(%s._incr_json_array(r._incr_doc"
+						 " OPERATOR(pg_catalog.#>) '{schema,fields}')) AS f,\n"
+						 "          pg_catalog.jsonb_array_elements(%s._incr_json_array(f OPERATOR(pg_catalog.->) 'fields')) AS g\n"
+						 "     WHERE f OPERATOR(pg_catalog.->>) 'field' OPERATOR(pg_catalog.=)\n"
+						 "           CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN 'before' ELSE 'after' END) END AS _incr_fields",
+						 op, schema, schema, op);
+		appendStringInfo(buf, "\n  FROM (SELECT s.%s AS _incr_c, s.%s::pg_catalog.jsonb AS _incr_doc,\n"
+						 "      COALESCE(s.%s::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'payload',"
+						 " s.%s::pg_catalog.jsonb) AS _incr_env\n"
+						 "    FROM %s AS s\n    WHERE ",
+						 c, pc, pc, pc, shape->source_sql);
 	}
 	else
 	{
@@ -536,9 +629,7 @@ append_events(StringInfo buf, Pipeline *p, PipelineShape *shape, bool tally)
 						 "         THEN pg_catalog.translate(%s, 'i', 'c')\n"
 						 "         ELSE %s._incr_cdc_fail(s.%s::pg_catalog.text, 'has no valid op') END AS _incr_op",
 						 c, op, op, schema, c);
-		if (tally)
-			;
-		else if (shape->json_layout && p->before_column)
+		if (shape->json_layout && p->before_column)
 			appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd'"
 							 " THEN s.%s::pg_catalog.jsonb ELSE s.%s::pg_catalog.jsonb END AS _incr_row,"
 							 " NULL::pg_catalog.jsonb AS _incr_fields",
@@ -560,11 +651,11 @@ append_events(StringInfo buf, Pipeline *p, PipelineShape *shape, bool tally)
 	append_cursor_cmp(buf, "s", p, ">=", 1);
 	appendStringInfoString(buf, " AND ");
 	append_cursor_cmp(buf, "s", p, "<=", 2);
-	if (tally)
-	{
-		appendStringInfoString(buf, " AND ");
-		append_tally(buf, p);
-	}
+	appendStringInfoString(buf, " AND ");
+	append_tally(buf, p);
+	if (p->payload_column)
+		appendStringInfoString(buf, "\n    OFFSET 0) AS r");
+	appendStringInfoString(buf, "\n  OFFSET 0");
 }
 
 /*
@@ -587,22 +678,13 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	ListCell   *lc;
 
 	/*
-	 * trunc: the last truncate in the window.  Its scan of the window is the
-	 * one that counts the rows read (_incr_tally), and it checks every
-	 * event's op.
+	 * dec: one scan of the window; the events that can write (c, r, u, d)
+	 * with their keys decoded, and the truncates (t), which have no key; the
+	 * last one per key.  Truncates all share the key NULL, so the last
+	 * truncate survives among them.  The other columns of a jsonb image are
+	 * decoded only for the events left, when written.
 	 */
-	appendStringInfoString(buf, "WITH trunc AS (\n  SELECT pg_catalog.max(e._incr_c)"
-						   " FILTER (WHERE e._incr_op OPERATOR(pg_catalog.=) 't') AS at\n  FROM (");
-	append_events(buf, p, shape, true);
-	appendStringInfoString(buf, ") AS e\n),\n");
-
-	/*
-	 * src: the events after the last truncate, their keys decoded, the last
-	 * one per key.  A second scan of the window, which the planner flattens
-	 * into the sort; the other columns of a jsonb image are decoded only for
-	 * the events left, when written.
-	 */
-	appendStringInfoString(buf, "src AS (\n  SELECT DISTINCT ON (");
+	appendStringInfoString(buf, "WITH dec AS (\n  SELECT DISTINCT ON (");
 	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
 	appendStringInfoString(buf, ") *\n  FROM (SELECT e._incr_c, e._incr_op");
 	if (shape->json_layout)
@@ -614,6 +696,8 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 		if (shape->json_layout && !col->is_key)
 			continue;
 		appendStringInfoString(buf, ",\n    ");
+		if (col->is_key)
+			appendStringInfoString(buf, "CASE WHEN e._incr_op OPERATOR(pg_catalog.=) 't' THEN NULL ELSE ");
 		if (shape->json_layout)
 			append_event_value(buf, p, col, "e");
 		else if (col->is_key)
@@ -624,16 +708,29 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 							 target_type_sql(col));
 		else
 			appendStringInfo(buf, "e.%s", quote_identifier(col->name));
+		if (col->is_key)
+			appendStringInfoString(buf, " END");
 		appendStringInfo(buf, " AS %s", quote_identifier(col->name));
 	}
 	appendStringInfoString(buf, "\n    FROM (");
-	append_events(buf, p, shape, false);
+	append_events(buf, p, shape);
 	appendStringInfoString(buf, ") AS e\n"
-						   "    WHERE e._incr_op OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d'])\n"
-						   "      AND (e._incr_c OPERATOR(pg_catalog.>) (SELECT at FROM trunc)"
-						   " OR (SELECT at FROM trunc) IS NULL)) AS dec\n  ORDER BY ");
+						   "    WHERE e._incr_op OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t'])) AS dec\n"
+						   "  ORDER BY ");
 	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
 	appendStringInfoString(buf, ", _incr_c DESC\n),\n");
+
+	/*
+	 * trunc: the last truncate.  src: the events after it, which are the
+	 * ones that count; a key whose last event came before the truncate had
+	 * none after it.  Not materialized: each statement below reads dec.
+	 */
+	appendStringInfoString(buf, "trunc AS (\n  SELECT pg_catalog.max(dec._incr_c) AS at FROM dec"
+						   " WHERE dec._incr_op OPERATOR(pg_catalog.=) 't'\n),\n"
+						   "src AS NOT MATERIALIZED (\n  SELECT * FROM dec\n"
+						   "  WHERE dec._incr_op OPERATOR(pg_catalog.<>) 't'\n"
+						   "    AND (dec._incr_c OPERATOR(pg_catalog.>) (SELECT at FROM trunc)"
+						   " OR (SELECT at FROM trunc) IS NULL)\n),\n");
 
 	if (p->version_column)
 		guard = psprintf("t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s",
@@ -660,7 +757,7 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 		appendStringInfo(buf, "\n    AND (t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) (SELECT at FROM trunc))",
 						 quote_identifier(p->version_column),
 						 quote_identifier(p->version_column));
-	appendStringInfoString(buf, "\n  RETURNING 1\n),\nw AS (\n");
+	appendStringInfoString(buf, "\n  RETURNING 1\n),\nw AS (\n  ");
 	append_insert_head(buf, shape, p->version_column);
 	appendStringInfoString(buf, "SELECT ");
 	foreach(lc, shape->columns)
@@ -719,12 +816,10 @@ build_scd2(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	appendStringInfo(buf, "\n        AND (h.%s OPERATOR(pg_catalog.>=) src._incr_c"
 					 " OR h.%s OPERATOR(pg_catalog.>=) src._incr_c))\n"
 					 "    ELSE src._incr_c OPERATOR(pg_catalog.>) t.%s\n"
-					 "      AND (src._incr_deleted OR NOT pg_catalog.record_image_eq(ROW(",
+					 "      AND (src._incr_deleted OR ",
 					 vf, vt, vf);
-	append_columns(buf, shape->columns, "t", NON_KEY_COLUMNS);
-	appendStringInfoString(buf, "), ROW(");
-	append_columns(buf, shape->columns, "src", NON_KEY_COLUMNS);
-	appendStringInfo(buf, "))) END\n),\n"
+	append_row_changed(buf, shape->columns, NULL, "t", "src");
+	appendStringInfo(buf, ") END\n),\n"
 					 "closed AS (\n  UPDATE %s AS t SET %s = chg._incr_c, %s = false\n"
 					 "  FROM chg WHERE chg._incr_had AND t.%s AND ",
 					 shape->target_sql, vt, cur, cur);
@@ -742,6 +837,17 @@ build_scd2(StringInfo buf, Pipeline *p, PipelineShape *shape)
 						   "       pg_catalog.count(*) FILTER (WHERE _incr_deleted),\n"
 						   "       pg_catalog.count(*) FILTER (WHERE _incr_c OPERATOR(pg_catalog.<=) $3)\n"
 						   "FROM chg");
+}
+
+/*
+ * True if the pipeline's run statement is one INSERT whose returned rows the
+ * caller counts, rather than a statement that returns the counts.
+ */
+bool
+RunSqlReturnsRows(Pipeline *p)
+{
+	return p->mode == MODE_APPEND ||
+		(p->mode == MODE_MERGE && !(p->delete_column && !p->soft_delete));
 }
 
 /* Build the statement of one run of the pipeline. */

@@ -16,10 +16,14 @@
  *   $3  the checkpoint the window starts from
  * It returns one row: rows inserted, updated, deleted, and late (written rows
  * at or below the checkpoint; NULL when the target has no cursor column).
+ * Or, when RunSqlReturnsRows, it is one INSERT that returns a row for each
+ * row it writes: inserted (else updated), deleted, and late (NULL when the
+ * target has no cursor column), for the caller to count.
  */
 #define RUN_SQL_NPARAMS 3
 #define RUN_SQL_NCOUNTS 4
 
+extern bool RunSqlReturnsRows(Pipeline *pipeline);
 extern char *BuildRunSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildCopySql(Pipeline *pipeline, const char *target_sql, const char *path);
 extern char *BuildMaxCursorSql(Pipeline *pipeline, PipelineShape *shape);

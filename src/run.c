@@ -13,6 +13,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/params.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "utils/acl.h"
@@ -102,6 +103,159 @@ tally_start(Pipeline *p, MemoryContext cxt)
 	get_typlenbyval(p->cursor_type, &tally.typlen, &tally.typbyval);
 	fmgr_info_cxt(tc->cmp_proc_finfo.fn_oid, &tally.cmp, cxt);
 	tally.cxt = cxt;
+}
+
+/*
+ * A pipeline's run statement, prepared and kept across runs in the session.
+ * The statement is rebuilt for every run (it is cheap, and it is what
+ * notices a changed definition or relation), but parsing, analysing and
+ * planning it again was most of a run that finds little or nothing to do.
+ * The entry is used only while the text and the cursor type are the same;
+ * the plan cache takes care of the relations, privileges and settings under
+ * it.
+ */
+typedef struct RunPlan
+{
+	char	   *name;
+	char	   *sql;
+	Oid			type;
+	SPIPlanPtr	plan;
+	int64		last_read;		/* rows the last run read; -1 if none ran */
+} RunPlan;
+
+/*
+ * Up to how many rows the last run may have read for the next one to use
+ * the generic plan.  A generic plan takes every window for the same small
+ * part of the source; past this, each run gets a custom plan for its own
+ * window, and the planning costs little next to the rows.
+ */
+#define RUN_GENERIC_PLAN_ROWS 1000
+
+/* Kept run statements, most recently used first; at most RUN_PLANS_KEPT. */
+#define RUN_PLANS_KEPT 64
+static List *run_plans = NIL;
+
+/*
+ * Return the kept run statement of a pipeline, preparing it when the
+ * pipeline has none or had another statement.
+ */
+static RunPlan *
+run_plan(Pipeline *p, const char *sql, Oid *types)
+{
+	ListCell   *lc;
+	RunPlan    *entry = NULL;
+	MemoryContext old;
+
+	foreach(lc, run_plans)
+	{
+		RunPlan    *e = (RunPlan *) lfirst(lc);
+
+		if (strcmp(e->name, p->name) == 0)
+		{
+			entry = e;
+			run_plans = foreach_delete_current(run_plans, lc);
+			break;
+		}
+	}
+	if (entry && (entry->type != p->cursor_type || strcmp(entry->sql, sql) != 0))
+	{
+		SPI_freeplan(entry->plan);
+		pfree(entry->sql);
+		pfree(entry->name);
+		pfree(entry);
+		entry = NULL;
+	}
+	if (entry == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, RUN_SQL_NPARAMS, types);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the run statement (%s): %s",
+				 SPI_result_code_string(SPI_result), sql);
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not keep the plan of the run statement: %s", sql);
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		entry = palloc(sizeof(RunPlan));
+		entry->name = pstrdup(p->name);
+		entry->sql = pstrdup(sql);
+		entry->type = p->cursor_type;
+		entry->plan = plan;
+		entry->last_read = -1;
+		MemoryContextSwitchTo(old);
+	}
+	if (list_length(run_plans) >= RUN_PLANS_KEPT)
+	{
+		RunPlan    *last = (RunPlan *) llast(run_plans);
+
+		run_plans = list_delete_last(run_plans);
+		SPI_freeplan(last->plan);
+		pfree(last->sql);
+		pfree(last->name);
+		pfree(last);
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	run_plans = lcons(entry, run_plans);
+	MemoryContextSwitchTo(old);
+	return entry;
+}
+
+/* Note how many rows a run of the pipeline read with its kept plan. */
+static void
+run_plan_note_read(Pipeline *p, SPIPlanPtr plan, int64 count)
+{
+	ListCell   *lc;
+
+	foreach(lc, run_plans)
+	{
+		RunPlan    *e = (RunPlan *) lfirst(lc);
+
+		if (e->plan == plan && strcmp(e->name, p->name) == 0)
+			e->last_read = count;
+	}
+}
+
+/*
+ * Counts the rows a run's INSERT returns (RunSqlReturnsRows: inserted,
+ * deleted, late), as they come, instead of keeping them for a SELECT to
+ * count.
+ */
+typedef struct CountReceiver
+{
+	DestReceiver pub;
+	int64		inserted;
+	int64		updated;
+	int64		deleted;
+	int64		late;
+} CountReceiver;
+
+/* Count one returned row. */
+static bool
+count_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	CountReceiver *c = (CountReceiver *) self;
+
+	slot_getsomeattrs(slot, 3);
+	if (!slot->tts_isnull[1] && DatumGetBool(slot->tts_values[1]))
+		c->deleted++;
+	else if (!slot->tts_isnull[0] && DatumGetBool(slot->tts_values[0]))
+		c->inserted++;
+	else
+		c->updated++;
+	if (!slot->tts_isnull[2] && DatumGetBool(slot->tts_values[2]))
+		c->late++;
+	return true;
+}
+
+/* Start counting: nothing to set up. */
+static void
+count_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+/* Stop counting, or let go of the receiver: nothing to release. */
+static void
+count_nothing(DestReceiver *self)
+{
 }
 
 /* Raise the error for a REPEATABLE READ or SERIALIZABLE caller. */
@@ -253,6 +407,8 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	Tally		saved = tally;
 	RunWindow  *w = &res->window;
 	int			nestlevel;
+	RunPlan    *run;
+	SPIPlanPtr	plan;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(p->owner, save_sec_context |
@@ -305,24 +461,67 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	}
 
 	tally_start(p, cxt);
+	run = run_plan(p, sql, types);
+	plan = run->plan;
+	nestlevel = NewGUCNestLevel();
 	/*
 	 * No JIT: _incr_tally's cost (see the install script) inflates the
 	 * estimate, and compiling would cost a big run more than it saves.
 	 */
-	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	ret = SPI_execute_with_args(sql, RUN_SQL_NPARAMS, types, values, NULL, false, 0);
-	AtEOXact_GUC(true, nestlevel);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
-	for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
+	(void) set_config_option("plan_cache_mode",
+							 run->last_read >= 0 && run->last_read <= RUN_GENERIC_PLAN_ROWS ?
+							 "force_generic_plan" : "force_custom_plan",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	if (RunSqlReturnsRows(p))
 	{
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-									  i + 1, &nulls[i]);
+		CountReceiver counter;
+		SPIExecuteOptions options;
+		ParamListInfo params = makeParamList(RUN_SQL_NPARAMS);
 
-		counts[i] = nulls[i] ? 0 : DatumGetInt64(d);
+		for (int i = 0; i < RUN_SQL_NPARAMS; i++)
+		{
+			params->params[i].value = values[i];
+			params->params[i].isnull = false;
+			params->params[i].pflags = PARAM_FLAG_CONST;
+			params->params[i].ptype = types[i];
+		}
+		memset(&counter, 0, sizeof(counter));
+		counter.pub.receiveSlot = count_receive;
+		counter.pub.rStartup = count_startup;
+		counter.pub.rShutdown = count_nothing;
+		counter.pub.rDestroy = count_nothing;
+		counter.pub.mydest = DestNone;
+		memset(&options, 0, sizeof(options));
+		options.params = params;
+		options.dest = &counter.pub;
+		ret = SPI_execute_plan_extended(plan, &options);
+		AtEOXact_GUC(true, nestlevel);
+		if (ret != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
+		counts[0] = counter.inserted;
+		counts[1] = counter.updated;
+		counts[2] = counter.deleted;
+		counts[3] = counter.late;
+		nulls[3] = !shape->target_has_cursor;
 	}
+	else
+	{
+		ret = SPI_execute_plan(plan, values, NULL, false, 0);
+		AtEOXact_GUC(true, nestlevel);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
+		for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										  i + 1, &nulls[i]);
+
+			counts[i] = nulls[i] ? 0 : DatumGetInt64(d);
+		}
+	}
+	/* looked up again: a run inside the statement (a trigger) may have dropped it */
+	run_plan_note_read(p, plan, tally.count);
 
 	/* every row read is written, or unchanged (identical, older, superseded) */
 	rec->rows_read = tally.count;

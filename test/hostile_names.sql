@@ -233,7 +233,7 @@ SELECT is(
     (SELECT l FROM unnest(string_to_array(incr_plan(E'nl\nDROP TABLE hn_victim; --'), E'\n'))
                    WITH ORDINALITY AS x(l, i)
      WHERE l NOT LIKE '--%' ORDER BY i LIMIT 1),
-    'WITH w AS (',
+    'INSERT INTO public."hn nl',
     'every line of incr_plan before the statement is a comment, though the names hold newlines');
 
 -- The search_path of the session that created a pipeline is not the one
