@@ -106,41 +106,60 @@ tally_start(Pipeline *p, MemoryContext cxt)
 }
 
 /*
- * A pipeline's run statement, prepared and kept across runs in the session.
- * The statement is rebuilt for every run (it is cheap, and it is what
- * notices a changed definition or relation), but parsing, analysing and
- * planning it again was most of a run that finds little or nothing to do.
- * The entry is used only while the text and the cursor type are the same;
- * the plan cache takes care of the relations, privileges and settings under
- * it.
+ * A pipeline's run statement, kept across runs in the session.  The
+ * statement is rebuilt for every run (it is cheap, and it is what notices a
+ * changed definition or relation), but parsing, analysing and planning it
+ * again was most of a run that finds little or nothing to do.  An entry is
+ * used only while the text and the cursor type are the same; the plan cache
+ * takes care of the relations, privileges and settings under it.
+ *
+ * A run may start inside another (a trigger on a target can call incr_run),
+ * so an entry being executed is counted and never freed under its run: an
+ * entry replaced or pushed out meanwhile is freed when its last run ends.
  */
 typedef struct RunPlan
 {
 	char	   *name;
 	char	   *sql;
 	Oid			type;
-	SPIPlanPtr	plan;
+	SPIPlanPtr	plan;			/* generic plan; NULL until a run needs it */
 	int64		last_read;		/* rows the last run read; -1 if none ran */
+	int			use_count;		/* runs executing the plan now */
+	bool		dropped;		/* no longer in run_plans: free when unused */
 } RunPlan;
 
 /*
  * Up to how many rows the last run may have read for the next one to use
- * the generic plan.  A generic plan takes every window for the same small
- * part of the source; past this, each run gets a custom plan for its own
- * window, and the planning costs little next to the rows.
+ * the kept generic plan.  A generic plan takes every window for the same
+ * small part of the source; past this, and for backfills, each run plans
+ * its statement for its own window, which costs little next to the rows.
  */
 #define RUN_GENERIC_PLAN_ROWS 1000
 
-/* Kept run statements, most recently used first; at most RUN_PLANS_KEPT. */
+/* Kept run statements, most recently used first; about RUN_PLANS_KEPT. */
 #define RUN_PLANS_KEPT 64
 static List *run_plans = NIL;
 
+/* Free an entry that is out of run_plans, now or when its last run ends. */
+static void
+run_plan_drop(RunPlan *entry)
+{
+	entry->dropped = true;
+	if (entry->use_count > 0)
+		return;
+	if (entry->plan)
+		SPI_freeplan(entry->plan);
+	pfree(entry->sql);
+	pfree(entry->name);
+	pfree(entry);
+}
+
 /*
- * Return the kept run statement of a pipeline, preparing it when the
- * pipeline has none or had another statement.
+ * Return the entry of a pipeline's run statement, a new one (with no plan
+ * yet) when the pipeline has none or had another statement.
  */
 static RunPlan *
-run_plan(Pipeline *p, const char *sql, Oid *types)
+run_plan(Pipeline *p, const char *sql)
 {
 	ListCell   *lc;
 	RunPlan    *entry = NULL;
@@ -159,39 +178,29 @@ run_plan(Pipeline *p, const char *sql, Oid *types)
 	}
 	if (entry && (entry->type != p->cursor_type || strcmp(entry->sql, sql) != 0))
 	{
-		SPI_freeplan(entry->plan);
-		pfree(entry->sql);
-		pfree(entry->name);
-		pfree(entry);
+		run_plan_drop(entry);
 		entry = NULL;
 	}
 	if (entry == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, RUN_SQL_NPARAMS, types);
-
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the run statement (%s): %s",
-				 SPI_result_code_string(SPI_result), sql);
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not keep the plan of the run statement: %s", sql);
 		old = MemoryContextSwitchTo(TopMemoryContext);
-		entry = palloc(sizeof(RunPlan));
+		entry = palloc0(sizeof(RunPlan));
 		entry->name = pstrdup(p->name);
 		entry->sql = pstrdup(sql);
 		entry->type = p->cursor_type;
-		entry->plan = plan;
 		entry->last_read = -1;
 		MemoryContextSwitchTo(old);
 	}
-	if (list_length(run_plans) >= RUN_PLANS_KEPT)
+	/* push out the least recently used entries no run is executing */
+	for (int i = list_length(run_plans) - 1; i >= 0 && list_length(run_plans) >= RUN_PLANS_KEPT; i--)
 	{
-		RunPlan    *last = (RunPlan *) llast(run_plans);
+		RunPlan    *e = (RunPlan *) list_nth(run_plans, i);
 
-		run_plans = list_delete_last(run_plans);
-		SPI_freeplan(last->plan);
-		pfree(last->sql);
-		pfree(last->name);
-		pfree(last);
+		if (e->use_count == 0)
+		{
+			run_plans = list_delete_nth_cell(run_plans, i);
+			run_plan_drop(e);
+		}
 	}
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	run_plans = lcons(entry, run_plans);
@@ -199,20 +208,25 @@ run_plan(Pipeline *p, const char *sql, Oid *types)
 	return entry;
 }
 
-/* Note how many rows a run of the pipeline read with its kept plan. */
-static void
-run_plan_note_read(Pipeline *p, SPIPlanPtr plan, int64 count)
+/* The entry's generic plan, prepared and kept the first time it is needed. */
+static SPIPlanPtr
+run_plan_generic(RunPlan *entry, Oid *types)
 {
-	ListCell   *lc;
-
-	foreach(lc, run_plans)
+	if (entry->plan == NULL)
 	{
-		RunPlan    *e = (RunPlan *) lfirst(lc);
+		SPIPlanPtr	plan = SPI_prepare_cursor(entry->sql, RUN_SQL_NPARAMS, types,
+											  CURSOR_OPT_GENERIC_PLAN);
 
-		if (e->plan == plan && strcmp(e->name, p->name) == 0)
-			e->last_read = count;
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the run statement (%s): %s",
+				 SPI_result_code_string(SPI_result), entry->sql);
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not keep the plan of the run statement: %s", entry->sql);
+		entry->plan = plan;
 	}
+	return entry->plan;
 }
+
 
 /*
  * Counts the rows a run's INSERT returns (RunSqlReturnsRows: inserted,
@@ -461,8 +475,21 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	}
 
 	tally_start(p, cxt);
-	run = run_plan(p, sql, types);
-	plan = run->plan;
+
+	/*
+	 * The kept generic plan after a small run; else a plan for this window
+	 * (its parameters' values known), made for this run only.
+	 */
+	run = run_plan(p, sql);
+	if (!req->backfill && run->last_read >= 0 && run->last_read <= RUN_GENERIC_PLAN_ROWS)
+		plan = run_plan_generic(run, types);
+	else
+	{
+		plan = SPI_prepare_cursor(sql, RUN_SQL_NPARAMS, types, CURSOR_OPT_CUSTOM_PLAN);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the run statement (%s): %s",
+				 SPI_result_code_string(SPI_result), sql);
+	}
 	nestlevel = NewGUCNestLevel();
 	/*
 	 * No JIT: _incr_tally's cost (see the install script) inflates the
@@ -470,58 +497,64 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	 */
 	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("plan_cache_mode",
-							 run->last_read >= 0 && run->last_read <= RUN_GENERIC_PLAN_ROWS ?
-							 "force_generic_plan" : "force_custom_plan",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	if (RunSqlReturnsRows(p))
+	run->use_count++;
+	PG_TRY();
 	{
-		CountReceiver counter;
-		SPIExecuteOptions options;
-		ParamListInfo params = makeParamList(RUN_SQL_NPARAMS);
-
-		for (int i = 0; i < RUN_SQL_NPARAMS; i++)
+		if (RunSqlReturnsRows(p))
 		{
-			params->params[i].value = values[i];
-			params->params[i].isnull = false;
-			params->params[i].pflags = PARAM_FLAG_CONST;
-			params->params[i].ptype = types[i];
+			CountReceiver counter;
+			SPIExecuteOptions options;
+			ParamListInfo params = makeParamList(RUN_SQL_NPARAMS);
+
+			for (int i = 0; i < RUN_SQL_NPARAMS; i++)
+			{
+				params->params[i].value = values[i];
+				params->params[i].isnull = false;
+				params->params[i].pflags = PARAM_FLAG_CONST;
+				params->params[i].ptype = types[i];
+			}
+			memset(&counter, 0, sizeof(counter));
+			counter.pub.receiveSlot = count_receive;
+			counter.pub.rStartup = count_startup;
+			counter.pub.rShutdown = count_nothing;
+			counter.pub.rDestroy = count_nothing;
+			counter.pub.mydest = DestNone;
+			memset(&options, 0, sizeof(options));
+			options.params = params;
+			options.dest = &counter.pub;
+			ret = SPI_execute_plan_extended(plan, &options);
+			if (ret != SPI_OK_INSERT_RETURNING)
+				elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
+			counts[0] = counter.inserted;
+			counts[1] = counter.updated;
+			counts[2] = counter.deleted;
+			counts[3] = counter.late;
+			nulls[3] = !shape->target_has_cursor;
 		}
-		memset(&counter, 0, sizeof(counter));
-		counter.pub.receiveSlot = count_receive;
-		counter.pub.rStartup = count_startup;
-		counter.pub.rShutdown = count_nothing;
-		counter.pub.rDestroy = count_nothing;
-		counter.pub.mydest = DestNone;
-		memset(&options, 0, sizeof(options));
-		options.params = params;
-		options.dest = &counter.pub;
-		ret = SPI_execute_plan_extended(plan, &options);
-		AtEOXact_GUC(true, nestlevel);
-		if (ret != SPI_OK_INSERT_RETURNING)
-			elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
-		counts[0] = counter.inserted;
-		counts[1] = counter.updated;
-		counts[2] = counter.deleted;
-		counts[3] = counter.late;
-		nulls[3] = !shape->target_has_cursor;
+		else
+		{
+			ret = SPI_execute_plan(plan, values, NULL, false, 0);
+			if (ret != SPI_OK_SELECT || SPI_processed != 1)
+				elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
+			for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
+			{
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											  i + 1, &nulls[i]);
+
+				counts[i] = nulls[i] ? 0 : DatumGetInt64(d);
+			}
+		}
+		run->last_read = tally.count;
 	}
-	else
+	PG_FINALLY();
 	{
-		ret = SPI_execute_plan(plan, values, NULL, false, 0);
-		AtEOXact_GUC(true, nestlevel);
-		if (ret != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
-		for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
-		{
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-										  i + 1, &nulls[i]);
-
-			counts[i] = nulls[i] ? 0 : DatumGetInt64(d);
-		}
+		/* a run inside this one (a trigger) may have replaced or pushed out the entry */
+		run->use_count--;
+		if (run->dropped)
+			run_plan_drop(run);
 	}
-	/* looked up again: a run inside the statement (a trigger) may have dropped it */
-	run_plan_note_read(p, plan, tally.count);
+	PG_END_TRY();
+	AtEOXact_GUC(true, nestlevel);
 
 	/* every row read is written, or unchanged (identical, older, superseded) */
 	rec->rows_read = tally.count;
