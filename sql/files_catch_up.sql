@@ -6,13 +6,13 @@ CREATE TABLE fc (id int);
 SELECT set_config('fc.dir', current_setting('data_directory') || '/fc_files', false) <> '' AS dir_set;
 DO $$
 BEGIN
-    EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+    EXECUTE format('COPY (SELECT WHERE false) TO PROGRAM %L',
                    'rm -rf ' || current_setting('fc.dir') || ' && mkdir ' || current_setting('fc.dir'));
     FOR i IN 1..5 LOOP
         EXECUTE format('COPY (SELECT g FROM generate_series(%s, %s) g) TO %L',
                        i * 10, i * 10 + 9, current_setting('fc.dir') || '/f' || i || '.txt');
         -- f1 oldest, f5 newest
-        EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+        EXECUTE format('COPY (SELECT WHERE false) TO PROGRAM %L',
                        format('touch -d "2026-01-0%s 00:00 UTC" %s/f%s.txt', i, current_setting('fc.dir'), i));
     END LOOP;
 END $$;
@@ -32,4 +32,4 @@ SELECT checkpoint FROM incr_status WHERE pipeline = 'fc';
 CALL incr_catch_up('fc');
 SELECT count(*) AS runs FROM incr_runs WHERE pipeline = 'fc';
 SELECT count(*) FROM fc;
-DO $$ BEGIN EXECUTE format('COPY (SELECT) TO PROGRAM %L', 'rm -rf ' || current_setting('fc.dir')); END $$;
+DO $$ BEGIN EXECUTE format('COPY (SELECT WHERE false) TO PROGRAM %L', 'rm -rf ' || current_setting('fc.dir')); END $$;

@@ -1,4 +1,4 @@
-/* incremental--0.1--0.2.sql: files pipelines (mode 'files' and incr_files). */
+/* incremental--0.1--0.2.sql: files pipelines (mode 'files' and incr_files); counting updates into partitioned targets. */
 
 \echo Use "ALTER EXTENSION incremental UPDATE TO '0.2'" to load this file. \quit
 
@@ -100,6 +100,20 @@ BEGIN
       AND objsubid OPERATOR(pg_catalog.=) 0;
 END
 $$;
+
+/* merge and cdc runs into partitioned targets count their updates with it */
+/*
+ * Internal: counts the rows a run's upsert updates, where RETURNING cannot
+ * tell an update from an insert (a partitioned target cannot return xmax on
+ * PostgreSQL 15).  Last in the upsert's WHERE; COST 1000 keeps it there.
+ */
+CREATE FUNCTION @extschema@._incr_count_update(live boolean)
+RETURNS boolean
+LANGUAGE C VOLATILE PARALLEL UNSAFE COST 1000
+AS 'MODULE_PATHNAME', 'incremental_count_update';
+
+COMMENT ON FUNCTION @extschema@._incr_count_update(boolean) IS
+'internal to incr_run: counts rows updated by a run statement';
 
 /* incr_status: what bounds a files pipeline's run */
 CREATE OR REPLACE VIEW @extschema@.incr_status WITH (security_invoker = true) AS

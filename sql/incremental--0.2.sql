@@ -254,6 +254,19 @@ COMMENT ON FUNCTION @extschema@._incr_tally(anyelement) IS
 'internal to incr_run: counts rows read by a run statement';
 
 /*
+ * Internal: counts the rows a run's upsert updates, where RETURNING cannot
+ * tell an update from an insert (a partitioned target cannot return xmax on
+ * PostgreSQL 15).  Last in the upsert's WHERE; COST 1000 keeps it there.
+ */
+CREATE FUNCTION @extschema@._incr_count_update(live boolean)
+RETURNS boolean
+LANGUAGE C VOLATILE PARALLEL UNSAFE COST 1000
+AS 'MODULE_PATHNAME', 'incremental_count_update';
+
+COMMENT ON FUNCTION @extschema@._incr_count_update(boolean) IS
+'internal to incr_run: counts rows updated by a run statement';
+
+/*
  * incr_status: one row per pipeline with its checkpoint, its last run and
  * its last error.
  */

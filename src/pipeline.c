@@ -967,6 +967,7 @@ DescribePipeline(Pipeline *p, DescribeFor purpose)
 
 	shape->source_sql = qualified_name(source);
 	shape->target_sql = qualified_name(target);
+	shape->target_partitioned = (target->rd_rel->relkind == RELKIND_PARTITIONED_TABLE);
 	shape->source_relkind = source->rd_rel->relkind;
 
 	/* the cursor */

@@ -344,7 +344,7 @@ append_row_changed(StringInfo buf, List *columns, const char *extra_column,
  */
 static void
 append_upsert(StringInfo buf, PipelineShape *shape, const char *guard,
-			  const char *extra_column)
+			  const char *extra_column, const char *live)
 {
 	ListCell   *lc;
 	bool		first = true;
@@ -375,6 +375,22 @@ append_upsert(StringInfo buf, PipelineShape *shape, const char *guard,
 	append_row_changed(buf, shape->columns, extra_column, "t", "EXCLUDED");
 	if (guard)
 		appendStringInfo(buf, "\n    AND %s", guard);
+	/* last, so that it counts the rows the update really writes */
+	if (shape->target_partitioned)
+		appendStringInfo(buf, "\n    AND %s._incr_count_update(%s)",
+						 ExtensionSchemaQuoted(), live ? live : "true");
+}
+
+/*
+ * The RETURNING expression that tells an inserted row from an updated one.
+ * A partitioned target cannot return xmax on 15: every row returned is
+ * counted as inserted, and _incr_count_update in the upsert's WHERE counts
+ * the updates, which the run moves from one count to the other (run.c).
+ */
+static const char *
+inserted_expr(PipelineShape *shape)
+{
+	return shape->target_partitioned ? "true" : "t.xmax OPERATOR(pg_catalog.=) 0";
 }
 
 /* "t.cursor OPERATOR(pg_catalog.<=) $3 AS late", or "NULL::pg_catalog.bool AS late". */
@@ -420,6 +436,7 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	List	   *extras = NIL;
 	char	   *guard = NULL;
 	const char *deleted_out = "false";
+	char	   *live = NULL;
 
 	if (shape->target_has_cursor && !shape->source_unique_on_keys)
 		guard = psprintf("t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s",
@@ -428,8 +445,13 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	if (hard_delete)
 		extras = lappend(extras, psprintf("%s AS _incr_deleted", delete_expr(p, shape)));
 	if (p->soft_delete)
+	{
 		deleted_out = psprintf(shape->delete_is_bool ? "t.%s IS TRUE" : "t.%s IS NOT NULL",
 							   quote_identifier(p->delete_column));
+		/* a soft-deleted row is counted as deleted, not updated */
+		live = psprintf(shape->delete_is_bool ? "EXCLUDED.%s IS NOT TRUE" : "EXCLUDED.%s IS NULL",
+						quote_identifier(p->delete_column));
+	}
 
 	/*
 	 * Without deletes the rows go straight into the INSERT, and the rows it
@@ -442,10 +464,10 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	{
 		append_insert_head(buf, shape, NULL);
 		append_keyed_source(buf, p, shape, true, NIL);
-		append_upsert(buf, shape, guard, NULL);
-		appendStringInfo(buf, "\n  RETURNING t.xmax OPERATOR(pg_catalog.=) 0 AS inserted,\n"
+		append_upsert(buf, shape, guard, NULL, live);
+		appendStringInfo(buf, "\n  RETURNING %s AS inserted,\n"
 						 "    %s AS deleted,\n    %s",
-						 deleted_out, late_expr(p, shape));
+						 inserted_expr(shape), deleted_out, late_expr(p, shape));
 		return;
 	}
 
@@ -464,10 +486,10 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	appendStringInfoString(buf, "SELECT ");
 	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
 	appendStringInfoString(buf, " FROM src WHERE NOT src._incr_deleted");
-	append_upsert(buf, shape, guard, NULL);
-	appendStringInfo(buf, "\n  RETURNING t.xmax OPERATOR(pg_catalog.=) 0 AS inserted,\n"
+	append_upsert(buf, shape, guard, NULL, live);
+	appendStringInfo(buf, "\n  RETURNING %s AS inserted,\n"
 					 "    %s AS deleted,\n    %s\n)\n",
-					 deleted_out, late_expr(p, shape));
+					 inserted_expr(shape), deleted_out, late_expr(p, shape));
 	appendStringInfoString(buf,
 						   "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
 						   "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted) FROM w),\n"
@@ -774,13 +796,13 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	if (p->version_column)
 		appendStringInfoString(buf, ", src._incr_c");
 	appendStringInfoString(buf, " FROM src WHERE src._incr_op OPERATOR(pg_catalog.<>) 'd'");
-	append_upsert(buf, shape, guard, p->version_column);
-	appendStringInfoString(buf, "\n  RETURNING t.xmax OPERATOR(pg_catalog.=) 0 AS inserted\n)\n"
+	append_upsert(buf, shape, guard, p->version_column, NULL);
+	appendStringInfo(buf, "\n  RETURNING %s AS inserted\n)\n"
 						   "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
 						   "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted) FROM w),\n"
 						   "       (SELECT pg_catalog.count(*) FROM d) OPERATOR(pg_catalog.+)"
 						   " (SELECT pg_catalog.count(*) FROM dt),\n"
-						   "       NULL::pg_catalog.int8");
+						   "       NULL::pg_catalog.int8", inserted_expr(shape));
 }
 
 /*

@@ -40,6 +40,7 @@ PG_FUNCTION_INFO_V1(incremental_incr_backfill_batches);
 PG_FUNCTION_INFO_V1(incremental_incr_plan);
 PG_FUNCTION_INFO_V1(incremental_incr_pending_rows);
 PG_FUNCTION_INFO_V1(incremental_tally);
+PG_FUNCTION_INFO_V1(incremental_count_update);
 
 /*
  * What _incr_tally counts while a run statement executes: rows read, and the
@@ -57,6 +58,7 @@ typedef struct Tally
 	int16		typlen;
 	FmgrInfo	cmp;
 	MemoryContext cxt;
+	int64		updates;		/* _incr_count_update: rows an upsert updated */
 } Tally;
 
 static Tally tally;
@@ -88,6 +90,20 @@ incremental_tally(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 	}
 	tally.has_max = true;
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * _incr_count_update(live): count a row the upsert of a run updates (live:
+ * not soft-deleted, which counts as a delete).  Last in the upsert's WHERE,
+ * so it is reached only for rows really updated; used where RETURNING
+ * cannot tell updates from inserts (partitioned targets).  Always true.
+ */
+Datum
+incremental_count_update(PG_FUNCTION_ARGS)
+{
+	if (tally.active && (PG_ARGISNULL(0) || PG_GETARG_BOOL(0)))
+		tally.updates++;
 	PG_RETURN_BOOL(true);
 }
 
@@ -555,6 +571,13 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	}
 	PG_END_TRY();
 	AtEOXact_GUC(true, nestlevel);
+
+	/* a partitioned target: the statement counted every upserted row as inserted */
+	if (shape->target_partitioned)
+	{
+		counts[0] -= tally.updates;
+		counts[1] += tally.updates;
+	}
 
 	/* every row read is written, or unchanged (identical, older, superseded) */
 	rec->rows_read = tally.count;

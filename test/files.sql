@@ -32,7 +32,7 @@ LANGUAGE sql AS $$ SELECT current_setting('data_directory') || '/incr_files_tap'
 
 -- Run a shell command on the server.
 CREATE FUNCTION pg_temp.sh(cmd text) RETURNS void
-LANGUAGE plpgsql AS $$ BEGIN EXECUTE format('COPY (SELECT) TO PROGRAM %L', cmd); END $$;
+LANGUAGE plpgsql AS $$ BEGIN EXECUTE format('COPY (SELECT WHERE false) TO PROGRAM %L', cmd); END $$;
 
 -- Write a file of the folder, one line per element, modified at mtime.
 CREATE FUNCTION pg_temp.put(name text, lines text[], mtime text) RETURNS void
@@ -256,7 +256,7 @@ SELECT pg_temp.put('grow/g.csv', ARRAY['1', '2'], '2026-01-01 00:00 UTC');
 CREATE TABLE grown (id int);
 CREATE FUNCTION grow_file() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    EXECUTE format('COPY (SELECT) TO PROGRAM %L', 'echo 3 >> ' || current_setting('incr_test.dir') || '/grow/g.csv');
+    EXECUTE format('COPY (SELECT WHERE false) TO PROGRAM %L', 'echo 3 >> ' || current_setting('incr_test.dir') || '/grow/g.csv');
     RETURN NULL;
 END $$;
 CREATE TRIGGER grow BEFORE INSERT ON grown FOR EACH STATEMENT EXECUTE FUNCTION grow_file();

@@ -27,7 +27,8 @@ INSERT INTO fi_base VALUES
     ('_incr_cdc_fail', jsonb_build_object('cursor', $$'5'$$, 'problem', $$'is bad'$$)),
     ('_incr_json_array', jsonb_build_object('value', $$'[1]'$$)),
     ('_incr_check_owner', jsonb_build_object('name', $$'fi_pipe'$$)),
-    ('_incr_cron_unschedule', jsonb_build_object('name', $$'fi_pipe'$$));
+    ('_incr_cron_unschedule', jsonb_build_object('name', $$'fi_pipe'$$)),
+    ('_incr_count_update', jsonb_build_object('live', 'true'));
 
 -- Wrong values of each type (NULL is tried for every type).
 CREATE TEMP TABLE fi_wrong (type text, expr text);
