@@ -72,6 +72,7 @@ say "customer_events (Debezium) -> customers (cdc); clicks -> dw_clicks (append)
 step "define one pipeline per mode"
 dw -q <<'SQL'
 SET client_min_messages = warning;
+\o /dev/null
 SELECT FROM incr_create_pipeline('orders', 'orders', 'dw_orders', 'updated_at',
     mode => 'merge', keys => ARRAY['id'], lag => '10 minutes');
 SELECT FROM incr_create_pipeline('order_history', 'orders', 'order_history', 'updated_at',
