@@ -940,49 +940,96 @@ LoadedFiles(Pipeline *p, List *paths)
 	return files;
 }
 
+/* An array of the given type of the elements, for an unnest of files. */
+static Datum
+files_array(Datum *elems, int n, Oid type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(elems, n, type, typlen, typbyval, typalign));
+}
+
 /*
- * Record what a run of a files pipeline did: a row for each file it loaded,
- * and the new modification time of each file found touched but with the
- * content it was loaded with, so the next run need not read it again.
+ * Record what a run of a files pipeline did, in one statement each: a row
+ * for each file it loaded, and the new modification time of each file found
+ * touched but with the content it was loaded with, so that the next run
+ * need not read it again.
  */
 void
 RecordFiles(Pipeline *p, int64 run_id, List *loaded, List *touched)
 {
 	CatalogContext cxt;
-	Oid			argtypes[7] = {TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID,
-	INT8OID, INT8OID};
+	Oid			insert_types[7] = {TEXTOID, INT8OID, TEXTARRAYOID, INT8ARRAYOID,
+	TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+	Oid			update_types[4] = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID};
 	Datum		values[7];
 	ListCell   *lc;
 
 	catalog_begin(&cxt);
 	values[0] = CStringGetTextDatum(p->name);
-	foreach(lc, loaded)
+	if (loaded != NIL)
 	{
-		LoadFile   *f = lfirst(lc);
+		int			n = list_length(loaded);
+		Datum	   *paths = palloc(sizeof(Datum) * n);
+		Datum	   *sizes = palloc(sizeof(Datum) * n);
+		Datum	   *times = palloc(sizeof(Datum) * n);
+		Datum	   *sums = palloc(sizeof(Datum) * n);
+		Datum	   *rows = palloc(sizeof(Datum) * n);
 
-		values[1] = CStringGetTextDatum(f->path);
-		values[2] = Int64GetDatum(f->size);
-		values[3] = TimestampTzGetDatum(f->modified_at);
-		values[4] = CStringGetTextDatum(f->checksum);
-		values[5] = Int64GetDatum(run_id);
-		values[6] = Int64GetDatum(f->rows);
+		foreach(lc, loaded)
+		{
+			LoadFile   *f = lfirst(lc);
+			int			i = foreach_current_index(lc);
+
+			paths[i] = CStringGetTextDatum(f->path);
+			sizes[i] = Int64GetDatum(f->size);
+			times[i] = TimestampTzGetDatum(f->modified_at);
+			sums[i] = CStringGetTextDatum(f->checksum);
+			rows[i] = Int64GetDatum(f->rows);
+		}
+		values[1] = Int64GetDatum(run_id);
+		values[2] = files_array(paths, n, TEXTOID);
+		values[3] = files_array(sizes, n, INT8OID);
+		values[4] = files_array(times, n, TIMESTAMPTZOID);
+		values[5] = files_array(sums, n, TEXTOID);
+		values[6] = files_array(rows, n, INT8OID);
 		catalog_exec("INSERT INTO %s.incr_files"
 					 " (pipeline, path, size, modified_at, checksum, loaded_at, run_id, rows)"
-					 " VALUES ($1, $2, $3, $4, $5, pg_catalog.now(), $6, $7)",
-					 7, argtypes, values, NULL, SPI_OK_INSERT);
+					 " SELECT $1, f.path, f.size, f.modified_at, f.checksum, pg_catalog.now(), $2, f.rows"
+					 " FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
+					 "  pg_catalog.unnest($6), pg_catalog.unnest($7))"
+					 "  AS f (path, size, modified_at, checksum, rows)",
+					 7, insert_types, values, NULL, SPI_OK_INSERT);
 	}
-	foreach(lc, touched)
+	if (touched != NIL)
 	{
-		LoadFile   *f = lfirst(lc);
+		int			n = list_length(touched);
+		Datum	   *paths = palloc(sizeof(Datum) * n);
+		Datum	   *runs = palloc(sizeof(Datum) * n);
+		Datum	   *times = palloc(sizeof(Datum) * n);
 
-		values[1] = CStringGetTextDatum(f->path);
-		values[2] = Int64GetDatum(f->run_id);
-		values[3] = TimestampTzGetDatum(f->modified_at);
-		catalog_exec("UPDATE %s.incr_files SET modified_at = $4"
-					 " WHERE pipeline OPERATOR(pg_catalog.=) $1"
-					 "   AND path OPERATOR(pg_catalog.=) $2"
-					 "   AND run_id OPERATOR(pg_catalog.=) $3",
-					 4, argtypes, values, NULL, SPI_OK_UPDATE);
+		foreach(lc, touched)
+		{
+			LoadFile   *f = lfirst(lc);
+			int			i = foreach_current_index(lc);
+
+			paths[i] = CStringGetTextDatum(f->path);
+			runs[i] = Int64GetDatum(f->run_id);
+			times[i] = TimestampTzGetDatum(f->modified_at);
+		}
+		values[1] = files_array(paths, n, TEXTOID);
+		values[2] = files_array(runs, n, INT8OID);
+		values[3] = files_array(times, n, TIMESTAMPTZOID);
+		catalog_exec("UPDATE %s.incr_files AS i SET modified_at = f.modified_at"
+					 " FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4))"
+					 "  AS f (path, run_id, modified_at)"
+					 " WHERE i.pipeline OPERATOR(pg_catalog.=) $1"
+					 "   AND i.path OPERATOR(pg_catalog.=) f.path"
+					 "   AND i.run_id OPERATOR(pg_catalog.=) f.run_id",
+					 4, update_types, values, NULL, SPI_OK_UPDATE);
 	}
 	catalog_end(&cxt);
 }
@@ -997,16 +1044,13 @@ ForgetFiles(Pipeline *p, Checkpoint *after)
 	CatalogContext cxt;
 	Oid			argtypes[2] = {TEXTOID, TIMESTAMPTZOID};
 	Datum		values[2];
+	char		nulls[2] = {' ', after->isnull ? 'n' : ' '};
 
 	values[0] = CStringGetTextDatum(p->name);
 	values[1] = after->isnull ? (Datum) 0 : after->value;
 	catalog_begin(&cxt);
-	if (after->isnull)
-		catalog_exec("DELETE FROM %s.incr_files WHERE pipeline OPERATOR(pg_catalog.=) $1",
-					 1, argtypes, values, NULL, SPI_OK_DELETE);
-	else
-		catalog_exec("DELETE FROM %s.incr_files WHERE pipeline OPERATOR(pg_catalog.=) $1"
-					 " AND modified_at OPERATOR(pg_catalog.>) $2",
-					 2, argtypes, values, NULL, SPI_OK_DELETE);
+	catalog_exec("DELETE FROM %s.incr_files WHERE pipeline OPERATOR(pg_catalog.=) $1"
+				 " AND ($2 IS NULL OR modified_at OPERATOR(pg_catalog.>) $2)",
+				 2, argtypes, values, nulls, SPI_OK_DELETE);
 	catalog_end(&cxt);
 }

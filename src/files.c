@@ -47,15 +47,6 @@
 
 #define FILE_READ_CHUNK 65536
 
-/* The folder of a pattern: its part before the last slash. */
-static char *
-pattern_directory(const char *pattern)
-{
-	const char *end = strrchr(pattern, '/');
-
-	return end == pattern ? pstrdup("/") : pnstrdup(pattern, end - pattern);
-}
-
 /*
  * Check a files pattern at creation: an absolute path with wildcards in its
  * last part only, whose folder exists and can be read.  At runs a folder
@@ -81,7 +72,8 @@ CheckFilesPattern(Pipeline *p)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("files pattern of pipeline \"%s\" names a folder, not files", p->name),
 				 errhint("Add a file name pattern: files => '%s*.csv'.", p->files)));
-	dir = pattern_directory(p->files);
+	dir = pstrdup(p->files);
+	get_parent_directory(dir);
 	if (strpbrk(dir, "*?[\\") != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
