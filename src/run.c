@@ -330,26 +330,6 @@ finish_window(Pipeline *p, RunWindow *w, LoadResult *res, Datum new_checkpoint,
 	MemoryContextSwitchTo(old);
 }
 
-/* Copy a list of files into the current memory context. */
-static List *
-copy_files(List *files)
-{
-	List	   *copy = NIL;
-	ListCell   *lc;
-
-	foreach(lc, files)
-	{
-		LoadFile   *f = palloc(sizeof(LoadFile));
-
-		*f = *(LoadFile *) lfirst(lc);
-		f->path = pstrdup(f->path);
-		f->checksum = pstrdup(f->checksum);
-		f->loaded = NULL;		/* was in SPI's memory */
-		copy = lappend(copy, f);
-	}
-	return copy;
-}
-
 /* Error context of a files run: the file being loaded. */
 static void
 file_error_context(void *arg)
@@ -371,16 +351,14 @@ load_files(Pipeline *p, PipelineShape *shape, Checkpoint *cp, RunRecord *rec,
 	ErrorContextCallback errcallback;
 	ListCell   *lc;
 	TimestampTz newest = cp->isnull ? DT_NOBEGIN : DatumGetTimestampTz(cp->value);
+	MemoryContext old;
 
+	/* the files outlive SPI: the caller records them in incr_files */
+	old = MemoryContextSwitchTo(cxt);
 	ComputeFileWindow(p, &fw);
-	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		rec->window_from = NULL;
-		rec->window_to = CursorValueOut(p, TimestampTzGetDatum(fw.settle ? fw.settled_before
-																: fw.listed_at));
-		MemoryContextSwitchTo(old);
-	}
+	rec->window_to = CursorValueOut(p, TimestampTzGetDatum(fw.settle ? fw.settled_before
+															: fw.listed_at));
+	MemoryContextSwitchTo(old);
 
 	errcallback.callback = file_error_context;
 	errcallback.previous = error_context_stack;
@@ -405,14 +383,9 @@ load_files(Pipeline *p, PipelineShape *shape, Checkpoint *cp, RunRecord *rec,
 
 	/* a batch that loaded a file made progress, whatever its files' age */
 	res->moved = (fw.load != NIL);
-	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		res->new_checkpoint = TimestampTzGetDatum(newest);
-		res->files_loaded = copy_files(fw.load);
-		res->files_touched = copy_files(fw.touched);
-		MemoryContextSwitchTo(old);
-	}
+	res->new_checkpoint = TimestampTzGetDatum(newest);
+	res->files_loaded = fw.load;
+	res->files_touched = fw.touched;
 }
 
 /*
