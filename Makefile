@@ -19,7 +19,8 @@ OBJS = \
 	src/files.o \
 	src/scheduler.o
 
-DATA = sql/incremental--0.1.sql sql/incremental--0.2.sql sql/incremental--0.1--0.2.sql
+DATA = sql/incremental--0.1.sql sql/incremental--0.2.sql sql/incremental--0.1--0.2.sql \
+	sql/incremental--0.2--0.3.sql
 
 # pg_regress tests: sql/<name>.sql with expected/<name>.out
 REGRESS = append_lifecycle merge_lifecycle cursor_kinds plan_status files_catch_up

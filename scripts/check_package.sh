@@ -76,7 +76,13 @@ if not prov:
 else:
     if prov.get("version") != want:
         errors.append(f"provides.{ext}.version {prov.get('version')!r}, expected {want!r}")
-    want_file = f"sql/{ext}--{ctl_version}.sql"
+    # the newest full install script: CREATE EXTENSION runs it and the upgrade
+    # scripts after it up to default_version
+    import glob, re
+    full = sorted((tuple(int(x) for x in m.group(1).split(".")), f)
+                  for f in glob.glob(f"sql/{ext}--*.sql")
+                  for m in [re.fullmatch(rf"sql/{re.escape(ext)}--([0-9.]+)\.sql", f)] if m)
+    want_file = full[-1][1] if full else f"sql/{ext}--{ctl_version}.sql"
     if prov.get("file") != want_file:
         errors.append(f"provides.{ext}.file {prov.get('file')!r}, expected {want_file!r}")
     for key in ("file", "docfile"):

@@ -13,10 +13,17 @@
 # Sourcing puts the PostgreSQL 15 binaries (psql, pgbench, pg_config...) first on PATH;
 # PG_BIN in the environment names another installation's bin directory (a private
 # copy, so that a build under test never replaces the system's incremental.so).
+# PG_PRIVATE in the environment names a directory for such a copy, made by
+# build_install: it installs the build there (DESTDIR) instead of into the system,
+# and clusters run from there, so that two checkouts can be tested at once.
 # The server runs as the `postgres` user when the caller is root, else as the caller.
 
 # shellcheck shell=bash
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+SYSTEM_PG_BIN=/usr/lib/postgresql/15/bin
+if [ -n "${PG_PRIVATE:-}" ]; then
+	PG_BIN=$PG_PRIVATE/usr/lib/postgresql/15/bin
+fi
+PG_BIN=${PG_BIN:-$SYSTEM_PG_BIN}
 export PATH="$PG_BIN:$PATH"
 
 PROJECT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
@@ -45,9 +52,21 @@ ensure_packages() {
 }
 
 build_install() {
-	make -s clean || return 1
-	make COPT=-Werror || return 1
-	make install || return 1
+	local pg_config=$SYSTEM_PG_BIN/pg_config
+	make -s clean PG_CONFIG="$pg_config" || return 1
+	make COPT=-Werror PG_CONFIG="$pg_config" || return 1
+	if [ -z "${PG_PRIVATE:-}" ]; then
+		make install PG_CONFIG="$pg_config" || return 1
+		return 0
+	fi
+	# PostgreSQL finds its lib and share directories relative to its binaries, so a
+	# copy of both trees under the same prefix is a working installation.
+	if [ ! -x "$PG_BIN/postgres" ]; then
+		mkdir -p "$PG_PRIVATE/usr/lib/postgresql" "$PG_PRIVATE/usr/share/postgresql" || return 1
+		cp -a /usr/lib/postgresql/15 "$PG_PRIVATE/usr/lib/postgresql/" || return 1
+		cp -a /usr/share/postgresql/15 "$PG_PRIVATE/usr/share/postgresql/" || return 1
+	fi
+	make install PG_CONFIG="$pg_config" DESTDIR="$PG_PRIVATE" || return 1
 }
 
 # Run a server-side command as the cluster owner, from inside the cluster dir.

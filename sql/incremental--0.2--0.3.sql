@@ -1,0 +1,18 @@
+/* incremental--0.2--0.3.sql: version 0.3, security and correctness fixes */
+
+\echo Use "ALTER EXTENSION incremental UPDATE TO '0.3'" to load this file. \quit
+
+/*
+ * There is no full install script for 0.3: CREATE EXTENSION runs
+ * incremental--0.2.sql and then this script, so a fresh install and an
+ * updated one are the same by construction.  Every statement here must
+ * therefore work on a database created at 0.2 and on one updated to it.
+ */
+
+/* == Security: internal functions that cannot be shadowed (issue 13) == */
+
+/* == Security: pg_cron found through pg_extension (issue 13) == */
+
+/* == Security: pending rows counted as the owner (issue 13) == */
+
+/* == Correctness at the edges (issue 14) == */
