@@ -7,6 +7,9 @@
 #   build_install     make clean, make COPT=-Werror, make install (run from the repo root)
 #   cluster_start     initdb + start a socket-only cluster in a new temp dir; extra
 #                     arguments are appended to postgresql.conf, one line each.
+#                     CLUSTER_POSTGRES names another program to start as the server
+#                     (a wrapper that runs postgres under valgrind), and
+#                     CLUSTER_START_TIMEOUT the seconds to wait for it (60).
 #                     Exports PGHOST PGPORT PGUSER=postgres CLUSTER_DIR CLUSTER_LOG.
 #   cluster_stop      immediate stop and remove the temp dir; safe to call twice
 #                     (and only ever stops the cluster this shell started).
@@ -129,6 +132,7 @@ cluster_start() {
 	} >>"$_cluster_dir/data/postgresql.conf"
 
 	if ! _cluster_as_owner "$PG_BIN/pg_ctl" -D "$_cluster_dir/data" -w \
+		-t "${CLUSTER_START_TIMEOUT:-60}" ${CLUSTER_POSTGRES:+-p "$CLUSTER_POSTGRES"} \
 		-l "$_cluster_dir/log" start >/dev/null 2>&1; then
 		echo "cluster_start: server did not start; its log:" >&2
 		cat "$_cluster_dir/log" >&2
