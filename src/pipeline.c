@@ -28,6 +28,7 @@
 #include "parser/parse_coerce.h"
 #include "parser/parser.h"
 #include "utils/acl.h"
+#include "pgtime.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -36,6 +37,7 @@
 #include "utils/relcache.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "catalog.h"
 #include "files.h"
@@ -309,6 +311,74 @@ check_cursor_sequence(Pipeline *p, Relation source, Form_pg_attribute att)
 							 seqname)));
 		}
 	}
+}
+
+/*
+ * The largest step back of the local clock in a time zone, in microseconds,
+ * over the year before and the year after now: the end of daylight saving
+ * time, or a zone moving its standard time west.  The offset from UTC is
+ * sampled once a day, which sees every such change (they are months apart).
+ */
+static int64
+time_zone_setback(pg_tz *tz)
+{
+	pg_time_t	t = (pg_time_t) time(NULL) - 366 * SECS_PER_DAY;
+	long int	prev = 0;
+	int64		worst = 0;
+
+	for (int day = 0; day <= 2 * 366; day++, t += SECS_PER_DAY)
+	{
+		struct pg_tm *tm = pg_localtime(&t, tz);
+
+		if (tm == NULL)
+			continue;
+		if (day > 0 && prev - tm->tm_gmtoff > worst)
+			worst = prev - tm->tm_gmtoff;
+		prev = tm->tm_gmtoff;
+	}
+	return worst * USECS_PER_SEC;
+}
+
+/*
+ * Refuse a timestamp (without time zone) cursor when the session's TimeZone
+ * puts its clock back during the year and the lag does not cover the step.
+ * Such values are local times: when the clock goes back, new rows get values
+ * below the checkpoint, and a run that does not read that far back never
+ * loads them (rows_pending does not count them either).  Checked at creation
+ * and before every run, in the TimeZone of the session that runs (for the
+ * scheduler, the server's), which is the writers' when, as advised, one
+ * TimeZone is used everywhere.
+ */
+static void
+check_cursor_time_zone(Pipeline *p)
+{
+	int64		setback;
+	Interval	step;
+
+	if (p->cursor_kind != CURSOR_TIMESTAMP || session_timezone == NULL)
+		return;
+	setback = time_zone_setback(session_timezone);
+	if (setback <= 0)
+		return;
+	memset(&step, 0, sizeof(step));
+	step.time = setback;
+	if (p->mode != MODE_QUERY && p->lag != NULL &&
+		DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(p->lag),
+										  IntervalPGetDatum(&step))) >= 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("timestamp cursor \"%s\" of pipeline \"%s\" goes back %s in time zone \"%s\"",
+					p->cursor_column, p->name,
+					DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(&step))),
+					pg_get_timezone_name(session_timezone)),
+			 errdetail("A timestamp without time zone holds local time: when the clocks go back, new rows get values below the checkpoint, which %s.",
+					   p->mode == MODE_QUERY ? "a query pipeline never reads again" :
+					   "only a lag at least that long reads again"),
+			 p->mode == MODE_QUERY ?
+			 errhint("Use a timestamptz cursor column, or set TimeZone to a zone without daylight saving time (such as UTC) for the writers and the runs (ALTER DATABASE ... SET TimeZone).") :
+			 errhint("Pass lag => '%s' or more, use a timestamptz cursor column, or set TimeZone to a zone without daylight saving time (such as UTC) for the writers and the runs (ALTER DATABASE ... SET TimeZone).",
+					 DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(&step))))));
 }
 
 /*
@@ -985,6 +1055,7 @@ DescribePipeline(Pipeline *p, DescribeFor purpose)
 	check_column_privilege(source, p->cursor_column, cursor_att->attnum,
 						   ACL_SELECT, "SELECT");
 	check_cursor_sequence(p, source, cursor_att);
+	check_cursor_time_zone(p);
 	shape->source_has_cursor_index = has_index_leading_with(source, cursor_att->attnum);
 
 	target_cursor_att = find_column(target, p->cursor_column);

@@ -564,7 +564,8 @@ build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
  * encodings into the column type's text input.
  */
 static void
-append_event_value(StringInfo buf, Pipeline *p, LoadColumn *col, const char *alias)
+append_event_value(StringInfo buf, Pipeline *p, LoadColumn *col, const char *alias,
+				   const char *fields_alias)
 {
 	const char *schema = ExtensionSchemaQuoted();
 	Oid			base = getBaseType(col->target_type);
@@ -575,7 +576,7 @@ append_event_value(StringInfo buf, Pipeline *p, LoadColumn *col, const char *ali
 		base == DATEOID || base == TIMEOID)
 		value = psprintf("%s._incr_cdc_value(%s._incr_row OPERATOR(pg_catalog.->) %s,"
 						 " %s._incr_fields OPERATOR(pg_catalog.->) %s, %u::pg_catalog.oid, %d, %s)",
-						 schema, alias, quote_literal_cstr(col->name), alias,
+						 schema, alias, quote_literal_cstr(col->name), fields_alias,
 						 quote_literal_cstr(col->name), col->target_type,
 						 col->target_typmod, quote_literal_cstr(p->epoch_unit));
 	else
@@ -608,7 +609,7 @@ append_event_value(StringInfo buf, Pipeline *p, LoadColumn *col, const char *ali
  * drops (tombstones, messages) from the count.
  */
 static void
-append_events(StringInfo buf, Pipeline *p, PipelineShape *shape)
+append_events(StringInfo buf, Pipeline *p, PipelineShape *shape, bool tally)
 {
 	const char *schema = ExtensionSchemaQuoted();
 	const char *c = quote_identifier(p->cursor_column);
@@ -673,11 +674,95 @@ append_events(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	append_cursor_cmp(buf, "s", p, ">=", 1);
 	appendStringInfoString(buf, " AND ");
 	append_cursor_cmp(buf, "s", p, "<=", 2);
-	appendStringInfoString(buf, " AND ");
-	append_tally(buf, p);
+	if (tally)
+	{
+		appendStringInfoString(buf, " AND ");
+		append_tally(buf, p);
+	}
 	if (p->payload_column)
 		appendStringInfoString(buf, "\n    OFFSET 0) AS r");
 	appendStringInfoString(buf, "\n  OFFSET 0");
+}
+
+/*
+ * Debezium's placeholder for a value it does not have: an unchanged TOASTed
+ * column of an update under REPLICA IDENTITY DEFAULT (the connector's
+ * unavailable.value.placeholder, default shown here).  A text, json or array
+ * column carries the string (an array as its one element), a bytea column
+ * its bytes, which the JSON converter writes in base64 or, with
+ * binary.handling.mode = hex, in hex.  As a jsonpath over a field's value:
+ */
+#define UNAVAILABLE_VALUE_TEST \
+	"(@ == \"__debezium_unavailable_value\"" \
+	" || @ == \"X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==\"" \
+	" || @ == \"5f5f646562657a69756d5f756e617661696c61626c655f76616c7565\")"
+
+/*
+ * Append fill: for the keys whose last event lacks a value (the placeholder),
+ * every column's latest value in the window's events of that key that carry
+ * one (c, r, u after the last truncate), as a jsonb row image.  A run with
+ * no placeholder does not read the events again: the EXISTS is evaluated
+ * once, before the scan.
+ */
+static void
+append_unavailable_fill(StringInfo buf, Pipeline *p, PipelineShape *shape)
+{
+	ListCell   *lc;
+
+	appendStringInfoString(buf, "fill AS (\n  SELECT ");
+	append_columns(buf, shape->columns, "e", KEY_COLUMNS);
+	appendStringInfoString(buf, ", pg_catalog.jsonb_object_agg(kv.key, kv.value ORDER BY e._incr_c) AS _incr_row\n"
+						   "  FROM (SELECT e._incr_c, e._incr_row");
+	foreach(lc, shape->columns)
+	{
+		LoadColumn *col = (LoadColumn *) lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfoString(buf, ", ");
+		append_event_value(buf, p, col, "e", "e");
+		appendStringInfo(buf, " AS %s", quote_identifier(col->name));
+	}
+	appendStringInfoString(buf, "\n    FROM (");
+	append_events(buf, p, shape, false);
+	appendStringInfoString(buf, ") AS e\n"
+						   "    WHERE e._incr_op OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u'])\n"
+						   "      AND (e._incr_c OPERATOR(pg_catalog.>) (SELECT at FROM trunc)"
+						   " OR (SELECT at FROM trunc) IS NULL)) AS e,\n"
+						   "    pg_catalog.jsonb_each(e._incr_row) AS kv\n"
+						   "  WHERE EXISTS (SELECT FROM src WHERE src._incr_row OPERATOR(pg_catalog.@?) "
+						   "'$.* ? " UNAVAILABLE_VALUE_TEST "'::pg_catalog.jsonpath)\n"
+						   "    AND NOT kv.value OPERATOR(pg_catalog.@?) '$ ? " UNAVAILABLE_VALUE_TEST "'::pg_catalog.jsonpath\n"
+						   "    AND EXISTS (SELECT FROM src WHERE ");
+	append_key_match(buf, shape->columns, "src", "e");
+	appendStringInfoString(buf, ")\n  GROUP BY ");
+	append_columns(buf, shape->columns, "e", KEY_COLUMNS);
+	appendStringInfoString(buf, "\n),\n");
+}
+
+/*
+ * Append the value a cdc upsert writes into a non-key column of a jsonb
+ * layout: the last event's, or when that is Debezium's placeholder (the
+ * value did not change), the latest real one among the key's events in the
+ * window (fill), else the target's.  A key the target does not have and
+ * whose events never carried the value gets NULL: nothing tells it.
+ */
+static void
+append_available_value(StringInfo buf, Pipeline *p, PipelineShape *shape, LoadColumn *col)
+{
+	const char *name = quote_literal_cstr(col->name);
+
+	appendStringInfo(buf, "CASE WHEN (src._incr_row OPERATOR(pg_catalog.->) %s)"
+					 " OPERATOR(pg_catalog.@?) '$ ? " UNAVAILABLE_VALUE_TEST "'::pg_catalog.jsonpath\n"
+					 "    THEN CASE WHEN fill._incr_row OPERATOR(pg_catalog.?) %s THEN ",
+					 name, name);
+	append_event_value(buf, p, col, "fill", "src");
+	appendStringInfo(buf, "\n      ELSE (SELECT x.%s FROM %s AS x WHERE ",
+					 quote_identifier(col->name), shape->target_sql);
+	append_key_match(buf, shape->columns, "x", "src");
+	appendStringInfoString(buf, ") END\n    ELSE ");
+	append_event_value(buf, p, col, "src", "src");
+	appendStringInfoString(buf, " END");
 }
 
 /*
@@ -721,7 +806,7 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 		if (col->is_key)
 			appendStringInfoString(buf, "CASE WHEN e._incr_op OPERATOR(pg_catalog.=) 't' THEN NULL ELSE ");
 		if (shape->json_layout)
-			append_event_value(buf, p, col, "e");
+			append_event_value(buf, p, col, "e", "e");
 		else if (col->is_key)
 			appendStringInfo(buf, "COALESCE(e.%s, %s._incr_cdc_fail(e._incr_c::pg_catalog.text, %s)::%s)",
 							 quote_identifier(col->name), schema,
@@ -735,7 +820,7 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 		appendStringInfo(buf, " AS %s", quote_identifier(col->name));
 	}
 	appendStringInfoString(buf, "\n    FROM (");
-	append_events(buf, p, shape);
+	append_events(buf, p, shape, true);
 	appendStringInfoString(buf, ") AS e\n"
 						   "    WHERE e._incr_op OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t'])) AS dec\n"
 						   "  ORDER BY ");
@@ -753,6 +838,8 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 						   "  WHERE dec._incr_op OPERATOR(pg_catalog.<>) 't'\n"
 						   "    AND (dec._incr_c OPERATOR(pg_catalog.>) (SELECT at FROM trunc)"
 						   " OR (SELECT at FROM trunc) IS NULL)\n),\n");
+	if (shape->json_layout)
+		append_unavailable_fill(buf, p, shape);
 
 	if (p->version_column)
 		guard = psprintf("t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s",
@@ -789,13 +876,19 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 		if (lc != list_head(shape->columns))
 			appendStringInfoString(buf, ", ");
 		if (shape->json_layout && !col->is_key)
-			append_event_value(buf, p, col, "src");
+			append_available_value(buf, p, shape, col);
 		else
 			appendStringInfo(buf, "src.%s", quote_identifier(col->name));
 	}
 	if (p->version_column)
 		appendStringInfoString(buf, ", src._incr_c");
-	appendStringInfoString(buf, " FROM src WHERE src._incr_op OPERATOR(pg_catalog.<>) 'd'");
+	appendStringInfoString(buf, " FROM src");
+	if (shape->json_layout)
+	{
+		appendStringInfoString(buf, " LEFT JOIN fill ON ");
+		append_key_match(buf, shape->columns, "fill", "src");
+	}
+	appendStringInfoString(buf, " WHERE src._incr_op OPERATOR(pg_catalog.<>) 'd'");
 	append_upsert(buf, shape, guard, p->version_column, NULL);
 	appendStringInfo(buf, "\n  RETURNING %s AS inserted\n)\n"
 						   "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"

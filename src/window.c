@@ -410,11 +410,43 @@ cursor_predecessor(Pipeline *p, Datum v)
 	}
 }
 
-/* Lower the upper bound to b if b is below it. */
+/*
+ * Refuse the first window of a query pipeline when the source holds rows at
+ * the cursor type's least value.  Its command reads cursor > $1, and $1 is
+ * that least value: no value of the type lies below it, so these rows could
+ * be in no window, and the checkpoint would move past them unseen.
+ */
+static void
+refuse_rows_at_least_value(Pipeline *p, PipelineShape *shape)
+{
+	Datum		least = cursor_extreme(p, false);
+	Datum		found;
+	char	   *text = CursorValueOut(p, least);
+
+	if (!query_cursor_value(p, BuildMaxCursorSql(p, shape), 1, &least, &found))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("source of query pipeline \"%s\" has rows at the least %s value, %s",
+					p->name, format_type_be(p->cursor_type), text),
+			 errdetail("The command reads %s > $1, and on a first run $1 is %s: no %s value lies below it, so no window can hold these rows.",
+					   quote_identifier(p->cursor_column), text,
+					   format_type_be(p->cursor_type)),
+			 cursor_is_finite(p, least) ?
+			 errhint("Process the rows at %s yourself, then call incr_reset(%s, %s) so that runs start after them; or give them another cursor value.",
+					 text, quote_literal_cstr(p->name), quote_literal_cstr(text)) :
+			 errhint("Give these rows a finite cursor value, or keep them out of the source (a view over the rows with finite values).")));
+}
+
+/*
+ * Lower the upper bound to b if b is not above it.  A bound equal to the
+ * type's greatest value (a smallint window ending at 32767) is a bound all
+ * the same, and the history must show it.
+ */
 static void
 cap_upper(Pipeline *p, RunWindow *w, Datum b, char *reason)
 {
-	if (CursorLessThan(p, b, w->upper))
+	if (!CursorLessThan(p, w->upper, b))
 	{
 		w->upper = b;
 		w->upper_unbounded = false;
@@ -536,6 +568,9 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	{
 		Datum		greatest;
 		Datum		finite = cursor_greatest_finite(p);
+
+		if (cp->isnull)
+			refuse_rows_at_least_value(p, shape);
 
 		if (query_cursor_value(p, BuildMaxCursorSql(p, shape), 1, &finite, &greatest))
 			cap_upper(p, w, greatest, "greatest cursor value");
