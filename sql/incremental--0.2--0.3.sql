@@ -15,4 +15,8 @@
 
 /* == Security: pending rows counted as the owner (issue 13) == */
 
+/* incr_pending_rows reads the source as the pipeline's owner, within 5 s */
+COMMENT ON FUNCTION @extschema@.incr_pending_rows(text) IS
+'rows of the source beyond the checkpoint, counted up to 1000000 as the pipeline''s owner (NULL if the owner cannot read the source or the count takes over 5 s)';
+
 /* == Correctness at the edges (issue 14) == */

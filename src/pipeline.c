@@ -382,16 +382,74 @@ check_cursor_time_zone(Pipeline *p)
 }
 
 /*
+ * Refuse, before any lock is taken, a relation named to incr_create_pipeline
+ * that the current user could not lock with a query of its own: SELECT for
+ * the source (read under AccessShareLock), INSERT, UPDATE, DELETE or
+ * TRUNCATE for the target (RowExclusiveLock), on the table or one of its
+ * columns, as LOCK TABLE requires.  Without it, a role with no rights on a
+ * table would queue behind another session's lock on it, and hold up every
+ * later locker, before being told no.  A relation that is gone passes: the
+ * open reports it.
+ */
+static void
+check_lock_privilege(Pipeline *p, Oid relid, const char *role)
+{
+	bool		is_source = (strcmp(role, "source") == 0);
+	AclMode		table_privs = is_source ? ACL_SELECT :
+		(ACL_INSERT | ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE);
+	AclMode		column_privs = is_source ? ACL_SELECT : (ACL_INSERT | ACL_UPDATE);
+	bool		is_missing = false;
+	char	   *relname;
+
+	if (pg_class_aclcheck_ext(relid, GetUserId(), table_privs, &is_missing) == ACLCHECK_OK ||
+		is_missing ||
+		pg_attribute_aclcheck_all(relid, GetUserId(), column_privs, ACLMASK_ANY) == ACLCHECK_OK)
+		return;
+	relname = get_rel_name(relid);
+	if (relname == NULL)
+		return;
+	/* the source: no column readable, so not the cursor column either */
+	if (is_source)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for column \"%s\" of relation \"%s\"",
+						p->cursor_column, relname),
+				 errdetail("The pipeline needs SELECT on it, and role \"%s\" does not have it.",
+						   GetUserNameFromId(GetUserId(), false)),
+				 errhint("GRANT SELECT on the column or its table to the pipeline's owner.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for target relation \"%s\"", relname),
+			 errdetail("Role \"%s\" may not write to it, and a pipeline writes to its target.",
+					   GetUserNameFromId(GetUserId(), false)),
+			 errhint("GRANT INSERT (and for merge, cdc and scd2, UPDATE) on \"%s\" to role \"%s\".",
+					 relname, GetUserNameFromId(GetUserId(), false))));
+}
+
+/*
  * Open a relation of a pipeline, or raise a clear error if it is gone; check
  * that it is not temporary and that the current user may use its schema.
+ * The schema, and at creation the relation's privileges, are checked before
+ * the lock is taken, so that a role without rights fails at once.
  */
 static Relation
 open_pipeline_relation(Pipeline *p, Oid relid, const char *role, LOCKMODE lockmode,
 					   bool creating)
 {
-	Relation	rel = try_relation_open(relid, lockmode);
-	Oid			nsp;
+	Relation	rel;
+	Oid			nsp = get_rel_namespace(relid);
 
+	if (OidIsValid(nsp) && pg_namespace_aclcheck(nsp, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for schema %s", get_namespace_name(nsp)),
+				 errdetail("The pipeline's %s \"%s\" is in it, and role \"%s\" has no USAGE on it.",
+						   role, get_rel_name(relid),
+						   GetUserNameFromId(GetUserId(), false))));
+	if (creating)
+		check_lock_privilege(p, relid, role);
+
+	rel = try_relation_open(relid, lockmode);
 	if (rel == NULL && creating)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -409,14 +467,6 @@ open_pipeline_relation(Pipeline *p, Oid relid, const char *role, LOCKMODE lockmo
 				 errmsg("temporary table \"%s\" cannot be the %s of a pipeline",
 						RelationGetRelationName(rel), role),
 				 errdetail("A pipeline outlives the session its temporary tables belong to.")));
-	nsp = RelationGetNamespace(rel);
-	if (pg_namespace_aclcheck(nsp, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for schema %s", get_namespace_name(nsp)),
-				 errdetail("The pipeline's %s \"%s\" is in it, and role \"%s\" has no USAGE on it.",
-						   role, RelationGetRelationName(rel),
-						   GetUserNameFromId(GetUserId(), false))));
 	return rel;
 }
 

@@ -16,6 +16,7 @@
 #include "nodes/params.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
+#include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -24,6 +25,8 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
 #include "utils/typcache.h"
 
 #include "catalog.h"
@@ -301,6 +304,47 @@ refuse_snapshot_isolation(const char *name)
 				 errhint("Run it in a READ COMMITTED transaction.")));
 }
 
+/*
+ * Who ran before BeginAsOwner, and the settings level it opened, for
+ * EndAsOwner to restore.
+ */
+typedef struct AsOwner
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			nestlevel;
+} AsOwner;
+
+/*
+ * Become the pipeline's owner, restricted as in REFRESH MATERIALIZED VIEW,
+ * and connect to SPI.  Every read of a source and write of a target on
+ * someone's behalf (runs, incr_plan, incr_pending_rows) goes through here:
+ * the owner's code (a view's functions, triggers, a query command) then runs
+ * with the owner's rights, cannot change role or create temporary tables,
+ * and whatever settings it changes are undone by EndAsOwner.  On error the
+ * (sub)transaction abort restores identity and settings.
+ */
+static void
+BeginAsOwner(Pipeline *p, AsOwner *as)
+{
+	GetUserIdAndSecContext(&as->save_userid, &as->save_sec_context);
+	SetUserIdAndSecContext(p->owner, as->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	as->nestlevel = NewGUCNestLevel();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/* Disconnect from SPI, undo the owner's settings and become the caller again. */
+static void
+EndAsOwner(AsOwner *as)
+{
+	SPI_finish();
+	AtEOXact_GUC(false, as->nestlevel);
+	SetUserIdAndSecContext(as->save_userid, as->save_sec_context);
+}
+
 /* Result of the part of a run that executes as the owner. */
 typedef struct LoadResult
 {
@@ -398,8 +442,7 @@ static void
 load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 			LoadResult *res, MemoryContext cxt)
 {
-	Oid			save_userid;
-	int			save_sec_context;
+	AsOwner		as;
 	PipelineShape *shape;
 	char	   *sql;
 	Oid			types[RUN_SQL_NPARAMS];
@@ -413,19 +456,12 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	RunPlan    *run;
 	SPIPlanPtr	plan;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(p->owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
+	BeginAsOwner(p, &as);
 	shape = DescribePipeline(p, DESCRIBE_FOR_RUN);
 	if (p->mode == MODE_FILES)
 	{
 		load_files(p, shape, cp, rec, res, cxt);
-		SPI_finish();
-		SetUserIdAndSecContext(save_userid, save_sec_context);
+		EndAsOwner(&as);
 		return;
 	}
 	if (req->backfill)
@@ -458,8 +494,7 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 		rec->rows_inserted = SPI_processed;
 		res->moved = !w->empty && (cp->isnull || CursorLessThan(p, cp->value, w->upper));
 		finish_window(p, w, res, w->upper, cxt);
-		SPI_finish();
-		SetUserIdAndSecContext(save_userid, save_sec_context);
+		EndAsOwner(&as);
 		return;
 	}
 
@@ -566,8 +601,7 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	finish_window(p, w, res, tally.max, cxt);
 	tally = saved;
 
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	EndAsOwner(&as);
 }
 
 /* Copy a failed run into the caller's RunFailure, in its memory context. */
@@ -1004,27 +1038,20 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 	RunWindow	w;
 	PipelineShape *shape;
 	StringInfoData buf;
-	Oid			save_userid;
-	int			save_sec_context;
+	AsOwner		as;
 
 	CheckPipelineOwner(p);
 	CheckPipelineOwnerExists(p);
 	(void) ReadCheckpoint(p, CHECKPOINT_NO_LOCK, &cp);
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(p->owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	BeginAsOwner(p, &as);
 	shape = DescribePipeline(p, DESCRIBE_FOR_PLAN);
 	if (p->mode == MODE_FILES)
 	{
 		MemoryContextSwitchTo(cxt);
 		initStringInfo(&buf);
 		plan_files(&buf, p, shape, &cp);
-		SPI_finish();
-		SetUserIdAndSecContext(save_userid, save_sec_context);
+		EndAsOwner(&as);
 		PG_RETURN_TEXT_P(cstring_to_text(buf.data));
 	}
 	ComputeRunWindow(p, shape, &cp, false, &w);
@@ -1048,49 +1075,131 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 	appendStringInfoString(&buf, BuildRunSql(p, shape));
 	appendStringInfoChar(&buf, ';');
 
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	EndAsOwner(&as);
 	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
 }
 
 /*
+ * How long incr_pending_rows counts before it gives up: a source that is
+ * slow to read (a view that sleeps, a remote table that does not answer)
+ * must not hang incr_status for everyone who looks at it.
+ */
+#define PENDING_COUNT_TIMEOUT_MS 5000
+
+static bool pending_timeout_registered = false;
+static TimeoutId pending_timeout;
+static volatile sig_atomic_t pending_timed_out = false;
+
+/* Timeout handler: cancel the pending count, as statement_timeout would. */
+static void
+pending_timeout_handler(void)
+{
+	pending_timed_out = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+/*
+ * Count the source rows past the checkpoint as the pipeline's owner, in a
+ * subtransaction, within PENDING_COUNT_TIMEOUT_MS.  Returns false if the
+ * count ran out of time; any other error goes on.
+ */
+static bool
+count_pending(Pipeline *p, Checkpoint *cp, int64 *count)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Oid			type = p->cursor_type;
+	AsOwner		as;
+	char	   *sql;
+	bool		isnull;
+
+	if (!pending_timeout_registered)
+	{
+		pending_timeout = RegisterTimeout(USER_TIMEOUT, pending_timeout_handler);
+		pending_timeout_registered = true;
+	}
+	sql = BuildPendingSql(p, quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->source)),
+														get_rel_name(p->source)),
+						  cp->isnull);
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	pending_timed_out = false;
+	PG_TRY();
+	{
+		BeginAsOwner(p, &as);
+		enable_timeout_after(pending_timeout, PENDING_COUNT_TIMEOUT_MS);
+		if (SPI_execute_with_args(sql, cp->isnull ? 0 : 1, &type, &cp->value,
+								  NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not count pending rows: %s", sql);
+		disable_timeout(pending_timeout, false);
+		*count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											 1, &isnull));
+		EndAsOwner(&as);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		disable_timeout(pending_timeout, false);
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (!pending_timed_out || edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+		pending_timed_out = false;
+		return false;
+	}
+	PG_END_TRY();
+	return true;
+}
+
+/*
  * incr_pending_rows(name): how many source rows lie past the checkpoint,
- * counted up to 1000000, with the caller's privileges; NULL when the caller
- * cannot read the source or the source is gone.  Used by incr_status.
+ * counted up to 1000000 as the pipeline's owner (whoever asks, the source's
+ * code runs with the owner's rights, restricted, as in a run); NULL when
+ * the caller may not act on the pipeline, the owner cannot read the source,
+ * the source is gone, or the count took longer than 5 seconds.  Used by
+ * incr_status.
  */
 Datum
 incremental_incr_pending_rows(PG_FUNCTION_ARGS)
 {
 	Pipeline   *p = LoadPipeline(text_arg(fcinfo, 0, "name"));
 	Checkpoint	cp;
-	char	   *relname = get_rel_name(p->source);
-	Oid			type = p->cursor_type;
-	char	   *sql;
-	bool		isnull;
+	Oid			nsp = get_rel_namespace(p->source);
 	int64		count;
 	AttrNumber	attnum;
 
 	/* only the owner's roles may learn about the pipeline's progress */
-	if (relname == NULL || !has_privs_of_role(GetUserId(), p->owner))
+	if (!OidIsValid(nsp) || !has_privs_of_role(GetUserId(), p->owner) ||
+		!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(p->owner)))
 		PG_RETURN_NULL();
+	/* the count reads as the owner, so what the owner may read decides */
 	attnum = get_attnum(p->source, p->cursor_column);
 	if (attnum == InvalidAttrNumber ||
 		getBaseType(get_atttype(p->source, attnum)) != p->cursor_type ||
-		(pg_class_aclcheck(p->source, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
-		 pg_attribute_aclcheck(p->source, attnum, GetUserId(), ACL_SELECT) != ACLCHECK_OK))
+		pg_namespace_aclcheck(nsp, p->owner, ACL_USAGE) != ACLCHECK_OK ||
+		(pg_class_aclcheck(p->source, p->owner, ACL_SELECT) != ACLCHECK_OK &&
+		 pg_attribute_aclcheck(p->source, attnum, p->owner, ACL_SELECT) != ACLCHECK_OK))
 		PG_RETURN_NULL();
 
 	(void) ReadCheckpoint(p, CHECKPOINT_NO_LOCK, &cp);
-	sql = BuildPendingSql(p, quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->source)),
-														relname),
-						  cp.isnull);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(sql, cp.isnull ? 0 : 1, &type, &cp.value,
-							  NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not count pending rows: %s", sql);
-	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-										1, &isnull));
-	SPI_finish();
+	if (!count_pending(p, &cp, &count))
+	{
+		ereport(NOTICE,
+				(errmsg("rows pending of pipeline \"%s\" not counted: the count took longer than %d ms",
+						p->name, PENDING_COUNT_TIMEOUT_MS),
+				 errdetail("incr_status shows rows_pending as NULL for it.")));
+		PG_RETURN_NULL();
+	}
 	PG_RETURN_INT64(count);
 }

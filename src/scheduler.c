@@ -37,6 +37,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
@@ -52,6 +53,7 @@ char	   *incr_scheduler_databases = NULL;
 int			incr_scheduler_naptime = 1000;
 int			incr_scheduler_max_workers = 4;
 bool		incr_record_idle_runs = false;
+int			incr_run_timeout = 60 * 60 * 1000;
 
 /* The longest a failing pipeline waits before its next try. */
 #define MAX_BACKOFF_MS (5 * 60 * 1000)
@@ -86,6 +88,12 @@ SchedulerInit(void)
 							 "Off by default: a pipeline run every second would add 86400 rows a day.",
 							 &incr_record_idle_runs, false,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("incremental.run_timeout",
+							"Cancels a scheduled run that takes longer than this; 0 disables.",
+							"A run that hangs (a source that never answers) would otherwise "
+							"hold up every pipeline of its database.",
+							&incr_run_timeout, 60 * 60 * 1000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
@@ -395,6 +403,9 @@ read_scheduled(MemoryContext cxt, char ***names, int64 **intervals, bool *instal
  * Run one pipeline in a transaction of its own.  Returns false if it failed;
  * the error is logged, and the failed run, which ExecuteRun hands back
  * instead of recording, is written to incr_runs from a new transaction.
+ * The run is canceled after incremental.run_timeout, as statement_timeout
+ * cancels a statement (the worker runs no statement of a client, so the
+ * timer is its own), so that one run that hangs cannot stall the others.
  */
 static bool
 run_scheduled(const char *name, MemoryContext cxt)
@@ -402,6 +413,8 @@ run_scheduled(const char *name, MemoryContext cxt)
 	RunFailure	failure;
 	RunRequest	req;
 	bool		ok = true;
+	int			timeout_ms = incr_run_timeout;
+	TimestampTz started;
 
 	memset(&failure, 0, sizeof(failure));
 	failure.cxt = cxt;
@@ -417,19 +430,41 @@ run_scheduled(const char *name, MemoryContext cxt)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	started = GetCurrentTimestamp();
 	PG_TRY();
 	{
+		if (timeout_ms > 0)
+			enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms);
 		(void) ExecuteRun(&req, NULL);
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
 		ok = false;
+		/* canceled by our timer: say so in the history, naming the setting */
+		if (timeout_ms > 0 && edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+			TimestampDifferenceExceeds(started, GetCurrentTimestamp(), timeout_ms))
+		{
+			char	   *error;
+
+			MemoryContextSwitchTo(cxt);
+			error = psprintf("run canceled after %d ms: it took longer than incremental.run_timeout",
+							 timeout_ms);
+			ereport(LOG,
+					(errmsg("incremental worker: pipeline \"%s\": %s", name, error)));
+			if (failure.filled)
+				failure.record.error = error;
+		}
 	}
 	PG_END_TRY();
 

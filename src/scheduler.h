@@ -10,6 +10,7 @@ extern char *incr_scheduler_databases;
 extern int	incr_scheduler_naptime;
 extern int	incr_scheduler_max_workers;
 extern bool incr_record_idle_runs;
+extern int	incr_run_timeout;
 
 extern void SchedulerInit(void);
 

@@ -325,7 +325,7 @@ GRANT SELECT ON bad_r_priv_src TO bad_bob;
 SET ROLE bad_bob;
 SELECT throws_ok(
     $$SELECT incr_create_pipeline('bad_r_bob', 'bad_r_priv_src', 'bad_r_priv_tgt', 'ts', 'merge', ARRAY['id'])$$,
-    '42501', 'permission denied for column "id" of relation "bad_r_priv_tgt"',
+    '42501', 'permission denied for target relation "bad_r_priv_tgt"',
     'incr_create_pipeline: no SELECT and INSERT on the target');
 RESET ROLE;
 GRANT SELECT, INSERT ON bad_r_priv_tgt TO bad_bob;

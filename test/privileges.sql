@@ -88,7 +88,7 @@ GRANT SELECT ON pv_oids TO PUBLIC;
 SET ROLE pv_dave;
 SELECT throws_ok(
     $$SELECT incr_create_pipeline('pv_dave_1', 'pv_src', 'pv_tgt', 'n', 'merge', ARRAY['id'])$$,
-    '42501', 'permission denied for column "id" of relation "pv_tgt"',
+    '42501', 'permission denied for target relation "pv_tgt"',
     'create: dave has no INSERT on pv_tgt');
 SELECT throws_ok(
     $$SELECT incr_create_pipeline('pv_dave_2', 'pv_src', 'pv_tgt_noinsert', 'n', 'merge', ARRAY['id'])$$,

@@ -6,6 +6,8 @@
 # (the cluster restarts) and SIGTERM of it (the launcher restarts it) lose
 # and double nothing; a reload applies a new naptime; incr_pause stops runs;
 # a manual run holding the pipeline makes the scheduler skip, not double;
+# a run that takes longer than incremental.run_timeout is canceled and
+# recorded as an error naming the setting while the others keep loading;
 # DROP EXTENSION and DROP DATABASE work while the worker runs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -114,7 +116,29 @@ wait_for 10 "SELECT count(*) = 240 AND count(DISTINCT id) = 240 FROM good_tgt" |
 	fail "a manual run and the scheduler together lost or doubled rows"
 say "manual run during scheduling: 240 rows, 240 distinct"
 
-# 7. DROP EXTENSION with the worker running, logged once, then back
+# 7. incremental.run_timeout: a run that hangs is canceled and recorded, the others go on
+q -c "ALTER SYSTEM SET incremental.run_timeout = '700ms'" -c "SELECT pg_reload_conf()" >/dev/null
+q >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE TABLE slow_src (id bigserial PRIMARY KEY, v int NOT NULL);
+CREATE TABLE slow_tgt (id bigint PRIMARY KEY, v int);
+INSERT INTO slow_src (v) VALUES (1);
+CREATE FUNCTION slow_true() RETURNS boolean LANGUAGE plpgsql AS
+$$BEGIN PERFORM pg_sleep(30); RETURN true; END$$;
+CREATE VIEW slow_v AS SELECT id, v FROM slow_src WHERE slow_true();
+SELECT incr_create_pipeline('slow', 'slow_v', 'slow_tgt', 'id', keys => ARRAY['id'],
+                            schedule => '1 second');
+SQL
+wait_for 20 "SELECT count(*) >= 1 FROM incr_runs WHERE pipeline = 'slow' AND status = 'error' AND trigger = 'scheduler' AND error = 'run canceled after 700 ms: it took longer than incremental.run_timeout'" ||
+	fail "the hanging run was not canceled and recorded"
+q -c "INSERT INTO good_src (v) SELECT g FROM generate_series(1, 10) g"
+wait_for 10 "SELECT count(*) = 250 FROM good_tgt" || fail "a hanging pipeline stalled the good one"
+[ "$(q -c "SELECT count(*) FROM slow_tgt")" = 0 ] || fail "the canceled run loaded rows"
+q -c "SELECT incr_drop_pipeline('slow')" -c "ALTER SYSTEM RESET incremental.run_timeout" \
+	-c "SELECT pg_reload_conf()" >/dev/null
+say "run_timeout: the hanging run was canceled after 700 ms and recorded; good loaded 250"
+
+# 8. DROP EXTENSION with the worker running, logged once, then back
 q -c "DROP EXTENSION incremental CASCADE" >/dev/null
 wait_log 10 'extension "incremental" is not installed in database "sched"' ||
 	fail "the missing extension was not logged"
@@ -128,10 +152,10 @@ TRUNCATE good_tgt;
 SELECT incr_create_pipeline('good', 'good_src', 'good_tgt', 'id', keys => ARRAY['id'],
                             schedule => '1 second');
 SQL
-wait_for 15 "SELECT count(*) = 240 FROM good_tgt" || fail "no loading after CREATE EXTENSION"
+wait_for 15 "SELECT count(*) = 250 FROM good_tgt" || fail "no loading after CREATE EXTENSION"
 say "DROP EXTENSION: logged once in 2 s; after CREATE EXTENSION the pipeline loads again"
 
-# 8. DROP DATABASE while the worker is connected
+# 9. DROP DATABASE while the worker is connected
 start=$SECONDS
 dropdb sched || fail "DROP DATABASE failed with the worker running"
 say "DROP DATABASE sched: done in $((SECONDS - start)) s while the worker ran"
