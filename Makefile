@@ -16,6 +16,7 @@ OBJS = \
 	src/run.o \
 	src/recorder.o \
 	src/cdc.o \
+	src/cron.o \
 	src/files.o \
 	src/scheduler.o
 

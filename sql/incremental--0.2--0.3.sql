@@ -13,6 +13,30 @@
 
 /* == Security: pg_cron found through pg_extension (issue 13) == */
 
+/*
+ * pg_cron's functions in C (src/cron.c): pg_cron is found as the extension
+ * that owns its schema (pg_extension and pg_depend), not as any schema named
+ * cron, which a role with CREATE on a database without pg_cron can make; its
+ * functions are called qualified and with exact argument types.  Dropping a
+ * pipeline, or unscheduling it, removes its jobs by id, so that a superuser
+ * or a member of the owning role can remove the owner's job.  Signatures,
+ * comments and grants stay as they were.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.incr_cron_schedule(name text, cron_expression text)
+RETURNS bigint
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_cron_schedule';
+
+CREATE OR REPLACE FUNCTION @extschema@._incr_cron_unschedule(name text)
+RETURNS boolean
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_cron_unschedule';
+
+CREATE OR REPLACE FUNCTION @extschema@.incr_cron_unschedule(name text)
+RETURNS boolean
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_cron_unschedule';
+
 /* == Security: pending rows counted as the owner (issue 13) == */
 
 /* incr_pending_rows reads the source as the pipeline's owner, within 5 s */

@@ -638,22 +638,128 @@ SetPipelineSchedule(const char *name, Interval *schedule)
 }
 
 /*
- * Remove the pg_cron job of a pipeline, if pg_cron is installed here and the
- * job exists.  Runs as the caller, whose jobs pg_cron lets it see.
+ * The quoted name of pg_cron's schema in this database, or NULL if pg_cron is
+ * not installed here; within an SPI connection.  pg_cron creates its schema
+ * in its script, so the schema is a member of the extension: found through
+ * pg_depend, never by the name "cron", which any role with CREATE on the
+ * database can take where pg_cron is not installed.  (pg_extension's
+ * extnamespace does not name it: pg_cron is not relocatable and names no
+ * schema in its control file, so that column holds the schema that was first
+ * on the search_path at CREATE EXTENSION, usually public.)
  */
-void
+static char *
+cron_schema(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute("SELECT n.nspname FROM pg_catalog.pg_extension e"
+					" JOIN pg_catalog.pg_depend d"
+					"   ON d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass"
+					"  AND d.refobjid OPERATOR(pg_catalog.=) e.oid"
+					"  AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass"
+					"  AND d.deptype OPERATOR(pg_catalog.=) 'e'"
+					" JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) d.objid"
+					" WHERE e.extname OPERATOR(pg_catalog.=) 'pg_cron'"
+					" ORDER BY n.oid LIMIT 1", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up the schema of pg_cron");
+	if (SPI_processed == 0)
+		return NULL;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return pstrdup(quote_identifier(NameStr(*DatumGetName(d))));
+}
+
+/*
+ * The quoted name of pg_cron's schema in this database, or NULL if pg_cron is
+ * not installed here; allocated in the caller's memory context.
+ */
+char *
+CronSchemaQuoted(void)
+{
+	CatalogContext cxt;
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *schema;
+	char	   *result = NULL;
+
+	catalog_begin(&cxt);
+	schema = cron_schema();
+	if (schema)
+		result = MemoryContextStrdup(caller, schema);
+	catalog_end(&cxt);
+	return result;
+}
+
+/*
+ * Remove the pg_cron jobs of a pipeline the caller has been allowed to act on
+ * (its owner, a member of the owning role, or a superuser); return whether
+ * there was one.  Does nothing if pg_cron is not installed here.
+ *
+ * The jobs are those named "incremental:<name>" in this database whose role
+ * the caller may act as: the owner's, the caller's own, and for a superuser
+ * every one, also one whose role was dropped.  pg_cron's own
+ * cron.unschedule(name) removes only the caller's job, and row-level
+ * security on cron.job hides the others, so a superuser or a member of the
+ * owning role could not drop the pipeline of a role that had scheduled it.
+ * Hence the jobs are found and removed as the bootstrap superuser, by id
+ * (cron.unschedule(bigint) lets a superuser remove any job and tells
+ * pg_cron's launcher to reload its jobs), the choice of jobs being made here.
+ * FOR UPDATE keeps a job from being removed by another session between
+ * finding and removing it.
+ */
+bool
 DropCronJob(const char *name)
 {
+	CatalogContext cxt;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
+	char	   *schema;
+	bool		caller_is_superuser;
+	int64	   *jobs;
+	int			njobs = 0;
+	SPITupleTable *tuptable;
+	uint64		nrows;
 
-	values[0] = CStringGetTextDatum(name);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(catalog_sql("SELECT %s._incr_cron_unschedule($1)"),
+	values[0] = CStringGetTextDatum(psprintf("incremental:%s", name));
+	catalog_begin(&cxt);
+	caller_is_superuser = superuser_arg(cxt.save_userid);
+	schema = cron_schema();
+	if (schema == NULL)
+	{
+		catalog_end(&cxt);
+		return false;
+	}
+	if (SPI_execute_with_args(psprintf("SELECT jobid, username FROM %s.job"
+									   " WHERE jobname OPERATOR(pg_catalog.=) $1::pg_catalog.name"
+									   " AND database OPERATOR(pg_catalog.=) pg_catalog.current_database()"
+									   " ORDER BY jobid FOR UPDATE", schema),
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not remove the pg_cron job of pipeline \"%s\"", name);
-	SPI_finish();
+		elog(ERROR, "could not look up the pg_cron jobs of pipeline \"%s\"", name);
+	tuptable = SPI_tuptable;
+	nrows = SPI_processed;
+	jobs = palloc(sizeof(int64) * (nrows + 1));
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		bool		isnull;
+		Datum		jobid = SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 1, &isnull);
+		char	   *username = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
+		Oid			role = username ? get_role_oid(username, true) : InvalidOid;
+
+		if (caller_is_superuser ||
+			(OidIsValid(role) && has_privs_of_role(cxt.save_userid, role)))
+			jobs[njobs++] = DatumGetInt64(jobid);
+	}
+	for (int i = 0; i < njobs; i++)
+	{
+		Oid			jobtypes[1] = {INT8OID};
+		Datum		jobvalues[1] = {Int64GetDatum(jobs[i])};
+
+		/* qualified, with its exact argument type: nothing else can be picked */
+		if (SPI_execute_with_args(psprintf("SELECT %s.unschedule($1::pg_catalog.int8)", schema),
+								  1, jobtypes, jobvalues, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not remove the pg_cron job of pipeline \"%s\"", name);
+	}
+	catalog_end(&cxt);
+	return njobs > 0;
 }
 
 /* The column of incr_checkpoints (1-based among the value columns) of a kind. */

@@ -67,7 +67,8 @@ extern void DeletePipeline(const char *name);
 extern void SetPipelineEnabled(const char *name, bool enabled);
 extern void SetPipelineSchedule(const char *name, Interval *schedule);
 extern void StoreSourceColumns(Pipeline *pipeline);
-extern void DropCronJob(const char *name);
+extern bool DropCronJob(const char *name);
+extern char *CronSchemaQuoted(void);
 
 extern bool ReadCheckpoint(Pipeline *pipeline, CheckpointLock lock,
 						   Checkpoint *checkpoint);

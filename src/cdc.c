@@ -18,11 +18,13 @@
 
 #include "catalog/pg_type.h"
 #include "common/base64.h"
+#include "common/int.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -83,45 +85,102 @@ scalar_text(JsonbValue *v)
 	}
 }
 
-/* A JSON number scaled to microseconds (unit: s, ms, us, ns), rounded down. */
-static int64
-to_micros(Numeric n, const char *unit)
+/*
+ * Stop the run on an encoded date or time that no value of the target type
+ * can hold (22008), rather than let it wrap around or print nonsense.
+ */
+static void
+out_of_range(Numeric n, const char *unit, Oid target)
 {
-	const char *factor = strcmp(unit, "s") == 0 ? "1000000" :
+	ereport(ERROR,
+			(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+			 errmsg("change event value %s is out of range for type %s",
+					DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n))),
+					format_type_be(target)),
+			 errdetail("It was read as %s (%s).",
+					   strcmp(unit, "d") == 0 ? "days since 1970-01-01" :
+					   target == TIMEOID ? "time since midnight" : "time since 1970-01-01 00:00:00 UTC",
+					   unit),
+			 errhint("Fix or delete the event in the source, then run again.")));
+}
+
+/*
+ * A JSON number scaled to microseconds (unit: d, s, ms, us, ns), rounded
+ * down; computed in numeric, so that nothing overflows unnoticed.
+ */
+static int64
+to_micros(Numeric n, const char *unit, Oid target)
+{
+	const char *factor = strcmp(unit, "d") == 0 ? "86400000000" :
+		strcmp(unit, "s") == 0 ? "1000000" :
 		strcmp(unit, "ms") == 0 ? "1000" :
 		strcmp(unit, "ns") == 0 ? "0.001" : "1";
 	Datum		f = DirectFunctionCall3(numeric_in, CStringGetDatum(factor),
 										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	Datum		us = DirectFunctionCall2(numeric_mul, NumericGetDatum(n), f);
+	Datum		us = DirectFunctionCall1(numeric_floor,
+										 DirectFunctionCall2(numeric_mul, NumericGetDatum(n), f));
 
-	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
-											 DirectFunctionCall1(numeric_floor, us)));
+	if (numeric_is_nan(DatumGetNumeric(us)) || numeric_is_inf(DatumGetNumeric(us)) ||
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, us,
+										  NumericGetDatum(int64_to_numeric(PG_INT64_MIN)))) < 0 ||
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, us,
+										  NumericGetDatum(int64_to_numeric(PG_INT64_MAX)))) > 0)
+		out_of_range(n, unit, target);
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8, us));
 }
 
-/* Format microseconds since the Unix epoch as the text of the target type. */
+/*
+ * Format an epoch value (n in unit) as the text of the target type: ISO 8601
+ * in UTC with an explicit offset, whatever the session's DateStyle and
+ * TimeZone, so that casting it back to the type reads the same instant.
+ * (timestamptz_out wrote the session's zone, and with DateStyle Postgres its
+ * abbreviation, which the input routine may read as another zone.)
+ */
 static char *
-epoch_text(int64 us, Oid target)
+epoch_text(Numeric n, const char *unit, Oid target)
 {
-	Timestamp	ts = us - UNIX_TO_PG_USECS;
+	int64		us = to_micros(n, unit, target);
+	Timestamp	ts;
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		buf[MAXDATELEN + 1];
 
-	switch (target)
+	if (pg_sub_s64_overflow(us, UNIX_TO_PG_USECS, &ts))
+		out_of_range(n, unit, target);
+	if (target == DATEOID)
 	{
-		case TIMESTAMPTZOID:
-			return DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(ts)));
-		case DATEOID:
-			return DatumGetCString(DirectFunctionCall1(date_out,
-													   DirectFunctionCall1(timestamp_date,
-																		   TimestampGetDatum(ts))));
-		default:
-			return DatumGetCString(DirectFunctionCall1(timestamp_out, TimestampGetDatum(ts)));
+		int64		days = ts / USECS_PER_DAY;
+
+		/* round down, as timestamp_date does */
+		if (ts < 0 && ts % USECS_PER_DAY != 0)
+			days--;
+		if (days < PG_INT32_MIN || days > PG_INT32_MAX || !IS_VALID_DATE((DateADT) days))
+			out_of_range(n, unit, target);
+		j2date((int) days + POSTGRES_EPOCH_JDATE, &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+		EncodeDateOnly(&tm, USE_ISO_DATES, buf);
+		return pstrdup(buf);
 	}
+	if (!IS_VALID_TIMESTAMP(ts) || timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		out_of_range(n, unit, target);
+	tm.tm_isdst = 0;			/* UTC: EncodeDateTime prints no offset for -1 */
+	EncodeDateTime(&tm, fsec, target == TIMESTAMPTZOID, 0, NULL, USE_ISO_DATES, buf);
+	return pstrdup(buf);
 }
 
-/* Format microseconds since midnight as a time. */
+/* Format n units since midnight as a time (ISO, as any DateStyle reads it). */
 static char *
-time_text(int64 us)
+time_text(Numeric n, const char *unit)
 {
-	return DatumGetCString(DirectFunctionCall1(time_out, TimeADTGetDatum(us)));
+	int64		us = to_micros(n, unit, TIMEOID);
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		buf[MAXDATELEN + 1];
+
+	if (us < INT64CONST(0) || us > USECS_PER_DAY)
+		out_of_range(n, unit, TIMEOID);
+	time2tm(us, &tm, &fsec);
+	EncodeTimeOnly(&tm, fsec, false, 0, USE_ISO_DATES, buf);
+	return pstrdup(buf);
 }
 
 /*
@@ -246,21 +305,21 @@ decode_logical(const char *name, Jsonb *field, JsonbValue *v, Oid target)
 		return NULL;
 	if ((strcmp(name, "io.debezium.time.Date") == 0 ||
 		 strcmp(name, "org.apache.kafka.connect.data.Date") == 0) && number)
-		return epoch_text(to_micros(v->val.numeric, "s") * 86400, target);
+		return epoch_text(v->val.numeric, "d", target);
 	if ((strcmp(name, "io.debezium.time.Timestamp") == 0 ||
 		 strcmp(name, "org.apache.kafka.connect.data.Timestamp") == 0) && number)
-		return epoch_text(to_micros(v->val.numeric, "ms"), target);
+		return epoch_text(v->val.numeric, "ms", target);
 	if (strcmp(name, "io.debezium.time.MicroTimestamp") == 0 && number)
-		return epoch_text(to_micros(v->val.numeric, "us"), target);
+		return epoch_text(v->val.numeric, "us", target);
 	if (strcmp(name, "io.debezium.time.NanoTimestamp") == 0 && number)
-		return epoch_text(to_micros(v->val.numeric, "ns"), target);
+		return epoch_text(v->val.numeric, "ns", target);
 	if ((strcmp(name, "io.debezium.time.Time") == 0 ||
 		 strcmp(name, "org.apache.kafka.connect.data.Time") == 0) && number)
-		return time_text(to_micros(v->val.numeric, "ms"));
+		return time_text(v->val.numeric, "ms");
 	if (strcmp(name, "io.debezium.time.MicroTime") == 0 && number)
-		return time_text(to_micros(v->val.numeric, "us"));
+		return time_text(v->val.numeric, "us");
 	if (strcmp(name, "io.debezium.time.NanoTime") == 0 && number)
-		return time_text(to_micros(v->val.numeric, "ns"));
+		return time_text(v->val.numeric, "ns");
 	if (strcmp(name, "org.apache.kafka.connect.data.Decimal") == 0 && !number)
 	{
 		Jsonb	   *params = object_member(field, "parameters");
@@ -331,13 +390,13 @@ incremental_cdc_value(PG_FUNCTION_ARGS)
 		{
 			case TIMESTAMPTZOID:
 			case TIMESTAMPOID:
-				result = epoch_text(to_micros(v.val.numeric, unit), target);
+				result = epoch_text(v.val.numeric, unit, target);
 				break;
 			case DATEOID:
-				result = epoch_text(to_micros(v.val.numeric, "s") * 86400, target);
+				result = epoch_text(v.val.numeric, "d", target);
 				break;
 			case TIMEOID:
-				result = time_text(to_micros(v.val.numeric, unit));
+				result = time_text(v.val.numeric, unit);
 				break;
 			default:
 				break;

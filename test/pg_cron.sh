@@ -6,6 +6,13 @@
 # incr_drop_pipeline removes the job; the extension installs and drops the
 # same with or without pg_cron.  pg_cron connects over the unix socket
 # (cron.host = the socket directory), as a socket-only server needs.
+# pg_cron is found as an extension, never as a schema named cron: in a
+# database without pg_cron, a schema cron that a role with CREATE on the
+# database made, with its own schedule, unschedule and job, is never called
+# by a superuser's incr_cron_schedule, incr_cron_unschedule or
+# incr_drop_pipeline.  With pg_cron, a pipeline its owner scheduled is
+# dropped, with its job, by a superuser, by a member of the owning role,
+# and by a superuser after the owner role was dropped (never an XX000).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/cluster.sh
@@ -20,6 +27,41 @@ createdb crondb
 say() { echo "pg_cron: $*"; }
 fail() { echo "pg_cron: FAILED: $*"; grep -a "ERROR\|FATAL\|cron" "$CLUSTER_LOG" | tail -n 20; exit 1; }
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+
+# without pg_cron, a schema cron made by a role with CREATE on the database
+# is not pg_cron: a superuser's calls never reach its functions
+createdb nocron
+q -d nocron >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE ROLE mallory LOGIN;
+GRANT CREATE ON DATABASE nocron TO mallory;
+SET ROLE mallory;
+CREATE SCHEMA cron;
+GRANT USAGE ON SCHEMA cron TO PUBLIC;
+CREATE TABLE cron.calls (who name, what text);
+GRANT INSERT ON cron.calls TO PUBLIC;
+CREATE TABLE cron.job (jobid bigint, jobname name, username text, database text);
+INSERT INTO cron.job VALUES (1, 'incremental:f', 'postgres', 'nocron');
+GRANT SELECT ON cron.job TO PUBLIC;
+CREATE FUNCTION cron.schedule(text, text, text) RETURNS bigint LANGUAGE sql
+    AS $$ INSERT INTO cron.calls VALUES (current_user, 'schedule'); SELECT 1::bigint $$;
+CREATE FUNCTION cron.unschedule(name) RETURNS boolean LANGUAGE sql
+    AS $$ INSERT INTO cron.calls VALUES (current_user, 'unschedule(name)'); SELECT true $$;
+CREATE FUNCTION cron.unschedule(bigint) RETURNS boolean LANGUAGE sql
+    AS $$ INSERT INTO cron.calls VALUES (current_user, 'unschedule(bigint)'); SELECT true $$;
+RESET ROLE;
+CREATE EXTENSION incremental;
+CREATE TABLE f_src (id bigserial PRIMARY KEY, v int);
+CREATE TABLE f_tgt (id bigint PRIMARY KEY, v int);
+SELECT FROM incr_create_pipeline('f', 'f_src', 'f_tgt', 'id', keys => ARRAY['id']);
+SQL
+err=$(q -d nocron -c "SELECT incr_cron_schedule('f', '* * * * *')" 2>&1 || true)
+case "$err" in *"pg_cron is not installed in this database"*) ;; *) fail "fake cron schema, schedule: $err" ;; esac
+[ "$(q -d nocron -c "SELECT incr_cron_unschedule('f')")" = f ] || fail "fake cron schema: incr_cron_unschedule found a job"
+q -d nocron -c "SELECT incr_drop_pipeline('f')" >/dev/null
+calls=$(q -d nocron -c "SELECT count(*) || ' ' || coalesce(string_agg(who || ':' || what, ', '), '') FROM cron.calls")
+[ "$calls" = "0 " ] || fail "fake cron schema: a superuser called $calls"
+say "without pg_cron, a fake schema cron is never called (schedule refuses clearly)"
 
 # without pg_cron: the extension works, incr_cron_schedule says what is missing
 q >/dev/null <<'SQL'
@@ -54,6 +96,41 @@ say "cron.job_run_details: $(q -c "SELECT status || ' ' || return_message FROM c
 q -c "SELECT incr_drop_pipeline('c')" >/dev/null
 [ "$(q -c "SELECT count(*) FROM cron.job WHERE jobname = 'incremental:c'")" = 0 ] || fail "the job outlived its pipeline"
 say "incr_drop_pipeline removed the job"
+
+# the owner's job goes with its pipeline whoever may drop it: a superuser, a
+# member of the owning role, a superuser after the owner was dropped
+q >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE ROLE alice LOGIN;
+CREATE ROLE bob LOGIN IN ROLE alice;
+GRANT USAGE ON SCHEMA cron TO alice, bob;
+CREATE TABLE o_src (id bigserial PRIMARY KEY, v int);
+CREATE TABLE o_tgt (id bigint PRIMARY KEY, v int);
+GRANT SELECT ON o_src TO alice;
+GRANT SELECT, INSERT, UPDATE, DELETE ON o_tgt TO alice;
+SQL
+for p in by_superuser by_member owner_dropped; do
+	q -c "SET ROLE alice" -c "SELECT FROM incr_create_pipeline('$p', 'o_src', 'o_tgt', 'id', keys => ARRAY['id'])" \
+		-c "SELECT FROM incr_cron_schedule('$p', '0 0 1 1 *')" >/dev/null
+done
+[ "$(q -c "SELECT string_agg(jobname || ' ' || username, ', ' ORDER BY jobname) FROM cron.job WHERE jobname LIKE 'incremental:%'")" = \
+	"incremental:by_member alice, incremental:by_superuser alice, incremental:owner_dropped alice" ] ||
+	fail "alice's jobs: $(q -c "SELECT string_agg(jobname || ' ' || username, ', ') FROM cron.job")"
+drop_as() { # role pipeline: incr_drop_pipeline as role; the pipeline and its job must be gone
+	local out
+	out=$(q -c "SET ROLE $1" -c "SELECT incr_drop_pipeline('$2')" 2>&1) || fail "$1 could not drop $2: $out"
+	[ "$(q -c "SELECT count(*) FROM incr_pipelines WHERE name = '$2'")" = 0 ] || fail "$2 outlived its drop by $1"
+	[ "$(q -c "SELECT count(*) FROM cron.job WHERE jobname = 'incremental:$2'")" = 0 ] ||
+		fail "the job of $2 outlived its drop by $1"
+}
+drop_as postgres by_superuser
+say "a superuser dropped alice's scheduled pipeline and its job"
+drop_as bob by_member
+say "a member of alice dropped alice's scheduled pipeline and its job"
+q -c "DROP OWNED BY alice" -c "DROP ROLE alice" >/dev/null
+drop_as postgres owner_dropped
+say "a superuser dropped the scheduled pipeline of a dropped owner, and its job"
+q -c "DROP TABLE o_src, o_tgt" -c "REVOKE USAGE ON SCHEMA cron FROM bob" -c "DROP ROLE bob" >/dev/null
 
 q -c "DROP EXTENSION incremental" -c "DROP EXTENSION pg_cron" -c "CREATE EXTENSION incremental" \
 	-c "DROP EXTENSION incremental" >/dev/null
