@@ -8,12 +8,13 @@
 --     creation (42P10, a hint naming both remedies), and so is every run of a
 --     pipeline whose key column lost its NOT NULL after creation;
 --   * under a NULLS NOT DISTINCT index, NULL keys match: two source rows stay
---     two target rows over three runs, in merge and keyed append alike, and a
---     merge delete of a NULL-keyed row deletes it;
+--     two target rows over three runs, in merge and keyed append alike, a
+--     merge delete of a NULL-keyed row deletes it, and a unique index on the
+--     source that lets NULLs repeat does not pass for proof of unique keys;
 --   * a NOT NULL key column accepts no NULL from the source: the run fails
 --     with the column's NOT NULL violation and loads nothing.
 BEGIN;
-SELECT plan(15);
+SELECT plan(17);
 SET LOCAL client_min_messages = warning;
 
 -- Refused at creation: a plain UNIQUE on columns that can hold NULLs.
@@ -92,6 +93,20 @@ SELECT results_eq($$SELECT r.rows_deleted::int FROM incr_run('kn_merge') AS r$$,
 SELECT results_eq('SELECT id, region FROM kn_nnd ORDER BY id',
                   $$VALUES (1, 'eu')$$,
                   'merge: only the other row is left');
+
+-- A unique index on the source that lets NULLs repeat proves nothing: its two
+-- (3, NULL) rows are one key for the target's NULLS NOT DISTINCT index.
+CREATE TABLE kn_usrc (id int, region text, at int NOT NULL, v text, UNIQUE (id, region));
+CREATE TABLE kn_utgt (LIKE kn_nnd INCLUDING INDEXES);
+SELECT FROM incr_create_pipeline('kn_u', 'kn_usrc', 'kn_utgt', 'at', mode => 'merge',
+                                 keys => ARRAY['id', 'region']);
+INSERT INTO kn_usrc VALUES (3, NULL, 1, 'old'), (3, NULL, 2, 'new');
+SELECT results_eq($$SELECT r.rows_read::int, r.rows_inserted::int FROM incr_run('kn_u') AS r$$,
+                  $$VALUES (2, 1)$$,
+                  'a source index that lets NULLs repeat: two rows of one NULL key are inserted once');
+SELECT results_eq('SELECT id, region, v FROM kn_utgt',
+                  $$VALUES (3, NULL, 'new')$$,
+                  'the latest of the two is loaded');
 
 -- A pipeline whose key column lost its NOT NULL after creation: its runs are
 -- refused as creation would be.
