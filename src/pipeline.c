@@ -19,6 +19,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -56,6 +57,8 @@ PG_FUNCTION_INFO_V1(incremental_is_member);
 
 static void read_mode_options(FunctionCallInfo fcinfo, Pipeline *p);
 static List *check_schema_drift(Pipeline *p, Relation source, Relation target, bool creating);
+static const char *nulls_repeat_column(Relation rel, Oid indexoid, List *columns);
+static bool collations_agree(Relation source, Oid proof, Relation target, Oid key_index);
 
 /* Raise the error for a NULL in an argument that needs a value. */
 static void
@@ -798,35 +801,195 @@ describe_keys(Pipeline *p, PipelineShape *shape, Relation source, Relation targe
 						   "Loading by key needs a valid, non-partial, non-deferrable unique index or primary key on exactly the key columns."),
 				 errhint("Create one, e.g. ALTER TABLE %s ADD PRIMARY KEY (...).",
 						 shape->target_sql)));
+
+	/*
+	 * A unique index treats NULLs as distinct unless it says otherwise, and
+	 * so does ON CONFLICT: a row whose key holds a NULL would never match the
+	 * row loaded from it, and every run that reads it again would add it
+	 * again.  cdc is spared: it refuses an event with a NULL key.
+	 */
+	if (p->mode != MODE_CDC)
+	{
+		const char *nullable = nulls_repeat_column(target, shape->key_index, p->keys);
+
+		if (nullable != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("key column \"%s\" of target \"%s\" is nullable and its unique index lets NULLs repeat",
+							nullable, RelationGetRelationName(target)),
+					 errdetail("A row whose key holds a NULL never matches the row loaded from it, so pipeline \"%s\" would insert it again on every run that reads it.",
+							   p->name),
+					 errhint("Make the key columns NOT NULL (ALTER TABLE %s ALTER COLUMN %s SET NOT NULL), or back the keys with a unique index created with NULLS NOT DISTINCT.",
+							 shape->target_sql, quote_identifier(nullable))));
+	}
 	if (!shape->json_layout)
-		shape->source_unique_on_keys = OidIsValid(find_unique_index(source, p->keys, false));
+	{
+		Oid			proof = find_unique_index(source, p->keys, false);
+
+		/*
+		 * An index that lets NULLs repeat proves nothing about rows with
+		 * NULLs, nor one in a collation that tells apart values that the
+		 * target's (nondeterministic) collation holds equal.
+		 */
+		shape->source_unique_on_keys = OidIsValid(proof) &&
+			nulls_repeat_column(source, proof, NIL) == NULL &&
+			collations_agree(source, proof, target, shape->key_index);
+	}
 }
 
-/* The schema-qualified equality operator of a key column, from the key index. */
+/* The collation of the index's column of that name; InvalidOid if none. */
+static Oid
+index_collation(Relation rel, Oid indexoid, const char *column)
+{
+	HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+	Form_pg_index index;
+	oidvector  *indcollation;
+	bool		isnull;
+	Oid			result = InvalidOid;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for index %u", indexoid);
+	index = (Form_pg_index) GETSTRUCT(tup);
+	indcollation = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, tup,
+																 Anum_pg_index_indcollation,
+																 &isnull));
+	for (int i = 0; i < index->indnkeyatts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel),
+											  index->indkey.values[i] - 1);
+
+		if (strcmp(NameStr(att->attname), column) == 0)
+			result = indcollation->values[i];
+	}
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/*
+ * True if values the source's unique index tells apart are apart for the
+ * target's key index too: each column's target collation is deterministic
+ * (equal only when the bytes are) or the source index's own.
+ */
+static bool
+collations_agree(Relation source, Oid proof, Relation target, Oid key_index)
+{
+	HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(proof));
+	Form_pg_index index;
+	bool		agree = true;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for index %u", proof);
+	index = (Form_pg_index) GETSTRUCT(tup);
+	for (int i = 0; agree && i < index->indnkeyatts; i++)
+	{
+		const char *name = NameStr(TupleDescAttr(RelationGetDescr(source),
+												 index->indkey.values[i] - 1)->attname);
+		Oid			tcoll = index_collation(target, key_index, name);
+
+		agree = !OidIsValid(tcoll) || get_collation_isdeterministic(tcoll) ||
+			tcoll == index_collation(source, proof, name);
+	}
+	ReleaseSysCache(tup);
+	return agree;
+}
+
+/*
+ * The first column of the unique index (among columns, if not NIL) that can
+ * hold NULLs which the index lets repeat: nullable, in an index without
+ * NULLS NOT DISTINCT.  NULL if there is none.
+ */
+static const char *
+nulls_repeat_column(Relation rel, Oid indexoid, List *columns)
+{
+	HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+	Form_pg_index index;
+	const char *result = NULL;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for index %u", indexoid);
+	index = (Form_pg_index) GETSTRUCT(tup);
+	for (int i = 0; !index->indnullsnotdistinct && i < index->indnkeyatts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel),
+											  index->indkey.values[i] - 1);
+		ListCell   *lc;
+		bool		listed = (columns == NIL);
+
+		foreach(lc, columns)
+		{
+			if (strcmp((char *) lfirst(lc), NameStr(att->attname)) == 0)
+				listed = true;
+		}
+		if (listed && !att->attnotnull)
+		{
+			result = pstrdup(NameStr(att->attname));
+			break;
+		}
+	}
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/* " COLLATE schema.name" for a collation, always qualified. */
 static char *
-key_equality_operator(Oid indexoid, const char *column, Relation target)
+collate_clause(Oid collid)
+{
+	HeapTuple	tup = SearchSysCache1(COLLOID, ObjectIdGetDatum(collid));
+	Form_pg_collation coll;
+	char	   *result;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for collation %u", collid);
+	coll = (Form_pg_collation) GETSTRUCT(tup);
+	result = psprintf(" COLLATE %s.%s",
+					  quote_identifier(get_namespace_name(coll->collnamespace)),
+					  quote_identifier(NameStr(coll->collname)));
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/*
+ * The schema-qualified equality operator of a key column, from the key index;
+ * also the index's collation of the column, as " COLLATE schema.name" (or ""),
+ * and whether the index holds the column's NULLs equal.  Matching with both
+ * is matching by the index's own equality, whatever the source's collation.
+ */
+static char *
+key_equality_operator(Oid indexoid, const char *column, Relation target,
+					  char **collate, bool *nulls_equal)
 {
 	HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
 	Form_pg_index index = (Form_pg_index) GETSTRUCT(tup);
 	oidvector  *indclass;
+	oidvector  *indcollation;
 	Datum		d;
 	bool		isnull;
 	char	   *result = NULL;
 
 	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indclass, &isnull);
 	indclass = (oidvector *) DatumGetPointer(d);
+	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indcollation, &isnull);
+	indcollation = (oidvector *) DatumGetPointer(d);
+	*collate = "";
+	*nulls_equal = false;
 	for (int i = 0; i < index->indnkeyatts; i++)
 	{
-		char	   *attname = get_attname(RelationGetRelid(target), index->indkey.values[i], false);
+		AttrNumber	attnum = index->indkey.values[i];
+		char	   *attname = get_attname(RelationGetRelid(target), attnum, false);
 
 		if (strcmp(attname, column) == 0)
 		{
+			Oid			collid = indcollation->values[i];
 			Oid			opfamily = get_opclass_family(indclass->values[i]);
 			Oid			type = get_opclass_input_type(indclass->values[i]);
 			Oid			opr = get_opfamily_member(opfamily, type, type, BTEqualStrategyNumber);
 
 			HeapTuple	optup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opr));
 
+			if (OidIsValid(collid))
+				*collate = collate_clause(collid);
+			*nulls_equal = index->indnullsnotdistinct &&
+				!TupleDescAttr(RelationGetDescr(target), attnum - 1)->attnotnull;
 			if (HeapTupleIsValid(optup))
 			{
 				Form_pg_operator op = (Form_pg_operator) GETSTRUCT(optup);
@@ -907,7 +1070,9 @@ describe_columns(Pipeline *p, PipelineShape *shape, Relation source, Relation ta
 			if (strcmp((char *) lfirst(kc), name) == 0)
 			{
 				col->is_key = true;
-				col->eq_operator = key_equality_operator(shape->key_index, name, target);
+				col->eq_operator = key_equality_operator(shape->key_index, name, target,
+														 &col->key_collate,
+														 &col->key_nulls_equal);
 			}
 		}
 		if (tatt->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)

@@ -20,6 +20,8 @@ typedef struct LoadColumn
 	bool		is_cursor;
 	bool		from_json;		/* decoded from a change event's jsonb */
 	char	   *eq_operator;	/* keys: OPERATOR(schema.=) of the key index */
+	char	   *key_collate;	/* keys: " COLLATE schema.name" of the key index, or "" */
+	bool		key_nulls_equal;	/* keys: nullable, under a NULLS NOT DISTINCT index */
 } LoadColumn;
 
 /* What a run needs to know about the source and target, checked. */

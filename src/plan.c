@@ -23,6 +23,8 @@
 #include "files.h"
 #include "plan.h"
 
+static void append_source_expr(StringInfo buf, LoadColumn *col);
+
 /* Which columns append_columns writes. */
 typedef enum ColumnFilter
 {
@@ -76,9 +78,44 @@ has_columns(List *columns, ColumnFilter filter)
 	return false;
 }
 
-/* Append "l.k1 OPERATOR(x.=) r.k1 AND ...": the key columns of two rows match. */
+/*
+ * Append "l.k1 OPERATOR(x.=) r.k1 COLLATE c AND ...": the key columns of two
+ * rows match by the key index's equality, with its collation (so that a
+ * source in another collation matches as the index does), and NULLs match
+ * where the index holds them equal (NULLS NOT DISTINCT).
+ */
 static void
 append_key_match(StringInfo buf, List *columns, const char *left, const char *right)
+{
+	ListCell   *lc;
+	bool		first = true;
+
+	foreach(lc, columns)
+	{
+		LoadColumn *col = (LoadColumn *) lfirst(lc);
+		const char *c = quote_identifier(col->name);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfo(buf, "%s%s%s.%s %s %s.%s%s", first ? "" : " AND ",
+						 col->key_nulls_equal ? "(" : "",
+						 left, c, col->eq_operator, right, c, col->key_collate);
+		if (col->key_nulls_equal)
+			appendStringInfo(buf, " OR (%s.%s IS NULL AND %s.%s IS NULL))",
+							 left, c, right, c);
+		first = false;
+	}
+}
+
+/*
+ * Append the key columns as "expr COLLATE c, ...", in the key index's
+ * collation, for DISTINCT ON and its ORDER BY: rows the index holds equal
+ * (under a case-insensitive collation, say) must fall into one group, or the
+ * statement would write one key twice.  prefix NULL: the source expressions
+ * of the keys (cast to the target's types); otherwise prefix.key.
+ */
+static void
+append_key_groups(StringInfo buf, List *columns, const char *prefix)
 {
 	ListCell   *lc;
 	bool		first = true;
@@ -89,9 +126,13 @@ append_key_match(StringInfo buf, List *columns, const char *left, const char *ri
 
 		if (!col->is_key)
 			continue;
-		appendStringInfo(buf, "%s%s.%s %s %s.%s", first ? "" : " AND ",
-						 left, quote_identifier(col->name), col->eq_operator,
-						 right, quote_identifier(col->name));
+		if (!first)
+			appendStringInfoString(buf, ", ");
+		if (prefix)
+			appendStringInfo(buf, "%s.%s", prefix, quote_identifier(col->name));
+		else
+			append_source_expr(buf, col);
+		appendStringInfoString(buf, col->key_collate);
 		first = false;
 	}
 }
@@ -197,7 +238,7 @@ append_keyed_source(StringInfo buf, Pipeline *p, PipelineShape *shape,
 	}
 
 	appendStringInfoString(buf, "SELECT DISTINCT ON (");
-	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
+	append_key_groups(buf, shape->columns, NULL);
 	appendStringInfoString(buf, ") ");
 	append_source_exprs(buf, shape->columns, true);
 	foreach(lc, extras)
@@ -205,14 +246,8 @@ append_keyed_source(StringInfo buf, Pipeline *p, PipelineShape *shape,
 	appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
 	append_window(buf, p);
 	appendStringInfoString(buf, "\n  ORDER BY ");
-	foreach(lc, shape->columns)
-	{
-		LoadColumn *col = (LoadColumn *) lfirst(lc);
-
-		if (col->is_key)
-			appendStringInfo(buf, "%s, ", quote_identifier(col->name));
-	}
-	appendStringInfo(buf, "s.%s %s, ROW(", quote_identifier(p->cursor_column),
+	append_key_groups(buf, shape->columns, NULL);
+	appendStringInfo(buf, ", s.%s %s, ROW(", quote_identifier(p->cursor_column),
 					 latest_wins ? "DESC" : "ASC");
 	append_columns(buf, shape->columns, "s", ALL_COLUMNS);
 	appendStringInfoString(buf, ") USING OPERATOR(pg_catalog.*>)");
@@ -438,8 +473,10 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	const char *deleted_out = "false";
 	char	   *live = NULL;
 
+	/* a NULL in the target is older than any value (a row loaded before the pipeline) */
 	if (shape->target_has_cursor && !shape->source_unique_on_keys)
-		guard = psprintf("t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s",
+		guard = psprintf("(t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s)",
+						 quote_identifier(p->cursor_column),
 						 quote_identifier(p->cursor_column),
 						 quote_identifier(p->cursor_column));
 	if (hard_delete)
@@ -477,7 +514,8 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 					 shape->target_sql);
 	append_key_match(buf, shape->columns, "t", "src");
 	if (guard)
-		appendStringInfo(buf, "\n    AND t.%s OPERATOR(pg_catalog.<=) src.%s",
+		appendStringInfo(buf, "\n    AND (t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) src.%s)",
+						 quote_identifier(p->cursor_column),
 						 quote_identifier(p->cursor_column),
 						 quote_identifier(p->cursor_column));
 	appendStringInfo(buf, "\n  RETURNING %s\n),\n", late_expr(p, shape));
@@ -516,6 +554,33 @@ build_append_keyed(StringInfo buf, Pipeline *p, PipelineShape *shape)
 }
 
 /*
+ * Append the columns for a comparison of whole rows by their bytes: text-like
+ * columns in the C collation, where equal means the same bytes; under a
+ * case-insensitive collation EXCEPT ALL would take 'SQL' for a loaded 'sql'
+ * and could return either.  prefix NULL: the source expressions (cast to
+ * the target's types); otherwise prefix.col.
+ */
+static void
+append_bytes_columns(StringInfo buf, List *columns, const char *prefix)
+{
+	ListCell   *lc;
+
+	foreach(lc, columns)
+	{
+		LoadColumn *col = (LoadColumn *) lfirst(lc);
+
+		if (lc != list_head(columns))
+			appendStringInfoString(buf, ", ");
+		if (prefix)
+			appendStringInfo(buf, "%s.%s", prefix, quote_identifier(col->name));
+		else
+			append_source_expr(buf, col);
+		if (type_is_collatable(col->target_type))
+			appendStringInfoString(buf, " COLLATE pg_catalog.\"C\"");
+	}
+}
+
+/*
  * append without keys: rows past $3 are inserted as they are; rows read
  * again (ties at the checkpoint, the lag stretch) are inserted only as far as
  * the target does not hold them already, compared as multisets of whole rows
@@ -536,7 +601,7 @@ build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	appendStringInfoString(buf, " AND ");
 	append_tally(buf, p);
 	appendStringInfoString(buf, "\n  UNION ALL\n  (SELECT ");
-	append_source_exprs(buf, shape->columns, false);
+	append_bytes_columns(buf, shape->columns, NULL);
 	appendStringInfo(buf, "\n   FROM %s AS s\n   WHERE ", shape->source_sql);
 	append_cursor_cmp(buf, "s", p, ">=", 1);
 	appendStringInfoString(buf, " AND ");
@@ -546,7 +611,7 @@ build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	appendStringInfoString(buf, " AND ");
 	append_tally(buf, p);
 	appendStringInfoString(buf, "\n   EXCEPT ALL\n   SELECT ");
-	append_columns(buf, shape->columns, "x", ALL_COLUMNS);
+	append_bytes_columns(buf, shape->columns, "x");
 	appendStringInfo(buf, "\n   FROM %s AS x\n   WHERE ", shape->target_sql);
 	append_cursor_cmp(buf, "x", p, ">=", 1);
 	appendStringInfoString(buf, " AND ");
@@ -792,7 +857,7 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	 * decoded only for the events left, when written.
 	 */
 	appendStringInfoString(buf, "WITH dec AS (\n  SELECT DISTINCT ON (");
-	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
+	append_key_groups(buf, shape->columns, "dec");
 	appendStringInfoString(buf, ") *\n  FROM (SELECT e._incr_c, e._incr_op");
 	if (shape->json_layout)
 		appendStringInfoString(buf, ", e._incr_row, e._incr_fields");
@@ -824,7 +889,7 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	appendStringInfoString(buf, ") AS e\n"
 						   "    WHERE e._incr_op OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t'])) AS dec\n"
 						   "  ORDER BY ");
-	append_columns(buf, shape->columns, NULL, KEY_COLUMNS);
+	append_key_groups(buf, shape->columns, "dec");
 	appendStringInfoString(buf, ", _incr_c DESC\n),\n");
 
 	/*
@@ -841,8 +906,10 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	if (shape->json_layout)
 		append_unavailable_fill(buf, p, shape);
 
+	/* a row without a version (loaded before the pipeline) is older than any event */
 	if (p->version_column)
-		guard = psprintf("t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s",
+		guard = psprintf("(t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s)",
+						 quote_identifier(p->version_column),
 						 quote_identifier(p->version_column),
 						 quote_identifier(p->version_column));
 
@@ -930,9 +997,9 @@ build_scd2(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	append_key_match(buf, shape->columns, "h", "src");
 	appendStringInfo(buf, "\n        AND (h.%s OPERATOR(pg_catalog.>=) src._incr_c"
 					 " OR h.%s OPERATOR(pg_catalog.>=) src._incr_c))\n"
-					 "    ELSE src._incr_c OPERATOR(pg_catalog.>) t.%s\n"
+					 "    ELSE (t.%s IS NULL OR src._incr_c OPERATOR(pg_catalog.>) t.%s)\n"
 					 "      AND (src._incr_deleted OR ",
-					 vf, vt, vf);
+					 vf, vt, vf, vf);
 	append_row_changed(buf, shape->columns, NULL, "t", "src");
 	appendStringInfo(buf, ") END\n),\n"
 					 "closed AS (\n  UPDATE %s AS t SET %s = chg._incr_c, %s = false\n"

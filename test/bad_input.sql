@@ -46,7 +46,7 @@ CREATE TABLE bad_tgt_gencursor (
     v       integer
 );
 CREATE TABLE bad_tgt_genkey (
-    id      integer GENERATED ALWAYS AS (other * 2) STORED,
+    id      integer GENERATED ALWAYS AS (other * 2) STORED NOT NULL,
     other   integer
 );
 CREATE UNIQUE INDEX ON bad_tgt_genkey (id);
