@@ -11,6 +11,95 @@
 
 /* == Security: internal functions that cannot be shadowed (issue 13) == */
 
+/*
+ * Run statements count rows with _incr_tally and _incr_count_update.  In
+ * 0.2 _incr_tally(anyelement) could be overloaded by a more exact function
+ * in a schema a role can create in, and anyone could call it with any type
+ * (a crash) or any value (a forged checkpoint).  Now there is one exact
+ * function per cursor type, each called schema-qualified with every
+ * argument cast to exactly its declared type, so no other function can be
+ * chosen, and each takes the run's token, a random number a run draws and
+ * passes as a parameter: a call without the active run's token is an
+ * error, so only the run's own statement counts.  PUBLIC keeps EXECUTE:
+ * runs execute as the pipeline's owner, and the token is what protects
+ * them.
+ */
+DROP FUNCTION @extschema@._incr_tally(anyelement);
+
+CREATE FUNCTION @extschema@._incr_tally(value pg_catalog.int2, run_token pg_catalog.int8)
+RETURNS pg_catalog.bool
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE COST 1000
+AS 'MODULE_PATHNAME', 'incremental_tally_int2';
+
+COMMENT ON FUNCTION @extschema@._incr_tally(pg_catalog.int2, pg_catalog.int8) IS
+'internal to incr_run: counts rows read by a run statement (smallint cursors)';
+
+CREATE FUNCTION @extschema@._incr_tally(value pg_catalog.int4, run_token pg_catalog.int8)
+RETURNS pg_catalog.bool
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE COST 1000
+AS 'MODULE_PATHNAME', 'incremental_tally_int4';
+
+COMMENT ON FUNCTION @extschema@._incr_tally(pg_catalog.int4, pg_catalog.int8) IS
+'internal to incr_run: counts rows read by a run statement (integer cursors)';
+
+CREATE FUNCTION @extschema@._incr_tally(value pg_catalog.int8, run_token pg_catalog.int8)
+RETURNS pg_catalog.bool
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE COST 1000
+AS 'MODULE_PATHNAME', 'incremental_tally_int8';
+
+COMMENT ON FUNCTION @extschema@._incr_tally(pg_catalog.int8, pg_catalog.int8) IS
+'internal to incr_run: counts rows read by a run statement (bigint cursors)';
+
+CREATE FUNCTION @extschema@._incr_tally(value pg_catalog.numeric, run_token pg_catalog.int8)
+RETURNS pg_catalog.bool
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE COST 1000
+AS 'MODULE_PATHNAME', 'incremental_tally_numeric';
+
+COMMENT ON FUNCTION @extschema@._incr_tally(pg_catalog.numeric, pg_catalog.int8) IS
+'internal to incr_run: counts rows read by a run statement (numeric cursors)';
+
+CREATE FUNCTION @extschema@._incr_tally(value pg_catalog.xid8, run_token pg_catalog.int8)
+RETURNS pg_catalog.bool
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE COST 1000
+AS 'MODULE_PATHNAME', 'incremental_tally_xid8';
+
+COMMENT ON FUNCTION @extschema@._incr_tally(pg_catalog.xid8, pg_catalog.int8) IS
+'internal to incr_run: counts rows read by a run statement (xid8 cursors)';
+
+CREATE FUNCTION @extschema@._incr_tally(value pg_catalog.timestamptz, run_token pg_catalog.int8)
+RETURNS pg_catalog.bool
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE COST 1000
+AS 'MODULE_PATHNAME', 'incremental_tally_timestamptz';
+
+COMMENT ON FUNCTION @extschema@._incr_tally(pg_catalog.timestamptz, pg_catalog.int8) IS
+'internal to incr_run: counts rows read by a run statement (timestamp with time zone cursors)';
+
+CREATE FUNCTION @extschema@._incr_tally(value pg_catalog.timestamp, run_token pg_catalog.int8)
+RETURNS pg_catalog.bool
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE COST 1000
+AS 'MODULE_PATHNAME', 'incremental_tally_timestamp';
+
+COMMENT ON FUNCTION @extschema@._incr_tally(pg_catalog.timestamp, pg_catalog.int8) IS
+'internal to incr_run: counts rows read by a run statement (timestamp without time zone cursors)';
+
+CREATE FUNCTION @extschema@._incr_tally(value pg_catalog.date, run_token pg_catalog.int8)
+RETURNS pg_catalog.bool
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE COST 1000
+AS 'MODULE_PATHNAME', 'incremental_tally_date';
+
+COMMENT ON FUNCTION @extschema@._incr_tally(pg_catalog.date, pg_catalog.int8) IS
+'internal to incr_run: counts rows read by a run statement (date cursors)';
+
+DROP FUNCTION @extschema@._incr_count_update(boolean);
+
+CREATE FUNCTION @extschema@._incr_count_update(live pg_catalog.bool, run_token pg_catalog.int8)
+RETURNS pg_catalog.bool
+LANGUAGE C VOLATILE PARALLEL UNSAFE COST 1000
+AS 'MODULE_PATHNAME', 'incremental_count_update';
+
+COMMENT ON FUNCTION @extschema@._incr_count_update(pg_catalog.bool, pg_catalog.int8) IS
+'internal to incr_run: counts rows updated by a run statement';
+
 /* == Security: pg_cron found through pg_extension (issue 13) == */
 
 /*

@@ -1748,6 +1748,8 @@ incremental_incr_reset(PG_FUNCTION_ARGS)
 	Checkpoint	cp;
 
 	(void) ReadCheckpoint(p, CHECKPOINT_LOCK_WAIT, &cp);
+	/* the definition the locked checkpoint belongs to: see ExecuteRun */
+	p = owned_pipeline(fcinfo);
 	cp.isnull = PG_ARGISNULL(1);
 	if (!cp.isnull)
 	{

@@ -17,8 +17,12 @@
 
 #include "lib/stringinfo.h"
 #include "catalog/pg_type.h"
+#include "catalog/dependency.h"
+#include "catalog/pg_proc.h"
+#include "commands/extension.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "files.h"
 #include "plan.h"
@@ -184,12 +188,50 @@ append_cursor_cmp(StringInfo buf, const char *alias, Pipeline *p,
 					 alias, quote_identifier(p->cursor_column), op, param);
 }
 
-/* Append the call that counts a row read and tracks the greatest cursor. */
+/*
+ * True if the database's extension has the run-token functions of 0.3
+ * (_incr_tally(<cursor type>, int8)), false for one still at 0.1 or 0.2.
+ * Found by exact signature in the extension's schema, and only if it is a
+ * member of the extension: a function someone else created there (with
+ * CREATE on the schema) must not make a 0.2 database call it.
+ */
+bool
+RunTokensSupported(void)
+{
+	Oid			args[2] = {INT8OID, INT8OID};
+	Oid			fn;
+
+	fn = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+						 CStringGetDatum("_incr_tally"),
+						 PointerGetDatum(buildoidvector(args, 2)),
+						 ObjectIdGetDatum(ExtensionSchemaOid()));
+	return OidIsValid(fn) &&
+		getExtensionOfObject(ProcedureRelationId, fn) == get_extension_oid("incremental", false);
+}
+
+/* Whether the statement being built passes run tokens: see BuildRunSql. */
+static bool run_tokens = true;
+
+/*
+ * Append the call that counts a row read and tracks the greatest cursor:
+ * the extension's _incr_tally for the cursor's type, every argument cast to
+ * exactly the type it is declared with, so that overload resolution finds
+ * that one function and no other (a more exact one cannot exist), and the
+ * run's token $4.  A database at 0.1 or 0.2 has only _incr_tally(anyelement).
+ */
 static void
 append_tally(StringInfo buf, Pipeline *p)
 {
-	appendStringInfo(buf, "%s._incr_tally(s.%s)", ExtensionSchemaQuoted(),
-					 quote_identifier(p->cursor_column));
+	if (!run_tokens)
+	{
+		appendStringInfo(buf, "%s._incr_tally(s.%s)", ExtensionSchemaQuoted(),
+						 quote_identifier(p->cursor_column));
+		return;
+	}
+	appendStringInfo(buf, "%s._incr_tally(s.%s::%s, $4::pg_catalog.int8)",
+					 ExtensionSchemaQuoted(), quote_identifier(p->cursor_column),
+					 format_type_extended(getBaseType(p->cursor_type), -1,
+										  FORMAT_TYPE_FORCE_QUALIFY));
 }
 
 /* Append "s.cursor >= $1 AND s.cursor <= $2 AND <tally>": the window's rows. */
@@ -411,7 +453,10 @@ append_upsert(StringInfo buf, PipelineShape *shape, const char *guard,
 	if (guard)
 		appendStringInfo(buf, "\n    AND %s", guard);
 	/* last, so that it counts the rows the update really writes */
-	if (shape->target_partitioned)
+	if (shape->target_partitioned && run_tokens)
+		appendStringInfo(buf, "\n    AND %s._incr_count_update((%s)::pg_catalog.bool, $4::pg_catalog.int8)",
+						 ExtensionSchemaQuoted(), live ? live : "true");
+	else if (shape->target_partitioned)
 		appendStringInfo(buf, "\n    AND %s._incr_count_update(%s)",
 						 ExtensionSchemaQuoted(), live ? live : "true");
 }
@@ -639,8 +684,9 @@ append_event_value(StringInfo buf, Pipeline *p, LoadColumn *col, const char *ali
 	/* only numbers and times have encodings of their own; the rest is text input */
 	if (base == NUMERICOID || base == TIMESTAMPTZOID || base == TIMESTAMPOID ||
 		base == DATEOID || base == TIMEOID)
-		value = psprintf("%s._incr_cdc_value(%s._incr_row OPERATOR(pg_catalog.->) %s,"
-						 " %s._incr_fields OPERATOR(pg_catalog.->) %s, %u::pg_catalog.oid, %d, %s)",
+		value = psprintf("%s._incr_cdc_value(%s._incr_row OPERATOR(pg_catalog.->) %s::pg_catalog.text,"
+						 " %s._incr_fields OPERATOR(pg_catalog.->) %s::pg_catalog.text, %u::pg_catalog.oid,"
+						 " %d::pg_catalog.int4, %s::pg_catalog.text)",
 						 schema, alias, quote_literal_cstr(col->name), fields_alias,
 						 quote_literal_cstr(col->name), col->target_type,
 						 col->target_typmod, quote_literal_cstr(p->epoch_unit));
@@ -649,7 +695,7 @@ append_event_value(StringInfo buf, Pipeline *p, LoadColumn *col, const char *ali
 						 quote_literal_cstr(col->name));
 
 	if (col->is_key)
-		appendStringInfo(buf, "CAST(COALESCE(%s, %s._incr_cdc_fail(%s._incr_c::pg_catalog.text, %s)) AS %s)",
+		appendStringInfo(buf, "CAST(COALESCE(%s, %s._incr_cdc_fail(%s._incr_c::pg_catalog.text, %s::pg_catalog.text)) AS %s)",
 						 value, schema, alias,
 						 quote_literal_cstr(psprintf("has no value for key column \"%s\"",
 													 col->name)),
@@ -689,15 +735,15 @@ append_events(StringInfo buf, Pipeline *p, PipelineShape *shape, bool tally)
 						 "    CASE WHEN r._incr_env IS NULL"
 						 " OR pg_catalog.jsonb_typeof(r._incr_env) OPERATOR(pg_catalog.=) 'null' THEN NULL\n"
 						 "         WHEN %s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t','m']) THEN %s\n"
-						 "         ELSE %s._incr_cdc_fail(r._incr_c::pg_catalog.text, 'has no valid op') END AS _incr_op",
+						 "         ELSE %s._incr_cdc_fail(r._incr_c::pg_catalog.text, 'has no valid op'::pg_catalog.text) END AS _incr_op",
 						 op, op, schema);
 		appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN r._incr_env OPERATOR(pg_catalog.->) 'before'\n"
 						 "         ELSE r._incr_env OPERATOR(pg_catalog.->) 'after' END AS _incr_row,\n"
 						 "    CASE WHEN r._incr_doc OPERATOR(pg_catalog.->) 'schema' IS NULL THEN NULL ELSE\n"
 						 "    (SELECT pg_catalog.jsonb_object_agg(g OPERATOR(pg_catalog.->>) 'field', g)\n"
-						 "     FROM pg_catalog.jsonb_array_elements(%s._incr_json_array(r._incr_doc"
-						 " OPERATOR(pg_catalog.#>) '{schema,fields}')) AS f,\n"
-						 "          pg_catalog.jsonb_array_elements(%s._incr_json_array(f OPERATOR(pg_catalog.->) 'fields')) AS g\n"
+						 "     FROM pg_catalog.jsonb_array_elements(%s._incr_json_array((r._incr_doc"
+						 " OPERATOR(pg_catalog.#>) '{schema,fields}')::pg_catalog.jsonb)) AS f,\n"
+						 "          pg_catalog.jsonb_array_elements(%s._incr_json_array((f OPERATOR(pg_catalog.->) 'fields')::pg_catalog.jsonb)) AS g\n"
 						 "     WHERE f OPERATOR(pg_catalog.->>) 'field' OPERATOR(pg_catalog.=)\n"
 						 "           CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN 'before' ELSE 'after' END) END AS _incr_fields",
 						 op, schema, schema, op);
@@ -715,7 +761,7 @@ append_events(StringInfo buf, Pipeline *p, PipelineShape *shape, bool tally)
 		appendStringInfo(buf, "SELECT s.%s AS _incr_c,\n"
 						 "    CASE WHEN %s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','i','d','t','m'])\n"
 						 "         THEN pg_catalog.translate(%s, 'i', 'c')\n"
-						 "         ELSE %s._incr_cdc_fail(s.%s::pg_catalog.text, 'has no valid op') END AS _incr_op",
+						 "         ELSE %s._incr_cdc_fail(s.%s::pg_catalog.text, 'has no valid op'::pg_catalog.text) END AS _incr_op",
 						 c, op, op, schema, c);
 		if (shape->json_layout && p->before_column)
 			appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd'"
@@ -873,7 +919,7 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 		if (shape->json_layout)
 			append_event_value(buf, p, col, "e", "e");
 		else if (col->is_key)
-			appendStringInfo(buf, "COALESCE(e.%s, %s._incr_cdc_fail(e._incr_c::pg_catalog.text, %s)::%s)",
+			appendStringInfo(buf, "COALESCE(e.%s, %s._incr_cdc_fail(e._incr_c::pg_catalog.text, %s::pg_catalog.text)::%s)",
 							 quote_identifier(col->name), schema,
 							 quote_literal_cstr(psprintf("has no value for key column \"%s\"",
 														 col->name)),
@@ -1039,6 +1085,7 @@ BuildRunSql(Pipeline *p, PipelineShape *shape)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
+	run_tokens = RunTokensSupported();
 	switch (p->mode)
 	{
 		case MODE_MERGE:

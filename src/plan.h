@@ -10,19 +10,22 @@
 #include "pipeline.h"
 
 /*
- * The parameters of a run statement, all of the cursor's type:
+ * The parameters of a run statement, the first three of the cursor's type:
  *   $1  lower bound of the window, inclusive (re-reads ties and the lag)
  *   $2  upper bound of the window, inclusive
  *   $3  the checkpoint the window starts from
+ *   $4  the run's token (int8), for _incr_tally and _incr_count_update
+ *       (unused in a database at 0.1 or 0.2, which has no tokens)
  * It returns one row: rows inserted, updated, deleted, and late (written rows
  * at or below the checkpoint; NULL when the target has no cursor column).
  * Or, when RunSqlReturnsRows, it is one INSERT that returns a row for each
  * row it writes: inserted (else updated), deleted, and late (NULL when the
  * target has no cursor column), for the caller to count.
  */
-#define RUN_SQL_NPARAMS 3
+#define RUN_SQL_NPARAMS 4
 #define RUN_SQL_NCOUNTS 4
 
+extern bool RunTokensSupported(void);
 extern bool RunSqlReturnsRows(Pipeline *pipeline);
 extern char *BuildRunSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildCopySql(Pipeline *pipeline, const char *target_sql, const char *path);

@@ -43,20 +43,36 @@ PG_FUNCTION_INFO_V1(incremental_incr_backfill_batches);
 PG_FUNCTION_INFO_V1(incremental_incr_plan);
 PG_FUNCTION_INFO_V1(incremental_incr_pending_rows);
 PG_FUNCTION_INFO_V1(incremental_tally);
+PG_FUNCTION_INFO_V1(incremental_tally_int2);
+PG_FUNCTION_INFO_V1(incremental_tally_int4);
+PG_FUNCTION_INFO_V1(incremental_tally_int8);
+PG_FUNCTION_INFO_V1(incremental_tally_numeric);
+PG_FUNCTION_INFO_V1(incremental_tally_xid8);
+PG_FUNCTION_INFO_V1(incremental_tally_timestamptz);
+PG_FUNCTION_INFO_V1(incremental_tally_timestamp);
+PG_FUNCTION_INFO_V1(incremental_tally_date);
 PG_FUNCTION_INFO_V1(incremental_count_update);
 
 /*
  * What _incr_tally counts while a run statement executes: rows read, and the
- * greatest cursor value read.  A run saves and restores the state around
- * its statement, so a run started from inside another (a trigger) is safe.
+ * greatest cursor value read.  Each run has its own, on the stack of runs in
+ * progress: a run started from inside another (a trigger on its target)
+ * pushes its own and pops it when it ends or fails, so it never touches the
+ * counts of the run that contains it.  A run draws a random token and passes
+ * it to the statement as $4; _incr_tally counts only for the innermost run,
+ * and only when it is called with that run's token, so no other SQL (a
+ * source view, a function, a trigger) can forge counts or the checkpoint:
+ * it cannot know the token.
  */
 typedef struct Tally
 {
-	bool		active;
+	struct Tally *outer;		/* the run this one is nested in, or NULL */
+	int64		token;			/* the run's token; unused when legacy */
+	bool		legacy;			/* a database at 0.1 or 0.2: no tokens */
 	int64		count;
 	bool		has_max;
 	Datum		max;
-	Oid			type;
+	Oid			type;			/* the cursor's type (a base type) */
 	bool		typbyval;
 	int16		typlen;
 	FmgrInfo	cmp;
@@ -64,64 +80,223 @@ typedef struct Tally
 	int64		updates;		/* _incr_count_update: rows an upsert updated */
 } Tally;
 
-static Tally tally;
+/* The innermost run in progress, or NULL. */
+static Tally *tallies = NULL;
 
 /*
- * _incr_tally(value): count a row read and keep the greatest cursor value.
- * Always true, so it can stand in a WHERE clause.
+ * The tally of the innermost run if the call carries its token; otherwise
+ * an error: the tally functions are callable by everyone (runs execute as
+ * the pipeline's owner), but count only for the statement of a run.
+ */
+static Tally *
+tally_for_token(bool has_token, int64 token, const char *function)
+{
+	if (!has_token || tallies == NULL || tallies->legacy || tallies->token != token)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s is internal to incremental runs", function),
+				 errdetail("It counts only the rows of the statement of the run in progress, which passes the run's token; this call did not."),
+				 errhint("Do not call it; incr_run counts the rows it reads.")));
+	return tallies;
+}
+
+/* Count a row read with cursor value v of the given type into the tally. */
+static void
+tally_add(Tally *t, Datum v, Oid type)
+{
+	/* a comparator on a Datum of another type reads garbage, or crashes */
+	if (type != t->type)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("_incr_tally was called with a value of type %s, but the run's cursor is of type %s",
+						format_type_be(type), format_type_be(t->type))));
+	t->count++;
+	if (t->has_max &&
+		DatumGetInt32(FunctionCall2Coll(&t->cmp, InvalidOid, v, t->max)) <= 0)
+		return;
+	if (t->has_max && !t->typbyval)
+		pfree(DatumGetPointer(t->max));
+	if (t->typbyval)
+		t->max = v;
+	else
+	{
+		MemoryContext old = MemoryContextSwitchTo(t->cxt);
+
+		t->max = datumCopy(v, false, t->typlen);
+		MemoryContextSwitchTo(old);
+	}
+	t->has_max = true;
+}
+
+/*
+ * _incr_tally(value <cursor type>, run_token int8): count a row read by the
+ * run that passes the token and keep the greatest cursor value.  One SQL
+ * function per cursor type, each with its own entry point, so the type of
+ * value is known here and checked against the run's.  Always true, so it
+ * can stand in a WHERE clause.
+ */
+static Datum
+tally_typed(FunctionCallInfo fcinfo, Oid type)
+{
+	tally_add(tally_for_token(true, PG_GETARG_INT64(1), "_incr_tally"), PG_GETARG_DATUM(0), type);
+	PG_RETURN_BOOL(true);
+}
+
+/* _incr_tally(smallint, int8) */
+Datum
+incremental_tally_int2(PG_FUNCTION_ARGS)
+{
+	return tally_typed(fcinfo, INT2OID);
+}
+
+/* _incr_tally(integer, int8) */
+Datum
+incremental_tally_int4(PG_FUNCTION_ARGS)
+{
+	return tally_typed(fcinfo, INT4OID);
+}
+
+/* _incr_tally(bigint, int8) */
+Datum
+incremental_tally_int8(PG_FUNCTION_ARGS)
+{
+	return tally_typed(fcinfo, INT8OID);
+}
+
+/* _incr_tally(numeric, int8) */
+Datum
+incremental_tally_numeric(PG_FUNCTION_ARGS)
+{
+	return tally_typed(fcinfo, NUMERICOID);
+}
+
+/* _incr_tally(xid8, int8) */
+Datum
+incremental_tally_xid8(PG_FUNCTION_ARGS)
+{
+	return tally_typed(fcinfo, XID8OID);
+}
+
+/* _incr_tally(timestamptz, int8) */
+Datum
+incremental_tally_timestamptz(PG_FUNCTION_ARGS)
+{
+	return tally_typed(fcinfo, TIMESTAMPTZOID);
+}
+
+/* _incr_tally(timestamp, int8) */
+Datum
+incremental_tally_timestamp(PG_FUNCTION_ARGS)
+{
+	return tally_typed(fcinfo, TIMESTAMPOID);
+}
+
+/* _incr_tally(date, int8) */
+Datum
+incremental_tally_date(PG_FUNCTION_ARGS)
+{
+	return tally_typed(fcinfo, DATEOID);
+}
+
+/*
+ * _incr_tally(anyelement) of a database still at 0.1 or 0.2, which has no
+ * tokens: it counts for the innermost run if that run is such a database's,
+ * and checks the value's type; the run itself refuses a greatest value
+ * outside its window (check_tally_in_window).  Outside a run it does
+ * nothing, as it always did.  ALTER EXTENSION incremental UPDATE replaces it.
  */
 Datum
 incremental_tally(PG_FUNCTION_ARGS)
 {
-	Datum		v = PG_GETARG_DATUM(0);
+	Oid			type = get_fn_expr_argtype(fcinfo->flinfo, 0);
 
-	if (!tally.active)
+	if (tallies == NULL || !tallies->legacy)
 		PG_RETURN_BOOL(true);
-	tally.count++;
-	if (tally.has_max &&
-		DatumGetInt32(FunctionCall2Coll(&tally.cmp, InvalidOid, v, tally.max)) <= 0)
-		PG_RETURN_BOOL(true);
-	if (tally.has_max && !tally.typbyval)
-		pfree(DatumGetPointer(tally.max));
-	if (tally.typbyval)
-		tally.max = v;
-	else
-	{
-		MemoryContext old = MemoryContextSwitchTo(tally.cxt);
-
-		tally.max = datumCopy(v, false, tally.typlen);
-		MemoryContextSwitchTo(old);
-	}
-	tally.has_max = true;
+	if (!OidIsValid(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("could not determine the type of the value passed to _incr_tally")));
+	tally_add(tallies, PG_GETARG_DATUM(0), getBaseType(type));
 	PG_RETURN_BOOL(true);
 }
 
 /*
- * _incr_count_update(live): count a row the upsert of a run updates (live:
- * not soft-deleted, which counts as a delete).  Last in the upsert's WHERE,
- * so it is reached only for rows really updated; used where RETURNING
- * cannot tell updates from inserts (partitioned targets).  Always true.
+ * _incr_count_update(live[, run_token]): count a row the upsert of a run
+ * updates (live: not soft-deleted, which counts as a delete).  Last in the
+ * upsert's WHERE, so it is reached only for rows really updated; used where
+ * RETURNING cannot tell updates from inserts (partitioned targets).  With a
+ * token (0.3) only for the run that passes it; without (0.1, 0.2) for the
+ * innermost run of such a database.  Always true.
  */
 Datum
 incremental_count_update(PG_FUNCTION_ARGS)
 {
-	if (tally.active && (PG_ARGISNULL(0) || PG_GETARG_BOOL(0)))
-		tally.updates++;
+	Tally	   *t;
+
+	if (PG_NARGS() == 2)
+		t = tally_for_token(!PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
+							"_incr_count_update");
+	else if (PG_NARGS() == 1)
+	{
+		if (tallies == NULL || !tallies->legacy)
+			PG_RETURN_BOOL(true);
+		t = tallies;
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("_incr_count_update was declared with %d arguments, not 1 or 2", PG_NARGS()),
+				 errhint("Update the extension: ALTER EXTENSION incremental UPDATE;")));
+	if (PG_ARGISNULL(0) || PG_GETARG_BOOL(0))
+		t->updates++;
 	PG_RETURN_BOOL(true);
 }
 
-/* Start tallying for a statement over a cursor of the given type. */
+/*
+ * Start tallying for a run's statement over the pipeline's cursor: push t
+ * as the innermost run, with a new random token (legacy: none).  The caller
+ * pops it when the statement is done, and ExecuteRun when the run fails.
+ */
 static void
-tally_start(Pipeline *p, MemoryContext cxt)
+tally_push(Tally *t, Pipeline *p, bool legacy, MemoryContext cxt)
 {
 	TypeCacheEntry *tc = lookup_type_cache(p->cursor_type, TYPECACHE_CMP_PROC_FINFO);
 
-	memset(&tally, 0, sizeof(tally));
-	tally.active = true;
-	tally.type = p->cursor_type;
-	get_typlenbyval(p->cursor_type, &tally.typlen, &tally.typbyval);
-	fmgr_info_cxt(tc->cmp_proc_finfo.fn_oid, &tally.cmp, cxt);
-	tally.cxt = cxt;
+	memset(t, 0, sizeof(*t));
+	t->legacy = legacy;
+	if (!legacy && !pg_strong_random(&t->token, sizeof(t->token)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random run token")));
+	t->type = getBaseType(p->cursor_type);
+	get_typlenbyval(t->type, &t->typlen, &t->typbyval);
+	fmgr_info_cxt(tc->cmp_proc_finfo.fn_oid, &t->cmp, cxt);
+	t->cxt = cxt;
+	t->outer = tallies;
+	tallies = t;
+}
+
+/*
+ * Refuse a greatest cursor value outside the window: the statement reads
+ * only the window, so such a value was counted by something else, and a
+ * checkpoint moved past the window would skip rows for good.  Cannot happen
+ * with tokens; a database at 0.1 or 0.2 can still be fed values by SQL that
+ * calls _incr_tally(anyelement) itself.
+ */
+static void
+check_tally_in_window(Pipeline *p, Tally *t, RunWindow *w)
+{
+	if (!t->has_max)
+		return;
+	if ((!w->upper_unbounded && CursorLessThan(p, w->upper, t->max)) ||
+		(!w->lower_unbounded && CursorLessThan(p, t->max, w->lower)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("run of pipeline \"%s\" counted cursor value %s outside its window",
+						p->name, CursorValueOut(p, t->max)),
+				 errdetail("The window is from %s to %s; the checkpoint was not moved.",
+						   CursorValueOut(p, w->lower), CursorValueOut(p, w->upper)),
+				 errhint("If the extension is older than 0.3, something other than the run statement called _incr_tally: update it with ALTER EXTENSION incremental UPDATE;")));
 }
 
 /*
@@ -450,7 +625,7 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	int			ret;
 	int64		counts[RUN_SQL_NCOUNTS];
 	bool		nulls[RUN_SQL_NCOUNTS];
-	Tally		saved = tally;
+	Tally		tally;
 	RunWindow  *w = &res->window;
 	int			nestlevel;
 	RunPlan    *run;
@@ -484,6 +659,8 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	values[0] = w->lower;
 	values[1] = w->upper;
 	values[2] = w->checkpoint;
+	types[3] = INT8OID;
+	values[3] = Int64GetDatum(0);
 
 	if (p->mode == MODE_QUERY)
 	{
@@ -498,7 +675,8 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 		return;
 	}
 
-	tally_start(p, cxt);
+	tally_push(&tally, p, !RunTokensSupported(), cxt);
+	values[3] = Int64GetDatum(tally.token);
 
 	/*
 	 * The kept generic plan after a small run; else a plan for this window
@@ -598,8 +776,9 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	rec->rows_late_known = !nulls[3];
 
 	res->moved = tally.has_max && (cp->isnull || CursorLessThan(p, cp->value, tally.max));
+	check_tally_in_window(p, &tally, w);
 	finish_window(p, w, res, tally.max, cxt);
-	tally = saved;
+	tallies = tally.outer;
 
 	EndAsOwner(&as);
 }
@@ -623,6 +802,25 @@ copy_failure(RunFailure *failure, int64 run_id, RunRecord *rec)
 }
 
 /*
+ * Load the definition of the pipeline a run is for, and check that the
+ * caller may run it and that it is not paused (a backfill may run it).
+ */
+static Pipeline *
+load_runnable(RunRequest *req)
+{
+	Pipeline   *p = LoadPipeline(req->name);
+
+	CheckPipelineOwner(p);
+	CheckPipelineOwnerExists(p);
+	if (!p->enabled && !req->backfill)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pipeline \"%s\" is paused", p->name),
+				 errhint("Resume it with: SELECT incr_resume(%s);", quote_literal_cstr(p->name))));
+	return p;
+}
+
+/*
  * Run a pipeline once in the current transaction and return its incr_runs
  * row.  The load runs in a subtransaction so that a failure can be recorded
  * before the error goes on to abort the caller's transaction.
@@ -637,6 +835,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	RunRecord	rec;
 	LoadResult	res;
 	int64		run_id;
+	Tally	   *outer_tally = tallies;
 
 	memset(&rec, 0, sizeof(rec));
 	memset(&res, 0, sizeof(res));
@@ -646,15 +845,8 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 
 	if (!req->backfill)
 		refuse_snapshot_isolation(req->name);
-	p = LoadPipeline(req->name);
-	CheckPipelineOwner(p);
-	CheckPipelineOwnerExists(p);
+	p = load_runnable(req);
 	rec.owner = p->owner;
-	if (!p->enabled && !req->backfill)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("pipeline \"%s\" is paused", p->name),
-				 errhint("Resume it with: SELECT incr_resume(%s);", quote_literal_cstr(p->name))));
 
 	if (!ReadCheckpoint(p, req->wait ? CHECKPOINT_LOCK_WAIT : CHECKPOINT_LOCK_NOWAIT, &cp))
 	{
@@ -672,6 +864,23 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 			outcome->checkpoint = NULL;
 		}
 		return InsertRun(NextRunId(), &rec);
+	}
+
+	/*
+	 * The definition was read before the checkpoint was locked, so a drop
+	 * and re-create of the name committed in between would pair the old
+	 * definition with the new pipeline's checkpoint.  A pipeline cannot be
+	 * dropped while its checkpoint is locked (the row goes with it), so the
+	 * definition read now is the locked checkpoint's own: check it again,
+	 * and read the checkpoint again if its cursor is of another type.
+	 */
+	{
+		Pipeline   *locked = load_runnable(req);
+
+		if (locked->cursor_type != p->cursor_type)
+			(void) ReadCheckpoint(locked, CHECKPOINT_NO_LOCK, &cp);
+		p = locked;
+		rec.owner = p->owner;
 	}
 	run_id = NextRunId();
 
@@ -694,7 +903,8 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		memset(&tally, 0, sizeof(tally));
+		/* forget this run's tally; a run this one is nested in keeps its own */
+		tallies = outer_tally;
 
 		rec.finished_at = GetCurrentTimestamp();
 		rec.status = "error";
@@ -1072,6 +1282,8 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 					 CursorValueOut(p, w.upper), w.upper_reason);
 	appendStringInfo(&buf, "-- $3 checkpoint: %s\n",
 					 cp.isnull ? "none" : CursorValueOut(p, w.checkpoint));
+	if (p->mode != MODE_QUERY && RunTokensSupported())
+		appendStringInfoString(&buf, "-- $4 the run's token, drawn at random by each run: the counting functions refuse any other\n");
 	appendStringInfoString(&buf, BuildRunSql(p, shape));
 	appendStringInfoChar(&buf, ';');
 

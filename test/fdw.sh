@@ -68,9 +68,9 @@ DECLARE
     hi text := substring(sql from '\$2 upper bound, inclusive: ([^(]*) \(');
     body text := regexp_replace(sql, '^(--[^\n]*\n)+', '');
 BEGIN
-    EXECUTE format('PREPARE run_stmt(timestamptz, timestamptz, timestamptz) AS %s', rtrim(body, ';'));
+    EXECUTE format('PREPARE run_stmt(timestamptz, timestamptz, timestamptz, pg_catalog.int8) AS %s', rtrim(body, ';'));
     CREATE TEMP TABLE explained (line text);
-    FOR sql IN EXECUTE format('EXPLAIN (VERBOSE, COSTS OFF) EXECUTE run_stmt(%L, %L, %L)', trim(lo), trim(hi), trim(lo))
+    FOR sql IN EXECUTE format('EXPLAIN (VERBOSE, COSTS OFF) EXECUTE run_stmt(%L, %L, %L, 0)', trim(lo), trim(hi), trim(lo))
     LOOP
         INSERT INTO explained VALUES (sql);
     END LOOP;

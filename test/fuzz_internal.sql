@@ -1,5 +1,6 @@
 -- fuzz_internal.sql: the internal functions of the extension (named _incr_*)
--- can be called by any role, like the others, so they must be as robust:
+-- can be called by any role, like the others, so they must be as robust
+-- (the counting functions refuse any call outside their run's statement):
 -- called with each argument in turn replaced by NULL or by wrong values of
 -- its type, none raises an internal error (SQLSTATE class XX) or crashes the
 -- server; a Debezium decimal with an absurd scale is refused, not expanded
@@ -28,7 +29,7 @@ INSERT INTO fi_base VALUES
     ('_incr_json_array', jsonb_build_object('value', $$'[1]'$$)),
     ('_incr_check_owner', jsonb_build_object('name', $$'fi_pipe'$$)),
     ('_incr_cron_unschedule', jsonb_build_object('name', $$'fi_pipe'$$)),
-    ('_incr_count_update', jsonb_build_object('live', 'true'));
+    ('_incr_count_update', jsonb_build_object('live', 'true', 'run_token', '0'));
 
 -- Wrong values of each type (NULL is tried for every type).
 CREATE TEMP TABLE fi_wrong (type text, expr text);
@@ -43,6 +44,7 @@ INSERT INTO fi_wrong VALUES
     ('oid', '0'), ('oid', '4294967295'), ('oid', $$'fi_src'::regclass$$), ('oid', $$'record'::regtype$$),
     ('oid', $$'unknown'::regtype$$), ('oid', $$'bytea'::regtype$$), ('oid', $$'bool[]'::regtype$$),
     ('oid', $$'date'::regtype$$), ('oid', $$'time'::regtype$$), ('oid', $$'numeric'::regtype$$),
+    ('bigint', '-1'), ('bigint', '1'), ('bigint', '9223372036854775807'),
     ('integer', '-1'), ('integer', '0'), ('integer', '4'), ('integer', '2147483647'),
     ('integer', '(-2147483647 - 1)'),
     ('text', $$''$$), ('text', $$'xx'$$), ('text', $$'ns'$$), ('text', $$repeat('x', 10000)$$),
@@ -116,31 +118,40 @@ SELECT diag(format('internal fuzz matrix: %s calls of %s functions; %s succeeded
 FROM fi_results;
 
 SELECT is(
-    (SELECT array_agg(p.proname::text ORDER BY p.proname)
+    (SELECT array_agg(DISTINCT p.proname::text)
      FROM pg_proc p JOIN pg_extension e ON p.pronamespace = e.extnamespace
      WHERE e.extname = 'incremental' AND p.proname LIKE '\_incr\_%' AND p.prokind = 'f'
        AND p.proname NOT IN (SELECT fn FROM fi_base)),
     ARRAY['_incr_tally'],
-    'the matrix covers every internal function but the polymorphic _incr_tally (called below)');
+    'the matrix covers every internal function but _incr_tally, one per cursor type (called below)');
 SELECT is(
     (SELECT array_agg(format('%s: %s %s', fn, state, message) ORDER BY fn)
      FROM fi_results
-     WHERE argno = 0 AND state <> 'ok' AND NOT (fn = '_incr_cdc_fail' AND state = '22000')),
+     WHERE argno = 0 AND state <> 'ok' AND NOT (fn = '_incr_cdc_fail' AND state = '22000')
+       AND NOT (fn = '_incr_count_update' AND state = '42501')),
     NULL,
-    'every baseline call succeeds (_incr_cdc_fail raises 22000 by design)');
+    'every baseline call succeeds (_incr_cdc_fail raises 22000 by design, _incr_count_update 42501 outside a run)');
 SELECT is(
     (SELECT array_agg(format('%s %s := %s: %s %s', fn, argname, value, state, message) ORDER BY fn, argno)
      FROM fi_results WHERE state IS NULL OR state LIKE 'XX%'),
     NULL,
     'no call raised an internal error (SQLSTATE XX...)');
 SELECT is(
-    ARRAY[pg_temp.fi_call($$SELECT _incr_tally(NULL::bigint)$$),
-          pg_temp.fi_call($$SELECT _incr_tally(1::bigint)$$),
-          pg_temp.fi_call($$SELECT _incr_tally('x'::text)$$),
-          pg_temp.fi_call($$SELECT _incr_tally(ROW(1, 'a'))$$),
-          pg_temp.fi_call($$SELECT _incr_tally('{}'::jsonb)$$)]::text[],
-    ARRAY['(ok,)', '(ok,)', '(ok,)', '(ok,)', '(ok,)'],
-    '_incr_tally outside a run does nothing, whatever its argument');
+    ARRAY[pg_temp.fi_call($$SELECT _incr_tally(NULL::bigint, 0::bigint)$$),
+          pg_temp.fi_call($$SELECT _incr_tally(1::bigint, NULL::bigint)$$),
+          (pg_temp.fi_call($$SELECT _incr_tally(1::smallint, 0::bigint)$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tally(1::integer, -1::bigint)$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tally(1::bigint, 9223372036854775807::bigint)$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tally('NaN'::numeric, 0::bigint)$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tally('1'::xid8, 0::bigint)$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tally('infinity'::timestamptz, 0::bigint)$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tally('-infinity'::timestamp, 0::bigint)$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tally('2024-01-01'::date, 0::bigint)$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tally('x'::text)$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tally('{}'::jsonb, 0::bigint)$$)).state]::text[],
+    ARRAY['(ok,)', '(ok,)', '42501', '42501', '42501', '42501', '42501', '42501', '42501', '42501',
+          '42883', '42883'],
+    '_incr_tally outside a run: NULLs do nothing (strict), every cursor type is refused (42501), other types do not exist');
 
 -- A decimal whose scale no numeric can have (numeric keeps at most 16383
 -- digits after the point) is refused as bad data, not expanded: with scale

@@ -319,6 +319,12 @@ CREATE FUNCTION evil._incr_tally(bigint) RETURNS boolean LANGUAGE plpgsql
     AS $f$BEGIN PERFORM evil.hijacked('_incr_tally'); RETURN NULL; END$f$;
 CREATE FUNCTION evil._incr_tally(timestamptz) RETURNS boolean LANGUAGE plpgsql
     AS $f$BEGIN PERFORM evil.hijacked('_incr_tally'); RETURN NULL; END$f$;
+CREATE FUNCTION evil._incr_tally(bigint, bigint) RETURNS boolean LANGUAGE plpgsql
+    AS $f$BEGIN PERFORM evil.hijacked('_incr_tally'); RETURN NULL; END$f$;
+CREATE FUNCTION evil._incr_tally(timestamptz, bigint) RETURNS boolean LANGUAGE plpgsql
+    AS $f$BEGIN PERFORM evil.hijacked('_incr_tally'); RETURN NULL; END$f$;
+CREATE FUNCTION evil._incr_count_update(boolean, bigint) RETURNS boolean LANGUAGE plpgsql
+    AS $f$BEGIN PERFORM evil.hijacked('_incr_count_update'); RETURN NULL; END$f$;
 CREATE FUNCTION evil._incr_cdc_fail(text, text) RETURNS text LANGUAGE plpgsql
     AS $f$BEGIN PERFORM evil.hijacked('_incr_cdc_fail'); RETURN NULL; END$f$;
 

@@ -125,6 +125,34 @@ pg_dump -s -d up_acl | grep -q '^REVOKE ALL ON FUNCTION public.incr_create_pipel
 echo "upgrade: EXECUTE revoked from PUBLIC and granted to a role on the replaced incr_create_pipeline survives, in pg_dump too"
 q -d postgres -c "DROP DATABASE up_acl" -c "DROP ROLE incr_upgrade_etl" -c "DROP ROLE incr_upgrade_other" >/dev/null
 
+# a database still at the oldest version has no run tokens, and its
+# _incr_tally(anyelement) can be called by any SQL: the library refuses a
+# value of another type than the run's cursor (it crashed the server) and a
+# counted value outside the window (a forged checkpoint)
+createdb up_legacy
+q -d up_legacy >/dev/null <<SQL
+SET client_min_messages = warning;
+CREATE EXTENSION incremental VERSION '$oldest';
+CREATE TABLE l_src (id bigint PRIMARY KEY, n numeric NOT NULL, seq bigint NOT NULL);
+INSERT INTO l_src VALUES (1, 1.5, 1), (2, 2.5, 2);
+CREATE VIEW l_crash AS SELECT * FROM l_src WHERE public._incr_tally(12345::bigint);
+CREATE VIEW l_forge AS SELECT * FROM l_src WHERE public._incr_tally(1000000::bigint);
+CREATE TABLE l_t1 (id bigint PRIMARY KEY, n numeric);
+CREATE TABLE l_t2 (id bigint PRIMARY KEY, seq bigint);
+SELECT incr_create_pipeline('l_crash', 'l_crash', 'l_t1', 'n', mode => 'merge', keys => ARRAY['id']);
+SELECT incr_create_pipeline('l_forge', 'l_forge', 'l_t2', 'seq', mode => 'merge', keys => ARRAY['id']);
+SQL
+err=$(q -d up_legacy -c "SELECT incr_run('l_crash')" 2>&1) && fail "a bigint counted on a numeric cursor at $oldest"
+echo "$err" | grep -q "_incr_tally was called with a value of type bigint, but the run's cursor is of type numeric" ||
+	fail "a bigint counted on a numeric cursor at $oldest did not fail with a clear error: $err"
+err=$(q -d up_legacy -c "SELECT incr_run('l_forge')" 2>&1) && fail "a forged value became the checkpoint at $oldest"
+echo "$err" | grep -q 'counted cursor value 1000000 outside its window' ||
+	fail "a forged value past the window at $oldest did not fail with a clear error: $err"
+[ "$(q -d up_legacy -c "SELECT count(*) FROM incr_checkpoints WHERE value_numeric IS NOT NULL")" = 0 ] ||
+	fail "a checkpoint moved at $oldest despite the forged values"
+q -d postgres -c "DROP DATABASE up_legacy" >/dev/null
+echo "upgrade: at $oldest, a mistyped or forged _incr_tally call fails the run cleanly"
+
 # the upgraded catalog equals a fresh install's
 createdb fresh
 q -d fresh -c "CREATE EXTENSION incremental"
