@@ -133,3 +133,48 @@ COMMENT ON FUNCTION @extschema@.incr_pending_rows(text) IS
 'rows of the source beyond the checkpoint, counted up to 1000000 as the pipeline''s owner (NULL if the owner cannot read the source or the count takes over 5 s)';
 
 /* == Correctness at the edges (issue 14) == */
+
+/* -- tombstones -- */
+
+/*
+ * The deletes a cdc pipeline with version_column, or a merge pipeline with
+ * delete_column over a change log, has applied: per key the greatest version
+ * (cursor value) that deleted it, stored like checkpoints (integer cursors as
+ * numeric).  A run skips an upsert of a key with a tombstone of the same or
+ * a newer version, so no backfill or replay of older events brings a deleted
+ * key back.  The key is a jsonb object of the key columns; 'null' stands for
+ * every key (a cdc truncate).  A key written again with a newer version loses
+ * its tombstone; incr_reset forgets those past its value (all, for NULL), and
+ * dropping the pipeline forgets them all.  Written by the runs, in their
+ * transaction, as the catalog's other tables are.
+ */
+CREATE TABLE @extschema@.incr_tombstones (
+    pipeline            text NOT NULL
+                        REFERENCES @extschema@.incr_pipelines (name)
+                        ON DELETE CASCADE,
+    key                 jsonb NOT NULL,
+    value_timestamptz   timestamptz,
+    value_timestamp     timestamp,
+    value_date          date,
+    value_numeric       numeric,
+    deleted_at          timestamptz NOT NULL,
+    run_id              bigint NOT NULL,
+    PRIMARY KEY (pipeline, key),
+    CHECK (pg_catalog.num_nonnulls(value_timestamptz, value_timestamp,
+                                   value_date, value_numeric)
+           OPERATOR(pg_catalog.=) 1)
+);
+
+COMMENT ON TABLE @extschema@.incr_tombstones IS
+'incremental: per pipeline and key, the version of the last delete applied, so that older events never bring the key back';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incr_tombstones', '');
+
+REVOKE ALL ON @extschema@.incr_tombstones FROM PUBLIC;
+GRANT SELECT ON @extschema@.incr_tombstones TO PUBLIC;
+
+ALTER TABLE @extschema@.incr_tombstones ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY incr_tombstones_owner ON @extschema@.incr_tombstones FOR SELECT
+    USING (EXISTS (SELECT FROM @extschema@.incr_pipelines p
+                   WHERE p.name OPERATOR(pg_catalog.=) pipeline));

@@ -861,6 +861,36 @@ ReadCheckpoint(Pipeline *p, CheckpointLock lock, Checkpoint *cp)
 	return true;
 }
 
+/*
+ * A cursor value as incr_checkpoints (and incr_tombstones) keep it: integers
+ * and xid8 as numeric, the others as themselves.
+ */
+static Datum
+checkpoint_value(Pipeline *p, Datum v)
+{
+	switch (p->cursor_type)
+	{
+		case INT2OID:
+			return NumericGetDatum(int64_to_numeric(DatumGetInt16(v)));
+		case INT4OID:
+			return NumericGetDatum(int64_to_numeric(DatumGetInt32(v)));
+		case INT8OID:
+			return NumericGetDatum(int64_to_numeric(DatumGetInt64(v)));
+		case XID8OID:
+			{
+				char		digits[32];
+
+				/* through text: the value may exceed int64 */
+				snprintf(digits, sizeof(digits), UINT64_FORMAT,
+						 U64FromFullTransactionId(DatumGetFullTransactionId(v)));
+				return DirectFunctionCall3(numeric_in, CStringGetDatum(digits),
+										   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+			}
+		default:
+			return v;
+	}
+}
+
 /* Write the checkpoint of a pipeline, with the run that moved it. */
 void
 StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
@@ -880,34 +910,7 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 		nulls[5] = 'n';
 	if (!cp->isnull)
 	{
-		Datum		v = cp->value;
-
-		switch (p->cursor_type)
-		{
-			case INT2OID:
-				v = NumericGetDatum(int64_to_numeric(DatumGetInt16(v)));
-				break;
-			case INT4OID:
-				v = NumericGetDatum(int64_to_numeric(DatumGetInt32(v)));
-				break;
-			case INT8OID:
-				v = NumericGetDatum(int64_to_numeric(DatumGetInt64(v)));
-				break;
-			case XID8OID:
-				{
-					char		digits[32];
-
-					/* through text: the value may exceed int64 */
-					snprintf(digits, sizeof(digits), UINT64_FORMAT,
-							 U64FromFullTransactionId(DatumGetFullTransactionId(v)));
-					v = DirectFunctionCall3(numeric_in, CStringGetDatum(digits),
-											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-				}
-				break;
-			default:
-				break;
-		}
-		values[col] = v;
+		values[col] = checkpoint_value(p, cp->value);
 		nulls[col] = ' ';
 	}
 
@@ -1158,5 +1161,165 @@ ForgetFiles(Pipeline *p, Checkpoint *after)
 	catalog_exec("DELETE FROM %s.incr_files WHERE pipeline OPERATOR(pg_catalog.=) $1"
 				 " AND ($2 IS NULL OR modified_at OPERATOR(pg_catalog.>) $2)",
 				 2, argtypes, values, nulls, SPI_OK_DELETE);
+	catalog_end(&cxt);
+}
+
+/*
+ * True if the catalog has incr_tombstones: a database still at version 0.2
+ * (the library is newer than its ALTER EXTENSION UPDATE) has not, and its
+ * runs keep no tombstones.
+ */
+bool
+TombstonesKept(void)
+{
+	return OidIsValid(get_relname_relid("incr_tombstones", ExtensionSchemaOid()));
+}
+
+/* True if some delete of the pipeline left a tombstone (TombstonesKept first). */
+bool
+HasTombstones(Pipeline *p)
+{
+	CatalogContext cxt;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	bool		found;
+
+	values[0] = CStringGetTextDatum(p->name);
+	catalog_begin(&cxt);
+	catalog_exec("SELECT FROM %s.incr_tombstones WHERE pipeline OPERATOR(pg_catalog.=) $1 LIMIT 1",
+				 1, argtypes, values, NULL, SPI_OK_SELECT);
+	found = (SPI_processed > 0);
+	catalog_end(&cxt);
+	return found;
+}
+
+/*
+ * Turn an array of cursor values into the four arrays of incr_tombstones'
+ * value columns, all NULL but the one of the cursor's kind.
+ */
+static void
+tombstone_values(Pipeline *p, Datum versions, Datum *out, char *nulls)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(versions);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			n;
+	int			col = checkpoint_column(p->cursor_kind) - 1;
+	static const Oid family[4] = {TIMESTAMPTZOID, TIMESTAMPOID, DATEOID, NUMERICOID};
+
+	get_typlenbyvalalign(p->cursor_type, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, p->cursor_type, typlen, typbyval, typalign,
+					  &elems, &elem_nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (elem_nulls[i])
+			elog(ERROR, "a tombstone of pipeline \"%s\" has no version", p->name);
+		elems[i] = checkpoint_value(p, elems[i]);
+	}
+	for (int i = 0; i < 4; i++)
+	{
+		out[i] = (Datum) 0;
+		nulls[i] = 'n';
+	}
+	out[col] = files_array(elems, n, family[col]);
+	nulls[col] = ' ';
+}
+
+/*
+ * Record what a run did to the tombstones of its pipeline, in its
+ * transaction: keys (jsonb[]) deleted at versions (the cursor's type, an
+ * array), each keeping the greatest version of its key; and keys written
+ * again at revived_versions, which lose an older tombstone, as the row now
+ * in the target guards them.  NULL arrays are nothing to record.
+ */
+void
+RecordTombstones(Pipeline *p, int64 run_id, Datum keys, Datum versions,
+				 Datum revived, Datum revived_versions)
+{
+	CatalogContext cxt;
+	Oid			types[7] = {TEXTOID, INT8OID, JSONBARRAYOID, TIMESTAMPTZARRAYOID,
+	TIMESTAMPARRAYOID, DATEARRAYOID, NUMERICARRAYOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', 'n', 'n', 'n', 'n'};
+
+	values[0] = CStringGetTextDatum(p->name);
+	values[1] = Int64GetDatum(run_id);
+	catalog_begin(&cxt);
+	if (revived != (Datum) 0)
+	{
+		values[2] = revived;
+		tombstone_values(p, revived_versions, &values[3], &nulls[3]);
+		catalog_exec("DELETE FROM %s.incr_tombstones AS tb"
+					 " USING ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4),"
+					 "  pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7))"
+					 "  AS f (key, tstz, ts, d, n)"
+					 " WHERE tb.pipeline OPERATOR(pg_catalog.=) $1"
+					 "   AND tb.key OPERATOR(pg_catalog.=) f.key"
+					 "   AND (tb.value_timestamptz OPERATOR(pg_catalog.<) f.tstz"
+					 "     OR tb.value_timestamp OPERATOR(pg_catalog.<) f.ts"
+					 "     OR tb.value_date OPERATOR(pg_catalog.<) f.d"
+					 "     OR tb.value_numeric OPERATOR(pg_catalog.<) f.n)",
+					 7, types, values, nulls, SPI_OK_DELETE);
+	}
+	if (keys != (Datum) 0)
+	{
+		values[2] = keys;
+		tombstone_values(p, versions, &values[3], &nulls[3]);
+		/* one row per key: jsonb's = may find equal keys the key index told apart */
+		catalog_exec("INSERT INTO %s.incr_tombstones AS tb"
+					 " (pipeline, key, value_timestamptz, value_timestamp, value_date, value_numeric,"
+					 "  deleted_at, run_id)"
+					 " SELECT DISTINCT ON (f.key) $1, f.key, f.tstz, f.ts, f.d, f.n, pg_catalog.now(), $2"
+					 " FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4),"
+					 "  pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7))"
+					 "  AS f (key, tstz, ts, d, n)"
+					 " ORDER BY f.key, f.tstz DESC NULLS LAST, f.ts DESC NULLS LAST,"
+					 "  f.d DESC NULLS LAST, f.n DESC NULLS LAST"
+					 " ON CONFLICT (pipeline, key) DO UPDATE"
+					 " SET value_timestamptz = EXCLUDED.value_timestamptz,"
+					 "     value_timestamp = EXCLUDED.value_timestamp,"
+					 "     value_date = EXCLUDED.value_date, value_numeric = EXCLUDED.value_numeric,"
+					 "     deleted_at = EXCLUDED.deleted_at, run_id = EXCLUDED.run_id"
+					 " WHERE tb.value_timestamptz OPERATOR(pg_catalog.<) EXCLUDED.value_timestamptz"
+					 "    OR tb.value_timestamp OPERATOR(pg_catalog.<) EXCLUDED.value_timestamp"
+					 "    OR tb.value_date OPERATOR(pg_catalog.<) EXCLUDED.value_date"
+					 "    OR tb.value_numeric OPERATOR(pg_catalog.<) EXCLUDED.value_numeric",
+					 7, types, values, nulls, SPI_OK_INSERT);
+	}
+	catalog_end(&cxt);
+}
+
+/*
+ * Forget the tombstones of a pipeline newer than a checkpoint, or all of them
+ * (incr_reset): the runs after the reset read those deletes again.
+ */
+void
+ForgetTombstones(Pipeline *p, Checkpoint *after)
+{
+	CatalogContext cxt;
+	Oid			argtypes[5] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPOID, DATEOID, NUMERICOID};
+	Datum		values[5] = {0, 0, 0, 0, 0};
+	char		nulls[5] = {' ', 'n', 'n', 'n', 'n'};
+	int			col = checkpoint_column(p->cursor_kind);
+
+	if (!TombstonesKept())
+		return;
+	values[0] = CStringGetTextDatum(p->name);
+	if (!after->isnull)
+	{
+		values[col] = checkpoint_value(p, after->value);
+		nulls[col] = ' ';
+	}
+	catalog_begin(&cxt);
+	catalog_exec("DELETE FROM %s.incr_tombstones WHERE pipeline OPERATOR(pg_catalog.=) $1"
+				 " AND (pg_catalog.num_nonnulls($2, $3, $4, $5) OPERATOR(pg_catalog.=) 0"
+				 "   OR value_timestamptz OPERATOR(pg_catalog.>) $2"
+				 "   OR value_timestamp OPERATOR(pg_catalog.>) $3"
+				 "   OR value_date OPERATOR(pg_catalog.>) $4"
+				 "   OR value_numeric OPERATOR(pg_catalog.>) $5)",
+				 5, argtypes, values, nulls, SPI_OK_DELETE);
 	catalog_end(&cxt);
 }

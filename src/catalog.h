@@ -1,6 +1,7 @@
 /*
  * catalog.h
- *		Reading and writing incr_pipelines, incr_checkpoints and incr_runs.
+ *		Reading and writing incr_pipelines, incr_checkpoints, incr_runs,
+ *		incr_files and incr_tombstones.
  */
 #ifndef INCREMENTAL_CATALOG_H
 #define INCREMENTAL_CATALOG_H
@@ -77,6 +78,12 @@ extern void StoreCheckpoint(Pipeline *pipeline, Checkpoint *checkpoint, int64 ru
 extern List *LoadedFiles(Pipeline *pipeline, List *paths);
 extern void RecordFiles(Pipeline *pipeline, int64 run_id, List *loaded, List *touched);
 extern void ForgetFiles(Pipeline *pipeline, Checkpoint *after);
+
+extern bool TombstonesKept(void);
+extern bool HasTombstones(Pipeline *pipeline);
+extern void RecordTombstones(Pipeline *pipeline, int64 run_id, Datum keys, Datum versions,
+							 Datum revived, Datum revived_versions);
+extern void ForgetTombstones(Pipeline *pipeline, Checkpoint *after);
 
 extern int64 NextRunId(void);
 extern Datum InsertRun(int64 run_id, RunRecord *run);

@@ -1758,6 +1758,9 @@ incremental_incr_reset(PG_FUNCTION_ARGS)
 	/* a files pipeline forgets the files modified after to_value, or all */
 	if (p->mode == MODE_FILES)
 		ForgetFiles(p, &cp);
+	/* the deletes past to_value are read again, and leave their tombstones again */
+	else
+		ForgetTombstones(p, &cp);
 	StoreCheckpoint(p, &cp, 0);
 	PG_RETURN_VOID();
 }

@@ -25,6 +25,18 @@ typedef struct LoadColumn
 } LoadColumn;
 
 /* What a run needs to know about the source and target, checked. */
+/*
+ * What a run does with incr_tombstones (plan.c, run.c): nothing (the mode
+ * keeps no versions of deleted keys, or the catalog predates the table),
+ * record the keys it deletes, or also skip upserts they forbid.
+ */
+typedef enum TombstoneUse
+{
+	TOMBSTONES_OFF,
+	TOMBSTONES_RECORD,
+	TOMBSTONES_CHECK
+} TombstoneUse;
+
 typedef struct PipelineShape
 {
 	char	   *source_sql;		/* quoted, schema-qualified */
@@ -40,6 +52,7 @@ typedef struct PipelineShape
 	Oid			key_index;		/* the target's unique index on the keys */
 	bool		json_layout;	/* cdc: rows come from jsonb change events */
 	bool		delete_is_bool;	/* delete_column is boolean (else: non-NULL deletes) */
+	TombstoneUse tombstones;	/* set by the run (run.c), OFF from DescribePipeline */
 } PipelineShape;
 
 /* Why a pipeline is described: creation records, a run may adapt, a plan only looks. */

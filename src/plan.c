@@ -496,6 +496,129 @@ append_count_late(StringInfo buf, PipelineShape *shape)
 }
 
 /*
+ * True if the pipeline's deletes leave tombstones (incr_tombstones): where
+ * the mode keeps versions, so that an older event must not undo a delete.
+ * That is cdc with version_column, and merge with hard deletes over a change
+ * log into a target with the cursor column (its guard).  A source with one
+ * row per key holds the delete itself, and a backfill reads it again.
+ */
+bool
+PipelineKeepsTombstones(Pipeline *p, PipelineShape *shape)
+{
+	if (p->mode == MODE_CDC)
+		return p->version_column != NULL;
+	return p->mode == MODE_MERGE && p->delete_column && !p->soft_delete &&
+		shape->target_has_cursor && !shape->source_unique_on_keys;
+}
+
+/* Append "pg_catalog.jsonb_build_object('k1', alias.k1, ...)": a key as incr_tombstones keeps it. */
+static void
+append_key_json(StringInfo buf, List *columns, const char *alias)
+{
+	ListCell   *lc;
+	bool		first = true;
+
+	appendStringInfoString(buf, "pg_catalog.jsonb_build_object(");
+	foreach(lc, columns)
+	{
+		LoadColumn *col = (LoadColumn *) lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfo(buf, "%s%s, %s.%s", first ? "" : ", ",
+						 quote_literal_cstr(col->name), alias, quote_identifier(col->name));
+		first = false;
+	}
+	appendStringInfoChar(buf, ')');
+}
+
+/* The version of tombstone tb, as a value of the cursor's type. */
+static char *
+tombstone_version(Pipeline *p)
+{
+	switch (p->cursor_kind)
+	{
+		case CURSOR_TIMESTAMPTZ:
+			return "tb.value_timestamptz";
+		case CURSOR_TIMESTAMP:
+			return "tb.value_timestamp";
+		case CURSOR_DATE:
+			return "tb.value_date";
+		case CURSOR_NUMERIC:
+			return "tb.value_numeric";
+		case CURSOR_XID8:
+			return "CAST(CAST(tb.value_numeric AS pg_catalog.text) AS pg_catalog.xid8)";
+		case CURSOR_INTEGER:
+			break;
+	}
+	return psprintf("CAST(tb.value_numeric AS %s)", format_type_be_qualified(p->cursor_type));
+}
+
+/*
+ * Append "EXISTS (SELECT FROM incr_tombstones AS tb WHERE <tb is the
+ * pipeline's, for the key of row alias or for every key> AND <tb's version
+ * op alias._incr_c>)".  The table is read as the owner, who may see the
+ * pipeline's rows (row-level security); the primary key finds them.
+ */
+static void
+append_tombstone_exists(StringInfo buf, Pipeline *p, PipelineShape *shape,
+						const char *alias, bool any_key, const char *op)
+{
+	appendStringInfo(buf, "EXISTS (SELECT FROM %s.incr_tombstones AS tb"
+					 " WHERE tb.pipeline OPERATOR(pg_catalog.=) %s\n"
+					 "      AND tb.key OPERATOR(pg_catalog.=) ",
+					 ExtensionSchemaQuoted(), quote_literal_cstr(p->name));
+	if (any_key)
+		appendStringInfoString(buf, "ANY (ARRAY[");
+	append_key_json(buf, shape->columns, alias);
+	if (any_key)
+		appendStringInfoString(buf, ", 'null'::pg_catalog.jsonb])");
+	appendStringInfo(buf, "\n      AND %s OPERATOR(pg_catalog.%s) %s._incr_c)",
+					 tombstone_version(p), op, alias);
+}
+
+/*
+ * Append the CTEs tomb (the keys the run's deletes, and a truncate's
+ * 'null', leave tombstones for, with their versions) and revived (keys
+ * written again past their tombstone's version), over the CTE src, whose
+ * rows with is_delete true are deletes, and the target's version_column;
+ * then the final SELECT appends tombstone_columns.  revived is empty when
+ * the pipeline has no tombstones.
+ */
+static void
+append_tombstone_ctes(StringInfo buf, Pipeline *p, PipelineShape *shape,
+					  const char *is_delete, const char *version_column,
+					  const char *truncate)
+{
+	appendStringInfoString(buf, ",\ntomb AS (\n  SELECT ");
+	append_key_json(buf, shape->columns, "src");
+	appendStringInfo(buf, " AS k, src._incr_c AS v FROM src WHERE %s", is_delete);
+	/* a delete older than the key's row (a backfill) leaves nothing: the row guards */
+	appendStringInfo(buf, "\n    AND NOT EXISTS (SELECT FROM %s AS t WHERE ", shape->target_sql);
+	append_key_match(buf, shape->columns, "t", "src");
+	appendStringInfo(buf, " AND t.%s OPERATOR(pg_catalog.>) src._incr_c)",
+					 quote_identifier(version_column));
+	if (truncate)
+		appendStringInfoString(buf, truncate);
+	appendStringInfoString(buf, "\n),\nrevived AS (\n  SELECT ");
+	append_key_json(buf, shape->columns, "src");
+	appendStringInfo(buf, " AS k, src._incr_c AS v FROM src WHERE NOT (%s)", is_delete);
+	if (shape->tombstones == TOMBSTONES_CHECK)
+	{
+		appendStringInfoString(buf, "\n    AND ");
+		append_tombstone_exists(buf, p, shape, "src", false, "<");
+	}
+	else
+		appendStringInfoString(buf, " AND false");
+	appendStringInfoString(buf, "\n)");
+}
+
+/* The final SELECT's columns after the counts: tomb's and revived's keys and versions. */
+static const char *tombstone_columns =
+",\n       (SELECT pg_catalog.array_agg(k) FROM tomb), (SELECT pg_catalog.array_agg(v) FROM tomb),"
+"\n       (SELECT pg_catalog.array_agg(k) FROM revived), (SELECT pg_catalog.array_agg(v) FROM revived)";
+
+/*
  * merge: upsert the latest row per key.  INSERT ... ON CONFLICT rather than
  * MERGE: it is race-free against concurrent inserts of the same key, and its
  * RETURNING tells inserts (xmax = 0) from updates, which MERGE on 15 cannot.
@@ -526,6 +649,8 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 						 quote_identifier(p->cursor_column));
 	if (hard_delete)
 		extras = lappend(extras, psprintf("%s AS _incr_deleted", delete_expr(p, shape)));
+	if (shape->tombstones != TOMBSTONES_OFF)
+		extras = lappend(extras, psprintf("s.%s AS _incr_c", quote_identifier(p->cursor_column)));
 	if (p->soft_delete)
 	{
 		deleted_out = psprintf(shape->delete_is_bool ? "t.%s IS TRUE" : "t.%s IS NOT NULL",
@@ -569,15 +694,25 @@ build_merge(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	appendStringInfoString(buf, "SELECT ");
 	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
 	appendStringInfoString(buf, " FROM src WHERE NOT src._incr_deleted");
+	/* a key deleted at this version or a later one stays deleted */
+	if (shape->tombstones == TOMBSTONES_CHECK)
+	{
+		appendStringInfoString(buf, "\n    AND NOT ");
+		append_tombstone_exists(buf, p, shape, "src", false, ">=");
+	}
 	append_upsert(buf, shape, guard, NULL, live);
 	appendStringInfo(buf, "\n  RETURNING %s AS inserted,\n"
-					 "    %s AS deleted,\n    %s\n)\n",
+					 "    %s AS deleted,\n    %s\n)",
 					 inserted_expr(shape), deleted_out, late_expr(p, shape));
+	if (shape->tombstones != TOMBSTONES_OFF)
+		append_tombstone_ctes(buf, p, shape, "src._incr_deleted", p->cursor_column, NULL);
 	appendStringInfoString(buf,
-						   "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
+						   "\nSELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
 						   "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted) FROM w),\n"
 						   "       (SELECT pg_catalog.count(*) FROM d),\n       ");
 	append_count_late(buf, shape);
+	if (shape->tombstones != TOMBSTONES_OFF)
+		appendStringInfoString(buf, tombstone_columns);
 }
 
 /*
@@ -1002,13 +1137,26 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 		append_key_match(buf, shape->columns, "fill", "src");
 	}
 	appendStringInfoString(buf, " WHERE src._incr_op OPERATOR(pg_catalog.<>) 'd'");
+	/* a key deleted (or truncated) at this version or a later one stays deleted */
+	if (shape->tombstones == TOMBSTONES_CHECK)
+	{
+		appendStringInfoString(buf, "\n    AND NOT ");
+		append_tombstone_exists(buf, p, shape, "src", true, ">=");
+	}
 	append_upsert(buf, shape, guard, p->version_column, NULL);
-	appendStringInfo(buf, "\n  RETURNING %s AS inserted\n)\n"
-						   "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
+	appendStringInfo(buf, "\n  RETURNING %s AS inserted\n)", inserted_expr(shape));
+	if (shape->tombstones != TOMBSTONES_OFF)
+		append_tombstone_ctes(buf, p, shape, "src._incr_op OPERATOR(pg_catalog.=) 'd'",
+							  p->version_column,
+							  "\n  UNION ALL SELECT 'null'::pg_catalog.jsonb, trunc.at FROM trunc"
+							  " WHERE trunc.at IS NOT NULL");
+	appendStringInfoString(buf, "\nSELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
 						   "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted) FROM w),\n"
 						   "       (SELECT pg_catalog.count(*) FROM d) OPERATOR(pg_catalog.+)"
 						   " (SELECT pg_catalog.count(*) FROM dt),\n"
-						   "       NULL::pg_catalog.int8", inserted_expr(shape));
+						   "       NULL::pg_catalog.int8");
+	if (shape->tombstones != TOMBSTONES_OFF)
+		appendStringInfoString(buf, tombstone_columns);
 }
 
 /*
@@ -1019,6 +1167,15 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
  * Unchanged rows, and rows not newer than the key's latest version (late
  * rows, re-reads), change nothing, so re-runs and lag re-reads add no
  * versions.  A deleted key comes back with a row newer than its last version.
+ *
+ * A row with the same cursor value as the current version's start (a tie,
+ * committed after the run that opened the version) is the same version:
+ * among rows of one key and one cursor value the greatest row image wins
+ * (append_keyed_source), so the version takes the winner's values in place,
+ * or is removed when the winner is a delete, and a key deleted at that very
+ * value opens a version there again when the winner is a live row.  The
+ * history is then what one run over the whole log makes, whenever the runs
+ * happened (doc/correctness.md, "Ties").
  */
 static void
 build_scd2(StringInfo buf, Pipeline *p, PipelineShape *shape)
@@ -1027,6 +1184,7 @@ build_scd2(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	const char *vt = quote_identifier(p->valid_to_column);
 	const char *cur = quote_identifier(p->current_column);
 	List	   *extras = NIL;
+	ListCell   *lc;
 
 	extras = lappend(extras, psprintf("s.%s AS _incr_c", quote_identifier(p->cursor_column)));
 	extras = lappend(extras, psprintf("%s AS _incr_deleted",
@@ -1034,23 +1192,49 @@ build_scd2(StringInfo buf, Pipeline *p, PipelineShape *shape)
 
 	appendStringInfoString(buf, "WITH src AS (\n  ");
 	append_keyed_source(buf, p, shape, true, extras);
-	appendStringInfo(buf, "\n),\nchg AS (\n  SELECT src.*, (t.ctid IS NOT NULL) AS _incr_had\n"
-					 "  FROM src LEFT JOIN %s AS t ON ", shape->target_sql);
+	appendStringInfo(buf, "\n),\nchg AS (\n  SELECT src.*, (t.ctid IS NOT NULL) AS _incr_had,\n"
+					 "    COALESCE(src._incr_c OPERATOR(pg_catalog.=) t.%s, false) AS _incr_tie\n"
+					 "  FROM src LEFT JOIN %s AS t ON ", vf, shape->target_sql);
 	append_key_match(buf, shape->columns, "t", "src");
 	appendStringInfo(buf, " AND t.%s\n"
 					 "  WHERE CASE WHEN t.ctid IS NULL THEN NOT src._incr_deleted\n"
 					 "      AND NOT EXISTS (SELECT FROM %s AS h WHERE ", cur, shape->target_sql);
 	append_key_match(buf, shape->columns, "h", "src");
 	appendStringInfo(buf, "\n        AND (h.%s OPERATOR(pg_catalog.>=) src._incr_c"
-					 " OR h.%s OPERATOR(pg_catalog.>=) src._incr_c))\n"
-					 "    ELSE (t.%s IS NULL OR src._incr_c OPERATOR(pg_catalog.>) t.%s)\n"
+					 " OR h.%s OPERATOR(pg_catalog.>) src._incr_c))\n"
+					 "    ELSE (t.%s IS NULL OR src._incr_c OPERATOR(pg_catalog.>=) t.%s)\n"
 					 "      AND (src._incr_deleted OR ",
 					 vf, vt, vf, vf);
 	append_row_changed(buf, shape->columns, NULL, "t", "src");
 	appendStringInfo(buf, ") END\n),\n"
 					 "closed AS (\n  UPDATE %s AS t SET %s = chg._incr_c, %s = false\n"
-					 "  FROM chg WHERE chg._incr_had AND t.%s AND ",
+					 "  FROM chg WHERE chg._incr_had AND NOT chg._incr_tie AND t.%s AND ",
 					 shape->target_sql, vt, cur, cur);
+	append_key_match(buf, shape->columns, "t", "chg");
+	appendStringInfoString(buf, "\n  RETURNING 1\n),\n");
+	if (has_columns(shape->columns, NON_KEY_COLUMNS))
+	{
+		bool		first = true;
+
+		appendStringInfo(buf, "replaced AS (\n  UPDATE %s AS t SET ", shape->target_sql);
+		foreach(lc, shape->columns)
+		{
+			LoadColumn *col = (LoadColumn *) lfirst(lc);
+
+			if (col->is_key)
+				continue;
+			appendStringInfo(buf, "%s%s = chg.%s", first ? "" : ", ",
+							 quote_identifier(col->name), quote_identifier(col->name));
+			first = false;
+		}
+		appendStringInfo(buf, "\n  FROM chg WHERE chg._incr_tie AND NOT chg._incr_deleted AND t.%s AND ",
+						 cur);
+		append_key_match(buf, shape->columns, "t", "chg");
+		appendStringInfoString(buf, "\n  RETURNING 1\n),\n");
+	}
+	appendStringInfo(buf, "dropped AS (\n  DELETE FROM %s AS t USING chg\n"
+					 "  WHERE chg._incr_tie AND chg._incr_deleted AND t.%s AND ",
+					 shape->target_sql, cur);
 	append_key_match(buf, shape->columns, "t", "chg");
 	appendStringInfo(buf, "\n  RETURNING 1\n),\nopened AS (\n"
 					 "  INSERT INTO %s AS t (", shape->target_sql);
@@ -1058,7 +1242,7 @@ build_scd2(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	appendStringInfo(buf, ", %s, %s, %s)%s\n  SELECT ", vf, vt, cur,
 					 shape->overriding_system_value ? " OVERRIDING SYSTEM VALUE" : "");
 	append_columns(buf, shape->columns, NULL, ALL_COLUMNS);
-	appendStringInfoString(buf, ", _incr_c, NULL, true FROM chg WHERE NOT _incr_deleted\n"
+	appendStringInfoString(buf, ", _incr_c, NULL, true FROM chg WHERE NOT _incr_deleted AND NOT _incr_tie\n"
 						   "  RETURNING 1\n)\n"
 						   "SELECT pg_catalog.count(*) FILTER (WHERE NOT _incr_had),\n"
 						   "       pg_catalog.count(*) FILTER (WHERE _incr_had AND NOT _incr_deleted),\n"

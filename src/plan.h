@@ -21,12 +21,17 @@
  * Or, when RunSqlReturnsRows, it is one INSERT that returns a row for each
  * row it writes: inserted (else updated), deleted, and late (NULL when the
  * target has no cursor column), for the caller to count.
+ * When the shape's tombstones are not TOMBSTONES_OFF, the row of counts has
+ * four more columns: the keys (jsonb[]) the run's deletes leave tombstones
+ * for and their versions (an array of the cursor's type), and the keys
+ * written again past their tombstone and their versions (RecordTombstones).
  */
 #define RUN_SQL_NPARAMS 4
 #define RUN_SQL_NCOUNTS 4
 
 extern bool RunTokensSupported(void);
 extern bool RunSqlReturnsRows(Pipeline *pipeline);
+extern bool PipelineKeepsTombstones(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildRunSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildCopySql(Pipeline *pipeline, const char *target_sql, const char *path);
 extern char *BuildMaxCursorSql(Pipeline *pipeline, PipelineShape *shape);

@@ -528,7 +528,22 @@ typedef struct LoadResult
 	Datum		new_checkpoint;
 	List	   *files_loaded;	/* files: LoadFile * loaded, for incr_files */
 	List	   *files_touched;	/* files: LoadFile * with a new mtime only */
+	Datum		tombstones[4];	/* keys deleted, versions, keys revived, versions */
 } LoadResult;
+
+/*
+ * What a run does with tombstones: nothing where the mode keeps none or the
+ * catalog is still at 0.2; check them only when the pipeline has some, so
+ * that a pipeline that never deleted anything runs the statement it always
+ * did.  The pipeline's lock is held: no other run adds any meanwhile.
+ */
+static TombstoneUse
+tombstone_use(Pipeline *p, PipelineShape *shape)
+{
+	if (!PipelineKeepsTombstones(p, shape) || !TombstonesKept())
+		return TOMBSTONES_OFF;
+	return HasTombstones(p) ? TOMBSTONES_CHECK : TOMBSTONES_RECORD;
+}
 
 /* Copy what the run needs after SPI_finish into cxt: the new checkpoint, the window. */
 static void
@@ -644,6 +659,7 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 							  CursorValueIn(p, req->to_value), req->batched, w);
 	else
 		ComputeRunWindow(p, shape, cp, true, w);
+	shape->tombstones = tombstone_use(p, shape);
 	sql = BuildRunSql(p, shape);
 
 	/* the window goes into the history now, so that a failed run shows it too */
@@ -744,6 +760,18 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 											  i + 1, &nulls[i]);
 
 				counts[i] = nulls[i] ? 0 : DatumGetInt64(d);
+			}
+			/* the tombstones to record, kept past SPI_finish */
+			for (int i = 0; shape->tombstones != TOMBSTONES_OFF && i < 4; i++)
+			{
+				bool		isnull;
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											  RUN_SQL_NCOUNTS + i + 1, &isnull);
+
+				MemoryContext old = MemoryContextSwitchTo(cxt);
+
+				res->tombstones[i] = isnull ? (Datum) 0 : datumCopy(d, false, -1);
+				MemoryContextSwitchTo(old);
 			}
 		}
 		run->last_read = tally.count;
@@ -929,6 +957,9 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 
 	if (p->mode == MODE_FILES)
 		RecordFiles(p, run_id, res.files_loaded, res.files_touched);
+	if (res.tombstones[0] != (Datum) 0 || res.tombstones[2] != (Datum) 0)
+		RecordTombstones(p, run_id, res.tombstones[0], res.tombstones[1],
+						 res.tombstones[2], res.tombstones[3]);
 	if (res.moved && !req->backfill)
 	{
 		Checkpoint	next = {false, res.new_checkpoint};
@@ -1265,6 +1296,7 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 		PG_RETURN_TEXT_P(cstring_to_text(buf.data));
 	}
 	ComputeRunWindow(p, shape, &cp, false, &w);
+	shape->tombstones = tombstone_use(p, shape);
 
 	MemoryContextSwitchTo(cxt);
 	initStringInfo(&buf);
