@@ -68,6 +68,7 @@ typedef struct Verify
 	PipelineShape *shape;
 	Checkpoint	cp;
 	int			buckets;
+	MemoryContext cxt;			/* the caller's: what outlives SPI is made there */
 	List	   *columns;		/* VerifyColumn * */
 	bool		keyed;
 	char	   *expected_sql;	/* the rows the target should hold ($1, $2) */
@@ -301,6 +302,8 @@ verify_exec(Verify *v, const char *sql, int expected)
 	int			ret = SPI_execute_with_args(sql, 4, v->types, v->values, v->nulls,
 											false, 0);
 
+	/* SPI leaves us in its own context, which SPI_finish frees */
+	MemoryContextSwitchTo(v->cxt);
 	if (ret != expected)
 		elog(ERROR, "could not verify (SPI result %d): %s", ret, sql);
 }
@@ -615,6 +618,7 @@ verify_as_owner(Verify *v, DescribeFor purpose, void (*then) (Verify *))
 	int			nestlevel;
 	MemoryContext cxt = CurrentMemoryContext;
 
+	v->cxt = cxt;
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(v->p->owner, save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
@@ -625,6 +629,7 @@ verify_as_owner(Verify *v, DescribeFor purpose, void (*then) (Verify *))
 	/* what outlives SPI_finish (sample, keys, counts) is made in the caller's context */
 	MemoryContextSwitchTo(cxt);
 	v->shape = DescribePipeline(v->p, purpose);
+	MemoryContextSwitchTo(cxt);
 	compare(v);
 	if (then)
 		then(v);
