@@ -18,7 +18,8 @@ OBJS = \
 	src/cdc.o \
 	src/cron.o \
 	src/files.o \
-	src/scheduler.o
+	src/scheduler.o \
+	src/verify.o
 
 DATA = sql/incremental--0.1.sql sql/incremental--0.2.sql sql/incremental--0.1--0.2.sql \
 	sql/incremental--0.2--0.3.sql

@@ -178,3 +178,32 @@ ALTER TABLE @extschema@.incr_tombstones ENABLE ROW LEVEL SECURITY;
 CREATE POLICY incr_tombstones_owner ON @extschema@.incr_tombstones FOR SELECT
     USING (EXISTS (SELECT FROM @extschema@.incr_pipelines p
                    WHERE p.name OPERATOR(pg_catalog.=) pipeline));
+
+/* == incr_verify and incr_repair (issue 19) == */
+
+/* incr_runs records verifies and repairs: the trigger check allows them */
+ALTER TABLE @extschema@.incr_runs DROP CONSTRAINT incr_runs_trigger_check;
+ALTER TABLE @extschema@.incr_runs ADD CONSTRAINT incr_runs_trigger_check
+    CHECK (trigger OPERATOR(pg_catalog.=) ANY
+           (ARRAY['manual', 'scheduler', 'pg_cron', 'backfill', 'catch_up', 'verify', 'repair']));
+
+/* incr_verify: compare a target with what its pipeline promises up to the checkpoint */
+CREATE FUNCTION @extschema@.incr_verify(name text, buckets integer DEFAULT 1024)
+RETURNS TABLE (run_id bigint, rows_source bigint, rows_target bigint, missing bigint,
+               extra bigint, different bigint, invalid_history bigint,
+               buckets_differing integer, rows_fetched bigint, keys_skipped bigint,
+               sample jsonb, checked_through text, took interval)
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_verify';
+
+COMMENT ON FUNCTION @extschema@.incr_verify(text, integer) IS
+'compare the target with the rows its pipeline promises up to the checkpoint; changes nothing';
+
+/* incr_repair: make the differing keys right, as one recorded run */
+CREATE FUNCTION @extschema@.incr_repair(name text)
+RETURNS @extschema@.incr_runs
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_repair';
+
+COMMENT ON FUNCTION @extschema@.incr_repair(text) IS
+'upsert, delete or add the target rows where incr_verify finds differences; the checkpoint stays';

@@ -213,6 +213,13 @@ RunTokensSupported(void)
 static bool run_tokens = true;
 
 /*
+ * Set while BuildExpectedSql builds: incr_verify counts nothing, and a call
+ * of the extension's function would keep postgres_fdw from pushing the scan
+ * and its aggregates to the remote side.
+ */
+static bool omit_tally = false;
+
+/*
  * Append the call that counts a row read and tracks the greatest cursor:
  * the extension's _incr_tally for the cursor's type, every argument cast to
  * exactly the type it is declared with, so that overload resolution finds
@@ -222,6 +229,11 @@ static bool run_tokens = true;
 static void
 append_tally(StringInfo buf, Pipeline *p)
 {
+	if (omit_tally)
+	{
+		appendStringInfoString(buf, "true");
+		return;
+	}
 	if (!run_tokens)
 	{
 		appendStringInfo(buf, "%s._incr_tally(s.%s)", ExtensionSchemaQuoted(),
@@ -1012,22 +1024,14 @@ append_available_value(StringInfo buf, Pipeline *p, PipelineShape *shape, LoadCo
 }
 
 /*
- * cdc: apply change events.  Per key only the last event in the window (by
- * the event cursor) counts: c, r, u upsert, d deletes; a t (truncate) deletes
- * every target row, and only the events after the last t count; m and
- * tombstones (a NULL payload) are read and ignored.  Events come as a
- * Debezium envelope in payload_column (with or without the "payload" and
- * "schema" wrapping), as op_column with after_column/before_column images,
- * or as op_column with the target's columns.  With version_column, the target
- * keeps each row's event cursor and an older event never overwrites a newer
- * applied one.  An event without a valid op, or an upsert or delete without
- * its key, stops the run with an error naming the event's cursor value.
+ * Append the CTEs of a cdc statement over the window: dec, the last event
+ * per key (and the last truncate); trunc, when that truncate came; src, the
+ * events that count (those after the truncate).
  */
 static void
-build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
+append_cdc_ctes(StringInfo buf, Pipeline *p, PipelineShape *shape)
 {
 	const char *schema = ExtensionSchemaQuoted();
-	char	   *guard = NULL;
 	ListCell   *lc;
 
 	/*
@@ -1084,6 +1088,27 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 						   "  WHERE dec._incr_op OPERATOR(pg_catalog.<>) 't'\n"
 						   "    AND (dec._incr_c OPERATOR(pg_catalog.>) (SELECT at FROM trunc)"
 						   " OR (SELECT at FROM trunc) IS NULL)\n),\n");
+}
+
+/*
+ * cdc: apply change events.  Per key only the last event in the window (by
+ * the event cursor) counts: c, r, u upsert, d deletes; a t (truncate) deletes
+ * every target row, and only the events after the last t count; m and
+ * tombstones (a NULL payload) are read and ignored.  Events come as a
+ * Debezium envelope in payload_column (with or without the "payload" and
+ * "schema" wrapping), as op_column with after_column/before_column images,
+ * or as op_column with the target's columns.  With version_column, the target
+ * keeps each row's event cursor and an older event never overwrites a newer
+ * applied one.  An event without a valid op, or an upsert or delete without
+ * its key, stops the run with an error naming the event's cursor value.
+ */
+static void
+build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
+{
+	char	   *guard = NULL;
+	ListCell   *lc;
+
+	append_cdc_ctes(buf, p, shape);
 	if (shape->json_layout)
 		append_unavailable_fill(buf, p, shape);
 
@@ -1400,4 +1425,96 @@ BuildPendingSql(Pipeline *p, const char *source_sql, bool from_start)
 					" LIMIT 1000000) AS pending",
 					source_sql, c,
 					from_start ? "IS NOT NULL" : "OPERATOR(pg_catalog.>) $1");
+}
+
+/*
+ * SELECT the rows the target should hold when the pipeline has loaded every
+ * source row with a cursor from $1 to $2 (both inclusive): what each mode's
+ * run statement writes, built with the same pieces (casts, the version of a
+ * key that wins, deletes).  Columns: the load columns, named as in the
+ * target; scd2 and cdc add _incr_c, the cursor of the row or event that
+ * wins.  merge: the latest row per key, less those marked deleted (kept,
+ * flagged, with soft_delete); append with keys: the first row per key;
+ * append without keys: every row; scd2: the latest row per key, less the
+ * deleted ones; cdc: the state a replay of the events leaves.
+ */
+char *
+BuildExpectedSql(Pipeline *p, PipelineShape *shape)
+{
+	StringInfoData buf;
+	List	   *extras = NIL;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	omit_tally = true;
+	PG_TRY();
+	{
+		switch (p->mode)
+		{
+			case MODE_MERGE:
+			case MODE_SCD2:
+				if (p->mode == MODE_SCD2)
+					extras = lappend(extras, psprintf("s.%s AS _incr_c",
+													  quote_identifier(p->cursor_column)));
+				if (p->delete_column && !p->soft_delete)
+					extras = lappend(extras, psprintf("%s AS _incr_deleted",
+													  delete_expr(p, shape)));
+				appendStringInfoString(&buf, "SELECT ");
+				append_columns(&buf, shape->columns, "e", ALL_COLUMNS);
+				if (p->mode == MODE_SCD2)
+					appendStringInfoString(&buf, ", e._incr_c");
+				appendStringInfoString(&buf, " FROM (");
+				append_keyed_source(&buf, p, shape, true, extras);
+				appendStringInfoString(&buf, ") AS e");
+				if (p->delete_column && !p->soft_delete)
+					appendStringInfoString(&buf, " WHERE NOT e._incr_deleted");
+				break;
+			case MODE_APPEND:
+				if (p->keys != NIL)
+				{
+					append_keyed_source(&buf, p, shape, false, NIL);
+					break;
+				}
+				appendStringInfoString(&buf, "SELECT ");
+				append_source_exprs(&buf, shape->columns, true);
+				appendStringInfo(&buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
+				append_window(&buf, p);
+				break;
+			case MODE_CDC:
+				append_cdc_ctes(&buf, p, shape);
+				/* Debezium's unavailable values count as the values a run keeps */
+				if (shape->json_layout)
+					append_unavailable_fill(&buf, p, shape);
+				appendStringInfoString(&buf, "sel AS (\n  SELECT ");
+				foreach(lc, shape->columns)
+				{
+					LoadColumn *col = (LoadColumn *) lfirst(lc);
+
+					if (shape->json_layout && !col->is_key)
+						append_available_value(&buf, p, shape, col);
+					else
+						appendStringInfo(&buf, "src.%s", quote_identifier(col->name));
+					appendStringInfo(&buf, " AS %s, ", quote_identifier(col->name));
+				}
+				appendStringInfoString(&buf, "src._incr_c FROM src");
+				if (shape->json_layout)
+				{
+					appendStringInfoString(&buf, " LEFT JOIN fill ON ");
+					append_key_match(&buf, shape->columns, "fill", "src");
+				}
+				appendStringInfoString(&buf, " WHERE src._incr_op OPERATOR(pg_catalog.<>) 'd'\n)\n"
+									   "SELECT * FROM sel");
+				break;
+			case MODE_QUERY:
+			case MODE_FILES:
+				elog(ERROR, "a %s pipeline promises no rows to compare", PipelineModeName(p->mode));
+				break;
+		}
+	}
+	PG_FINALLY();
+	{
+		omit_tally = false;
+	}
+	PG_END_TRY();
+	return buf.data;
 }

@@ -38,6 +38,7 @@ extern char *BuildMaxCursorSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildTargetMaxSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildBatchEndSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildBatchPrevSql(Pipeline *pipeline, PipelineShape *shape);
+extern char *BuildExpectedSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildPendingSql(Pipeline *pipeline, const char *source_sql,
 							 bool from_start);
 

@@ -92,3 +92,32 @@ printf '4,/done,2024-01-01 00:00:04+00\n' >>"$csv"
 r2=$(q -d analytics -F ' ' -c "SELECT rows_inserted FROM incr_run('clicks')")
 [ "$r $r2" = "3 1" ] || fail "file_fdw runs inserted $r, then $r2"
 echo "fdw: file_fdw CSV source: 3 rows, then the appended line alone"
+
+# incr_verify over the foreign source: clean after the runs, the bucket
+# aggregate runs remotely (Remote SQL has the GROUP BY), a damaged target
+# row is found and repaired
+r=$(q -d analytics -F ' ' -c "SELECT missing, extra, different, buckets_differing FROM incr_verify('orders', 64)")
+[ "$r" = "0 0 0 0" ] || fail "verify over postgres_fdw: $r"
+q -d analytics -c "UPDATE dw_orders SET status = 'lost' WHERE id = 42"
+r=$(q -d analytics -F ' ' -c "SELECT different, sample->0->>'key' FROM incr_verify('orders', 64)")
+[ "$r" = "1 [42]" ] || fail "verify over postgres_fdw did not find key 42: $r"
+r=$(q -d analytics -F ' ' -c "SELECT rows_updated FROM incr_repair('orders')")
+[ "$r" = "1" ] || fail "repair over postgres_fdw updated $r rows"
+r=$(q -d analytics -F ' ' -c "SELECT missing + extra + different FROM incr_verify('orders', 64)")
+[ "$r" = "0" ] || fail "verify after repair: $r"
+# the plan of the digest statement incr_verify runs on the source side:
+# auto_explain shows it as EXPLAIN VERBOSE would, and its Remote SQL holds
+# the aggregate and the GROUP BY, so the buckets are computed remotely
+remote=$(q -d analytics 2>&1 >/dev/null <<'SQL'
+LOAD 'auto_explain';
+SET auto_explain.log_min_duration = 0;
+SET auto_explain.log_verbose = on;
+SET auto_explain.log_nested_statements = on;
+SET auto_explain.log_level = notice;
+SELECT missing FROM incr_verify('orders', 64);
+SQL
+)
+digest=$(echo "$remote" | grep "Remote SQL: SELECT abs(.*count(\*), sum(.*FROM public.orders WHERE .*GROUP BY 1" || true)
+[ -n "$digest" ] || fail "the bucket aggregate is not pushed down: $remote"
+echo "fdw: incr_verify over postgres_fdw: clean, a changed row found and repaired; digest pushed down:"
+echo "$digest" | head -n 1 | sed 's/^ *//' | cut -c1-200
