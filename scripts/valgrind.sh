@@ -126,11 +126,14 @@ runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -m fast -t 300 -w
 
 # One report is a block of lines that starts with an error kind and ends at an
 # empty line; it is ours if a frame of its stack is in our library.
-python3 - "$logs" <<'PY'
-import glob, re, sys
+python3 - "$logs" src/*.c <<'PY'
+import glob, os, re, sys
 kinds = re.compile(r"^==\d+== (Invalid (read|write|free)|Mismatched free|Conditional jump|"
                    r"Use of uninitialised|Syscall param|Source and destination overlap|"
                    r"\d[\d,]* bytes in [\d,]+ blocks are definitely lost)")
+# frames of our code: "in .../incremental.so", or with debug info "(plan.c:123)"
+files = "|".join(re.escape(os.path.basename(f)) for f in sys.argv[2:])
+our_frame = re.compile(r"incremental\.so|\((%s):\d+\)" % files)
 ours, theirs, processes = [], 0, 0
 for path in sorted(glob.glob(sys.argv[1] + "/vg.*.log")):
     processes += 1
@@ -143,7 +146,7 @@ for path in sorted(glob.glob(sys.argv[1] + "/vg.*.log")):
         if block is not None:
             if re.match(r"^==\d+== *$", body):
                 text = "\n".join(block)
-                if "incremental.so" in text or re.search(r"\(src/[a-z_]+\.c:\d+\)", text):
+                if our_frame.search(text):
                     ours.append(text)
                 else:
                     theirs += 1
