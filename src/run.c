@@ -610,6 +610,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	rec.pipeline = req->name;
 	rec.trigger = req->trigger;
 
+	RefuseOnStandby(req->backfill ? "backfill" : "run", req->name);
 	if (!req->backfill)
 		refuse_snapshot_isolation(req->name);
 	p = LoadPipeline(req->name);
