@@ -29,7 +29,8 @@ REGRESS_OPTS = --load-extension=incremental
 # isolation specs: test/specs/<name>.spec with test/expected/<name>.out
 ISOLATION = concurrent_run inflight_now inflight_clock_timestamp \
 	inflight_bigserial inflight_identity inflight_xid8 inflight_update_merge \
-	inflight_partition inflight_savepoint loader_repeatable_read files_concurrent
+	inflight_partition inflight_savepoint loader_repeatable_read files_concurrent \
+	run_in_source_trigger
 ISOLATION_OPTS = --inputdir=test --load-extension=incremental
 
 PG_CPPFLAGS = -I$(srcdir)/src
