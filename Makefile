@@ -32,7 +32,7 @@ REGRESS_OPTS = --load-extension=incremental
 ISOLATION = concurrent_run inflight_now inflight_clock_timestamp \
 	inflight_bigserial inflight_identity inflight_xid8 inflight_update_merge \
 	inflight_partition inflight_savepoint loader_repeatable_read files_concurrent \
-	create_no_lock_before_privilege
+	create_no_lock_before_privilege run_in_source_trigger
 ISOLATION_OPTS = --inputdir=test --load-extension=incremental
 
 PG_CPPFLAGS = -I$(srcdir)/src

@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "access/transam.h"
+#include "access/xlog.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
@@ -269,6 +270,21 @@ read_source_columns(Pipeline *p, Jsonb *options)
 		p->source_columns = lappend(p->source_columns, columns[i].name);
 		p->source_types = lappend(p->source_types, columns[i].type);
 	}
+}
+
+/*
+ * Refuse to change a pipeline on a hot standby, naming the standby: the first
+ * catalog write would otherwise fail with a message about SELECT FOR UPDATE.
+ */
+void
+RefuseOnStandby(const char *action, const char *name)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot %s pipeline \"%s\" on a standby", action, name),
+				 errdetail("The server is in recovery: pipelines, checkpoints and targets are read-only here."),
+				 errhint("Run it on the primary; incr_status and incr_plan work on a standby.")));
 }
 
 /*

@@ -59,6 +59,7 @@ typedef struct LoadFile
 	struct LoadFile *loaded;	/* found: its incr_files row, if any */
 } LoadFile;
 
+extern void RefuseOnStandby(const char *action, const char *name);
 extern Pipeline *LoadPipeline(const char *name);
 extern bool PipelineExists(const char *name);
 extern void CheckPipelineOwner(Pipeline *pipeline);

@@ -21,6 +21,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -54,6 +55,7 @@ PG_FUNCTION_INFO_V1(incremental_incr_schedule);
 PG_FUNCTION_INFO_V1(incremental_incr_unschedule);
 PG_FUNCTION_INFO_V1(incremental_check_owner);
 PG_FUNCTION_INFO_V1(incremental_is_member);
+PG_FUNCTION_INFO_V1(incremental_source_subscribed);
 
 static void read_mode_options(FunctionCallInfo fcinfo, Pipeline *p);
 static List *check_schema_drift(Pipeline *p, Relation source, Relation target, bool creating);
@@ -487,6 +489,36 @@ check_target_kind(Relation target)
 }
 
 /*
+ * Refuse an UNLOGGED target, or one with an UNLOGGED partition: a crash
+ * empties it while the checkpoint, which is logged, survives, so the rows
+ * below the checkpoint would never be loaded again.  Checked at every run
+ * too, since ALTER TABLE ... SET UNLOGGED may come after creation.
+ */
+static void
+check_target_logged(Pipeline *p, Relation target)
+{
+	List	   *relids = list_make1_oid(RelationGetRelid(target));
+	ListCell   *lc;
+
+	if (target->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		relids = find_all_inheritors(RelationGetRelid(target), NoLock, NULL);
+	foreach(lc, relids)
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		if (get_rel_persistence(relid) == RELPERSISTENCE_UNLOGGED)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("target \"%s\" of pipeline \"%s\" is unlogged",
+							get_rel_name(relid), p->name),
+					 errdetail("A crash empties an unlogged table but not the pipeline's checkpoint, so the rows loaded before the crash would never be loaded again."),
+					 errhint("Make it logged: ALTER TABLE %s SET LOGGED;",
+							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+														get_rel_name(relid)))));
+	}
+}
+
+/*
  * Open the source and target of a pipeline, checking that they exist and are
  * of kinds a pipeline can use.  Locks are kept to the end of the transaction.
  */
@@ -503,6 +535,7 @@ open_relations(Pipeline *p, bool creating, Relation *source, Relation *target)
 	*source = open_pipeline_relation(p, p->source, "source", AccessShareLock, creating);
 	*target = open_pipeline_relation(p, p->target, "target", RowExclusiveLock, creating);
 	check_target_kind(*target);
+	check_target_logged(p, *target);
 
 	switch ((*source)->rd_rel->relkind)
 	{
@@ -1186,6 +1219,7 @@ describe_files(Pipeline *p, PipelineShape *shape, bool creating)
 	ListCell   *lc;
 
 	check_target_kind(target);
+	check_target_logged(p, target);
 	shape->target_sql = qualified_name(target);
 	CheckFilesPrivilege(p);
 	if (check_enable_rls(p->target, InvalidOid, true) == RLS_ENABLED)
@@ -1358,6 +1392,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	require_arg(fcinfo, 4, "mode");
 
 	p->name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	RefuseOnStandby("create", p->name);
 	p->target = PG_GETARG_OID(2);
 	mode_name = text_to_cstring(PG_GETARG_TEXT_PP(4));
 	if (strcmp(mode_name, "files") == 0)
@@ -1534,6 +1569,14 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 				 errhint("CREATE INDEX ON %s (%s);", shape->source_sql,
 						 quote_identifier(p->cursor_column))));
 
+	if (p->mode != MODE_FILES && p->lag == NULL &&
+		shape->source_relkind != RELKIND_FOREIGN_TABLE && SourceIsSubscribed(p->source))
+		ereport(WARNING,
+				(errmsg("source \"%s\" of pipeline \"%s\" is replicated by a subscription, so its rows have no safe upper bound",
+						get_rel_name(p->source), p->name),
+				 errdetail("A transaction that commits later on the publisher can bring rows below the checkpoint; the safe bound sees only this server's transactions, so those rows would never be loaded."),
+				 errhint("Pass lag => an interval longer than the publisher's longest transaction plus the replication delay (timestamp and date cursors), or run the pipeline on the publisher.")));
+
 	PG_RETURN_DATUM(InsertPipeline(p, schedule));
 }
 
@@ -1658,11 +1701,20 @@ owned_pipeline(FunctionCallInfo fcinfo)
 	return p;
 }
 
+/* Like owned_pipeline, for a function that changes the pipeline: not on a standby. */
+static Pipeline *
+writable_pipeline(FunctionCallInfo fcinfo, const char *action)
+{
+	require_arg(fcinfo, 0, "name");
+	RefuseOnStandby(action, text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	return owned_pipeline(fcinfo);
+}
+
 /* incr_drop_pipeline(name): remove a pipeline, its checkpoint and its pg_cron job. */
 Datum
 incremental_incr_drop_pipeline(PG_FUNCTION_ARGS)
 {
-	Pipeline   *p = owned_pipeline(fcinfo);
+	Pipeline   *p = writable_pipeline(fcinfo, "drop");
 
 	DeletePipeline(p->name);
 	DropCronJob(p->name);
@@ -1673,7 +1725,7 @@ incremental_incr_drop_pipeline(PG_FUNCTION_ARGS)
 Datum
 incremental_incr_schedule(PG_FUNCTION_ARGS)
 {
-	Pipeline   *p = owned_pipeline(fcinfo);
+	Pipeline   *p = writable_pipeline(fcinfo, "schedule");
 	Interval   *schedule;
 	Interval	zero;
 
@@ -1693,7 +1745,7 @@ incremental_incr_schedule(PG_FUNCTION_ARGS)
 Datum
 incremental_incr_unschedule(PG_FUNCTION_ARGS)
 {
-	Pipeline   *p = owned_pipeline(fcinfo);
+	Pipeline   *p = writable_pipeline(fcinfo, "unschedule");
 
 	SetPipelineSchedule(p->name, NULL);
 	PG_RETURN_VOID();
@@ -1704,6 +1756,13 @@ Datum
 incremental_is_member(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(has_privs_of_role(GetUserId(), PG_GETARG_OID(0)));
+}
+
+/* _incr_source_subscribed(source): is the source replicated into by a subscription? */
+Datum
+incremental_source_subscribed(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(SourceIsSubscribed(PG_GETARG_OID(0)));
 }
 
 /* _incr_check_owner(name): raise an error unless the caller may act on the pipeline. */
@@ -1718,7 +1777,7 @@ incremental_check_owner(PG_FUNCTION_ARGS)
 Datum
 incremental_incr_pause(PG_FUNCTION_ARGS)
 {
-	Pipeline   *p = owned_pipeline(fcinfo);
+	Pipeline   *p = writable_pipeline(fcinfo, "pause");
 
 	SetPipelineEnabled(p->name, false);
 	PG_RETURN_VOID();
@@ -1728,7 +1787,7 @@ incremental_incr_pause(PG_FUNCTION_ARGS)
 Datum
 incremental_incr_resume(PG_FUNCTION_ARGS)
 {
-	Pipeline   *p = owned_pipeline(fcinfo);
+	Pipeline   *p = writable_pipeline(fcinfo, "resume");
 
 	SetPipelineEnabled(p->name, true);
 	PG_RETURN_VOID();
@@ -1744,7 +1803,7 @@ incremental_incr_resume(PG_FUNCTION_ARGS)
 Datum
 incremental_incr_reset(PG_FUNCTION_ARGS)
 {
-	Pipeline   *p = owned_pipeline(fcinfo);
+	Pipeline   *p = writable_pipeline(fcinfo, "reset");
 	Checkpoint	cp;
 
 	(void) ReadCheckpoint(p, CHECKPOINT_LOCK_WAIT, &cp);
@@ -1754,6 +1813,7 @@ incremental_incr_reset(PG_FUNCTION_ARGS)
 	if (!cp.isnull)
 	{
 		cp.value = CursorValueIn(p, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+		CheckXid8FromThisCluster(p, get_rel_relkind(p->source), cp.value, "cursor value");
 	}
 	/* a files pipeline forgets the files modified after to_value, or all */
 	if (p->mode == MODE_FILES)

@@ -5,8 +5,13 @@
  *		incr_runs row in a transaction of its own while the failing run waits.
  *
  * Dynamic background workers need no shared_preload_libraries.  The worker
- * only inserts into incr_runs with an explicit run_id; the waiting run holds
- * no lock that insert could wait for, so the wait cannot deadlock.
+ * only inserts into incr_runs with an explicit run_id.  The run waits for it
+ * in a way the deadlock detector cannot see, so the worker must never wait
+ * for a lock the run's transaction holds: a caller that has locked incr_runs
+ * against inserts (LOCK TABLE ... IN SHARE MODE, TRUNCATE) would hang both
+ * for good.  Such a run records nothing and says why; for any other lock the
+ * worker gives up after RECORDER_LOCK_TIMEOUT.  Either way the run's own
+ * error follows, with a WARNING that the record is missing.
  */
 #include "postgres.h"
 
@@ -16,6 +21,9 @@
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
 #include "run.h"
@@ -23,6 +31,9 @@
 PGDLLEXPORT void incr_recorder_main(Datum main_arg);
 
 #define RECORD_NSTRINGS 5
+
+/* how long the worker waits for a lock before it gives up the record */
+#define RECORDER_LOCK_TIMEOUT "5s"
 
 /* A failed run as passed to the worker in a dynamic shared memory segment. */
 typedef struct FailedRunMessage
@@ -50,6 +61,25 @@ record_strings(RunRecord *run, const char **strings)
 }
 
 /*
+ * Does this transaction hold a lock on incr_runs that the worker's INSERT
+ * (RowExclusiveLock) would wait for?  Those are ShareLock and stronger.
+ */
+static bool
+holds_lock_against_insert(void)
+{
+	Oid			runs = get_relname_relid("incr_runs", ExtensionSchemaOid());
+	LOCKTAG		tag;
+
+	if (!OidIsValid(runs))
+		return false;
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, runs);
+	for (LOCKMODE mode = ShareLock; mode <= AccessExclusiveLock; mode++)
+		if (LockHeldByMe(&tag, mode))
+			return true;
+	return false;
+}
+
+/*
  * Record a failed run durably: start the recorder worker, wait for it to
  * finish, and warn (not fail) if it could not, since the caller is about to
  * raise the run's own error.
@@ -64,6 +94,17 @@ RecordFailedRun(int64 run_id, RunRecord *run)
 	FailedRunMessage *msg;
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
+
+	if (holds_lock_against_insert())
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("could not record the failed run of pipeline \"%s\" in incr_runs",
+						run->pipeline),
+				 errdetail("This transaction holds a lock on incr_runs that blocks the insert of the record, which is written from another transaction."),
+				 errhint("Do not lock or truncate incr_runs in a transaction that runs pipelines.")));
+		return;
+	}
 
 	record_strings(run, strings);
 	for (int i = 0; i < RECORD_NSTRINGS; i++)
@@ -160,6 +201,8 @@ incr_recorder_main(Datum main_arg)
 	run.status = "error";
 	run.owner = msg->owner;
 
+	/* never wait for long on a lock: the run waiting for us may hold it */
+	SetConfigOption("lock_timeout", RECORDER_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());

@@ -871,6 +871,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	rec.pipeline = req->name;
 	rec.trigger = req->trigger;
 
+	RefuseOnStandby(req->backfill ? "backfill" : "run", req->name);
 	if (!req->backfill)
 		refuse_snapshot_isolation(req->name);
 	p = load_runnable(req);

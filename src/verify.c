@@ -657,6 +657,9 @@ verify_pipeline(FunctionCallInfo fcinfo, const char *what, Checkpoint *cp)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("argument \"name\" must not be null")));
+	/* both record a run in incr_runs, which a standby cannot */
+	RefuseOnStandby(strcmp(what, "repaired") == 0 ? "repair" : "verify",
+					text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	p = LoadPipeline(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	CheckPipelineOwner(p);
 	CheckPipelineOwnerExists(p);

@@ -35,10 +35,14 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/relation.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/transam.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_subscription_rel.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -48,6 +52,7 @@
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
@@ -194,6 +199,36 @@ CursorValueIn(Pipeline *p, const char *text)
 	return value;
 }
 
+/*
+ * Refuse an xid8 cursor value above this cluster's next transaction id.  No
+ * transaction here has had that id: the value comes from another
+ * transaction-id history, such as the cluster a dump was taken from (pg_dump
+ * keeps the ids in the rows and the checkpoint, not the counter).  A window
+ * starting there would read nothing until this cluster's ids caught up.  A
+ * foreign source's ids are the remote cluster's, so it is not checked.
+ */
+void
+CheckXid8FromThisCluster(Pipeline *p, char source_relkind, Datum value,
+						 const char *what)
+{
+	FullTransactionId next;
+	uint64		v;
+
+	if (p->cursor_kind != CURSOR_XID8 || source_relkind == RELKIND_FOREIGN_TABLE)
+		return;
+	next = ReadNextFullTransactionId();
+	v = U64FromFullTransactionId(DatumGetFullTransactionId(value));
+	if (v > U64FromFullTransactionId(next))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s " UINT64_FORMAT " of pipeline \"%s\" is not a transaction id of this cluster",
+						what, v, p->name),
+				 errdetail("The next transaction id is " UINT64_FORMAT ": the value comes from another transaction-id history, such as the cluster a dump was restored from, and a window starting there would read no new rows.",
+						   U64FromFullTransactionId(next)),
+				 errhint("Reset the checkpoint to a transaction id of this cluster, e.g. SELECT incr_reset(%s, pg_snapshot_xmin(pg_current_snapshot())::text); if rows were written since the restore, use an id below theirs, or incr_reset(%s) to load everything again.",
+						 quote_literal_cstr(p->name), quote_literal_cstr(p->name))));
+}
+
 /* The checkpoint less the lag: where a run starts reading (inclusive). */
 static Datum
 lower_bound(Pipeline *p, Datum checkpoint)
@@ -316,12 +351,84 @@ collect_tables(Oid relid, List **tables, int depth)
 		*tables = list_concat_unique_oid(*tables, find_all_inheritors(relid, NoLock, NULL));
 }
 
+/*
+ * Does a subscription replicate into a table the source reads (the source, a
+ * partition, a table under a view)?  Such rows commit in the order the
+ * publisher's transactions committed, each in an apply transaction that
+ * starts when it arrives, so no bound computed here sees the publisher's
+ * open transactions.
+ */
+bool
+SourceIsSubscribed(Oid source)
+{
+	List	   *relids = NIL;
+	ListCell   *lc;
+	Relation	subrel;
+	bool		found = false;
+
+	collect_tables(source, &relids, 0);
+	subrel = table_open(SubscriptionRelRelationId, AccessShareLock);
+	foreach(lc, relids)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+
+		ScanKeyInit(&key, Anum_pg_subscription_rel_srrelid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(subrel, SubscriptionRelSrrelidSrsubidIndexId, true,
+								  NULL, 1, &key);
+		if (HeapTupleIsValid(systable_getnext(scan)))
+			found = true;
+		systable_endscan(scan);
+		if (found)
+			break;
+	}
+	table_close(subrel, AccessShareLock);
+	return found;
+}
+
 /* Error context while waiting: say what the run was waiting for. */
 static void
 wait_for_writers_context(void *arg)
 {
 	errcontext("waiting for open transactions that write the source of pipeline \"%s\"",
 			   ((Pipeline *) arg)->name);
+}
+
+/*
+ * Refuse to wait for the writers of the source when this transaction is one
+ * of them and another one is open: that one may be waiting for us (the same
+ * pipeline run from a trigger on its source, or after an INSERT in the same
+ * transaction), and each would wait for the other's end.  Each takes its
+ * write lock before it gets here, so of two such runs at least the later one
+ * sees the other and refuses: no cycle of waits can form.  Alone, such a
+ * transaction has no one to wait for and runs.
+ */
+static void
+refuse_wait_on_peers(Pipeline *p, List *locktags)
+{
+	ListCell   *lc;
+	bool		writing = false;
+
+	foreach(lc, locktags)
+		if (LockHeldByMe((LOCKTAG *) lfirst(lc), RowExclusiveLock))
+			writing = true;
+	if (!writing)
+		return;
+	foreach(lc, locktags)
+	{
+		VirtualTransactionId *others = GetLockConflicts((LOCKTAG *) lfirst(lc),
+														ShareLock, NULL);
+
+		if (VirtualTransactionIdIsValid(others[0]))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot run pipeline \"%s\" in a transaction that writes its source while others do",
+							p->name),
+					 errdetail("This transaction holds a write lock on \"%s\"; the run would wait for the other transactions that hold one, and they may be waiting for this one.",
+							   get_rel_name(((LOCKTAG *) lfirst(lc))->locktag_field2)),
+					 errhint("Run the pipeline in a transaction of its own after the writes commit: schedule it (incr_schedule), call it from pg_cron, or call incr_run after COMMIT; not from a trigger on its source.")));
+	}
 }
 
 /*
@@ -348,6 +455,7 @@ wait_for_writers(Pipeline *p)
 		SET_LOCKTAG_RELATION(*tag, MyDatabaseId, lfirst_oid(lc));
 		locktags = lappend(locktags, tag);
 	}
+	refuse_wait_on_peers(p, locktags);
 	context.callback = wait_for_writers_context;
 	context.arg = p;
 	context.previous = error_context_stack;
@@ -503,6 +611,9 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		w->checkpoint = cp->value;
 		w->lower = lower_bound(p, cp->value);
 	}
+
+	if (!cp->isnull)
+		CheckXid8FromThisCluster(p, shape->source_relkind, cp->value, "checkpoint");
 
 	if (!incr_safe_upper_bound)
 		w->upper_reason = "safe upper bound disabled (incremental.safe_upper_bound = off)";

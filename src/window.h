@@ -35,5 +35,8 @@ extern void ComputeBackfillWindow(Pipeline *pipeline, PipelineShape *shape,
 extern bool CursorLessThan(Pipeline *pipeline, Datum a, Datum b);
 extern char *CursorValueOut(Pipeline *pipeline, Datum value);
 extern Datum CursorValueIn(Pipeline *pipeline, const char *text);
+extern bool SourceIsSubscribed(Oid source);
+extern void CheckXid8FromThisCluster(Pipeline *pipeline, char source_relkind,
+									 Datum value, const char *what);
 
 #endif							/* INCREMENTAL_WINDOW_H */

@@ -29,6 +29,7 @@ INSERT INTO fi_base VALUES
     ('_incr_json_array', jsonb_build_object('value', $$'[1]'$$)),
     ('_incr_check_owner', jsonb_build_object('name', $$'fi_pipe'$$)),
     ('_incr_cron_unschedule', jsonb_build_object('name', $$'fi_pipe'$$)),
+    ('_incr_source_subscribed', jsonb_build_object('source', $$'fi_src'::regclass$$)),
     ('_incr_count_update', jsonb_build_object('live', 'true', 'run_token', '0'));
 
 -- Wrong values of each type (NULL is tried for every type).
@@ -41,6 +42,9 @@ INSERT INTO fi_wrong VALUES
     ('jsonb', $$'{"name": "org.apache.kafka.connect.data.Decimal", "parameters": {"scale": "x"}}'$$),
     ('jsonb', $$'{"name": "io.debezium.data.VariableScaleDecimal"}'$$),
     ('jsonb', $$'{"scale": {"a": 1}, "value": "AQ=="}'$$),
+    ('regclass', '0::oid::regclass'), ('regclass', '4294967295::oid::regclass'),
+    ('regclass', $$'pg_class'::regclass$$), ('regclass', $$'incr_status'::regclass$$),
+    ('regclass', $$'fi_src_pkey'::regclass$$),
     ('oid', '0'), ('oid', '4294967295'), ('oid', $$'fi_src'::regclass$$), ('oid', $$'record'::regtype$$),
     ('oid', $$'unknown'::regtype$$), ('oid', $$'bytea'::regtype$$), ('oid', $$'bool[]'::regtype$$),
     ('oid', $$'date'::regtype$$), ('oid', $$'time'::regtype$$), ('oid', $$'numeric'::regtype$$),
