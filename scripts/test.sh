@@ -5,7 +5,7 @@
 # 2. starts a throwaway PostgreSQL 15 cluster (stopped and removed on exit);
 # 3. make installcheck: pg_regress (REGRESS) then pg_isolation_regress (ISOLATION);
 # 4. every executable test/*.sh, with PGHOST/PGPORT/PGUSER and REPO_ROOT exported;
-# 5. pgTAP: pg_prove on test/*.sql in a fresh database incr_tap (with pgtap and
+# 5. pgTAP: pg_prove on test/tap/*.sql in a fresh database incr_tap (with pgtap and
 #    the extension named by the *.control file created in it).
 # A failing stage does not stop the later ones; a summary is printed before pg_prove
 # so that pg_prove's "Result:" line ends the output when all passed (a failure of an
@@ -58,11 +58,11 @@ for t in "${scripts[@]}"; do
 	fi
 done
 
-tap_files=(test/*.sql)
+tap_files=(test/tap/*.sql)
 run_prove=0
 if [ ${#tap_files[@]} -eq 0 ]; then
-	echo "== no pgTAP tests (test/*.sql) yet"
-	record pgTAP "skipped (no test/*.sql)"
+	echo "== no pgTAP tests (test/tap/*.sql) yet"
+	record pgTAP "skipped (no test/tap/*.sql)"
 else
 	echo "== pgTAP: creating database incr_tap"
 	sql() { psql -X -q -v ON_ERROR_STOP=1 -c 'SET client_min_messages = warning' "$@"; }

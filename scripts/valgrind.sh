@@ -117,7 +117,7 @@ echo "== valgrind: pgTAP"
 psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS incr_vg' -c 'CREATE DATABASE incr_vg' &&
 	psql -X -q -d incr_vg -c 'SET client_min_messages = warning' \
 		-c 'CREATE EXTENSION pgtap' -c "CREATE EXTENSION $extension" || exit 2
-tap_files=(test/*.sql)
+tap_files=(test/tap/*.sql)
 pg_prove -d incr_vg "${tap_files[@]}" >"$tools/prove.log" 2>&1 || tests_failed+=(pgTAP)
 tail -n 5 "$tools/prove.log"
 
