@@ -6,6 +6,9 @@
  */
 #include "postgres.h"
 
+#include "catalog/dependency.h"
+#include "commands/extension.h"
+
 #include "access/transam.h"
 #include "access/xlog.h"
 #include "catalog/pg_authid.h"
@@ -42,7 +45,9 @@ typedef struct CatalogContext
 /*
  * Connect to SPI and become the bootstrap superuser for catalog statements,
  * with search_path = pg_catalog, pg_temp: nothing a user put on the path can
- * run with the superuser's rights.  An error unwinds both with the
+ * run with the superuser's rights.  Restricted too, as a defence in depth:
+ * should a catalog statement ever reach a user's object, it could not change
+ * role or create temporary objects.  An error unwinds both with the
  * (sub)transaction.
  */
 static void
@@ -50,7 +55,8 @@ catalog_begin(CatalogContext *cxt)
 {
 	GetUserIdAndSecContext(&cxt->save_userid, &cxt->save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   cxt->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+						   cxt->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 	cxt->save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
@@ -705,6 +711,13 @@ CronSchemaQuoted(void)
 	return result;
 }
 
+/* The command of a pipeline's pg_cron job: what incr_cron_schedule schedules. */
+char *
+CronJobCommand(const char *name)
+{
+	return psprintf("SELECT %s.incr_run(%s)", ExtensionSchemaQuoted(), quote_literal_cstr(name));
+}
+
 /*
  * Remove the pg_cron jobs of a pipeline the caller has been allowed to act on
  * (its owner, a member of the owning role, or a superuser); return whether
@@ -726,8 +739,8 @@ bool
 DropCronJob(const char *name)
 {
 	CatalogContext cxt;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
 	char	   *schema;
 	bool		caller_is_superuser;
 	int64	   *jobs;
@@ -736,6 +749,8 @@ DropCronJob(const char *name)
 	uint64		nrows;
 
 	values[0] = CStringGetTextDatum(psprintf("incremental:%s", name));
+	/* the command too: a job name is cut at 63 bytes, a command is not */
+	values[1] = CStringGetTextDatum(CronJobCommand(name));
 	catalog_begin(&cxt);
 	caller_is_superuser = superuser_arg(cxt.save_userid);
 	schema = cron_schema();
@@ -746,9 +761,10 @@ DropCronJob(const char *name)
 	}
 	if (SPI_execute_with_args(psprintf("SELECT jobid, username FROM %s.job"
 									   " WHERE jobname OPERATOR(pg_catalog.=) $1::pg_catalog.name"
+									   " AND command OPERATOR(pg_catalog.=) $2::pg_catalog.text"
 									   " AND database OPERATOR(pg_catalog.=) pg_catalog.current_database()"
 									   " ORDER BY jobid FOR UPDATE", schema),
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up the pg_cron jobs of pipeline \"%s\"", name);
 	tuptable = SPI_tuptable;
 	nrows = SPI_processed;
@@ -1188,7 +1204,17 @@ ForgetFiles(Pipeline *p, Checkpoint *after)
 bool
 TombstonesKept(void)
 {
-	return OidIsValid(get_relname_relid("incr_tombstones", ExtensionSchemaOid()));
+	Oid			relid = get_relname_relid("incr_tombstones", ExtensionSchemaOid());
+
+	/*
+	 * Found by name in a schema others may create in: only the extension's
+	 * own table counts.  At 0.2 a role with CREATE there could otherwise put
+	 * a view of that name in its place and have the catalog statements,
+	 * which run as the bootstrap superuser, read it.
+	 */
+	return OidIsValid(relid) &&
+		getExtensionOfObject(RelationRelationId, relid) ==
+		get_extension_oid("incremental", false);
 }
 
 /* True if some delete of the pipeline left a tombstone (TombstonesKept first). */

@@ -70,6 +70,7 @@ extern void SetPipelineEnabled(const char *name, bool enabled);
 extern void SetPipelineSchedule(const char *name, Interval *schedule);
 extern void StoreSourceColumns(Pipeline *pipeline);
 extern bool DropCronJob(const char *name);
+extern char *CronJobCommand(const char *name);
 extern char *CronSchemaQuoted(void);
 
 extern bool ReadCheckpoint(Pipeline *pipeline, CheckpointLock lock,

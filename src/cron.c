@@ -65,11 +65,21 @@ incremental_incr_cron_schedule(PG_FUNCTION_ARGS)
 				 errmsg("pg_cron is not installed in this database"),
 				 errhint("Install pg_cron (shared_preload_libraries = 'pg_cron', CREATE EXTENSION pg_cron in cron.database_name), or schedule with incr_schedule and the background worker.")));
 
+	/*
+	 * pg_cron's job names are of type name: a longer one would be cut, and
+	 * two pipelines whose names start alike would share (and replace) one job.
+	 */
+	if (strlen("incremental:") + strlen(p->name) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("pipeline name \"%s\" is too long for a pg_cron job name", p->name),
+				 errdetail("The job is named \"incremental:<pipeline>\", and pg_cron keeps at most %d bytes of a job name.",
+						   NAMEDATALEN - 1),
+				 errhint("Schedule it with incr_schedule and the background worker, or recreate the pipeline under a name of at most %d bytes.",
+						 NAMEDATALEN - 1 - (int) strlen("incremental:"))));
 	values[0] = CStringGetTextDatum(psprintf("incremental:%s", p->name));
 	values[1] = PG_GETARG_DATUM(1);
-	values[2] = CStringGetTextDatum(psprintf("SELECT %s.incr_run(%s)",
-											 ExtensionSchemaQuoted(),
-											 quote_literal_cstr(p->name)));
+	values[2] = CStringGetTextDatum(CronJobCommand(p->name));
 
 	/* as the caller, whose job it is, with nothing of the caller's on the path */
 	save_nestlevel = NewGUCNestLevel();

@@ -1762,7 +1762,21 @@ incremental_is_member(PG_FUNCTION_ARGS)
 Datum
 incremental_source_subscribed(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(SourceIsSubscribed(PG_GETARG_OID(0)));
+	Oid			relid = PG_GETARG_OID(0);
+	bool		is_missing = false;
+
+	/*
+	 * Callable by anyone: answer only about a relation the caller may read,
+	 * checked before anything is locked (the walk below locks the relation
+	 * and the tables under a view), and NULL for the rest.
+	 */
+	if (pg_class_aclcheck_ext(relid, GetUserId(), ACL_SELECT, &is_missing) != ACLCHECK_OK &&
+		(is_missing ||
+		 pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK))
+		PG_RETURN_NULL();
+	if (is_missing)
+		PG_RETURN_NULL();
+	PG_RETURN_BOOL(SourceIsSubscribed(relid));
 }
 
 /* _incr_check_owner(name): raise an error unless the caller may act on the pipeline. */

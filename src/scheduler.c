@@ -400,6 +400,42 @@ read_scheduled(MemoryContext cxt, char ***names, int64 **intervals, bool *instal
 }
 
 /*
+ * The owner's code can catch the cancel of run_timeout (a PL/pgSQL
+ * EXCEPTION WHEN query_canceled in a source view) and go on.  A run still
+ * going RUN_TIMEOUT_GRACE_MS after its cancel is ended the way SIGTERM ends
+ * a backend: a FATAL, which no handler catches.  The worker exits, its run
+ * rolls back, and the launcher starts the worker again, so the database's
+ * other pipelines are held up at most run_timeout plus the grace.
+ */
+#define RUN_TIMEOUT_GRACE_MS 10000
+
+static TimeoutId run_terminate_timeout = MAX_TIMEOUTS;
+static const char *running_pipeline = NULL;
+static volatile sig_atomic_t run_terminated = false;
+
+/* Timeout handler: end the worker as die() does; the run ignored its cancel. */
+static void
+terminate_run(void)
+{
+	run_terminated = true;
+	ProcDiePending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+/* Log, as the worker exits, which run made it exit (the run is not recorded). */
+static void
+log_terminated_run(int code, Datum arg)
+{
+	if (running_pipeline != NULL && run_terminated)
+		ereport(LOG,
+				(errmsg("incremental worker: pipeline \"%s\": run terminated %d ms after incremental.run_timeout canceled it",
+						running_pipeline, RUN_TIMEOUT_GRACE_MS),
+				 errdetail("The run's code went on after the cancel (it caught query_canceled); the run was rolled back and is not recorded in incr_runs."),
+				 errhint("Fix the source's code, or pause the pipeline with incr_pause.")));
+}
+
+/*
  * Run one pipeline in a transaction of its own.  Returns false if it failed;
  * the error is logged, and the failed run, which ExecuteRun hands back
  * instead of recording, is written to incr_runs from a new transaction.
@@ -434,9 +470,23 @@ run_scheduled(const char *name, MemoryContext cxt)
 	PG_TRY();
 	{
 		if (timeout_ms > 0)
+		{
+			if (run_terminate_timeout == MAX_TIMEOUTS)
+			{
+				run_terminate_timeout = RegisterTimeout(USER_TIMEOUT, terminate_run);
+				before_shmem_exit(log_terminated_run, (Datum) 0);
+			}
 			enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms);
+			enable_timeout_after(run_terminate_timeout,
+								 timeout_ms > INT_MAX - RUN_TIMEOUT_GRACE_MS ? INT_MAX :
+								 timeout_ms + RUN_TIMEOUT_GRACE_MS);
+		}
+		running_pipeline = name;
 		(void) ExecuteRun(&req, NULL);
+		running_pipeline = NULL;
 		disable_timeout(STATEMENT_TIMEOUT, false);
+		if (run_terminate_timeout != MAX_TIMEOUTS)
+			disable_timeout(run_terminate_timeout, false);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
@@ -444,7 +494,10 @@ run_scheduled(const char *name, MemoryContext cxt)
 	{
 		ErrorData  *edata;
 
+		running_pipeline = NULL;
 		disable_timeout(STATEMENT_TIMEOUT, false);
+		if (run_terminate_timeout != MAX_TIMEOUTS)
+			disable_timeout(run_terminate_timeout, false);
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		EmitErrorReport();

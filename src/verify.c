@@ -368,10 +368,29 @@ read_digests(Verify *v, const char *side_sql, int64 *counts, char **sums)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int64		b = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		bool		bnull,
+					cnull,
+					snull;
+		Datum		bd = SPI_getbinval(tup, desc, 1, &bnull);
+		Datum		cd = SPI_getbinval(tup, desc, 2, &cnull);
+		int64		b;
 
-		counts[b] = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		(void) SPI_getbinval(tup, desc, 3, &snull);
+
+		/*
+		 * A foreign source's digests are computed by the remote server: never
+		 * index memory with what a query returned before checking it.
+		 */
+		b = bnull ? -1 : DatumGetInt64(bd);
+		if (b < 0 || b >= v->buckets || cnull || snull || counts[b] != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("could not verify pipeline \"%s\": a digest query returned an invalid bucket", v->p->name),
+					 errdetail("Bucket %s of %d, count %s, sum %s.",
+							   bnull ? "NULL" : psprintf(INT64_FORMAT, b), v->buckets,
+							   cnull ? "NULL" : "set", snull ? "NULL" : "set"),
+					 errhint("For a foreign source, check the remote server's built-in functions.")));
+		counts[b] = DatumGetInt64(cd);
 		sums[b] = SPI_getvalue(tup, desc, 3);
 		total += counts[b];
 	}
@@ -677,6 +696,23 @@ verify_pipeline(FunctionCallInfo fcinfo, const char *what, Checkpoint *cp)
 	 * compared, so target and checkpoint belong together.
 	 */
 	(void) ReadCheckpoint(p, CHECKPOINT_LOCK_WAIT, cp);
+
+	/*
+	 * The definition read before the lock may be of a pipeline dropped and
+	 * created again under the same name while we waited: compare with the
+	 * one the locked checkpoint belongs to.
+	 */
+	{
+		Pipeline   *again = LoadPipeline(p->name);
+
+		if (again->owner != p->owner || again->mode != p->mode ||
+			again->source != p->source || again->target != p->target ||
+			again->cursor_type != p->cursor_type)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("pipeline \"%s\" was redefined while waiting for its lock", p->name),
+					 errhint("Call it again.")));
+	}
 	return p;
 }
 
@@ -696,6 +732,13 @@ verify_as_owner(Verify *v, DescribeFor purpose, void (*then) (Verify *))
 						   SECURITY_RESTRICTED_OPERATION);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+
+	/*
+	 * One settings level around everything the owner's code can run in
+	 * (DescribePipeline, the comparison, the repair), undone, not kept, at
+	 * the end: a set_config() in a source view must never become the
+	 * caller's setting.  The output settings are pinned inside it.
+	 */
 	nestlevel = pin_output_settings();
 	/* what outlives SPI_finish (sample, keys, counts) is made in the caller's context */
 	MemoryContextSwitchTo(cxt);
@@ -704,7 +747,7 @@ verify_as_owner(Verify *v, DescribeFor purpose, void (*then) (Verify *))
 	compare(v);
 	if (then)
 		then(v);
-	AtEOXact_GUC(true, nestlevel);
+	AtEOXact_GUC(false, nestlevel);
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }

@@ -121,3 +121,18 @@ digest=$(echo "$remote" | grep "Remote SQL: SELECT abs(.*count(\*), sum(.*FROM p
 [ -n "$digest" ] || fail "the bucket aggregate is not pushed down: $remote"
 echo "fdw: incr_verify over postgres_fdw: clean, a changed row found and repaired; digest pushed down:"
 echo "$digest" | head -n 1 | sed 's/^ *//' | cut -c1-200
+
+# A remote server is not trusted with our memory: a hostile remote whose abs()
+# returns a bucket far out of range (here a superuser of the oltp database
+# replaces it) makes incr_verify fail with a clear error, never write out of
+# bounds (it crashed the server before).
+q -d oltp -c "CREATE OR REPLACE FUNCTION pg_catalog.abs(bigint) RETURNS bigint
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS 'SELECT 4000000000000::bigint'"
+out=$(q -d analytics -c "SELECT missing FROM incr_verify('orders', 64)" 2>&1) &&
+	fail "incr_verify accepted a bucket out of range: $out"
+echo "$out" | grep -q "a digest query returned an invalid bucket" ||
+	fail "incr_verify with a hostile remote: $out"
+[ "$(q -d analytics -c 'SELECT 1')" = 1 ] || fail "the server did not survive a hostile remote"
+q -d oltp -c "CREATE OR REPLACE FUNCTION pg_catalog.abs(bigint) RETURNS bigint
+    LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE AS 'int8abs'"
+echo "fdw: a remote returning a bucket out of range: incr_verify refuses clearly, the server stays up"

@@ -132,6 +132,27 @@ drop_as postgres owner_dropped
 say "a superuser dropped the scheduled pipeline of a dropped owner, and its job"
 q -c "DROP TABLE o_src, o_tgt" -c "REVOKE USAGE ON SCHEMA cron FROM bob" -c "DROP ROLE bob" >/dev/null
 
+# pg_cron keeps 63 bytes of a job name: two pipelines whose names start alike
+# would share one job "incremental:<first 51 bytes>", the second schedule
+# replacing the first's; a name that does not fit is refused, and a drop
+# removes only the job whose command runs that very pipeline.
+long=$(printf 'p%.0s' $(seq 1 51))
+q >/dev/null <<SQL
+CREATE TABLE l_src (id bigint PRIMARY KEY);
+CREATE TABLE l_tgt (id bigint PRIMARY KEY);
+SELECT incr_create_pipeline('${long}_eu', 'l_src', 'l_tgt', 'id', keys => ARRAY['id']);
+SELECT incr_create_pipeline('${long}', 'l_src', 'l_tgt', 'id', keys => ARRAY['id']);
+SQL
+err=$(q -c "SELECT incr_cron_schedule('${long}_eu', '0 0 1 1 *')" 2>&1) && fail "a name too long for pg_cron was scheduled"
+case "$err" in *"is too long for a pg_cron job name"*) ;; *) fail "long name: $err" ;; esac
+q -c "SELECT incr_cron_schedule('${long}', '0 0 1 1 *')" >/dev/null
+q -c "SELECT incr_drop_pipeline('${long}_eu')" >/dev/null
+[ "$(q -c "SELECT count(*) FROM cron.job WHERE command LIKE '%${long}''%'")" = 1 ] ||
+	fail "dropping a pipeline whose name starts alike removed another pipeline's job"
+q -c "SELECT incr_drop_pipeline('${long}')" -c "DROP TABLE l_src, l_tgt" >/dev/null
+[ "$(q -c "SELECT count(*) FROM cron.job")" = 0 ] || fail "jobs left: $(q -c "SELECT jobname FROM cron.job")"
+say "a name too long for a pg_cron job name is refused; jobs of names that start alike stay apart"
+
 q -c "DROP EXTENSION incremental" -c "DROP EXTENSION pg_cron" -c "CREATE EXTENSION incremental" \
 	-c "DROP EXTENSION incremental" >/dev/null
 say "the extension drops and installs with and without pg_cron"

@@ -134,9 +134,42 @@ wait_for 20 "SELECT count(*) >= 1 FROM incr_runs WHERE pipeline = 'slow' AND sta
 q -c "INSERT INTO good_src (v) SELECT g FROM generate_series(1, 10) g"
 wait_for 10 "SELECT count(*) = 250 FROM good_tgt" || fail "a hanging pipeline stalled the good one"
 [ "$(q -c "SELECT count(*) FROM slow_tgt")" = 0 ] || fail "the canceled run loaded rows"
-q -c "SELECT incr_drop_pipeline('slow')" -c "ALTER SYSTEM RESET incremental.run_timeout" \
-	-c "SELECT pg_reload_conf()" >/dev/null
+q -c "SELECT incr_drop_pipeline('slow')" >/dev/null
 say "run_timeout: the hanging run was canceled after 700 ms and recorded; good loaded 250"
+
+# 7b. a run whose code catches the cancel (EXCEPTION WHEN query_canceled) and
+# goes on is ended 10 s later with a FATAL nobody catches; the worker comes
+# back and the other pipelines go on
+q >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE FUNCTION stubborn_true() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..120 LOOP
+        BEGIN
+            PERFORM pg_sleep(0.5);
+        EXCEPTION WHEN query_canceled THEN
+            NULL;
+        END;
+    END LOOP;
+    RETURN true;
+END $$;
+CREATE VIEW stubborn_v AS SELECT id, v FROM slow_src WHERE stubborn_true();
+SELECT incr_create_pipeline('stubborn', 'stubborn_v', 'slow_tgt', 'id', keys => ARRAY['id'],
+                            schedule => '1 minute');
+SQL
+start=$SECONDS
+for _ in $(seq 1 40); do
+	grep -q 'pipeline "stubborn": run terminated' "$CLUSTER_LOG" && break
+	sleep 1
+done
+grep -q 'pipeline "stubborn": run terminated' "$CLUSTER_LOG" ||
+	fail "a run that catches its cancel was not terminated"
+q -c "INSERT INTO good_src (v) SELECT g FROM generate_series(1, 5) g"
+wait_for 40 "SELECT count(*) = 255 FROM good_tgt" || fail "a run that catches its cancel stalled the good one"
+[ "$(q -c "SELECT count(*) FROM slow_tgt")" = 0 ] || fail "the terminated run loaded rows"
+q -c "SELECT incr_drop_pipeline('stubborn')" -c "ALTER SYSTEM RESET incremental.run_timeout" \
+	-c "SELECT pg_reload_conf()" >/dev/null
+say "run_timeout: a run that catches its cancel was terminated after $((SECONDS - start)) s; good loaded 255"
 
 # 8. DROP EXTENSION with the worker running, logged once, then back
 q -c "DROP EXTENSION incremental CASCADE" >/dev/null
@@ -152,7 +185,7 @@ TRUNCATE good_tgt;
 SELECT incr_create_pipeline('good', 'good_src', 'good_tgt', 'id', keys => ARRAY['id'],
                             schedule => '1 second');
 SQL
-wait_for 15 "SELECT count(*) = 250 FROM good_tgt" || fail "no loading after CREATE EXTENSION"
+wait_for 15 "SELECT count(*) = 255 FROM good_tgt" || fail "no loading after CREATE EXTENSION"
 say "DROP EXTENSION: logged once in 2 s; after CREATE EXTENSION the pipeline loads again"
 
 # 9. DROP DATABASE while the worker is connected
