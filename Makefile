@@ -9,6 +9,7 @@ EXTENSION  = incremental
 MODULE_big = incremental
 OBJS = \
 	src/incremental.o \
+	src/cursor.o \
 	src/catalog.o \
 	src/pipeline.o \
 	src/window.o \

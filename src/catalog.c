@@ -30,6 +30,7 @@
 #include "utils/xid8.h"
 
 #include "catalog.h"
+#include "cursor.h"
 
 /* Saved identity and settings while a catalog statement runs as the superuser. */
 typedef struct CatalogContext
@@ -778,26 +779,6 @@ DropCronJob(const char *name)
 	return njobs > 0;
 }
 
-/* The column of incr_checkpoints (1-based among the value columns) of a kind. */
-static int
-checkpoint_column(CursorKind kind)
-{
-	switch (kind)
-	{
-		case CURSOR_TIMESTAMPTZ:
-			return 1;
-		case CURSOR_TIMESTAMP:
-			return 2;
-		case CURSOR_DATE:
-			return 3;
-		case CURSOR_INTEGER:
-		case CURSOR_NUMERIC:
-		case CURSOR_XID8:
-			return 4;
-	}
-	return 4;					/* keep compiler quiet */
-}
-
 /*
  * Read the checkpoint of a pipeline, locking its row as asked.  The row lock
  * is the pipeline lock: a second run of the same pipeline waits here until
@@ -843,68 +824,14 @@ ReadCheckpoint(Pipeline *p, CheckpointLock lock, Checkpoint *cp)
 	}
 
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-					  checkpoint_column(p->cursor_kind), &isnull);
+					  CursorCheckpointColumn(p), &isnull);
 	MemoryContextSwitchTo(caller);
 	cp->isnull = isnull;
 	cp->value = (Datum) 0;
 	if (!isnull)
-	{
-		switch (p->cursor_type)
-		{
-			case INT2OID:
-				cp->value = DirectFunctionCall1(numeric_int2, d);
-				break;
-			case INT4OID:
-				cp->value = DirectFunctionCall1(numeric_int4, d);
-				break;
-			case INT8OID:
-				cp->value = DirectFunctionCall1(numeric_int8, d);
-				break;
-			case NUMERICOID:
-				cp->value = datumCopy(d, false, -1);
-				break;
-			case XID8OID:
-				/* through text: the value may exceed int64 */
-				cp->value = FullTransactionIdGetDatum(FullTransactionIdFromU64(strtou64(DatumGetCString(DirectFunctionCall1(numeric_out, d)), NULL, 10)));
-				break;
-			default:
-				/* timestamptz, timestamp and date are pass-by-value */
-				cp->value = d;
-				break;
-		}
-	}
+		cp->value = CursorFromCheckpoint(p, d);
 	catalog_end(&cxt);
 	return true;
-}
-
-/*
- * A cursor value as incr_checkpoints (and incr_tombstones) keep it: integers
- * and xid8 as numeric, the others as themselves.
- */
-static Datum
-checkpoint_value(Pipeline *p, Datum v)
-{
-	switch (p->cursor_type)
-	{
-		case INT2OID:
-			return NumericGetDatum(int64_to_numeric(DatumGetInt16(v)));
-		case INT4OID:
-			return NumericGetDatum(int64_to_numeric(DatumGetInt32(v)));
-		case INT8OID:
-			return NumericGetDatum(int64_to_numeric(DatumGetInt64(v)));
-		case XID8OID:
-			{
-				char		digits[32];
-
-				/* through text: the value may exceed int64 */
-				snprintf(digits, sizeof(digits), UINT64_FORMAT,
-						 U64FromFullTransactionId(DatumGetFullTransactionId(v)));
-				return DirectFunctionCall3(numeric_in, CStringGetDatum(digits),
-										   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-			}
-		default:
-			return v;
-	}
 }
 
 /* Write the checkpoint of a pipeline, with the run that moved it. */
@@ -916,7 +843,7 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 	NUMERICOID, INT8OID, BOOLOID};
 	Datum		values[7];
 	char		nulls[7] = {' ', 'n', 'n', 'n', 'n', ' ', ' '};
-	int			col = checkpoint_column(p->cursor_kind);
+	int			col = CursorCheckpointColumn(p);
 
 	values[0] = CStringGetTextDatum(p->name);
 	values[1] = values[2] = values[3] = values[4] = (Datum) 0;
@@ -926,7 +853,7 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 		nulls[5] = 'n';
 	if (!cp->isnull)
 	{
-		values[col] = checkpoint_value(p, cp->value);
+		values[col] = CursorToCheckpoint(p, cp->value);
 		nulls[col] = ' ';
 	}
 
@@ -1223,7 +1150,7 @@ tombstone_values(Pipeline *p, Datum versions, Datum *out, char *nulls)
 	Datum	   *elems;
 	bool	   *elem_nulls;
 	int			n;
-	int			col = checkpoint_column(p->cursor_kind) - 1;
+	int			col = CursorCheckpointColumn(p) - 1;
 	static const Oid family[4] = {TIMESTAMPTZOID, TIMESTAMPOID, DATEOID, NUMERICOID};
 
 	get_typlenbyvalalign(p->cursor_type, &typlen, &typbyval, &typalign);
@@ -1233,7 +1160,7 @@ tombstone_values(Pipeline *p, Datum versions, Datum *out, char *nulls)
 	{
 		if (elem_nulls[i])
 			elog(ERROR, "a tombstone of pipeline \"%s\" has no version", p->name);
-		elems[i] = checkpoint_value(p, elems[i]);
+		elems[i] = CursorToCheckpoint(p, elems[i]);
 	}
 	for (int i = 0; i < 4; i++)
 	{
@@ -1319,14 +1246,14 @@ ForgetTombstones(Pipeline *p, Checkpoint *after)
 	Oid			argtypes[5] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPOID, DATEOID, NUMERICOID};
 	Datum		values[5] = {0, 0, 0, 0, 0};
 	char		nulls[5] = {' ', 'n', 'n', 'n', 'n'};
-	int			col = checkpoint_column(p->cursor_kind);
+	int			col = CursorCheckpointColumn(p);
 
 	if (!TombstonesKept())
 		return;
 	values[0] = CStringGetTextDatum(p->name);
 	if (!after->isnull)
 	{
-		values[col] = checkpoint_value(p, after->value);
+		values[col] = CursorToCheckpoint(p, after->value);
 		nulls[col] = ' ';
 	}
 	catalog_begin(&cxt);

@@ -42,6 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "cursor.h"
 #include "files.h"
 #include "pipeline.h"
 #include "window.h"
@@ -284,7 +285,7 @@ check_cursor_sequence(Pipeline *p, Relation source, Form_pg_attribute att)
 	Oid			attrdef;
 	ListCell   *lc;
 
-	if (p->cursor_kind != CURSOR_INTEGER && p->cursor_kind != CURSOR_NUMERIC)
+	if (PipelineCursor(p)->bound != BOUND_GREATEST_AFTER_WRITERS)
 		return;
 	/* serial and identity columns own their sequence */
 	seqs = sequences_depending_on(RelationRelationId, RelationGetRelid(source),
@@ -1545,8 +1546,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("query pipeline \"%s\" cannot have a lag", p->name),
 					 errdetail("Its command cannot tell rows it has seen from new ones, so a stretch read again would count twice.")));
-		if (p->cursor_kind != CURSOR_TIMESTAMPTZ && p->cursor_kind != CURSOR_TIMESTAMP &&
-			p->cursor_kind != CURSOR_DATE)
+		if (!PipelineCursor(p)->takes_lag)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("lag needs a timestamp or date cursor"),

@@ -24,6 +24,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "cursor.h"
 #include "files.h"
 #include "plan.h"
 
@@ -544,28 +545,6 @@ append_key_json(StringInfo buf, List *columns, const char *alias)
 	appendStringInfoChar(buf, ')');
 }
 
-/* The version of tombstone tb, as a value of the cursor's type. */
-static char *
-tombstone_version(Pipeline *p)
-{
-	switch (p->cursor_kind)
-	{
-		case CURSOR_TIMESTAMPTZ:
-			return "tb.value_timestamptz";
-		case CURSOR_TIMESTAMP:
-			return "tb.value_timestamp";
-		case CURSOR_DATE:
-			return "tb.value_date";
-		case CURSOR_NUMERIC:
-			return "tb.value_numeric";
-		case CURSOR_XID8:
-			return "CAST(CAST(tb.value_numeric AS pg_catalog.text) AS pg_catalog.xid8)";
-		case CURSOR_INTEGER:
-			break;
-	}
-	return psprintf("CAST(tb.value_numeric AS %s)", format_type_be_qualified(p->cursor_type));
-}
-
 /*
  * Append "EXISTS (SELECT FROM incr_tombstones AS tb WHERE <tb is the
  * pipeline's, for the key of row alias or for every key> AND <tb's version
@@ -586,7 +565,7 @@ append_tombstone_exists(StringInfo buf, Pipeline *p, PipelineShape *shape,
 	if (any_key)
 		appendStringInfoString(buf, ", 'null'::pg_catalog.jsonb])");
 	appendStringInfo(buf, "\n      AND %s OPERATOR(pg_catalog.%s) %s._incr_c)",
-					 tombstone_version(p), op, alias);
+					 CursorCheckpointExpr(p, "tb"), op, alias);
 }
 
 /*
