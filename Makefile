@@ -10,6 +10,7 @@ MODULE_big = incremental
 OBJS = \
 	src/incremental.o \
 	src/cursor.o \
+	src/options.o \
 	src/catalog.o \
 	src/pipeline.o \
 	src/window.o \

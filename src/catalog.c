@@ -31,6 +31,7 @@
 
 #include "catalog.h"
 #include "cursor.h"
+#include "options.h"
 
 /* Saved identity and settings while a catalog statement runs as the superuser. */
 typedef struct CatalogContext
@@ -180,36 +181,6 @@ pipeline_not_found(const char *name)
 			 errhint("List the pipelines with: SELECT name FROM incr_pipelines;")));
 }
 
-/*
- * The text of a member of the options object, as ->> gives it: a string
- * unquoted, a number or boolean as written, JSON null or no member as NULL.
- */
-static char *
-option_text(Jsonb *options, const char *key)
-{
-	JsonbValue *v;
-
-	if (options == NULL || !JB_ROOT_IS_OBJECT(options))
-		return NULL;
-	v = getKeyJsonValueFromContainer(&options->root, key, strlen(key), NULL);
-	if (v == NULL)
-		return NULL;
-	switch (v->type)
-	{
-		case jbvNull:
-			return NULL;
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		default:
-			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
-	}
-}
-
 /* A source column and its type, as options.source_columns records them. */
 typedef struct SourceColumn
 {
@@ -306,7 +277,6 @@ LoadPipeline(const char *name)
 	Datum		d;
 	char	   *mode_name;
 	Jsonb	   *options;
-	char	   *text_value;
 
 	values[0] = CStringGetTextDatum(name);
 
@@ -362,33 +332,8 @@ LoadPipeline(const char *name)
 	p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
 	d = SPI_getbinval(tup, desc, 11, &isnull);
 	options = isnull ? NULL : DatumGetJsonbP(d);
-	p->delete_column = option_text(options, "delete_column");
-	text_value = option_text(options, "soft_delete");
-	p->soft_delete = text_value &&
-		DatumGetBool(DirectFunctionCall1(boolin, CStringGetDatum(text_value)));
-	p->payload_column = option_text(options, "payload_column");
-	p->op_column = option_text(options, "op_column");
-	p->after_column = option_text(options, "after_column");
-	p->before_column = option_text(options, "before_column");
-	p->version_column = option_text(options, "version_column");
-	p->command = option_text(options, "command");
-	p->valid_from_column = option_text(options, "valid_from_column");
-	p->valid_to_column = option_text(options, "valid_to_column");
-	p->current_column = option_text(options, "current_column");
-	p->epoch_unit = option_text(options, "epoch_unit");
-	p->on_schema_change = option_text(options, "on_schema_change");
-	if (p->on_schema_change == NULL)
-		p->on_schema_change = "fail";
+	LoadPipelineOptions(p, options);
 	read_source_columns(p, options);
-	p->files = option_text(options, "files");
-	if (options != NULL && JB_ROOT_IS_OBJECT(options))
-	{
-		JsonbValue *v = getKeyJsonValueFromContainer(&options->root, "copy_options",
-													 strlen("copy_options"), NULL);
-
-		if (v != NULL && v->type == jbvBinary)
-			p->copy_options = JsonbValueToJsonb(v);
-	}
 
 	catalog_end(&cxt);
 	return p;
@@ -501,37 +446,18 @@ Datum
 InsertPipeline(Pipeline *p, Interval *schedule)
 {
 	CatalogContext cxt;
-	Oid			argtypes[28];
-	Datum		values[28];
-	char		nulls[28];
+	Oid			argtypes[14] = {TEXTOID, REGCLASSOID, REGCLASSOID, TEXTOID, REGTYPEOID,
+		TEXTOID, TEXTARRAYOID, INTERVALOID, INT8OID, INTERVALOID, BOOLOID, REGROLEOID,
+	TEXTOID, TEXTOID};
+	Datum		values[14];
+	char		nulls[14];
 	Datum		result;
-	const char *options[12] = {p->delete_column, p->soft_delete ? "true" : NULL,
-		p->payload_column, p->op_column, p->after_column, p->before_column,
-		p->version_column, p->command, p->valid_from_column, p->valid_to_column,
-	p->current_column, p->epoch_unit};
-	Oid			head[12] = {TEXTOID, REGCLASSOID, REGCLASSOID, TEXTOID, REGTYPEOID,
-	TEXTOID, TEXTARRAYOID, INTERVALOID, INT8OID, INTERVALOID, BOOLOID, REGROLEOID};
 
-	memcpy(argtypes, head, sizeof(head));
-	for (int i = 0; i < 12; i++)
-	{
-		argtypes[12 + i] = TEXTOID;
-		values[12 + i] = options[i] ? CStringGetTextDatum(options[i]) : (Datum) 0;
-		nulls[12 + i] = options[i] ? ' ' : 'n';
-	}
-	argtypes[24] = TEXTOID;
-	values[24] = CStringGetTextDatum(p->on_schema_change);
-	nulls[24] = ' ';
+	values[12] = CStringGetTextDatum(PipelineOptionsJson(p));
+	nulls[12] = ' ';
 	/* what a run compares the source with (on_schema_change); files have no source */
-	argtypes[25] = TEXTOID;
-	values[25] = p->mode == MODE_FILES ? (Datum) 0 : CStringGetTextDatum(source_columns_json(p));
-	nulls[25] = p->mode == MODE_FILES ? 'n' : ' ';
-	argtypes[26] = TEXTOID;
-	values[26] = p->files ? CStringGetTextDatum(p->files) : (Datum) 0;
-	nulls[26] = p->files ? ' ' : 'n';
-	argtypes[27] = JSONBOID;
-	values[27] = p->copy_options ? JsonbPGetDatum(p->copy_options) : (Datum) 0;
-	nulls[27] = p->copy_options ? ' ' : 'n';
+	values[13] = p->mode == MODE_FILES ? (Datum) 0 : CStringGetTextDatum(source_columns_json(p));
+	nulls[13] = p->mode == MODE_FILES ? 'n' : ' ';
 
 	memset(nulls, ' ', 12);
 	values[0] = CStringGetTextDatum(p->name);
@@ -576,16 +502,10 @@ InsertPipeline(Pipeline *p, Interval *schedule)
 				 " (name, source, target, cursor_column, cursor_type, mode,"
 				 "  keys, lag, batch_size, schedule, enabled, owner, options)"
 				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-				 "  pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
-				 "   'delete_column', $13, 'soft_delete', $14::boolean,"
-				 "   'payload_column', $15, 'op_column', $16, 'after_column', $17,"
-				 "   'before_column', $18, 'version_column', $19, 'command', $20,"
-				 "   'valid_from_column', $21, 'valid_to_column', $22,"
-				 "   'current_column', $23, 'epoch_unit', $24,"
-				 "   'on_schema_change', $25, 'source_columns', $26::pg_catalog.jsonb,"
-				 "   'files', $27, 'copy_options', $28)))"
+				 "  pg_catalog.jsonb_strip_nulls($13::pg_catalog.jsonb OPERATOR(pg_catalog.||)"
+				 "   pg_catalog.jsonb_build_object('source_columns', $14::pg_catalog.jsonb)))"
 				 " RETURNING *",
-				 28, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+				 14, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	catalog_exec("INSERT INTO %s.incr_checkpoints (pipeline) VALUES ($1)",
 				 1, argtypes, values, NULL, SPI_OK_INSERT);

@@ -43,6 +43,7 @@
 
 #include "catalog.h"
 #include "cursor.h"
+#include "options.h"
 #include "files.h"
 #include "pipeline.h"
 #include "window.h"
@@ -1580,68 +1581,24 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(InsertPipeline(p, schedule));
 }
 
-/* Return an optional text argument, NULL when absent. */
-static char *
-opt_text(FunctionCallInfo fcinfo, int argno)
-{
-	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
-/* Refuse an option given to a mode it does not apply to. */
-static void
-refuse_option(Pipeline *p, bool given, const char *option, const char *modes)
-{
-	if (given)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" does not apply to mode \"%s\"", option,
-						PipelineModeName(p->mode)),
-				 errhint("It is an option of mode %s.", modes)));
-}
-
 /*
- * Read the options of incr_create_pipeline that only some modes take, and
- * refuse each one given to a mode that does not use it.
+ * Read the options of incr_create_pipeline that only some modes take (the
+ * option table, options.c), refuse each one given to a mode that does not
+ * use it, and check the combinations a mode needs.
  */
 static void
 read_mode_options(FunctionCallInfo fcinfo, Pipeline *p)
 {
 	bool		cdc = (p->mode == MODE_CDC);
 
-	p->delete_column = opt_text(fcinfo, 10);
-	p->soft_delete = !PG_ARGISNULL(11) && PG_GETARG_BOOL(11);
-	p->payload_column = opt_text(fcinfo, 12);
-	p->op_column = opt_text(fcinfo, 13);
-	p->after_column = opt_text(fcinfo, 14);
-	p->before_column = opt_text(fcinfo, 15);
-	p->version_column = opt_text(fcinfo, 16);
-	p->command = opt_text(fcinfo, 17);
-	p->on_schema_change = PG_ARGISNULL(22) ? pstrdup("fail") : opt_text(fcinfo, 22);
-	if (PG_NARGS() > 23)
-	{
-		p->files = opt_text(fcinfo, 23);
-		p->copy_options = PG_ARGISNULL(24) ? NULL : PG_GETARG_JSONB_P_COPY(24);
-	}
+	ReadPipelineOptions(fcinfo, p);
 	if (strcmp(p->on_schema_change, "fail") != 0 && strcmp(p->on_schema_change, "ignore") != 0 &&
 		strcmp(p->on_schema_change, "add_columns") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("on_schema_change must be fail, ignore or add_columns, not \"%s\"",
 						p->on_schema_change)));
-
-	refuse_option(p, p->delete_column && p->mode != MODE_MERGE && p->mode != MODE_SCD2,
-				  "delete_column", "merge or scd2");
-	refuse_option(p, p->soft_delete && p->mode != MODE_MERGE, "soft_delete", "merge");
-	refuse_option(p, p->payload_column && !cdc, "payload_column", "cdc");
-	refuse_option(p, p->op_column && !cdc, "op_column", "cdc");
-	refuse_option(p, p->after_column && !cdc, "after_column", "cdc");
-	refuse_option(p, p->before_column && !cdc, "before_column", "cdc");
-	refuse_option(p, p->version_column && !cdc, "version_column", "cdc");
-	refuse_option(p, p->command && p->mode != MODE_QUERY, "command", "query");
-	refuse_option(p, p->files && p->mode != MODE_FILES, "files", "files");
-	refuse_option(p, p->mode == MODE_FILES && strcmp(p->on_schema_change, "fail") != 0,
-				  "on_schema_change", "append, merge, cdc or scd2");
-	refuse_option(p, p->copy_options && p->mode != MODE_FILES, "copy_options", "files");
+	RefuseOptions(p);
 
 	if (p->soft_delete && p->delete_column == NULL)
 		ereport(ERROR,
@@ -1660,7 +1617,6 @@ read_mode_options(FunctionCallInfo fcinfo, Pipeline *p)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("after_column and before_column go with op_column, not payload_column")));
-		p->epoch_unit = PG_ARGISNULL(21) ? pstrdup("ms") : opt_text(fcinfo, 21);
 		if (strcmp(p->epoch_unit, "s") != 0 && strcmp(p->epoch_unit, "ms") != 0 &&
 			strcmp(p->epoch_unit, "us") != 0 && strcmp(p->epoch_unit, "ns") != 0)
 			ereport(ERROR,
@@ -1669,9 +1625,6 @@ read_mode_options(FunctionCallInfo fcinfo, Pipeline *p)
 	}
 	if (p->mode == MODE_SCD2)
 	{
-		p->valid_from_column = opt_text(fcinfo, 18);
-		p->valid_to_column = opt_text(fcinfo, 19);
-		p->current_column = opt_text(fcinfo, 20);
 		if (!p->valid_from_column || !p->valid_to_column || !p->current_column)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
