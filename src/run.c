@@ -480,26 +480,16 @@ refuse_snapshot_isolation(const char *name)
 }
 
 /*
- * Who ran before BeginAsOwner, and the settings level it opened, for
- * EndAsOwner to restore.
- */
-typedef struct AsOwner
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	int			nestlevel;
-} AsOwner;
-
-/*
  * Become the pipeline's owner, restricted as in REFRESH MATERIALIZED VIEW,
  * and connect to SPI.  Every read of a source and write of a target on
- * someone's behalf (runs, incr_plan, incr_pending_rows) goes through here:
+ * someone's behalf (runs, incr_plan, incr_pending_rows, incr_verify and
+ * incr_repair) goes through here:
  * the owner's code (a view's functions, triggers, a query command) then runs
  * with the owner's rights, cannot change role or create temporary tables,
  * and whatever settings it changes are undone by EndAsOwner.  On error the
  * (sub)transaction abort restores identity and settings.
  */
-static void
+void
 BeginAsOwner(Pipeline *p, AsOwner *as)
 {
 	GetUserIdAndSecContext(&as->save_userid, &as->save_sec_context);
@@ -512,7 +502,7 @@ BeginAsOwner(Pipeline *p, AsOwner *as)
 }
 
 /* Disconnect from SPI, undo the owner's settings and become the caller again. */
-static void
+void
 EndAsOwner(AsOwner *as)
 {
 	SPI_finish();

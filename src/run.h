@@ -39,6 +39,19 @@ typedef struct RunOutcome
 	char	   *checkpoint;		/* the checkpoint after the run, as text; NULL if none */
 } RunOutcome;
 
+/*
+ * Who ran before BeginAsOwner, and the settings level it opened, for
+ * EndAsOwner to restore.
+ */
+typedef struct AsOwner
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			nestlevel;
+} AsOwner;
+
+extern void BeginAsOwner(Pipeline *pipeline, AsOwner *as);
+extern void EndAsOwner(AsOwner *as);
 extern Datum ExecuteRun(RunRequest *req, RunOutcome *outcome);
 extern void RecordFailedRun(int64 run_id, RunRecord *run);
 
