@@ -16,6 +16,8 @@ OBJS = \
 	src/window.o \
 	src/plan.o \
 	src/run.o \
+	src/run_api.o \
+	src/tally.o \
 	src/recorder.o \
 	src/cdc.o \
 	src/cron.o \

@@ -862,7 +862,7 @@ InsertRun(int64 run_id, RunRecord *r)
 }
 
 /*
- * What incr_files has of the given files (LoadFile *) of a files pipeline:
+ * What incr_files has of the given files (FileEntry *) of a files pipeline:
  * for each path loaded before, its newest row, by path in byte order (as
  * list_files has them), allocated in the caller's memory context.  Rows of
  * files no longer in the folder are not read.
@@ -883,7 +883,7 @@ LoadedFiles(Pipeline *p, List *paths)
 		return NIL;
 	elems = palloc(sizeof(Datum) * list_length(paths));
 	foreach(lc, paths)
-		elems[n++] = CStringGetTextDatum(((LoadFile *) lfirst(lc))->path);
+		elems[n++] = CStringGetTextDatum(((FileEntry *) lfirst(lc))->path);
 	values[0] = CStringGetTextDatum(p->name);
 	values[1] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 	catalog_begin(&cxt);
@@ -898,7 +898,7 @@ LoadedFiles(Pipeline *p, List *paths)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		LoadFile   *f = palloc0(sizeof(LoadFile));
+		FileEntry  *f = palloc0(sizeof(FileEntry));
 		bool		isnull;
 
 		f->path = SPI_getvalue(tup, desc, 1);
@@ -953,7 +953,7 @@ RecordFiles(Pipeline *p, int64 run_id, List *loaded, List *touched)
 
 		foreach(lc, loaded)
 		{
-			LoadFile   *f = lfirst(lc);
+			FileEntry  *f = lfirst(lc);
 			int			i = foreach_current_index(lc);
 
 			paths[i] = CStringGetTextDatum(f->path);
@@ -985,7 +985,7 @@ RecordFiles(Pipeline *p, int64 run_id, List *loaded, List *touched)
 
 		foreach(lc, touched)
 		{
-			LoadFile   *f = lfirst(lc);
+			FileEntry  *f = lfirst(lc);
 			int			i = foreach_current_index(lc);
 
 			paths[i] = CStringGetTextDatum(f->path);

@@ -788,7 +788,10 @@ add_target_columns(Pipeline *p, List *alters)
 	CommandCounterIncrement();
 }
 
-/* The name of the scd2 column, version column or delete column a column is, if any. */
+/*
+ * True if a target column is one the mode writes itself rather than loads:
+ * scd2's validity columns or cdc's version column.
+ */
 static bool
 is_managed_column(Pipeline *p, const char *name)
 {
@@ -1059,7 +1062,7 @@ describe_columns(Pipeline *p, PipelineShape *shape, Relation source, Relation ta
 	{
 		Form_pg_attribute tatt = TupleDescAttr(tdesc, i);
 		Form_pg_attribute satt = NULL;
-		LoadColumn *col;
+		ColumnMap  *col;
 		char	   *name = NameStr(tatt->attname);
 		ListCell   *kc;
 
@@ -1092,14 +1095,12 @@ describe_columns(Pipeline *p, PipelineShape *shape, Relation source, Relation ta
 						 errhint("Change one of the column types, or load through a view that casts.")));
 		}
 
-		col = palloc0(sizeof(LoadColumn));
+		col = palloc0(sizeof(ColumnMap));
 		col->name = pstrdup(name);
 		col->source_type = satt ? satt->atttypid : JSONBOID;
 		col->source_typmod = satt ? satt->atttypmod : -1;
 		col->target_type = tatt->atttypid;
 		col->target_typmod = tatt->atttypmod;
-		col->from_json = shape->json_layout;
-		col->is_cursor = (strcmp(name, p->cursor_column) == 0);
 		foreach(kc, p->keys)
 		{
 			if (strcmp((char *) lfirst(kc), name) == 0)
@@ -1315,8 +1316,6 @@ DescribePipeline(Pipeline *p, DescribeFor purpose)
 		/* loaded, and of the same type, so that values compare as they are */
 		shape->target_has_cursor = (!target_cursor_att->attgenerated &&
 									getBaseType(target_cursor_att->atttypid) == p->cursor_type);
-		shape->target_has_cursor_index =
-			has_index_leading_with(target, target_cursor_att->attnum);
 	}
 
 	if (p->mode == MODE_QUERY)
@@ -1364,7 +1363,9 @@ DescribePipeline(Pipeline *p, DescribeFor purpose)
 
 /*
  * incr_create_pipeline(name, source, target, cursor_column, mode, keys, lag,
- * batch_size, schedule, enabled): validate a definition and store it.
+ * batch_size, schedule, enabled, then the mode options of options.c):
+ * validate a definition and store it.  A database at 0.1 passes 23
+ * arguments (no files, copy_options), one at 0.2 or later 25.
  */
 Datum
 incremental_incr_create_pipeline(PG_FUNCTION_ARGS)

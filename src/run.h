@@ -7,6 +7,7 @@
 #define INCREMENTAL_RUN_H
 
 #include "catalog.h"
+#include "pipeline.h"
 
 /* What to run: a normal run, or a backfill of [from_value, to_value]. */
 typedef struct RunRequest
@@ -52,6 +53,7 @@ typedef struct AsOwner
 
 extern void BeginAsOwner(Pipeline *pipeline, AsOwner *as);
 extern void EndAsOwner(AsOwner *as);
+extern TombstoneUse TombstoneUseFor(Pipeline *pipeline, PipelineShape *shape);
 extern Datum ExecuteRun(RunRequest *req, RunOutcome *outcome);
 extern void RecordFailedRun(int64 run_id, RunRecord *run);
 

@@ -237,7 +237,7 @@ source_keys_sql(Verify *v, const char *where)
 	appendStringInfoString(&buf, "SELECT ");
 	foreach(lc, v->shape->columns)
 	{
-		LoadColumn *lcol = lfirst(lc);
+		ColumnMap  *lcol = lfirst(lc);
 
 		if (!lcol->is_key)
 			continue;
@@ -269,7 +269,7 @@ build_sides(Verify *v)
 	v->keyed = (p->keys != NIL);
 	foreach(lc, shape->columns)
 	{
-		LoadColumn *lcol = lfirst(lc);
+		ColumnMap  *lcol = lfirst(lc);
 		VerifyColumn *col = palloc0(sizeof(VerifyColumn));
 
 		col->name = col->target_name = lcol->name;
