@@ -1361,6 +1361,119 @@ DescribePipeline(Pipeline *p, DescribeFor purpose)
 	return shape;
 }
 
+/* Read the keys argument, and refuse keys a mode needs and has not or takes and has. */
+static void
+read_keys(FunctionCallInfo fcinfo, Pipeline *p)
+{
+	if (!PG_ARGISNULL(5))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(5);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		if (ARR_NDIM(arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("keys must be a one-dimensional array")));
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		if (n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("keys must not be an empty array"),
+					 errhint("Pass NULL for a pipeline without keys.")));
+		for (int i = 0; i < n; i++)
+		{
+			char	   *key;
+			ListCell   *lc;
+
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("keys must not contain NULL")));
+			key = TextDatumGetCString(elems[i]);
+			foreach(lc, p->keys)
+			{
+				if (strcmp((char *) lfirst(lc), key) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_DUPLICATE_COLUMN),
+							 errmsg("key column \"%s\" is named twice", key)));
+			}
+			p->keys = lappend(p->keys, key);
+		}
+	}
+	if ((p->mode == MODE_MERGE || p->mode == MODE_CDC || p->mode == MODE_SCD2) &&
+		p->keys == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s pipeline \"%s\" needs keys", PipelineModeName(p->mode), p->name),
+				 errhint("Pass keys => ARRAY['id'], naming columns of a unique index on the target.")));
+	if (p->mode == MODE_QUERY && p->keys != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("query pipeline \"%s\" takes no keys", p->name),
+				 errdetail("Its command decides how rows are written.")));
+	if (p->mode == MODE_FILES && p->keys != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("files pipeline \"%s\" takes no keys", p->name),
+				 errdetail("Each file is loaded with COPY, which appends its rows."),
+				 errhint("Load the files into a staging table and merge it on from there with a second pipeline.")));
+}
+
+/* Find the type of the cursor column, which decides what a checkpoint and a lag are. */
+static void
+read_cursor_type(Pipeline *p)
+{
+	Relation	source;
+	Relation	target;
+	Form_pg_attribute cursor_att;
+
+	open_relations(p, true, &source, &target);
+	relation_close(target, NoLock);
+	cursor_att = find_column(source, p->cursor_column);
+	if (cursor_att == NULL)
+		missing_column(source, "source", "cursor", p->cursor_column);
+	p->cursor_type = getBaseType(cursor_att->atttypid);
+	if (!CursorKindFromType(p->cursor_type, &p->cursor_kind))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("cursor column \"%s\" has type %s, which cannot be a cursor",
+						p->cursor_column, format_type_be(cursor_att->atttypid)),
+				 errhint("Use a column of type timestamptz, timestamp, date, smallint, integer, bigint, numeric or xid8.")));
+	relation_close(source, NoLock);
+}
+
+/* Read the lag argument: not negative, and only for cursor types that take one. */
+static void
+read_lag(FunctionCallInfo fcinfo, Pipeline *p)
+{
+	Interval	zero;
+
+	memset(&zero, 0, sizeof(zero));
+	if (!PG_ARGISNULL(6))
+	{
+		p->lag = PG_GETARG_INTERVAL_P(6);
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(p->lag),
+											  IntervalPGetDatum(&zero))) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("lag must not be negative")));
+		if (p->mode == MODE_QUERY)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("query pipeline \"%s\" cannot have a lag", p->name),
+					 errdetail("Its command cannot tell rows it has seen from new ones, so a stretch read again would count twice.")));
+		if (!PipelineCursor(p)->takes_lag)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("lag needs a timestamp or date cursor"),
+					 errdetail("Cursor column \"%s\" has type %s.",
+							   p->cursor_column, format_type_be(p->cursor_type)),
+					 errhint("Pass lag => NULL for a version or sequence cursor.")));
+	}
+}
+
 /*
  * incr_create_pipeline(name, source, target, cursor_column, mode, keys, lag,
  * batch_size, schedule, enabled, then the mode options of options.c):
@@ -1373,9 +1486,6 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	Pipeline   *p = palloc0(sizeof(Pipeline));
 	Interval   *schedule = NULL;
 	char	   *mode_name;
-	Relation	source;
-	Relation	target;
-	Form_pg_attribute cursor_att;
 	PipelineShape *shape;
 	Interval	zero;
 
@@ -1443,60 +1553,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 				 errhint("Use one of: append, merge, cdc, scd2, query, files.")));
 	read_mode_options(fcinfo, p);
 
-	if (!PG_ARGISNULL(5))
-	{
-		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(5);
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n;
-
-		if (ARR_NDIM(arr) > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("keys must be a one-dimensional array")));
-		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-		if (n == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("keys must not be an empty array"),
-					 errhint("Pass NULL for a pipeline without keys.")));
-		for (int i = 0; i < n; i++)
-		{
-			char	   *key;
-			ListCell   *lc;
-
-			if (nulls[i])
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("keys must not contain NULL")));
-			key = TextDatumGetCString(elems[i]);
-			foreach(lc, p->keys)
-			{
-				if (strcmp((char *) lfirst(lc), key) == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_DUPLICATE_COLUMN),
-							 errmsg("key column \"%s\" is named twice", key)));
-			}
-			p->keys = lappend(p->keys, key);
-		}
-	}
-	if ((p->mode == MODE_MERGE || p->mode == MODE_CDC || p->mode == MODE_SCD2) &&
-		p->keys == NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s pipeline \"%s\" needs keys", PipelineModeName(p->mode), p->name),
-				 errhint("Pass keys => ARRAY['id'], naming columns of a unique index on the target.")));
-	if (p->mode == MODE_QUERY && p->keys != NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("query pipeline \"%s\" takes no keys", p->name),
-				 errdetail("Its command decides how rows are written.")));
-	if (p->mode == MODE_FILES && p->keys != NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("files pipeline \"%s\" takes no keys", p->name),
-				 errdetail("Each file is loaded with COPY, which appends its rows."),
-				 errhint("Load the files into a staging table and merge it on from there with a second pipeline.")));
+	read_keys(fcinfo, p);
 
 	if (!PG_ARGISNULL(7))
 	{
@@ -1519,43 +1576,8 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 
 	/* the cursor's type decides what a checkpoint and a lag are */
 	if (p->mode != MODE_FILES)
-	{
-		open_relations(p, true, &source, &target);
-		relation_close(target, NoLock);
-		cursor_att = find_column(source, p->cursor_column);
-		if (cursor_att == NULL)
-			missing_column(source, "source", "cursor", p->cursor_column);
-		p->cursor_type = getBaseType(cursor_att->atttypid);
-		if (!CursorKindFromType(p->cursor_type, &p->cursor_kind))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("cursor column \"%s\" has type %s, which cannot be a cursor",
-							p->cursor_column, format_type_be(cursor_att->atttypid)),
-					 errhint("Use a column of type timestamptz, timestamp, date, smallint, integer, bigint, numeric or xid8.")));
-		relation_close(source, NoLock);
-	}
-
-	if (!PG_ARGISNULL(6))
-	{
-		p->lag = PG_GETARG_INTERVAL_P(6);
-		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(p->lag),
-											  IntervalPGetDatum(&zero))) < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("lag must not be negative")));
-		if (p->mode == MODE_QUERY)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("query pipeline \"%s\" cannot have a lag", p->name),
-					 errdetail("Its command cannot tell rows it has seen from new ones, so a stretch read again would count twice.")));
-		if (!PipelineCursor(p)->takes_lag)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("lag needs a timestamp or date cursor"),
-					 errdetail("Cursor column \"%s\" has type %s.",
-							   p->cursor_column, format_type_be(p->cursor_type)),
-					 errhint("Pass lag => NULL for a version or sequence cursor.")));
-	}
+		read_cursor_type(p);
+	read_lag(fcinfo, p);
 
 	shape = DescribePipeline(p, DESCRIBE_FOR_CREATE);
 	if (p->mode == MODE_QUERY)
