@@ -9,11 +9,15 @@ EXTENSION  = incremental
 MODULE_big = incremental
 OBJS = \
 	src/incremental.o \
+	src/cursor.o \
+	src/options.o \
 	src/catalog.o \
 	src/pipeline.o \
 	src/window.o \
 	src/plan.o \
 	src/run.o \
+	src/run_api.o \
+	src/tally.o \
 	src/recorder.o \
 	src/cdc.o \
 	src/cron.o \

@@ -33,6 +33,8 @@
 #include "utils/xid8.h"
 
 #include "catalog.h"
+#include "cursor.h"
+#include "options.h"
 
 /* Saved identity and settings while a catalog statement runs as the superuser. */
 typedef struct CatalogContext
@@ -185,36 +187,6 @@ pipeline_not_found(const char *name)
 			 errhint("List the pipelines with: SELECT name FROM incr_pipelines;")));
 }
 
-/*
- * The text of a member of the options object, as ->> gives it: a string
- * unquoted, a number or boolean as written, JSON null or no member as NULL.
- */
-static char *
-option_text(Jsonb *options, const char *key)
-{
-	JsonbValue *v;
-
-	if (options == NULL || !JB_ROOT_IS_OBJECT(options))
-		return NULL;
-	v = getKeyJsonValueFromContainer(&options->root, key, strlen(key), NULL);
-	if (v == NULL)
-		return NULL;
-	switch (v->type)
-	{
-		case jbvNull:
-			return NULL;
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		default:
-			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
-	}
-}
-
 /* A source column and its type, as options.source_columns records them. */
 typedef struct SourceColumn
 {
@@ -311,7 +283,6 @@ LoadPipeline(const char *name)
 	Datum		d;
 	char	   *mode_name;
 	Jsonb	   *options;
-	char	   *text_value;
 
 	values[0] = CStringGetTextDatum(name);
 
@@ -367,33 +338,8 @@ LoadPipeline(const char *name)
 	p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
 	d = SPI_getbinval(tup, desc, 11, &isnull);
 	options = isnull ? NULL : DatumGetJsonbP(d);
-	p->delete_column = option_text(options, "delete_column");
-	text_value = option_text(options, "soft_delete");
-	p->soft_delete = text_value &&
-		DatumGetBool(DirectFunctionCall1(boolin, CStringGetDatum(text_value)));
-	p->payload_column = option_text(options, "payload_column");
-	p->op_column = option_text(options, "op_column");
-	p->after_column = option_text(options, "after_column");
-	p->before_column = option_text(options, "before_column");
-	p->version_column = option_text(options, "version_column");
-	p->command = option_text(options, "command");
-	p->valid_from_column = option_text(options, "valid_from_column");
-	p->valid_to_column = option_text(options, "valid_to_column");
-	p->current_column = option_text(options, "current_column");
-	p->epoch_unit = option_text(options, "epoch_unit");
-	p->on_schema_change = option_text(options, "on_schema_change");
-	if (p->on_schema_change == NULL)
-		p->on_schema_change = "fail";
+	LoadPipelineOptions(p, options);
 	read_source_columns(p, options);
-	p->files = option_text(options, "files");
-	if (options != NULL && JB_ROOT_IS_OBJECT(options))
-	{
-		JsonbValue *v = getKeyJsonValueFromContainer(&options->root, "copy_options",
-													 strlen("copy_options"), NULL);
-
-		if (v != NULL && v->type == jbvBinary)
-			p->copy_options = JsonbValueToJsonb(v);
-	}
 
 	catalog_end(&cxt);
 	return p;
@@ -506,37 +452,18 @@ Datum
 InsertPipeline(Pipeline *p, Interval *schedule)
 {
 	CatalogContext cxt;
-	Oid			argtypes[28];
-	Datum		values[28];
-	char		nulls[28];
+	Oid			argtypes[14] = {TEXTOID, REGCLASSOID, REGCLASSOID, TEXTOID, REGTYPEOID,
+		TEXTOID, TEXTARRAYOID, INTERVALOID, INT8OID, INTERVALOID, BOOLOID, REGROLEOID,
+	TEXTOID, TEXTOID};
+	Datum		values[14];
+	char		nulls[14];
 	Datum		result;
-	const char *options[12] = {p->delete_column, p->soft_delete ? "true" : NULL,
-		p->payload_column, p->op_column, p->after_column, p->before_column,
-		p->version_column, p->command, p->valid_from_column, p->valid_to_column,
-	p->current_column, p->epoch_unit};
-	Oid			head[12] = {TEXTOID, REGCLASSOID, REGCLASSOID, TEXTOID, REGTYPEOID,
-	TEXTOID, TEXTARRAYOID, INTERVALOID, INT8OID, INTERVALOID, BOOLOID, REGROLEOID};
 
-	memcpy(argtypes, head, sizeof(head));
-	for (int i = 0; i < 12; i++)
-	{
-		argtypes[12 + i] = TEXTOID;
-		values[12 + i] = options[i] ? CStringGetTextDatum(options[i]) : (Datum) 0;
-		nulls[12 + i] = options[i] ? ' ' : 'n';
-	}
-	argtypes[24] = TEXTOID;
-	values[24] = CStringGetTextDatum(p->on_schema_change);
-	nulls[24] = ' ';
+	values[12] = CStringGetTextDatum(PipelineOptionsJson(p));
+	nulls[12] = ' ';
 	/* what a run compares the source with (on_schema_change); files have no source */
-	argtypes[25] = TEXTOID;
-	values[25] = p->mode == MODE_FILES ? (Datum) 0 : CStringGetTextDatum(source_columns_json(p));
-	nulls[25] = p->mode == MODE_FILES ? 'n' : ' ';
-	argtypes[26] = TEXTOID;
-	values[26] = p->files ? CStringGetTextDatum(p->files) : (Datum) 0;
-	nulls[26] = p->files ? ' ' : 'n';
-	argtypes[27] = JSONBOID;
-	values[27] = p->copy_options ? JsonbPGetDatum(p->copy_options) : (Datum) 0;
-	nulls[27] = p->copy_options ? ' ' : 'n';
+	values[13] = p->mode == MODE_FILES ? (Datum) 0 : CStringGetTextDatum(source_columns_json(p));
+	nulls[13] = p->mode == MODE_FILES ? 'n' : ' ';
 
 	memset(nulls, ' ', 12);
 	values[0] = CStringGetTextDatum(p->name);
@@ -581,16 +508,10 @@ InsertPipeline(Pipeline *p, Interval *schedule)
 				 " (name, source, target, cursor_column, cursor_type, mode,"
 				 "  keys, lag, batch_size, schedule, enabled, owner, options)"
 				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-				 "  pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
-				 "   'delete_column', $13, 'soft_delete', $14::boolean,"
-				 "   'payload_column', $15, 'op_column', $16, 'after_column', $17,"
-				 "   'before_column', $18, 'version_column', $19, 'command', $20,"
-				 "   'valid_from_column', $21, 'valid_to_column', $22,"
-				 "   'current_column', $23, 'epoch_unit', $24,"
-				 "   'on_schema_change', $25, 'source_columns', $26::pg_catalog.jsonb,"
-				 "   'files', $27, 'copy_options', $28)))"
+				 "  pg_catalog.jsonb_strip_nulls($13::pg_catalog.jsonb OPERATOR(pg_catalog.||)"
+				 "   pg_catalog.jsonb_build_object('source_columns', $14::pg_catalog.jsonb)))"
 				 " RETURNING *",
-				 28, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+				 14, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	catalog_exec("INSERT INTO %s.incr_checkpoints (pipeline) VALUES ($1)",
 				 1, argtypes, values, NULL, SPI_OK_INSERT);
@@ -794,26 +715,6 @@ DropCronJob(const char *name)
 	return njobs > 0;
 }
 
-/* The column of incr_checkpoints (1-based among the value columns) of a kind. */
-static int
-checkpoint_column(CursorKind kind)
-{
-	switch (kind)
-	{
-		case CURSOR_TIMESTAMPTZ:
-			return 1;
-		case CURSOR_TIMESTAMP:
-			return 2;
-		case CURSOR_DATE:
-			return 3;
-		case CURSOR_INTEGER:
-		case CURSOR_NUMERIC:
-		case CURSOR_XID8:
-			return 4;
-	}
-	return 4;					/* keep compiler quiet */
-}
-
 /*
  * Read the checkpoint of a pipeline, locking its row as asked.  The row lock
  * is the pipeline lock: a second run of the same pipeline waits here until
@@ -859,68 +760,14 @@ ReadCheckpoint(Pipeline *p, CheckpointLock lock, Checkpoint *cp)
 	}
 
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-					  checkpoint_column(p->cursor_kind), &isnull);
+					  CursorCheckpointColumn(p), &isnull);
 	MemoryContextSwitchTo(caller);
 	cp->isnull = isnull;
 	cp->value = (Datum) 0;
 	if (!isnull)
-	{
-		switch (p->cursor_type)
-		{
-			case INT2OID:
-				cp->value = DirectFunctionCall1(numeric_int2, d);
-				break;
-			case INT4OID:
-				cp->value = DirectFunctionCall1(numeric_int4, d);
-				break;
-			case INT8OID:
-				cp->value = DirectFunctionCall1(numeric_int8, d);
-				break;
-			case NUMERICOID:
-				cp->value = datumCopy(d, false, -1);
-				break;
-			case XID8OID:
-				/* through text: the value may exceed int64 */
-				cp->value = FullTransactionIdGetDatum(FullTransactionIdFromU64(strtou64(DatumGetCString(DirectFunctionCall1(numeric_out, d)), NULL, 10)));
-				break;
-			default:
-				/* timestamptz, timestamp and date are pass-by-value */
-				cp->value = d;
-				break;
-		}
-	}
+		cp->value = CursorFromCheckpoint(p, d);
 	catalog_end(&cxt);
 	return true;
-}
-
-/*
- * A cursor value as incr_checkpoints (and incr_tombstones) keep it: integers
- * and xid8 as numeric, the others as themselves.
- */
-static Datum
-checkpoint_value(Pipeline *p, Datum v)
-{
-	switch (p->cursor_type)
-	{
-		case INT2OID:
-			return NumericGetDatum(int64_to_numeric(DatumGetInt16(v)));
-		case INT4OID:
-			return NumericGetDatum(int64_to_numeric(DatumGetInt32(v)));
-		case INT8OID:
-			return NumericGetDatum(int64_to_numeric(DatumGetInt64(v)));
-		case XID8OID:
-			{
-				char		digits[32];
-
-				/* through text: the value may exceed int64 */
-				snprintf(digits, sizeof(digits), UINT64_FORMAT,
-						 U64FromFullTransactionId(DatumGetFullTransactionId(v)));
-				return DirectFunctionCall3(numeric_in, CStringGetDatum(digits),
-										   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-			}
-		default:
-			return v;
-	}
 }
 
 /* Write the checkpoint of a pipeline, with the run that moved it. */
@@ -932,7 +779,7 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 	NUMERICOID, INT8OID, BOOLOID};
 	Datum		values[7];
 	char		nulls[7] = {' ', 'n', 'n', 'n', 'n', ' ', ' '};
-	int			col = checkpoint_column(p->cursor_kind);
+	int			col = CursorCheckpointColumn(p);
 
 	values[0] = CStringGetTextDatum(p->name);
 	values[1] = values[2] = values[3] = values[4] = (Datum) 0;
@@ -942,7 +789,7 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 		nulls[5] = 'n';
 	if (!cp->isnull)
 	{
-		values[col] = checkpoint_value(p, cp->value);
+		values[col] = CursorToCheckpoint(p, cp->value);
 		nulls[col] = ' ';
 	}
 
@@ -1031,7 +878,7 @@ InsertRun(int64 run_id, RunRecord *r)
 }
 
 /*
- * What incr_files has of the given files (LoadFile *) of a files pipeline:
+ * What incr_files has of the given files (FileEntry *) of a files pipeline:
  * for each path loaded before, its newest row, by path in byte order (as
  * list_files has them), allocated in the caller's memory context.  Rows of
  * files no longer in the folder are not read.
@@ -1052,7 +899,7 @@ LoadedFiles(Pipeline *p, List *paths)
 		return NIL;
 	elems = palloc(sizeof(Datum) * list_length(paths));
 	foreach(lc, paths)
-		elems[n++] = CStringGetTextDatum(((LoadFile *) lfirst(lc))->path);
+		elems[n++] = CStringGetTextDatum(((FileEntry *) lfirst(lc))->path);
 	values[0] = CStringGetTextDatum(p->name);
 	values[1] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 	catalog_begin(&cxt);
@@ -1067,7 +914,7 @@ LoadedFiles(Pipeline *p, List *paths)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		LoadFile   *f = palloc0(sizeof(LoadFile));
+		FileEntry  *f = palloc0(sizeof(FileEntry));
 		bool		isnull;
 
 		f->path = SPI_getvalue(tup, desc, 1);
@@ -1122,7 +969,7 @@ RecordFiles(Pipeline *p, int64 run_id, List *loaded, List *touched)
 
 		foreach(lc, loaded)
 		{
-			LoadFile   *f = lfirst(lc);
+			FileEntry  *f = lfirst(lc);
 			int			i = foreach_current_index(lc);
 
 			paths[i] = CStringGetTextDatum(f->path);
@@ -1154,7 +1001,7 @@ RecordFiles(Pipeline *p, int64 run_id, List *loaded, List *touched)
 
 		foreach(lc, touched)
 		{
-			LoadFile   *f = lfirst(lc);
+			FileEntry  *f = lfirst(lc);
 			int			i = foreach_current_index(lc);
 
 			paths[i] = CStringGetTextDatum(f->path);
@@ -1249,7 +1096,7 @@ tombstone_values(Pipeline *p, Datum versions, Datum *out, char *nulls)
 	Datum	   *elems;
 	bool	   *elem_nulls;
 	int			n;
-	int			col = checkpoint_column(p->cursor_kind) - 1;
+	int			col = CursorCheckpointColumn(p) - 1;
 	static const Oid family[4] = {TIMESTAMPTZOID, TIMESTAMPOID, DATEOID, NUMERICOID};
 
 	get_typlenbyvalalign(p->cursor_type, &typlen, &typbyval, &typalign);
@@ -1259,7 +1106,7 @@ tombstone_values(Pipeline *p, Datum versions, Datum *out, char *nulls)
 	{
 		if (elem_nulls[i])
 			elog(ERROR, "a tombstone of pipeline \"%s\" has no version", p->name);
-		elems[i] = checkpoint_value(p, elems[i]);
+		elems[i] = CursorToCheckpoint(p, elems[i]);
 	}
 	for (int i = 0; i < 4; i++)
 	{
@@ -1345,14 +1192,14 @@ ForgetTombstones(Pipeline *p, Checkpoint *after)
 	Oid			argtypes[5] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPOID, DATEOID, NUMERICOID};
 	Datum		values[5] = {0, 0, 0, 0, 0};
 	char		nulls[5] = {' ', 'n', 'n', 'n', 'n'};
-	int			col = checkpoint_column(p->cursor_kind);
+	int			col = CursorCheckpointColumn(p);
 
 	if (!TombstonesKept())
 		return;
 	values[0] = CStringGetTextDatum(p->name);
 	if (!after->isnull)
 	{
-		values[col] = checkpoint_value(p, after->value);
+		values[col] = CursorToCheckpoint(p, after->value);
 		nulls[col] = ' ';
 	}
 	catalog_begin(&cxt);

@@ -47,7 +47,7 @@ typedef struct RunRecord
 } RunRecord;
 
 /* A file of a files pipeline: as found in its folder, or as incr_files has it. */
-typedef struct LoadFile
+typedef struct FileEntry
 {
 	char	   *path;
 	int64		size;
@@ -56,8 +56,8 @@ typedef struct LoadFile
 	bool		changed;		/* loaded before, with other content */
 	int64		rows;			/* rows its COPY loaded */
 	int64		run_id;			/* incr_files: the run that loaded it */
-	struct LoadFile *loaded;	/* found: its incr_files row, if any */
-} LoadFile;
+	struct FileEntry *loaded;	/* found: its incr_files row, if any */
+} FileEntry;
 
 extern void RefuseOnStandby(const char *action, const char *name);
 extern Pipeline *LoadPipeline(const char *name);

@@ -309,8 +309,8 @@ file_mtime(struct stat *st)
 static int
 file_cmp(const ListCell *a, const ListCell *b)
 {
-	LoadFile   *fa = lfirst(a);
-	LoadFile   *fb = lfirst(b);
+	FileEntry  *fa = lfirst(a);
+	FileEntry  *fb = lfirst(b);
 
 	if (fa->modified_at != fb->modified_at)
 		return fa->modified_at < fb->modified_at ? -1 : 1;
@@ -334,7 +334,7 @@ glob_error(const char *path, int eerrno)
 static int
 file_path_cmp(const ListCell *a, const ListCell *b)
 {
-	return strcmp(((LoadFile *) lfirst(a))->path, ((LoadFile *) lfirst(b))->path);
+	return strcmp(((FileEntry *) lfirst(a))->path, ((FileEntry *) lfirst(b))->path);
 }
 
 /*
@@ -366,7 +366,7 @@ check_path_encoding(Pipeline *p, const char *path)
 }
 
 /*
- * The regular files that match the pipeline's pattern now (LoadFile *, with
+ * The regular files that match the pipeline's pattern now (FileEntry *, with
  * path, size and modification time), by path.  A folder that cannot be read
  * is an error: an empty listing would look like nothing new.
  */
@@ -403,14 +403,14 @@ list_files(Pipeline *p)
 		for (size_t i = 0; i < g.gl_pathc; i++)
 		{
 			struct stat st;
-			LoadFile   *f;
+			FileEntry  *f;
 
 			CHECK_FOR_INTERRUPTS();
 			/* gone since it was listed, or not a regular file (a folder, a socket) */
 			if (stat(g.gl_pathv[i], &st) != 0 || !S_ISREG(st.st_mode))
 				continue;
 			check_path_encoding(p, g.gl_pathv[i]);
-			f = palloc0(sizeof(LoadFile));
+			f = palloc0(sizeof(FileEntry));
 			f->path = pstrdup(g.gl_pathv[i]);
 			f->size = st.st_size;
 			f->modified_at = file_mtime(&st);
@@ -428,7 +428,7 @@ list_files(Pipeline *p)
 
 /* Raise the error for a file that changed while the run read it. */
 static void
-file_changed(Pipeline *p, LoadFile *f)
+file_changed(Pipeline *p, FileEntry *f)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -439,7 +439,7 @@ file_changed(Pipeline *p, LoadFile *f)
 
 /* Read a file and set its SHA-256; it must still have the size listed. */
 static void
-file_checksum(Pipeline *p, LoadFile *f)
+file_checksum(Pipeline *p, FileEntry *f)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
@@ -509,19 +509,19 @@ ComputeFileWindow(Pipeline *p, FileWindow *w)
 	known = list_head(loaded);
 	foreach(lc, found)
 	{
-		LoadFile   *f = lfirst(lc);
+		FileEntry  *f = lfirst(lc);
 
-		while (known && strcmp(((LoadFile *) lfirst(known))->path, f->path) < 0)
+		while (known && strcmp(((FileEntry *) lfirst(known))->path, f->path) < 0)
 			known = lnext(loaded, known);
-		if (known && strcmp(((LoadFile *) lfirst(known))->path, f->path) == 0)
+		if (known && strcmp(((FileEntry *) lfirst(known))->path, f->path) == 0)
 			f->loaded = lfirst(known);
 	}
 	list_sort(found, file_cmp);
 
 	foreach(lc, found)
 	{
-		LoadFile   *f = lfirst(lc);
-		LoadFile   *before = f->loaded;
+		FileEntry  *f = lfirst(lc);
+		FileEntry  *before = f->loaded;
 
 		if (before && before->size == f->size && before->modified_at == f->modified_at)
 		{
@@ -553,7 +553,7 @@ ComputeFileWindow(Pipeline *p, FileWindow *w)
 
 /* After its COPY: fail if the file is not as it was when its checksum was read. */
 void
-CheckFileUnchanged(Pipeline *p, LoadFile *f)
+CheckFileUnchanged(Pipeline *p, FileEntry *f)
 {
 	struct stat st;
 

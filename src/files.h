@@ -25,8 +25,8 @@ typedef struct FileWindow
 	TimestampTz listed_at;		/* when the folder was read */
 	bool		settle;			/* files modified after settled_before wait */
 	TimestampTz settled_before; /* listed_at less the lag */
-	List	   *load;			/* LoadFile *, oldest first */
-	List	   *touched;		/* LoadFile *: modified, but content as loaded */
+	List	   *load;			/* FileEntry *, oldest first */
+	List	   *touched;		/* FileEntry *: modified, but content as loaded */
 	int			unchanged;		/* files loaded before and not modified */
 	int			settling;		/* modified within the lag */
 	int			held_back;		/* left for the next run by batch_size */
@@ -37,6 +37,6 @@ extern void CheckFilesPrivilege(Pipeline *pipeline);
 extern List *CopyOptionList(Pipeline *pipeline);
 extern void CheckCopyOptions(Pipeline *pipeline, Relation target);
 extern void ComputeFileWindow(Pipeline *pipeline, FileWindow *window);
-extern void CheckFileUnchanged(Pipeline *pipeline, LoadFile *file);
+extern void CheckFileUnchanged(Pipeline *pipeline, FileEntry *file);
 
 #endif							/* INCREMENTAL_FILES_H */

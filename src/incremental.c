@@ -80,37 +80,6 @@ PipelineModeFromName(const char *name, PipelineMode *mode)
 	return false;
 }
 
-/* Classify a cursor column's type (domains by their base); false if unsupported. */
-bool
-CursorKindFromType(Oid typid, CursorKind *kind)
-{
-	switch (getBaseType(typid))
-	{
-		case TIMESTAMPTZOID:
-			*kind = CURSOR_TIMESTAMPTZ;
-			return true;
-		case TIMESTAMPOID:
-			*kind = CURSOR_TIMESTAMP;
-			return true;
-		case DATEOID:
-			*kind = CURSOR_DATE;
-			return true;
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-			*kind = CURSOR_INTEGER;
-			return true;
-		case NUMERICOID:
-			*kind = CURSOR_NUMERIC;
-			return true;
-		case XID8OID:
-			*kind = CURSOR_XID8;
-			return true;
-		default:
-			return false;
-	}
-}
-
 /* The extension's schema, looked up once per transaction. */
 static LocalTransactionId schema_lxid = InvalidLocalTransactionId;
 static Oid	schema_oid = InvalidOid;

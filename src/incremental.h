@@ -77,7 +77,6 @@ extern bool incr_safe_upper_bound;
 /* Names of modes and kinds, for catalog rows and messages. */
 extern const char *PipelineModeName(PipelineMode mode);
 extern bool PipelineModeFromName(const char *name, PipelineMode *mode);
-extern bool CursorKindFromType(Oid typid, CursorKind *kind);
 
 /* The extension's schema, quoted, for generated SQL. */
 extern const char *ExtensionSchemaQuoted(void);

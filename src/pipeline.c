@@ -42,6 +42,8 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "cursor.h"
+#include "options.h"
 #include "files.h"
 #include "pipeline.h"
 #include "window.h"
@@ -284,7 +286,7 @@ check_cursor_sequence(Pipeline *p, Relation source, Form_pg_attribute att)
 	Oid			attrdef;
 	ListCell   *lc;
 
-	if (p->cursor_kind != CURSOR_INTEGER && p->cursor_kind != CURSOR_NUMERIC)
+	if (PipelineCursor(p)->bound != BOUND_GREATEST_AFTER_WRITERS)
 		return;
 	/* serial and identity columns own their sequence */
 	seqs = sequences_depending_on(RelationRelationId, RelationGetRelid(source),
@@ -786,7 +788,10 @@ add_target_columns(Pipeline *p, List *alters)
 	CommandCounterIncrement();
 }
 
-/* The name of the scd2 column, version column or delete column a column is, if any. */
+/*
+ * True if a target column is one the mode writes itself rather than loads:
+ * scd2's validity columns or cdc's version column.
+ */
 static bool
 is_managed_column(Pipeline *p, const char *name)
 {
@@ -1057,7 +1062,7 @@ describe_columns(Pipeline *p, PipelineShape *shape, Relation source, Relation ta
 	{
 		Form_pg_attribute tatt = TupleDescAttr(tdesc, i);
 		Form_pg_attribute satt = NULL;
-		LoadColumn *col;
+		ColumnMap  *col;
 		char	   *name = NameStr(tatt->attname);
 		ListCell   *kc;
 
@@ -1090,14 +1095,12 @@ describe_columns(Pipeline *p, PipelineShape *shape, Relation source, Relation ta
 						 errhint("Change one of the column types, or load through a view that casts.")));
 		}
 
-		col = palloc0(sizeof(LoadColumn));
+		col = palloc0(sizeof(ColumnMap));
 		col->name = pstrdup(name);
 		col->source_type = satt ? satt->atttypid : JSONBOID;
 		col->source_typmod = satt ? satt->atttypmod : -1;
 		col->target_type = tatt->atttypid;
 		col->target_typmod = tatt->atttypmod;
-		col->from_json = shape->json_layout;
-		col->is_cursor = (strcmp(name, p->cursor_column) == 0);
 		foreach(kc, p->keys)
 		{
 			if (strcmp((char *) lfirst(kc), name) == 0)
@@ -1313,8 +1316,6 @@ DescribePipeline(Pipeline *p, DescribeFor purpose)
 		/* loaded, and of the same type, so that values compare as they are */
 		shape->target_has_cursor = (!target_cursor_att->attgenerated &&
 									getBaseType(target_cursor_att->atttypid) == p->cursor_type);
-		shape->target_has_cursor_index =
-			has_index_leading_with(target, target_cursor_att->attnum);
 	}
 
 	if (p->mode == MODE_QUERY)
@@ -1360,9 +1361,124 @@ DescribePipeline(Pipeline *p, DescribeFor purpose)
 	return shape;
 }
 
+/* Read the keys argument, and refuse keys a mode needs and has not or takes and has. */
+static void
+read_keys(FunctionCallInfo fcinfo, Pipeline *p)
+{
+	if (!PG_ARGISNULL(5))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(5);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		if (ARR_NDIM(arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("keys must be a one-dimensional array")));
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		if (n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("keys must not be an empty array"),
+					 errhint("Pass NULL for a pipeline without keys.")));
+		for (int i = 0; i < n; i++)
+		{
+			char	   *key;
+			ListCell   *lc;
+
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("keys must not contain NULL")));
+			key = TextDatumGetCString(elems[i]);
+			foreach(lc, p->keys)
+			{
+				if (strcmp((char *) lfirst(lc), key) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_DUPLICATE_COLUMN),
+							 errmsg("key column \"%s\" is named twice", key)));
+			}
+			p->keys = lappend(p->keys, key);
+		}
+	}
+	if ((p->mode == MODE_MERGE || p->mode == MODE_CDC || p->mode == MODE_SCD2) &&
+		p->keys == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s pipeline \"%s\" needs keys", PipelineModeName(p->mode), p->name),
+				 errhint("Pass keys => ARRAY['id'], naming columns of a unique index on the target.")));
+	if (p->mode == MODE_QUERY && p->keys != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("query pipeline \"%s\" takes no keys", p->name),
+				 errdetail("Its command decides how rows are written.")));
+	if (p->mode == MODE_FILES && p->keys != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("files pipeline \"%s\" takes no keys", p->name),
+				 errdetail("Each file is loaded with COPY, which appends its rows."),
+				 errhint("Load the files into a staging table and merge it on from there with a second pipeline.")));
+}
+
+/* Find the type of the cursor column, which decides what a checkpoint and a lag are. */
+static void
+read_cursor_type(Pipeline *p)
+{
+	Relation	source;
+	Relation	target;
+	Form_pg_attribute cursor_att;
+
+	open_relations(p, true, &source, &target);
+	relation_close(target, NoLock);
+	cursor_att = find_column(source, p->cursor_column);
+	if (cursor_att == NULL)
+		missing_column(source, "source", "cursor", p->cursor_column);
+	p->cursor_type = getBaseType(cursor_att->atttypid);
+	if (!CursorKindFromType(p->cursor_type, &p->cursor_kind))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("cursor column \"%s\" has type %s, which cannot be a cursor",
+						p->cursor_column, format_type_be(cursor_att->atttypid)),
+				 errhint("Use a column of type timestamptz, timestamp, date, smallint, integer, bigint, numeric or xid8.")));
+	relation_close(source, NoLock);
+}
+
+/* Read the lag argument: not negative, and only for cursor types that take one. */
+static void
+read_lag(FunctionCallInfo fcinfo, Pipeline *p)
+{
+	Interval	zero;
+
+	memset(&zero, 0, sizeof(zero));
+	if (!PG_ARGISNULL(6))
+	{
+		p->lag = PG_GETARG_INTERVAL_P(6);
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(p->lag),
+											  IntervalPGetDatum(&zero))) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("lag must not be negative")));
+		if (p->mode == MODE_QUERY)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("query pipeline \"%s\" cannot have a lag", p->name),
+					 errdetail("Its command cannot tell rows it has seen from new ones, so a stretch read again would count twice.")));
+		if (!PipelineCursor(p)->takes_lag)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("lag needs a timestamp or date cursor"),
+					 errdetail("Cursor column \"%s\" has type %s.",
+							   p->cursor_column, format_type_be(p->cursor_type)),
+					 errhint("Pass lag => NULL for a version or sequence cursor.")));
+	}
+}
+
 /*
  * incr_create_pipeline(name, source, target, cursor_column, mode, keys, lag,
- * batch_size, schedule, enabled): validate a definition and store it.
+ * batch_size, schedule, enabled, then the mode options of options.c):
+ * validate a definition and store it.  A database at 0.1 passes 23
+ * arguments (no files, copy_options), one at 0.2 or later 25.
  */
 Datum
 incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
@@ -1370,9 +1486,6 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	Pipeline   *p = palloc0(sizeof(Pipeline));
 	Interval   *schedule = NULL;
 	char	   *mode_name;
-	Relation	source;
-	Relation	target;
-	Form_pg_attribute cursor_att;
 	PipelineShape *shape;
 	Interval	zero;
 
@@ -1440,60 +1553,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 				 errhint("Use one of: append, merge, cdc, scd2, query, files.")));
 	read_mode_options(fcinfo, p);
 
-	if (!PG_ARGISNULL(5))
-	{
-		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(5);
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n;
-
-		if (ARR_NDIM(arr) > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("keys must be a one-dimensional array")));
-		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-		if (n == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("keys must not be an empty array"),
-					 errhint("Pass NULL for a pipeline without keys.")));
-		for (int i = 0; i < n; i++)
-		{
-			char	   *key;
-			ListCell   *lc;
-
-			if (nulls[i])
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("keys must not contain NULL")));
-			key = TextDatumGetCString(elems[i]);
-			foreach(lc, p->keys)
-			{
-				if (strcmp((char *) lfirst(lc), key) == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_DUPLICATE_COLUMN),
-							 errmsg("key column \"%s\" is named twice", key)));
-			}
-			p->keys = lappend(p->keys, key);
-		}
-	}
-	if ((p->mode == MODE_MERGE || p->mode == MODE_CDC || p->mode == MODE_SCD2) &&
-		p->keys == NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s pipeline \"%s\" needs keys", PipelineModeName(p->mode), p->name),
-				 errhint("Pass keys => ARRAY['id'], naming columns of a unique index on the target.")));
-	if (p->mode == MODE_QUERY && p->keys != NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("query pipeline \"%s\" takes no keys", p->name),
-				 errdetail("Its command decides how rows are written.")));
-	if (p->mode == MODE_FILES && p->keys != NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("files pipeline \"%s\" takes no keys", p->name),
-				 errdetail("Each file is loaded with COPY, which appends its rows."),
-				 errhint("Load the files into a staging table and merge it on from there with a second pipeline.")));
+	read_keys(fcinfo, p);
 
 	if (!PG_ARGISNULL(7))
 	{
@@ -1516,44 +1576,8 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 
 	/* the cursor's type decides what a checkpoint and a lag are */
 	if (p->mode != MODE_FILES)
-	{
-		open_relations(p, true, &source, &target);
-		relation_close(target, NoLock);
-		cursor_att = find_column(source, p->cursor_column);
-		if (cursor_att == NULL)
-			missing_column(source, "source", "cursor", p->cursor_column);
-		p->cursor_type = getBaseType(cursor_att->atttypid);
-		if (!CursorKindFromType(p->cursor_type, &p->cursor_kind))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("cursor column \"%s\" has type %s, which cannot be a cursor",
-							p->cursor_column, format_type_be(cursor_att->atttypid)),
-					 errhint("Use a column of type timestamptz, timestamp, date, smallint, integer, bigint, numeric or xid8.")));
-		relation_close(source, NoLock);
-	}
-
-	if (!PG_ARGISNULL(6))
-	{
-		p->lag = PG_GETARG_INTERVAL_P(6);
-		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(p->lag),
-											  IntervalPGetDatum(&zero))) < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("lag must not be negative")));
-		if (p->mode == MODE_QUERY)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("query pipeline \"%s\" cannot have a lag", p->name),
-					 errdetail("Its command cannot tell rows it has seen from new ones, so a stretch read again would count twice.")));
-		if (p->cursor_kind != CURSOR_TIMESTAMPTZ && p->cursor_kind != CURSOR_TIMESTAMP &&
-			p->cursor_kind != CURSOR_DATE)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("lag needs a timestamp or date cursor"),
-					 errdetail("Cursor column \"%s\" has type %s.",
-							   p->cursor_column, format_type_be(p->cursor_type)),
-					 errhint("Pass lag => NULL for a version or sequence cursor.")));
-	}
+		read_cursor_type(p);
+	read_lag(fcinfo, p);
 
 	shape = DescribePipeline(p, DESCRIBE_FOR_CREATE);
 	if (p->mode == MODE_QUERY)
@@ -1580,68 +1604,24 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(InsertPipeline(p, schedule));
 }
 
-/* Return an optional text argument, NULL when absent. */
-static char *
-opt_text(FunctionCallInfo fcinfo, int argno)
-{
-	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
-/* Refuse an option given to a mode it does not apply to. */
-static void
-refuse_option(Pipeline *p, bool given, const char *option, const char *modes)
-{
-	if (given)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" does not apply to mode \"%s\"", option,
-						PipelineModeName(p->mode)),
-				 errhint("It is an option of mode %s.", modes)));
-}
-
 /*
- * Read the options of incr_create_pipeline that only some modes take, and
- * refuse each one given to a mode that does not use it.
+ * Read the options of incr_create_pipeline that only some modes take (the
+ * option table, options.c), refuse each one given to a mode that does not
+ * use it, and check the combinations a mode needs.
  */
 static void
 read_mode_options(FunctionCallInfo fcinfo, Pipeline *p)
 {
 	bool		cdc = (p->mode == MODE_CDC);
 
-	p->delete_column = opt_text(fcinfo, 10);
-	p->soft_delete = !PG_ARGISNULL(11) && PG_GETARG_BOOL(11);
-	p->payload_column = opt_text(fcinfo, 12);
-	p->op_column = opt_text(fcinfo, 13);
-	p->after_column = opt_text(fcinfo, 14);
-	p->before_column = opt_text(fcinfo, 15);
-	p->version_column = opt_text(fcinfo, 16);
-	p->command = opt_text(fcinfo, 17);
-	p->on_schema_change = PG_ARGISNULL(22) ? pstrdup("fail") : opt_text(fcinfo, 22);
-	if (PG_NARGS() > 23)
-	{
-		p->files = opt_text(fcinfo, 23);
-		p->copy_options = PG_ARGISNULL(24) ? NULL : PG_GETARG_JSONB_P_COPY(24);
-	}
+	ReadPipelineOptions(fcinfo, p);
 	if (strcmp(p->on_schema_change, "fail") != 0 && strcmp(p->on_schema_change, "ignore") != 0 &&
 		strcmp(p->on_schema_change, "add_columns") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("on_schema_change must be fail, ignore or add_columns, not \"%s\"",
 						p->on_schema_change)));
-
-	refuse_option(p, p->delete_column && p->mode != MODE_MERGE && p->mode != MODE_SCD2,
-				  "delete_column", "merge or scd2");
-	refuse_option(p, p->soft_delete && p->mode != MODE_MERGE, "soft_delete", "merge");
-	refuse_option(p, p->payload_column && !cdc, "payload_column", "cdc");
-	refuse_option(p, p->op_column && !cdc, "op_column", "cdc");
-	refuse_option(p, p->after_column && !cdc, "after_column", "cdc");
-	refuse_option(p, p->before_column && !cdc, "before_column", "cdc");
-	refuse_option(p, p->version_column && !cdc, "version_column", "cdc");
-	refuse_option(p, p->command && p->mode != MODE_QUERY, "command", "query");
-	refuse_option(p, p->files && p->mode != MODE_FILES, "files", "files");
-	refuse_option(p, p->mode == MODE_FILES && strcmp(p->on_schema_change, "fail") != 0,
-				  "on_schema_change", "append, merge, cdc or scd2");
-	refuse_option(p, p->copy_options && p->mode != MODE_FILES, "copy_options", "files");
+	RefuseOptions(p);
 
 	if (p->soft_delete && p->delete_column == NULL)
 		ereport(ERROR,
@@ -1660,7 +1640,6 @@ read_mode_options(FunctionCallInfo fcinfo, Pipeline *p)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("after_column and before_column go with op_column, not payload_column")));
-		p->epoch_unit = PG_ARGISNULL(21) ? pstrdup("ms") : opt_text(fcinfo, 21);
 		if (strcmp(p->epoch_unit, "s") != 0 && strcmp(p->epoch_unit, "ms") != 0 &&
 			strcmp(p->epoch_unit, "us") != 0 && strcmp(p->epoch_unit, "ns") != 0)
 			ereport(ERROR,
@@ -1669,9 +1648,6 @@ read_mode_options(FunctionCallInfo fcinfo, Pipeline *p)
 	}
 	if (p->mode == MODE_SCD2)
 	{
-		p->valid_from_column = opt_text(fcinfo, 18);
-		p->valid_to_column = opt_text(fcinfo, 19);
-		p->current_column = opt_text(fcinfo, 20);
 		if (!p->valid_from_column || !p->valid_to_column || !p->current_column)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -9,7 +9,7 @@
 #include "incremental.h"
 
 /* A column loaded from the source into the target (same name in both). */
-typedef struct LoadColumn
+typedef struct ColumnMap
 {
 	char	   *name;			/* unquoted */
 	Oid			source_type;
@@ -17,12 +17,10 @@ typedef struct LoadColumn
 	Oid			target_type;
 	int32		target_typmod;
 	bool		is_key;
-	bool		is_cursor;
-	bool		from_json;		/* decoded from a change event's jsonb */
 	char	   *eq_operator;	/* keys: OPERATOR(schema.=) of the key index */
 	char	   *key_collate;	/* keys: " COLLATE schema.name" of the key index, or "" */
 	bool		key_nulls_equal;	/* keys: nullable, under a NULLS NOT DISTINCT index */
-} LoadColumn;
+} ColumnMap;
 
 /* What a run needs to know about the source and target, checked. */
 /*
@@ -42,11 +40,10 @@ typedef struct PipelineShape
 	char	   *source_sql;		/* quoted, schema-qualified */
 	char	   *target_sql;
 	char		source_relkind;
-	List	   *columns;		/* LoadColumn *, in target column order */
+	List	   *columns;		/* ColumnMap *, in target column order */
 	bool		target_has_cursor;	/* same name and base type as the source's */
 	bool		source_unique_on_keys;	/* a unique index proves no duplicates */
 	bool		source_has_cursor_index;
-	bool		target_has_cursor_index;
 	bool		overriding_system_value;	/* an identity ALWAYS column is loaded */
 	bool		target_partitioned;	/* RETURNING cannot read xmax: count updates apart */
 	Oid			key_index;		/* the target's unique index on the keys */

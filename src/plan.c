@@ -24,10 +24,11 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "cursor.h"
 #include "files.h"
 #include "plan.h"
 
-static void append_source_expr(StringInfo buf, LoadColumn *col);
+static void append_source_expr(StringInfo buf, ColumnMap *col);
 
 /* Which columns append_columns writes. */
 typedef enum ColumnFilter
@@ -39,7 +40,7 @@ typedef enum ColumnFilter
 
 /* True if the column passes the filter. */
 static bool
-column_passes(LoadColumn *col, ColumnFilter filter)
+column_passes(ColumnMap *col, ColumnFilter filter)
 {
 	return filter == ALL_COLUMNS ||
 		(filter == KEY_COLUMNS && col->is_key) ||
@@ -55,7 +56,7 @@ append_columns(StringInfo buf, List *columns, const char *prefix, ColumnFilter f
 
 	foreach(lc, columns)
 	{
-		LoadColumn *col = (LoadColumn *) lfirst(lc);
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 		if (!column_passes(col, filter))
 			continue;
@@ -76,7 +77,7 @@ has_columns(List *columns, ColumnFilter filter)
 
 	foreach(lc, columns)
 	{
-		if (column_passes((LoadColumn *) lfirst(lc), filter))
+		if (column_passes((ColumnMap *) lfirst(lc), filter))
 			return true;
 	}
 	return false;
@@ -96,7 +97,7 @@ append_key_match(StringInfo buf, List *columns, const char *left, const char *ri
 
 	foreach(lc, columns)
 	{
-		LoadColumn *col = (LoadColumn *) lfirst(lc);
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 		const char *c = quote_identifier(col->name);
 
 		if (!col->is_key)
@@ -126,7 +127,7 @@ append_key_groups(StringInfo buf, List *columns, const char *prefix)
 
 	foreach(lc, columns)
 	{
-		LoadColumn *col = (LoadColumn *) lfirst(lc);
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 		if (!col->is_key)
 			continue;
@@ -143,7 +144,7 @@ append_key_groups(StringInfo buf, List *columns, const char *prefix)
 
 /* The target type of a column, as SQL. */
 static char *
-target_type_sql(LoadColumn *col)
+target_type_sql(ColumnMap *col)
 {
 	return format_type_extended(col->target_type, col->target_typmod,
 								FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
@@ -151,7 +152,7 @@ target_type_sql(LoadColumn *col)
 
 /* Append the source expression of a column, cast to the target's type if needed. */
 static void
-append_source_expr(StringInfo buf, LoadColumn *col)
+append_source_expr(StringInfo buf, ColumnMap *col)
 {
 	if (col->source_type == col->target_type &&
 		col->source_typmod == col->target_typmod)
@@ -169,7 +170,7 @@ append_source_exprs(StringInfo buf, List *columns, bool with_names)
 
 	foreach(lc, columns)
 	{
-		LoadColumn *col = (LoadColumn *) lfirst(lc);
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 		if (lc != list_head(columns))
 			appendStringInfoString(buf, ", ");
@@ -371,7 +372,7 @@ append_row_changed(StringInfo buf, List *columns, const char *extra_column,
 	appendStringInfoChar(buf, '(');
 	foreach(lc, columns)
 	{
-		LoadColumn *col = (LoadColumn *) lfirst(lc);
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 		const char *c = quote_identifier(col->name);
 
 		if (col->is_key)
@@ -403,7 +404,7 @@ append_row_changed(StringInfo buf, List *columns, const char *extra_column,
 			first_rest = true;
 			foreach(lc, columns)
 			{
-				LoadColumn *col = (LoadColumn *) lfirst(lc);
+				ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 				if (col->is_key || equality_is_identity(col->target_type))
 					continue;
@@ -449,7 +450,7 @@ append_upsert(StringInfo buf, PipelineShape *shape, const char *guard,
 	appendStringInfoString(buf, " DO UPDATE SET ");
 	foreach(lc, shape->columns)
 	{
-		LoadColumn *col = (LoadColumn *) lfirst(lc);
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 		if (col->is_key)
 			continue;
@@ -533,7 +534,7 @@ append_key_json(StringInfo buf, List *columns, const char *alias)
 	appendStringInfoString(buf, "pg_catalog.jsonb_build_object(");
 	foreach(lc, columns)
 	{
-		LoadColumn *col = (LoadColumn *) lfirst(lc);
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 		if (!col->is_key)
 			continue;
@@ -542,28 +543,6 @@ append_key_json(StringInfo buf, List *columns, const char *alias)
 		first = false;
 	}
 	appendStringInfoChar(buf, ')');
-}
-
-/* The version of tombstone tb, as a value of the cursor's type. */
-static char *
-tombstone_version(Pipeline *p)
-{
-	switch (p->cursor_kind)
-	{
-		case CURSOR_TIMESTAMPTZ:
-			return "tb.value_timestamptz";
-		case CURSOR_TIMESTAMP:
-			return "tb.value_timestamp";
-		case CURSOR_DATE:
-			return "tb.value_date";
-		case CURSOR_NUMERIC:
-			return "tb.value_numeric";
-		case CURSOR_XID8:
-			return "CAST(CAST(tb.value_numeric AS pg_catalog.text) AS pg_catalog.xid8)";
-		case CURSOR_INTEGER:
-			break;
-	}
-	return psprintf("CAST(tb.value_numeric AS %s)", format_type_be_qualified(p->cursor_type));
 }
 
 /*
@@ -586,7 +565,7 @@ append_tombstone_exists(StringInfo buf, Pipeline *p, PipelineShape *shape,
 	if (any_key)
 		appendStringInfoString(buf, ", 'null'::pg_catalog.jsonb])");
 	appendStringInfo(buf, "\n      AND %s OPERATOR(pg_catalog.%s) %s._incr_c)",
-					 tombstone_version(p), op, alias);
+					 CursorCheckpointExpr(p, "tb"), op, alias);
 }
 
 /*
@@ -759,7 +738,7 @@ append_bytes_columns(StringInfo buf, List *columns, const char *prefix)
 
 	foreach(lc, columns)
 	{
-		LoadColumn *col = (LoadColumn *) lfirst(lc);
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 		if (lc != list_head(columns))
 			appendStringInfoString(buf, ", ");
@@ -821,7 +800,7 @@ build_append_keyless(StringInfo buf, Pipeline *p, PipelineShape *shape)
  * encodings into the column type's text input.
  */
 static void
-append_event_value(StringInfo buf, Pipeline *p, LoadColumn *col, const char *alias,
+append_event_value(StringInfo buf, Pipeline *p, ColumnMap *col, const char *alias,
 				   const char *fields_alias)
 {
 	const char *schema = ExtensionSchemaQuoted();
@@ -923,8 +902,8 @@ append_events(StringInfo buf, Pipeline *p, PipelineShape *shape, bool tally)
 			foreach(lc, shape->columns)
 			{
 				appendStringInfoString(buf, ", ");
-				append_source_expr(buf, (LoadColumn *) lfirst(lc));
-				appendStringInfo(buf, " AS %s", quote_identifier(((LoadColumn *) lfirst(lc))->name));
+				append_source_expr(buf, (ColumnMap *) lfirst(lc));
+				appendStringInfo(buf, " AS %s", quote_identifier(((ColumnMap *) lfirst(lc))->name));
 			}
 		}
 		appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
@@ -973,7 +952,7 @@ append_unavailable_fill(StringInfo buf, Pipeline *p, PipelineShape *shape)
 						   "  FROM (SELECT e._incr_c, e._incr_row");
 	foreach(lc, shape->columns)
 	{
-		LoadColumn *col = (LoadColumn *) lfirst(lc);
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 		if (!col->is_key)
 			continue;
@@ -1006,7 +985,7 @@ append_unavailable_fill(StringInfo buf, Pipeline *p, PipelineShape *shape)
  * whose events never carried the value gets NULL: nothing tells it.
  */
 static void
-append_available_value(StringInfo buf, Pipeline *p, PipelineShape *shape, LoadColumn *col)
+append_available_value(StringInfo buf, Pipeline *p, PipelineShape *shape, ColumnMap *col)
 {
 	const char *name = quote_literal_cstr(col->name);
 
@@ -1048,7 +1027,7 @@ append_cdc_ctes(StringInfo buf, Pipeline *p, PipelineShape *shape)
 		appendStringInfoString(buf, ", e._incr_row, e._incr_fields");
 	foreach(lc, shape->columns)
 	{
-		LoadColumn *col = (LoadColumn *) lfirst(lc);
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 		if (shape->json_layout && !col->is_key)
 			continue;
@@ -1144,7 +1123,7 @@ build_cdc(StringInfo buf, Pipeline *p, PipelineShape *shape)
 	appendStringInfoString(buf, "SELECT ");
 	foreach(lc, shape->columns)
 	{
-		LoadColumn *col = (LoadColumn *) lfirst(lc);
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 		if (lc != list_head(shape->columns))
 			appendStringInfoString(buf, ", ");
@@ -1244,7 +1223,7 @@ build_scd2(StringInfo buf, Pipeline *p, PipelineShape *shape)
 		appendStringInfo(buf, "replaced AS (\n  UPDATE %s AS t SET ", shape->target_sql);
 		foreach(lc, shape->columns)
 		{
-			LoadColumn *col = (LoadColumn *) lfirst(lc);
+			ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 			if (col->is_key)
 				continue;
@@ -1488,7 +1467,7 @@ BuildExpectedSql(Pipeline *p, PipelineShape *shape)
 				appendStringInfoString(&buf, "sel AS (\n  SELECT ");
 				foreach(lc, shape->columns)
 				{
-					LoadColumn *col = (LoadColumn *) lfirst(lc);
+					ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 					if (shape->json_layout && !col->is_key)
 						append_available_value(&buf, p, shape, col);

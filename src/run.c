@@ -3,7 +3,7 @@
  *		The one run path of every mode: load the pipeline, take its lock,
  *		compute the window, build the statement, execute it as the owner,
  *		count, move the checkpoint and record the run, all in the caller's
- *		transaction.  incr_run, incr_backfill and incr_plan live here.
+ *		transaction.  Its SQL functions are in run_api.c.
  */
 #include "postgres.h"
 
@@ -34,247 +34,9 @@
 #include "pipeline.h"
 #include "plan.h"
 #include "run.h"
+#include "tally.h"
 #include "window.h"
 
-PG_FUNCTION_INFO_V1(incremental_incr_run);
-PG_FUNCTION_INFO_V1(incremental_incr_backfill);
-PG_FUNCTION_INFO_V1(incremental_incr_catch_up);
-PG_FUNCTION_INFO_V1(incremental_incr_backfill_batches);
-PG_FUNCTION_INFO_V1(incremental_incr_plan);
-PG_FUNCTION_INFO_V1(incremental_incr_pending_rows);
-PG_FUNCTION_INFO_V1(incremental_tally);
-PG_FUNCTION_INFO_V1(incremental_tally_int2);
-PG_FUNCTION_INFO_V1(incremental_tally_int4);
-PG_FUNCTION_INFO_V1(incremental_tally_int8);
-PG_FUNCTION_INFO_V1(incremental_tally_numeric);
-PG_FUNCTION_INFO_V1(incremental_tally_xid8);
-PG_FUNCTION_INFO_V1(incremental_tally_timestamptz);
-PG_FUNCTION_INFO_V1(incremental_tally_timestamp);
-PG_FUNCTION_INFO_V1(incremental_tally_date);
-PG_FUNCTION_INFO_V1(incremental_count_update);
-
-/*
- * What _incr_tally counts while a run statement executes: rows read, and the
- * greatest cursor value read.  Each run has its own, on the stack of runs in
- * progress: a run started from inside another (a trigger on its target)
- * pushes its own and pops it when it ends or fails, so it never touches the
- * counts of the run that contains it.  A run draws a random token and passes
- * it to the statement as $4; _incr_tally counts only for the innermost run,
- * and only when it is called with that run's token, so no other SQL (a
- * source view, a function, a trigger) can forge counts or the checkpoint:
- * it cannot know the token.
- */
-typedef struct Tally
-{
-	struct Tally *outer;		/* the run this one is nested in, or NULL */
-	int64		token;			/* the run's token; unused when legacy */
-	bool		legacy;			/* a database at 0.1 or 0.2: no tokens */
-	int64		count;
-	bool		has_max;
-	Datum		max;
-	Oid			type;			/* the cursor's type (a base type) */
-	bool		typbyval;
-	int16		typlen;
-	FmgrInfo	cmp;
-	MemoryContext cxt;
-	int64		updates;		/* _incr_count_update: rows an upsert updated */
-} Tally;
-
-/* The innermost run in progress, or NULL. */
-static Tally *tallies = NULL;
-
-/*
- * The tally of the innermost run if the call carries its token; otherwise
- * an error: the tally functions are callable by everyone (runs execute as
- * the pipeline's owner), but count only for the statement of a run.
- */
-static Tally *
-tally_for_token(bool has_token, int64 token, const char *function)
-{
-	if (!has_token || tallies == NULL || tallies->legacy || tallies->token != token)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("%s is internal to incremental runs", function),
-				 errdetail("It counts only the rows of the statement of the run in progress, which passes the run's token; this call did not."),
-				 errhint("Do not call it; incr_run counts the rows it reads.")));
-	return tallies;
-}
-
-/* Count a row read with cursor value v of the given type into the tally. */
-static void
-tally_add(Tally *t, Datum v, Oid type)
-{
-	/* a comparator on a Datum of another type reads garbage, or crashes */
-	if (type != t->type)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("_incr_tally was called with a value of type %s, but the run's cursor is of type %s",
-						format_type_be(type), format_type_be(t->type))));
-	t->count++;
-	if (t->has_max &&
-		DatumGetInt32(FunctionCall2Coll(&t->cmp, InvalidOid, v, t->max)) <= 0)
-		return;
-	if (t->has_max && !t->typbyval)
-		pfree(DatumGetPointer(t->max));
-	if (t->typbyval)
-		t->max = v;
-	else
-	{
-		MemoryContext old = MemoryContextSwitchTo(t->cxt);
-
-		t->max = datumCopy(v, false, t->typlen);
-		MemoryContextSwitchTo(old);
-	}
-	t->has_max = true;
-}
-
-/*
- * _incr_tally(value <cursor type>, run_token int8): count a row read by the
- * run that passes the token and keep the greatest cursor value.  One SQL
- * function per cursor type, each with its own entry point, so the type of
- * value is known here and checked against the run's.  Always true, so it
- * can stand in a WHERE clause.
- */
-static Datum
-tally_typed(FunctionCallInfo fcinfo, Oid type)
-{
-	tally_add(tally_for_token(true, PG_GETARG_INT64(1), "_incr_tally"), PG_GETARG_DATUM(0), type);
-	PG_RETURN_BOOL(true);
-}
-
-/* _incr_tally(smallint, int8) */
-Datum
-incremental_tally_int2(PG_FUNCTION_ARGS)
-{
-	return tally_typed(fcinfo, INT2OID);
-}
-
-/* _incr_tally(integer, int8) */
-Datum
-incremental_tally_int4(PG_FUNCTION_ARGS)
-{
-	return tally_typed(fcinfo, INT4OID);
-}
-
-/* _incr_tally(bigint, int8) */
-Datum
-incremental_tally_int8(PG_FUNCTION_ARGS)
-{
-	return tally_typed(fcinfo, INT8OID);
-}
-
-/* _incr_tally(numeric, int8) */
-Datum
-incremental_tally_numeric(PG_FUNCTION_ARGS)
-{
-	return tally_typed(fcinfo, NUMERICOID);
-}
-
-/* _incr_tally(xid8, int8) */
-Datum
-incremental_tally_xid8(PG_FUNCTION_ARGS)
-{
-	return tally_typed(fcinfo, XID8OID);
-}
-
-/* _incr_tally(timestamptz, int8) */
-Datum
-incremental_tally_timestamptz(PG_FUNCTION_ARGS)
-{
-	return tally_typed(fcinfo, TIMESTAMPTZOID);
-}
-
-/* _incr_tally(timestamp, int8) */
-Datum
-incremental_tally_timestamp(PG_FUNCTION_ARGS)
-{
-	return tally_typed(fcinfo, TIMESTAMPOID);
-}
-
-/* _incr_tally(date, int8) */
-Datum
-incremental_tally_date(PG_FUNCTION_ARGS)
-{
-	return tally_typed(fcinfo, DATEOID);
-}
-
-/*
- * _incr_tally(anyelement) of a database still at 0.1 or 0.2, which has no
- * tokens: it counts for the innermost run if that run is such a database's,
- * and checks the value's type; the run itself refuses a greatest value
- * outside its window (check_tally_in_window).  Outside a run it does
- * nothing, as it always did.  ALTER EXTENSION incremental UPDATE replaces it.
- */
-Datum
-incremental_tally(PG_FUNCTION_ARGS)
-{
-	Oid			type = get_fn_expr_argtype(fcinfo->flinfo, 0);
-
-	if (tallies == NULL || !tallies->legacy)
-		PG_RETURN_BOOL(true);
-	if (!OidIsValid(type))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("could not determine the type of the value passed to _incr_tally")));
-	tally_add(tallies, PG_GETARG_DATUM(0), getBaseType(type));
-	PG_RETURN_BOOL(true);
-}
-
-/*
- * _incr_count_update(live[, run_token]): count a row the upsert of a run
- * updates (live: not soft-deleted, which counts as a delete).  Last in the
- * upsert's WHERE, so it is reached only for rows really updated; used where
- * RETURNING cannot tell updates from inserts (partitioned targets).  With a
- * token (0.3) only for the run that passes it; without (0.1, 0.2) for the
- * innermost run of such a database.  Always true.
- */
-Datum
-incremental_count_update(PG_FUNCTION_ARGS)
-{
-	Tally	   *t;
-
-	if (PG_NARGS() == 2)
-		t = tally_for_token(!PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
-							"_incr_count_update");
-	else if (PG_NARGS() == 1)
-	{
-		if (tallies == NULL || !tallies->legacy)
-			PG_RETURN_BOOL(true);
-		t = tallies;
-	}
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
-				 errmsg("_incr_count_update was declared with %d arguments, not 1 or 2", PG_NARGS()),
-				 errhint("Update the extension: ALTER EXTENSION incremental UPDATE;")));
-	if (PG_ARGISNULL(0) || PG_GETARG_BOOL(0))
-		t->updates++;
-	PG_RETURN_BOOL(true);
-}
-
-/*
- * Start tallying for a run's statement over the pipeline's cursor: push t
- * as the innermost run, with a new random token (legacy: none).  The caller
- * pops it when the statement is done, and ExecuteRun when the run fails.
- */
-static void
-tally_push(Tally *t, Pipeline *p, bool legacy, MemoryContext cxt)
-{
-	TypeCacheEntry *tc = lookup_type_cache(p->cursor_type, TYPECACHE_CMP_PROC_FINFO);
-
-	memset(t, 0, sizeof(*t));
-	t->legacy = legacy;
-	if (!legacy && !pg_strong_random(&t->token, sizeof(t->token)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate a random run token")));
-	t->type = getBaseType(p->cursor_type);
-	get_typlenbyval(t->type, &t->typlen, &t->typbyval);
-	fmgr_info_cxt(tc->cmp_proc_finfo.fn_oid, &t->cmp, cxt);
-	t->cxt = cxt;
-	t->outer = tallies;
-	tallies = t;
-}
 
 /*
  * Refuse a greatest cursor value outside the window: the statement reads
@@ -480,26 +242,16 @@ refuse_snapshot_isolation(const char *name)
 }
 
 /*
- * Who ran before BeginAsOwner, and the settings level it opened, for
- * EndAsOwner to restore.
- */
-typedef struct AsOwner
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	int			nestlevel;
-} AsOwner;
-
-/*
  * Become the pipeline's owner, restricted as in REFRESH MATERIALIZED VIEW,
  * and connect to SPI.  Every read of a source and write of a target on
- * someone's behalf (runs, incr_plan, incr_pending_rows) goes through here:
+ * someone's behalf (runs, incr_plan, incr_pending_rows, incr_verify and
+ * incr_repair) goes through here:
  * the owner's code (a view's functions, triggers, a query command) then runs
  * with the owner's rights, cannot change role or create temporary tables,
  * and whatever settings it changes are undone by EndAsOwner.  On error the
  * (sub)transaction abort restores identity and settings.
  */
-static void
+void
 BeginAsOwner(Pipeline *p, AsOwner *as)
 {
 	GetUserIdAndSecContext(&as->save_userid, &as->save_sec_context);
@@ -512,7 +264,7 @@ BeginAsOwner(Pipeline *p, AsOwner *as)
 }
 
 /* Disconnect from SPI, undo the owner's settings and become the caller again. */
-static void
+void
 EndAsOwner(AsOwner *as)
 {
 	SPI_finish();
@@ -526,8 +278,8 @@ typedef struct LoadResult
 	RunWindow	window;
 	bool		moved;			/* a cursor value past the checkpoint was read */
 	Datum		new_checkpoint;
-	List	   *files_loaded;	/* files: LoadFile * loaded, for incr_files */
-	List	   *files_touched;	/* files: LoadFile * with a new mtime only */
+	List	   *files_loaded;	/* files: FileEntry * loaded, for incr_files */
+	List	   *files_touched;	/* files: FileEntry * with a new mtime only */
 	Datum		tombstones[4];	/* keys deleted, versions, keys revived, versions */
 } LoadResult;
 
@@ -537,8 +289,8 @@ typedef struct LoadResult
  * that a pipeline that never deleted anything runs the statement it always
  * did.  The pipeline's lock is held: no other run adds any meanwhile.
  */
-static TombstoneUse
-tombstone_use(Pipeline *p, PipelineShape *shape)
+TombstoneUse
+TombstoneUseFor(Pipeline *p, PipelineShape *shape)
 {
 	if (!PipelineKeepsTombstones(p, shape) || !TombstonesKept())
 		return TOMBSTONES_OFF;
@@ -568,17 +320,17 @@ finish_window(Pipeline *p, RunWindow *w, LoadResult *res, Datum new_checkpoint,
 static void
 file_error_context(void *arg)
 {
-	errcontext("loading file \"%s\"", ((LoadFile *) arg)->path);
+	errcontext("loading file \"%s\"", ((FileEntry *) arg)->path);
 }
 
 /*
- * The files pipeline's part of load_window: its window is the files that are
+ * The files pipeline's part of execute_window_run: its window is the files that are
  * new or changed, its statement one COPY per file, its counts what each COPY
  * loaded.  The checkpoint is the newest modification time loaded; what was
  * loaded is recorded in incr_files by the caller, in this transaction.
  */
 static void
-load_files(Pipeline *p, PipelineShape *shape, Checkpoint *cp, RunRecord *rec,
+execute_files_run(Pipeline *p, PipelineShape *shape, Checkpoint *cp, RunRecord *rec,
 		   LoadResult *res, MemoryContext cxt)
 {
 	FileWindow	fw;
@@ -599,7 +351,7 @@ load_files(Pipeline *p, PipelineShape *shape, Checkpoint *cp, RunRecord *rec,
 	error_context_stack = &errcallback;
 	foreach(lc, fw.load)
 	{
-		LoadFile   *f = lfirst(lc);
+		FileEntry  *f = lfirst(lc);
 		int			ret;
 
 		errcallback.arg = f;
@@ -629,7 +381,7 @@ load_files(Pipeline *p, PipelineShape *shape, Checkpoint *cp, RunRecord *rec,
  * abort restores both.  Values needed afterwards are copied to cxt.
  */
 static void
-load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
+execute_window_run(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 			LoadResult *res, MemoryContext cxt)
 {
 	AsOwner		as;
@@ -650,7 +402,7 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	shape = DescribePipeline(p, DESCRIBE_FOR_RUN);
 	if (p->mode == MODE_FILES)
 	{
-		load_files(p, shape, cp, rec, res, cxt);
+		execute_files_run(p, shape, cp, rec, res, cxt);
 		EndAsOwner(&as);
 		return;
 	}
@@ -659,7 +411,7 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 							  CursorValueIn(p, req->to_value), req->batched, w);
 	else
 		ComputeRunWindow(p, shape, cp, true, w);
-	shape->tombstones = tombstone_use(p, shape);
+	shape->tombstones = TombstoneUseFor(p, shape);
 	sql = BuildRunSql(p, shape);
 
 	/* the window goes into the history now, so that a failed run shows it too */
@@ -691,7 +443,7 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 		return;
 	}
 
-	tally_push(&tally, p, !RunTokensSupported(), cxt);
+	TallyPush(&tally, p, !RunTokensSupported(), cxt);
 	values[3] = Int64GetDatum(tally.token);
 
 	/*
@@ -806,7 +558,7 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	res->moved = tally.has_max && (cp->isnull || CursorLessThan(p, cp->value, tally.max));
 	check_tally_in_window(p, &tally, w);
 	finish_window(p, w, res, tally.max, cxt);
-	tallies = tally.outer;
+	TallyRestore(tally.outer);
 
 	EndAsOwner(&as);
 }
@@ -863,7 +615,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	RunRecord	rec;
 	LoadResult	res;
 	int64		run_id;
-	Tally	   *outer_tally = tallies;
+	Tally	   *outer_tally = TallyInnermost();
 
 	memset(&rec, 0, sizeof(rec));
 	memset(&res, 0, sizeof(res));
@@ -917,7 +669,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		load_window(req, p, &cp, &rec, &res, cxt);
+		execute_window_run(req, p, &cp, &rec, &res, cxt);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -933,7 +685,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
 		/* forget this run's tally; a run this one is nested in keeps its own */
-		tallies = outer_tally;
+		TallyRestore(outer_tally);
 
 		rec.finished_at = GetCurrentTimestamp();
 		rec.status = "error";
@@ -980,471 +732,4 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		outcome->checkpoint = cp.isnull ? NULL : CursorValueOut(p, cp.value);
 	}
 	return InsertRun(run_id, &rec);
-}
-
-/* Refuse to backfill a files pipeline: it has no cursor range to re-read. */
-static void
-refuse_files_backfill(Pipeline *p)
-{
-	if (p->mode == MODE_FILES)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("files pipeline \"%s\" cannot be backfilled", p->name),
-				 errdetail("It loads files, not a range of cursor values."),
-				 errhint("To load files again, forget them with incr_reset(%s, <modified after>) and run the pipeline.",
-						 quote_literal_cstr(p->name))));
-}
-
-/* Return the text of an argument that must not be NULL. */
-static char *
-text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"%s\" must not be null", argname)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
-/* incr_run(name, wait): run a pipeline once. */
-Datum
-incremental_incr_run(PG_FUNCTION_ARGS)
-{
-	RunRequest	req;
-
-	memset(&req, 0, sizeof(req));
-	req.name = text_arg(fcinfo, 0, "name");
-	/* pg_cron's jobs run with application_name pg_cron */
-	req.trigger = (application_name && strcmp(application_name, "pg_cron") == 0) ?
-		"pg_cron" : "manual";
-	req.wait = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
-	PG_RETURN_DATUM(ExecuteRun(&req, NULL));
-}
-
-/*
- * Refuse to run a procedure that commits after each batch unless it was
- * CALLed on its own, where it may commit.
- */
-static void
-require_own_transactions(FunctionCallInfo fcinfo, const char *procedure,
-						 const char *alternative)
-{
-	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
-		castNode(CallContext, fcinfo->context)->atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("%s cannot run inside a transaction block", procedure),
-				 errdetail("It commits after each batch."),
-				 errhint("CALL it on its own, not inside BEGIN ... COMMIT or a function; for one transaction use %s.",
-						 alternative)));
-}
-
-/* Run one batch of a procedure: a run in the current transaction, with a snapshot. */
-static void
-run_batch(RunRequest *req, RunOutcome *outcome)
-{
-	PushActiveSnapshot(GetTransactionSnapshot());
-	(void) ExecuteRun(req, outcome);
-	PopActiveSnapshot();
-}
-
-/*
- * CALL incr_catch_up(name, max_batches): run batches of batch_size, each in
- * a transaction of its own, until nothing is left or max_batches ran.
- * Stopping it at any point (cancel, kill, crash) loses nothing: every
- * committed batch moved its checkpoint with its data, and the next call
- * starts from there.
- */
-Datum
-incremental_incr_catch_up(PG_FUNCTION_ARGS)
-{
-	RunRequest	req;
-	int32		max_batches = 0;
-	MemoryContext batch_cxt;
-	MemoryContext old;
-
-	require_own_transactions(fcinfo, "incr_catch_up", "incr_run");
-
-	memset(&req, 0, sizeof(req));
-	req.name = text_arg(fcinfo, 0, "name");
-	req.trigger = "catch_up";
-	req.wait = true;
-	if (!PG_ARGISNULL(1))
-	{
-		max_batches = PG_GETARG_INT32(1);
-		if (max_batches <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("max_batches must be positive, not %d", max_batches),
-					 errhint("Pass NULL to run until nothing is left.")));
-	}
-	/* fail early on an unknown name or a foreign pipeline */
-	CheckPipelineOwner(LoadPipeline(req.name));
-
-	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "incr_catch_up batch",
-									  ALLOCSET_DEFAULT_SIZES);
-	for (int batch = 1; max_batches == 0 || batch <= max_batches; batch++)
-	{
-		RunOutcome	outcome;
-		char	   *activity;
-
-		old = MemoryContextSwitchTo(batch_cxt);
-		activity = psprintf("incremental: catch-up of pipeline %s, batch %d", req.name, batch);
-		pgstat_report_activity(STATE_RUNNING, activity);
-
-		run_batch(&req, &outcome);
-
-		ereport(NOTICE,
-				(errmsg("pipeline \"%s\" batch %d: read " INT64_FORMAT ", inserted " INT64_FORMAT
-						", updated " INT64_FORMAT ", deleted " INT64_FORMAT ", checkpoint %s",
-						req.name, batch, outcome.record.rows_read,
-						outcome.record.rows_inserted, outcome.record.rows_updated,
-						outcome.record.rows_deleted,
-						outcome.checkpoint ? outcome.checkpoint : "none")));
-		MemoryContextSwitchTo(old);
-		SPI_commit();
-		MemoryContextReset(batch_cxt);
-		if (!outcome.moved)
-			break;
-	}
-	SPI_finish();
-	PG_RETURN_VOID();
-}
-
-/*
- * CALL incr_backfill_batches(name, from_value, to_value): a backfill in
- * batches of batch_size rows, each a backfill run in a transaction of its
- * own.  Stopped, it can be called again from the last batch's window_to
- * (incr_backfills shows it); re-processing is idempotent anyway.
- */
-Datum
-incremental_incr_backfill_batches(PG_FUNCTION_ARGS)
-{
-	RunRequest	req;
-	Pipeline   *p;
-	char	   *to;
-	MemoryContext batch_cxt;
-	MemoryContext keep_cxt;
-
-	require_own_transactions(fcinfo, "incr_backfill_batches", "incr_backfill");
-
-	memset(&req, 0, sizeof(req));
-	req.name = text_arg(fcinfo, 0, "name");
-	req.from_value = text_arg(fcinfo, 1, "from_value");
-	to = text_arg(fcinfo, 2, "to_value");
-	req.to_value = to;
-	req.trigger = "backfill";
-	req.wait = true;
-	req.backfill = true;
-	req.batched = true;
-
-	p = LoadPipeline(req.name);
-	CheckPipelineOwner(p);
-	refuse_files_backfill(p);
-	if (CursorLessThan(p, CursorValueIn(p, to), CursorValueIn(p, req.from_value)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("backfill range of pipeline \"%s\" is empty", req.name),
-				 errdetail("from_value %s is greater than to_value %s.",
-						   req.from_value, to)));
-	if (p->batch_size <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("pipeline \"%s\" has no batch_size", req.name),
-				 errhint("Use incr_backfill for one transaction.")));
-
-	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "incr_backfill_batches batch",
-									  ALLOCSET_DEFAULT_SIZES);
-	/* what must outlive each batch's commit: the next batch's start */
-	keep_cxt = AllocSetContextCreate(CurrentMemoryContext, "incr_backfill_batches",
-									 ALLOCSET_SMALL_SIZES);
-	for (int batch = 1;; batch++)
-	{
-		RunOutcome	outcome;
-		MemoryContext old = MemoryContextSwitchTo(batch_cxt);
-		char	   *reached;
-		bool		done;
-
-		run_batch(&req, &outcome);
-		reached = outcome.record.window_to;
-		ereport(NOTICE,
-				(errmsg("pipeline \"%s\" backfill batch %d: read " INT64_FORMAT ", written " INT64_FORMAT ", up to %s",
-						req.name, batch, outcome.record.rows_read,
-						outcome.record.rows_inserted + outcome.record.rows_updated +
-						outcome.record.rows_deleted, reached ? reached : "nothing")));
-		/* done when the batch reached to_value or the checkpoint, or read nothing new */
-		done = (reached == NULL ||
-				!CursorLessThan(p, CursorValueIn(p, reached), CursorValueIn(p, to)) ||
-				!CursorLessThan(p, CursorValueIn(p, req.from_value), CursorValueIn(p, reached)));
-		MemoryContextSwitchTo(old);
-		if (!done)
-			req.from_value = MemoryContextStrdup(keep_cxt, reached);
-		SPI_commit();
-		MemoryContextReset(batch_cxt);
-		if (done)
-			break;
-	}
-	SPI_finish();
-	PG_RETURN_VOID();
-}
-
-/*
- * incr_backfill(name, from_value, to_value): re-process a closed range of
- * cursor values without moving the checkpoint.
- */
-Datum
-incremental_incr_backfill(PG_FUNCTION_ARGS)
-{
-	RunRequest	req;
-	Pipeline   *p;
-
-	memset(&req, 0, sizeof(req));
-	req.name = text_arg(fcinfo, 0, "name");
-	req.from_value = text_arg(fcinfo, 1, "from_value");
-	req.to_value = text_arg(fcinfo, 2, "to_value");
-	req.trigger = "backfill";
-	req.wait = true;
-	req.backfill = true;
-
-	/* check the range before taking any lock */
-	p = LoadPipeline(req.name);
-	CheckPipelineOwner(p);
-	refuse_files_backfill(p);
-	if (CursorLessThan(p, CursorValueIn(p, req.to_value), CursorValueIn(p, req.from_value)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("backfill range of pipeline \"%s\" is empty", req.name),
-				 errdetail("from_value %s is greater than to_value %s.",
-						   req.from_value, req.to_value)));
-	PG_RETURN_DATUM(ExecuteRun(&req, NULL));
-}
-
-/*
- * Make text safe inside a -- comment line: a name may hold a line break,
- * which would end the comment and turn the rest of the name into SQL.
- */
-static char *
-comment_safe(const char *text)
-{
-	char	   *copy = pstrdup(text);
-
-	for (char *c = copy; *c; c++)
-		if (*c == '\n' || *c == '\r')
-			*c = ' ';
-	return copy;
-}
-
-/* incr_plan of a files pipeline: the files the next run would load, and their COPY. */
-static void
-plan_files(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp)
-{
-	FileWindow	fw;
-	ListCell   *lc;
-
-	ComputeFileWindow(p, &fw);
-	appendStringInfo(buf, "-- pipeline %s: files %s into %s\n",
-					 comment_safe(quote_identifier(p->name)),
-					 comment_safe(quote_literal_cstr(p->files)), comment_safe(shape->target_sql));
-	appendStringInfo(buf, "-- checkpoint (the newest modification time loaded, or set by incr_reset): %s\n",
-					 cp->isnull ? "none" : CursorValueOut(p, cp->value));
-	appendStringInfo(buf, "-- %d to load, %d unchanged since loaded, ", list_length(fw.load), fw.unchanged);
-	if (fw.settle)
-		appendStringInfo(buf, "%d modified within the lag (after %s), ", fw.settling,
-						 CursorValueOut(p, TimestampTzGetDatum(fw.settled_before)));
-	appendStringInfo(buf, "%d left for later runs by batch_size\n", fw.held_back);
-	foreach(lc, fw.load)
-	{
-		LoadFile   *f = lfirst(lc);
-
-		appendStringInfo(buf, "-- %s file, " INT64_FORMAT " bytes, modified %s, sha256 %s\n%s;\n",
-						 f->changed ? "changed" : "new", f->size,
-						 CursorValueOut(p, TimestampTzGetDatum(f->modified_at)), f->checksum,
-						 BuildCopySql(p, shape->target_sql, f->path));
-	}
-}
-
-/*
- * incr_plan(name): the statement and the window the next run would use,
- * computed as the run would but without waiting for writers or running it.
- */
-Datum
-incremental_incr_plan(PG_FUNCTION_ARGS)
-{
-	Pipeline   *p = LoadPipeline(text_arg(fcinfo, 0, "name"));
-	MemoryContext cxt = CurrentMemoryContext;
-	Checkpoint	cp;
-	RunWindow	w;
-	PipelineShape *shape;
-	StringInfoData buf;
-	AsOwner		as;
-
-	CheckPipelineOwner(p);
-	CheckPipelineOwnerExists(p);
-	(void) ReadCheckpoint(p, CHECKPOINT_NO_LOCK, &cp);
-
-	BeginAsOwner(p, &as);
-	shape = DescribePipeline(p, DESCRIBE_FOR_PLAN);
-	if (p->mode == MODE_FILES)
-	{
-		MemoryContextSwitchTo(cxt);
-		initStringInfo(&buf);
-		plan_files(&buf, p, shape, &cp);
-		EndAsOwner(&as);
-		PG_RETURN_TEXT_P(cstring_to_text(buf.data));
-	}
-	ComputeRunWindow(p, shape, &cp, false, &w);
-	shape->tombstones = tombstone_use(p, shape);
-
-	MemoryContextSwitchTo(cxt);
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "-- pipeline %s: %s from %s into %s, cursor %s (%s)\n",
-					 comment_safe(quote_identifier(p->name)), PipelineModeName(p->mode),
-					 comment_safe(shape->source_sql), comment_safe(shape->target_sql),
-					 comment_safe(quote_identifier(p->cursor_column)),
-					 format_type_be(p->cursor_type));
-	appendStringInfo(&buf, "-- $1 lower bound, %s: %s%s\n",
-					 p->mode == MODE_QUERY ? "exclusive" : "inclusive",
-					 CursorValueOut(p, w.lower),
-					 w.lower_unbounded ? " (no checkpoint yet)" :
-					 p->lag ? " (checkpoint less lag)" : " (checkpoint)");
-	appendStringInfo(&buf, "-- $2 upper bound, inclusive: %s (%s)\n",
-					 CursorValueOut(p, w.upper), w.upper_reason);
-	appendStringInfo(&buf, "-- $3 checkpoint: %s\n",
-					 cp.isnull ? "none" : CursorValueOut(p, w.checkpoint));
-	if (p->mode != MODE_QUERY && RunTokensSupported())
-		appendStringInfoString(&buf, "-- $4 the run's token, drawn at random by each run: the counting functions refuse any other\n");
-	appendStringInfoString(&buf, BuildRunSql(p, shape));
-	appendStringInfoChar(&buf, ';');
-
-	EndAsOwner(&as);
-	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
-}
-
-/*
- * How long incr_pending_rows counts before it gives up: a source that is
- * slow to read (a view that sleeps, a remote table that does not answer)
- * must not hang incr_status for everyone who looks at it.
- */
-#define PENDING_COUNT_TIMEOUT_MS 5000
-
-static bool pending_timeout_registered = false;
-static TimeoutId pending_timeout;
-static volatile sig_atomic_t pending_timed_out = false;
-
-/* Timeout handler: cancel the pending count, as statement_timeout would. */
-static void
-pending_timeout_handler(void)
-{
-	pending_timed_out = true;
-	QueryCancelPending = true;
-	InterruptPending = true;
-	SetLatch(MyLatch);
-}
-
-/*
- * Count the source rows past the checkpoint as the pipeline's owner, in a
- * subtransaction, within PENDING_COUNT_TIMEOUT_MS.  Returns false if the
- * count ran out of time; any other error goes on.
- */
-static bool
-count_pending(Pipeline *p, Checkpoint *cp, int64 *count)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	Oid			type = p->cursor_type;
-	AsOwner		as;
-	char	   *sql;
-	bool		isnull;
-
-	if (!pending_timeout_registered)
-	{
-		pending_timeout = RegisterTimeout(USER_TIMEOUT, pending_timeout_handler);
-		pending_timeout_registered = true;
-	}
-	sql = BuildPendingSql(p, quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->source)),
-														get_rel_name(p->source)),
-						  cp->isnull);
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	pending_timed_out = false;
-	PG_TRY();
-	{
-		BeginAsOwner(p, &as);
-		enable_timeout_after(pending_timeout, PENDING_COUNT_TIMEOUT_MS);
-		if (SPI_execute_with_args(sql, cp->isnull ? 0 : 1, &type, &cp->value,
-								  NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not count pending rows: %s", sql);
-		disable_timeout(pending_timeout, false);
-		*count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-											 1, &isnull));
-		EndAsOwner(&as);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		disable_timeout(pending_timeout, false);
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (!pending_timed_out || edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
-			ReThrowError(edata);
-		pending_timed_out = false;
-		return false;
-	}
-	PG_END_TRY();
-	return true;
-}
-
-/*
- * incr_pending_rows(name): how many source rows lie past the checkpoint,
- * counted up to 1000000 as the pipeline's owner (whoever asks, the source's
- * code runs with the owner's rights, restricted, as in a run); NULL when
- * the caller may not act on the pipeline, the owner cannot read the source,
- * the source is gone, or the count took longer than 5 seconds.  Used by
- * incr_status.
- */
-Datum
-incremental_incr_pending_rows(PG_FUNCTION_ARGS)
-{
-	Pipeline   *p = LoadPipeline(text_arg(fcinfo, 0, "name"));
-	Checkpoint	cp;
-	Oid			nsp = get_rel_namespace(p->source);
-	int64		count;
-	AttrNumber	attnum;
-
-	/* only the owner's roles may learn about the pipeline's progress */
-	if (!OidIsValid(nsp) || !has_privs_of_role(GetUserId(), p->owner) ||
-		!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(p->owner)))
-		PG_RETURN_NULL();
-	/* the count reads as the owner, so what the owner may read decides */
-	attnum = get_attnum(p->source, p->cursor_column);
-	if (attnum == InvalidAttrNumber ||
-		getBaseType(get_atttype(p->source, attnum)) != p->cursor_type ||
-		pg_namespace_aclcheck(nsp, p->owner, ACL_USAGE) != ACLCHECK_OK ||
-		(pg_class_aclcheck(p->source, p->owner, ACL_SELECT) != ACLCHECK_OK &&
-		 pg_attribute_aclcheck(p->source, attnum, p->owner, ACL_SELECT) != ACLCHECK_OK))
-		PG_RETURN_NULL();
-
-	(void) ReadCheckpoint(p, CHECKPOINT_NO_LOCK, &cp);
-	if (!count_pending(p, &cp, &count))
-	{
-		ereport(NOTICE,
-				(errmsg("rows pending of pipeline \"%s\" not counted: the count took longer than %d ms",
-						p->name, PENDING_COUNT_TIMEOUT_MS),
-				 errdetail("incr_status shows rows_pending as NULL for it.")));
-		PG_RETURN_NULL();
-	}
-	PG_RETURN_INT64(count);
 }

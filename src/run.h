@@ -7,6 +7,7 @@
 #define INCREMENTAL_RUN_H
 
 #include "catalog.h"
+#include "pipeline.h"
 
 /* What to run: a normal run, or a backfill of [from_value, to_value]. */
 typedef struct RunRequest
@@ -39,6 +40,20 @@ typedef struct RunOutcome
 	char	   *checkpoint;		/* the checkpoint after the run, as text; NULL if none */
 } RunOutcome;
 
+/*
+ * Who ran before BeginAsOwner, and the settings level it opened, for
+ * EndAsOwner to restore.
+ */
+typedef struct AsOwner
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			nestlevel;
+} AsOwner;
+
+extern void BeginAsOwner(Pipeline *pipeline, AsOwner *as);
+extern void EndAsOwner(AsOwner *as);
+extern TombstoneUse TombstoneUseFor(Pipeline *pipeline, PipelineShape *shape);
 extern Datum ExecuteRun(RunRequest *req, RunOutcome *outcome);
 extern void RecordFailedRun(int64 run_id, RunRecord *run);
 

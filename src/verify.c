@@ -45,6 +45,7 @@
 #include "catalog.h"
 #include "pipeline.h"
 #include "plan.h"
+#include "run.h"
 #include "window.h"
 
 PG_FUNCTION_INFO_V1(incremental_incr_verify);
@@ -236,7 +237,7 @@ source_keys_sql(Verify *v, const char *where)
 	appendStringInfoString(&buf, "SELECT ");
 	foreach(lc, v->shape->columns)
 	{
-		LoadColumn *lcol = lfirst(lc);
+		ColumnMap  *lcol = lfirst(lc);
 
 		if (!lcol->is_key)
 			continue;
@@ -268,7 +269,7 @@ build_sides(Verify *v)
 	v->keyed = (p->keys != NIL);
 	foreach(lc, shape->columns)
 	{
-		LoadColumn *lcol = lfirst(lc);
+		ColumnMap  *lcol = lfirst(lc);
 		VerifyColumn *col = palloc0(sizeof(VerifyColumn));
 
 		col->name = col->target_name = lcol->name;
@@ -651,19 +652,19 @@ compare(Verify *v)
 		check_history(v);
 }
 
-/* Pin the settings that shape text output, as postgres_fdw does on its connections. */
-static int
+/*
+ * Pin the settings that shape text output, as postgres_fdw does on its
+ * connections; EndAsOwner undoes them.
+ */
+static void
 pin_output_settings(void)
 {
-	int			nestlevel = NewGUCNestLevel();
-
 	(void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	return nestlevel;
 }
 
 /* Load, check and lock a pipeline for verify or repair, refusing modes without a promise. */
@@ -720,26 +721,17 @@ verify_pipeline(FunctionCallInfo fcinfo, const char *what, Checkpoint *cp)
 static void
 verify_as_owner(Verify *v, DescribeFor purpose, void (*then) (Verify *))
 {
-	Oid			save_userid;
-	int			save_sec_context;
-	int			nestlevel;
+	AsOwner		as;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	v->cxt = cxt;
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(v->p->owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
 	/*
-	 * One settings level around everything the owner's code can run in
-	 * (DescribePipeline, the comparison, the repair), undone, not kept, at
-	 * the end: a set_config() in a source view must never become the
-	 * caller's setting.  The output settings are pinned inside it.
+	 * The owner's settings level (BeginAsOwner) is undone, not kept, at the
+	 * end: a set_config() in a source view must never become the caller's
+	 * setting.  The output settings are pinned inside it.
 	 */
-	nestlevel = pin_output_settings();
+	BeginAsOwner(v->p, &as);
+	pin_output_settings();
 	/* what outlives SPI_finish (sample, keys, counts) is made in the caller's context */
 	MemoryContextSwitchTo(cxt);
 	v->shape = DescribePipeline(v->p, purpose);
@@ -747,9 +739,7 @@ verify_as_owner(Verify *v, DescribeFor purpose, void (*then) (Verify *))
 	compare(v);
 	if (then)
 		then(v);
-	AtEOXact_GUC(false, nestlevel);
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	EndAsOwner(&as);
 }
 
 /* The incr_runs row of a verify or repair, started now. */

@@ -62,142 +62,9 @@
 #include "utils/typcache.h"
 #include "utils/xid8.h"
 
+#include "cursor.h"
 #include "plan.h"
 #include "window.h"
-
-/* The least (greatest = false) or greatest value of the cursor's type. */
-static Datum
-cursor_extreme(Pipeline *p, bool greatest)
-{
-	switch (p->cursor_type)
-	{
-		case TIMESTAMPTZOID:
-		case TIMESTAMPOID:
-			{
-				Timestamp	t;
-
-				if (greatest)
-					TIMESTAMP_NOEND(t);
-				else
-					TIMESTAMP_NOBEGIN(t);
-				return TimestampGetDatum(t);
-			}
-		case DATEOID:
-			{
-				DateADT		d;
-
-				if (greatest)
-					DATE_NOEND(d);
-				else
-					DATE_NOBEGIN(d);
-				return DateADTGetDatum(d);
-			}
-		case INT2OID:
-			return Int16GetDatum(greatest ? PG_INT16_MAX : PG_INT16_MIN);
-		case INT4OID:
-			return Int32GetDatum(greatest ? PG_INT32_MAX : PG_INT32_MIN);
-		case INT8OID:
-			return Int64GetDatum(greatest ? PG_INT64_MAX : PG_INT64_MIN);
-		case XID8OID:
-			return FullTransactionIdGetDatum(FullTransactionIdFromU64(greatest ? PG_UINT64_MAX : 0));
-		case NUMERICOID:
-			return DirectFunctionCall3(numeric_in,
-									   CStringGetDatum(greatest ? "Infinity" : "-Infinity"),
-									   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	}
-	elog(ERROR, "unsupported cursor type %u", p->cursor_type);
-	return (Datum) 0;			/* keep compiler quiet */
-}
-
-/*
- * The greatest finite value of the cursor's type.  Windows never reach past
- * it, so rows whose cursor is NaN or infinite are never loaded: they would
- * move the checkpoint to where no later row can pass it.
- */
-static Datum
-cursor_greatest_finite(Pipeline *p)
-{
-	switch (p->cursor_type)
-	{
-		case TIMESTAMPTZOID:
-		case TIMESTAMPOID:
-			return TimestampGetDatum(END_TIMESTAMP - 1);
-		case DATEOID:
-			return DateADTGetDatum(DATE_END_JULIAN - POSTGRES_EPOCH_JDATE - 1);
-		case NUMERICOID:
-			/* the largest power of ten numeric accepts */
-			return DirectFunctionCall3(numeric_in, CStringGetDatum("1e131071"),
-									   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		default:
-			return cursor_extreme(p, true);
-	}
-}
-
-/* True if a cursor value is neither NaN nor infinite. */
-static bool
-cursor_is_finite(Pipeline *p, Datum value)
-{
-	switch (p->cursor_type)
-	{
-		case TIMESTAMPTZOID:
-		case TIMESTAMPOID:
-			return !TIMESTAMP_NOT_FINITE(DatumGetTimestamp(value));
-		case DATEOID:
-			return !DATE_NOT_FINITE(DatumGetDateADT(value));
-		case NUMERICOID:
-			return !numeric_is_nan(DatumGetNumeric(value)) &&
-				!numeric_is_inf(DatumGetNumeric(value));
-		default:
-			return true;
-	}
-}
-
-/* True if a < b in the cursor type's default ordering. */
-bool
-CursorLessThan(Pipeline *p, Datum a, Datum b)
-{
-	TypeCacheEntry *tc = lookup_type_cache(p->cursor_type, TYPECACHE_CMP_PROC_FINFO);
-
-	return DatumGetInt32(FunctionCall2Coll(&tc->cmp_proc_finfo, InvalidOid, a, b)) < 0;
-}
-
-/* Format a cursor value with its type's output function. */
-char *
-CursorValueOut(Pipeline *p, Datum value)
-{
-	Oid			output;
-	bool		isvarlena;
-
-	getTypeOutputInfo(p->cursor_type, &output, &isvarlena);
-	return OidOutputFunctionCall(output, value);
-}
-
-/*
- * Read a cursor value given by a user (incr_reset, incr_backfill) with its
- * type's input function, refusing what no window can use: NaN and infinite
- * values, and the junk xid8's own input function lets through ("abc" is 0).
- */
-Datum
-CursorValueIn(Pipeline *p, const char *text)
-{
-	Oid			input;
-	Oid			ioparam;
-	Datum		value;
-
-	if (p->cursor_type == XID8OID &&
-		(text[0] == '\0' || strspn(text, "0123456789") != strlen(text)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type xid8: \"%s\"", text)));
-	getTypeInputInfo(p->cursor_type, &input, &ioparam);
-	value = OidInputFunctionCall(input, unconstify(char *, text), ioparam, -1);
-	if (!cursor_is_finite(p, value))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cursor value \"%s\" is not finite", text),
-				 errdetail("Rows whose cursor is NaN or infinite are never loaded, so no window can start or end there.")));
-	return value;
-}
 
 /*
  * Refuse an xid8 cursor value above this cluster's next transaction id.  No
@@ -227,30 +94,6 @@ CheckXid8FromThisCluster(Pipeline *p, char source_relkind, Datum value,
 						   U64FromFullTransactionId(next)),
 				 errhint("Reset the checkpoint to a transaction id of this cluster, e.g. SELECT incr_reset(%s, pg_snapshot_xmin(pg_current_snapshot())::text); if rows were written since the restore, use an id below theirs, or incr_reset(%s) to load everything again.",
 						 quote_literal_cstr(p->name), quote_literal_cstr(p->name))));
-}
-
-/* The checkpoint less the lag: where a run starts reading (inclusive). */
-static Datum
-lower_bound(Pipeline *p, Datum checkpoint)
-{
-	if (p->lag == NULL)
-		return checkpoint;
-	switch (p->cursor_kind)
-	{
-		case CURSOR_TIMESTAMPTZ:
-			return DirectFunctionCall2(timestamptz_mi_interval, checkpoint,
-									   IntervalPGetDatum(p->lag));
-		case CURSOR_TIMESTAMP:
-			return DirectFunctionCall2(timestamp_mi_interval, checkpoint,
-									   IntervalPGetDatum(p->lag));
-		case CURSOR_DATE:
-			/* date - interval is a timestamp; its date rounds down, reading more */
-			return DirectFunctionCall1(timestamp_date,
-									   DirectFunctionCall2(date_mi_interval, checkpoint,
-														   IntervalPGetDatum(p->lag)));
-		default:
-			return checkpoint;	/* lag is refused for other cursors */
-	}
 }
 
 /*
@@ -497,28 +340,6 @@ query_cursor_value(Pipeline *p, const char *sql, int nargs, Datum *args, Datum *
 }
 
 /*
- * The greatest value below v, for the cursor types whose safe bound a query
- * pipeline must stay strictly under: its $2 is inclusive and it cannot tell
- * loaded rows from new ones, so it must not read the bound's own value.
- */
-static Datum
-cursor_predecessor(Pipeline *p, Datum v)
-{
-	switch (p->cursor_type)
-	{
-		case TIMESTAMPTZOID:
-		case TIMESTAMPOID:
-			return TimestampGetDatum(DatumGetTimestamp(v) - 1);
-		case DATEOID:
-			return DateADTGetDatum(DatumGetDateADT(v) - 1);
-		case XID8OID:
-			return FullTransactionIdGetDatum(FullTransactionIdFromU64(U64FromFullTransactionId(DatumGetFullTransactionId(v)) - 1));
-		default:
-			return v;
-	}
-}
-
-/*
  * Refuse the first window of a query pipeline when the source holds rows at
  * the cursor type's least value.  Its command reads cursor > $1, and $1 is
  * that least value: no value of the type lies below it, so these rows could
@@ -527,7 +348,7 @@ cursor_predecessor(Pipeline *p, Datum v)
 static void
 refuse_rows_at_least_value(Pipeline *p, PipelineShape *shape)
 {
-	Datum		least = cursor_extreme(p, false);
+	Datum		least = CursorLeast(p);
 	Datum		found;
 	char	   *text = CursorValueOut(p, least);
 
@@ -540,7 +361,7 @@ refuse_rows_at_least_value(Pipeline *p, PipelineShape *shape)
 			 errdetail("The command reads %s > $1, and on a first run $1 is %s: no %s value lies below it, so no window can hold these rows.",
 					   quote_identifier(p->cursor_column), text,
 					   format_type_be(p->cursor_type)),
-			 cursor_is_finite(p, least) ?
+			 CursorIsFinite(p, least) ?
 			 errhint("Process the rows at %s yourself, then call incr_reset(%s, %s) so that runs start after them; or give them another cursor value.",
 					 text, quote_literal_cstr(p->name), quote_literal_cstr(text)) :
 			 errhint("Give these rows a finite cursor value, or keep them out of the source (a view over the rows with finite values).")));
@@ -598,18 +419,18 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	bool		local = (shape->source_relkind != RELKIND_FOREIGN_TABLE);
 
 	memset(w, 0, sizeof(RunWindow));
-	w->upper = cursor_greatest_finite(p);
+	w->upper = CursorGreatestFinite(p);
 	w->upper_unbounded = true;
 	w->upper_reason = "no bound";
 	if (cp->isnull)
 	{
-		w->checkpoint = w->lower = cursor_extreme(p, false);
+		w->checkpoint = w->lower = CursorLeast(p);
 		w->lower_unbounded = true;
 	}
 	else
 	{
 		w->checkpoint = cp->value;
-		w->lower = lower_bound(p, cp->value);
+		w->lower = CursorLowerBound(p, cp->value);
 	}
 
 	if (!cp->isnull)
@@ -619,26 +440,26 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		w->upper_reason = "safe upper bound disabled (incremental.safe_upper_bound = off)";
 	else if (!local)
 		w->upper_reason = "foreign source: no safe bound, late rows need lag";
-	else if (p->cursor_kind == CURSOR_INTEGER || p->cursor_kind == CURSOR_NUMERIC)
+	else if (PipelineCursor(p)->bound == BOUND_GREATEST_AFTER_WRITERS)
 	{
 		Datum		greatest;
-		Datum		finite = cursor_greatest_finite(p);
+		Datum		finite = CursorGreatestFinite(p);
 
 		if (query_cursor_value(p, BuildMaxCursorSql(p, shape), 1, &finite, &greatest))
 			cap_upper(p, w, greatest, "greatest cursor value before waiting for writers");
 		else
 		{
-			cap_upper(p, w, cursor_extreme(p, false), "empty source");
+			cap_upper(p, w, CursorLeast(p), "empty source");
 			w->empty = true;
 		}
 		if (wait_writers)
 			wait_for_writers(p);
 	}
-	else if (p->cursor_kind == CURSOR_XID8)
+	else if (PipelineCursor(p)->bound == BOUND_OLDEST_XID)
 	{
 		Datum		b = oldest_running_xid8();
 
-		cap_upper(p, w, p->mode == MODE_QUERY ? cursor_predecessor(p, b) : b,
+		cap_upper(p, w, p->mode == MODE_QUERY ? CursorPredecessor(p, b) : b,
 				  "oldest running transaction id");
 	}
 	else
@@ -656,19 +477,8 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 			oldest = now;
 			reason = "time of the check";
 		}
-		switch (p->cursor_kind)
-		{
-			case CURSOR_TIMESTAMPTZ:
-				b = TimestampTzGetDatum(oldest);
-				break;
-			case CURSOR_TIMESTAMP:
-				b = DirectFunctionCall1(timestamptz_timestamp, TimestampTzGetDatum(oldest));
-				break;
-			default:
-				b = DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(oldest));
-				break;
-		}
-		cap_upper(p, w, p->mode == MODE_QUERY ? cursor_predecessor(p, b) : b, reason);
+		b = CursorFromTime(p, oldest);
+		cap_upper(p, w, p->mode == MODE_QUERY ? CursorPredecessor(p, b) : b, reason);
 	}
 
 	/*
@@ -678,7 +488,7 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	if (p->mode == MODE_QUERY)
 	{
 		Datum		greatest;
-		Datum		finite = cursor_greatest_finite(p);
+		Datum		finite = CursorGreatestFinite(p);
 
 		if (cp->isnull)
 			refuse_rows_at_least_value(p, shape);
@@ -687,7 +497,7 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 			cap_upper(p, w, greatest, "greatest cursor value");
 		else
 		{
-			cap_upper(p, w, cursor_extreme(p, false), "empty source");
+			cap_upper(p, w, CursorLeast(p), "empty source");
 			w->empty = true;
 		}
 	}
@@ -724,7 +534,7 @@ ComputeBackfillWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	w->upper_reason = "backfill range";
 	if (cp->isnull)
 	{
-		w->upper = cursor_extreme(p, false);
+		w->upper = CursorLeast(p);
 		w->upper_reason = "no checkpoint yet: nothing to backfill";
 	}
 	else if (CursorLessThan(p, cp->value, to))

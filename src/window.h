@@ -7,6 +7,7 @@
 #define INCREMENTAL_WINDOW_H
 
 #include "catalog.h"
+#include "cursor.h"
 #include "incremental.h"
 #include "pipeline.h"
 
@@ -32,9 +33,6 @@ extern void ComputeRunWindow(Pipeline *pipeline, PipelineShape *shape,
 extern void ComputeBackfillWindow(Pipeline *pipeline, PipelineShape *shape,
 								  Checkpoint *checkpoint, Datum from, Datum to,
 								  bool batched, RunWindow *window);
-extern bool CursorLessThan(Pipeline *pipeline, Datum a, Datum b);
-extern char *CursorValueOut(Pipeline *pipeline, Datum value);
-extern Datum CursorValueIn(Pipeline *pipeline, const char *text);
 extern bool SourceIsSubscribed(Oid source);
 extern void CheckXid8FromThisCluster(Pipeline *pipeline, char source_relkind,
 									 Datum value, const char *what);

@@ -1,4 +1,4 @@
--- cdc_cbe_events: a change event a cdc run cannot apply stops the run; no
+-- cdc_bad_events.sql: a change event a cdc run cannot apply stops the run; no
 -- event is skipped silently.  For each of the three layouts (Debezium
 -- envelope in a jsonb payload column; op_column with the target's columns;
 -- op_column with after_column / before_column jsonb images):
