@@ -179,6 +179,27 @@ CREATE POLICY incr_tombstones_owner ON @extschema@.incr_tombstones FOR SELECT
     USING (EXISTS (SELECT FROM @extschema@.incr_pipelines p
                    WHERE p.name OPERATOR(pg_catalog.=) pipeline));
 
+/* -- tombstone keys: one text whatever the session's settings (audit) -- */
+
+/*
+ * A tombstone's key as the runs build and compare it: jsonb_build_object
+ * itself, with the settings that change how values print pinned for the
+ * call (a timestamptz prints in TimeZone, bytea in bytea_output, floats with
+ * extra_float_digits, intervals in IntervalStyle, nested dates in
+ * DateStyle), so that a delete run in one session and a backfill in another
+ * build the same key.  PUBLIC keeps EXECUTE: runs call it as the pipeline's
+ * owner, and it is jsonb_build_object.
+ */
+CREATE FUNCTION @extschema@._incr_tombstone_key(VARIADIC "any")
+RETURNS pg_catalog.jsonb
+LANGUAGE internal STABLE PARALLEL SAFE
+SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'iso_8601'
+SET extra_float_digits = 1 SET bytea_output = 'hex'
+AS 'jsonb_build_object';
+
+COMMENT ON FUNCTION @extschema@._incr_tombstone_key("any") IS
+'incremental internal: jsonb_build_object with the output settings fixed, the key of incr_tombstones';
+
 /* == incr_verify and incr_repair (issue 19) == */
 
 /* incr_runs records verifies and repairs: the trigger check allows them */
