@@ -213,7 +213,7 @@ CREATE FUNCTION @extschema@.incr_verify(name text, buckets integer DEFAULT 1024)
 RETURNS TABLE (run_id bigint, rows_source bigint, rows_target bigint, missing bigint,
                extra bigint, different bigint, invalid_history bigint,
                buckets_differing integer, rows_fetched bigint, keys_skipped bigint,
-               sample jsonb, checked_through text, took interval)
+               sample jsonb, checked_through text, took interval, retained bigint)
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'incremental_incr_verify';
 
