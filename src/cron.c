@@ -86,6 +86,12 @@ incremental_incr_cron_schedule(PG_FUNCTION_ARGS)
 	job = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 	AtEOXact_GUC(true, save_nestlevel);
+	if (PipelineScheduled(p->name))
+		ereport(WARNING,
+				(errmsg("pipeline \"%s\" is also scheduled for the background worker", p->name),
+				 errdetail("Both pg_cron and the background worker will start its runs; one waits for or skips the other, which only adds load."),
+				 errhint("Keep one: SELECT incr_unschedule(%s); or SELECT incr_cron_unschedule(%s);",
+						 quote_literal_cstr(p->name), quote_literal_cstr(p->name))));
 	PG_RETURN_INT64(job);
 }
 

@@ -16,6 +16,7 @@
 #include "nodes/params.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
+#include "postmaster/bgworker.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -443,8 +444,12 @@ count_receive(TupleTableSlot *slot, DestReceiver *self)
 	CountReceiver *c = (CountReceiver *) self;
 
 	slot_getsomeattrs(slot, 3);
+	/* a (soft) delete is not a late row: rows_late counts rows written */
 	if (!slot->tts_isnull[1] && DatumGetBool(slot->tts_values[1]))
+	{
 		c->deleted++;
+		return true;
+	}
 	else if (!slot->tts_isnull[0] && DatumGetBool(slot->tts_values[0]))
 		c->inserted++;
 	else
@@ -529,6 +534,7 @@ typedef struct LoadResult
 	List	   *files_loaded;	/* files: LoadFile * loaded, for incr_files */
 	List	   *files_touched;	/* files: LoadFile * with a new mtime only */
 	Datum		tombstones[4];	/* keys deleted, versions, keys revived, versions */
+	char	   *sql;			/* the run's statement, to keep it out of an error's context */
 } LoadResult;
 
 /*
@@ -614,6 +620,9 @@ load_files(Pipeline *p, PipelineShape *shape, Checkpoint *cp, RunRecord *rec,
 	}
 	error_context_stack = errcallback.previous;
 	rec->rows_inserted = rec->rows_read;
+	rec->rows_in_window = rec->rows_read;
+	rec->rows_affected = rec->rows_read;
+	rec->rows_window_known = true;
 
 	/* a batch that loaded a file made progress, whatever its files' age */
 	res->moved = (fw.load != NIL);
@@ -661,10 +670,15 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 		ComputeRunWindow(p, shape, cp, true, w);
 	shape->tombstones = tombstone_use(p, shape);
 	sql = BuildRunSql(p, shape);
+	/* the statement is in incr_plan; at DEBUG1 it is in the log too */
+	ereport(DEBUG1,
+			(errmsg_internal("statement of a run of pipeline \"%s\": %s", p->name, sql)));
 
 	/* the window goes into the history now, so that a failed run shows it too */
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		res->sql = pstrdup(sql);
 
 		rec->window_from = w->lower_unbounded ? NULL : CursorValueOut(p, w->lower);
 		rec->window_to = w->upper_unbounded ? NULL : CursorValueOut(p, w->upper);
@@ -680,11 +694,38 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 
 	if (p->mode == MODE_QUERY)
 	{
+		/*
+		 * The rows in the window, counted first: the command's own count is
+		 * of the rows it wrote (one per day of a rollup), not of those it
+		 * read.  The window is a range of the cursor's index.
+		 */
+		int64		in_window = 0;
+
+		if (!w->empty)
+		{
+			bool		isnull;
+
+			ret = SPI_execute_with_args(psprintf("SELECT pg_catalog.count(*) FROM %s"
+												 " WHERE %s OPERATOR(pg_catalog.>) $1"
+												 " AND %s OPERATOR(pg_catalog.<=) $2",
+												 shape->source_sql,
+												 quote_identifier(p->cursor_column),
+												 quote_identifier(p->cursor_column)),
+										2, types, values, NULL, true, 0);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "could not count the rows in the window (SPI result %d)", ret);
+			in_window = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 1, &isnull));
+		}
 		/* the user's command: $1 the window's start (exclusive), $2 its end */
 		ret = SPI_execute_with_args(sql, 2, types, values, NULL, false, 0);
 		if (ret < 0)
 			elog(ERROR, "query command failed (SPI result %d)", ret);
 		rec->rows_inserted = SPI_processed;
+		rec->rows_read = in_window;
+		rec->rows_in_window = in_window;
+		rec->rows_affected = SPI_processed;
+		rec->rows_window_known = true;
 		res->moved = !w->empty && (cp->isnull || CursorLessThan(p, cp->value, w->upper));
 		finish_window(p, w, res, w->upper, cxt);
 		EndAsOwner(&as);
@@ -802,6 +843,9 @@ load_window(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	rec->rows_unchanged = Max(tally.count - counts[0] - counts[1] - counts[2], 0);
 	rec->rows_late = counts[3];
 	rec->rows_late_known = !nulls[3];
+	rec->rows_in_window = tally.count;
+	rec->rows_affected = counts[0] + counts[1] + counts[2];
+	rec->rows_window_known = true;
 
 	res->moved = tally.has_max && (cp->isnull || CursorLessThan(p, cp->value, tally.max));
 	check_tally_in_window(p, &tally, w);
@@ -826,7 +870,46 @@ copy_failure(RunFailure *failure, int64 run_id, RunRecord *rec)
 	failure->record.window_from = rec->window_from ? pstrdup(rec->window_from) : NULL;
 	failure->record.window_to = rec->window_to ? pstrdup(rec->window_to) : NULL;
 	failure->record.error = rec->error ? pstrdup(rec->error) : NULL;
+	failure->record.sqlstate = rec->sqlstate ? pstrdup(rec->sqlstate) : NULL;
+	failure->record.detail = rec->detail ? pstrdup(rec->detail) : NULL;
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The context of a failed run's error: without the "SQL statement" line
+ * SPI adds with the whole generated statement (tens of lines in psql and
+ * the server log, and in incr_plan and at DEBUG1 for whoever needs it), and
+ * with a line naming the run and its pipeline, whoever started it.
+ */
+static char *
+run_error_context(const char *context, const char *sql, int64 run_id, const char *name)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (context)
+	{
+		char	   *statement = sql ? psprintf("SQL statement \"%s\"", sql) : NULL;
+		const char *at = statement ? strstr(context, statement) : NULL;
+
+		if (at == NULL)
+			appendStringInfoString(&buf, context);
+		else
+		{
+			const char *rest = at + strlen(statement);
+
+			appendBinaryStringInfo(&buf, context, at - context);
+			if (*rest == '\n')
+				rest++;
+			appendStringInfoString(&buf, rest);
+		}
+		while (buf.len > 0 && buf.data[buf.len - 1] == '\n')
+			buf.data[--buf.len] = '\0';
+		if (buf.len > 0)
+			appendStringInfoChar(&buf, '\n');
+	}
+	appendStringInfo(&buf, "run " INT64_FORMAT " of pipeline \"%s\"", run_id, name);
+	return buf.data;
 }
 
 /*
@@ -938,6 +1021,8 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		rec.finished_at = GetCurrentTimestamp();
 		rec.status = "error";
 		rec.error = edata->message;
+		rec.sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
+		rec.detail = edata->detail;
 		/* which file, and where in it: the context of a files run's error */
 		if (p->mode == MODE_FILES && edata->context)
 		{
@@ -952,6 +1037,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 			copy_failure(req->failure, run_id, &rec);
 		else
 			RecordFailedRun(run_id, &rec);
+		edata->context = run_error_context(edata->context, res.sql, run_id, p->name);
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
@@ -1014,8 +1100,13 @@ incremental_incr_run(PG_FUNCTION_ARGS)
 
 	memset(&req, 0, sizeof(req));
 	req.name = text_arg(fcinfo, 0, "name");
-	/* pg_cron's jobs run with application_name pg_cron */
-	req.trigger = (application_name && strcmp(application_name, "pg_cron") == 0) ?
+	/*
+	 * pg_cron's jobs run with application_name pg_cron over a connection, and
+	 * in a background worker of pg_cron's library with
+	 * cron.use_background_workers, where application_name is not set
+	 */
+	req.trigger = ((application_name && strcmp(application_name, "pg_cron") == 0) ||
+				   (MyBgworkerEntry && strcmp(MyBgworkerEntry->bgw_library_name, "pg_cron") == 0)) ?
 		"pg_cron" : "manual";
 	req.wait = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
 	PG_RETURN_DATUM(ExecuteRun(&req, NULL));
@@ -1061,7 +1152,14 @@ incremental_incr_catch_up(PG_FUNCTION_ARGS)
 	RunRequest	req;
 	int32		max_batches = 0;
 	MemoryContext batch_cxt;
+	MemoryContext keep_cxt = CurrentMemoryContext;
 	MemoryContext old;
+	Pipeline   *p;
+	int64		totals[5] = {0, 0, 0, 0, 0};	/* read, ins, upd, del, unchanged */
+	TimestampTz started = GetCurrentTimestamp();
+	int			batch;
+	bool		done = false;
+	char	   *checkpoint = NULL;
 
 	require_own_transactions(fcinfo, "incr_catch_up", "incr_run");
 
@@ -1079,16 +1177,19 @@ incremental_incr_catch_up(PG_FUNCTION_ARGS)
 					 errhint("Pass NULL to run until nothing is left.")));
 	}
 	/* fail early on an unknown name or a foreign pipeline */
-	CheckPipelineOwner(LoadPipeline(req.name));
+	p = LoadPipeline(req.name);
+	CheckPipelineOwner(p);
 
 	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "incr_catch_up batch",
 									  ALLOCSET_DEFAULT_SIZES);
-	for (int batch = 1; max_batches == 0 || batch <= max_batches; batch++)
+	for (batch = 1; max_batches == 0 || batch <= max_batches; batch++)
 	{
 		RunOutcome	outcome;
+		RunRecord  *r = &outcome.record;
 		char	   *activity;
+		double		secs;
 
 		old = MemoryContextSwitchTo(batch_cxt);
 		activity = psprintf("incremental: catch-up of pipeline %s, batch %d", req.name, batch);
@@ -1096,18 +1197,49 @@ incremental_incr_catch_up(PG_FUNCTION_ARGS)
 
 		run_batch(&req, &outcome);
 
-		ereport(NOTICE,
-				(errmsg("pipeline \"%s\" batch %d: read " INT64_FORMAT ", inserted " INT64_FORMAT
-						", updated " INT64_FORMAT ", deleted " INT64_FORMAT ", checkpoint %s",
-						req.name, batch, outcome.record.rows_read,
-						outcome.record.rows_inserted, outcome.record.rows_updated,
-						outcome.record.rows_deleted,
-						outcome.checkpoint ? outcome.checkpoint : "none")));
+		totals[0] += r->rows_read;
+		totals[1] += r->rows_inserted;
+		totals[2] += r->rows_updated;
+		totals[3] += r->rows_deleted;
+		totals[4] += r->rows_unchanged;
+		secs = (double) (GetCurrentTimestamp() - started) / USECS_PER_SEC;
+		/* a batch that moved nothing ends it, and is not worth a line */
+		if (outcome.moved || r->rows_read > 0)
+			ereport(NOTICE,
+					(errmsg("pipeline \"%s\" batch %d: read " INT64_FORMAT ", inserted " INT64_FORMAT
+							", updated " INT64_FORMAT ", deleted " INT64_FORMAT ", unchanged " INT64_FORMAT
+							"; so far read " INT64_FORMAT "; checkpoint %s",
+							req.name, batch, r->rows_read, r->rows_inserted, r->rows_updated,
+							r->rows_deleted, r->rows_unchanged, totals[0],
+							outcome.checkpoint ? outcome.checkpoint : "none"),
+					 errdetail("%.1f s so far, %.0f rows read per second.",
+							   secs, secs > 0 ? totals[0] / secs : 0.0)));
 		MemoryContextSwitchTo(old);
+		if (outcome.checkpoint)
+			checkpoint = MemoryContextStrdup(keep_cxt, outcome.checkpoint);
+		/*
+		 * Done when a batch moved nothing, or read less than a full batch
+		 * (rows of a cursor pipeline: the next batch would find nothing).
+		 */
+		done = !outcome.moved ||
+			(p->mode != MODE_FILES && (p->batch_size == 0 || r->rows_read < p->batch_size));
 		SPI_commit();
 		MemoryContextReset(batch_cxt);
-		if (!outcome.moved)
+		if (done)
 			break;
+	}
+	{
+		double		secs = (double) (GetCurrentTimestamp() - started) / USECS_PER_SEC;
+
+		ereport(NOTICE,
+				(errmsg("pipeline \"%s\" %s: %d batches read " INT64_FORMAT ", inserted " INT64_FORMAT
+						", updated " INT64_FORMAT ", deleted " INT64_FORMAT ", unchanged " INT64_FORMAT
+						"; checkpoint %s",
+						req.name, done ? "caught up" : "stopped after max_batches",
+						done ? batch : batch - 1, totals[0], totals[1], totals[2], totals[3],
+						totals[4], checkpoint ? checkpoint : "none"),
+				 errdetail("%.1f s, %.0f rows read per second.",
+						   secs, secs > 0 ? totals[0] / secs : 0.0)));
 	}
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -1318,7 +1450,12 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 	if (p->mode != MODE_QUERY && RunTokensSupported())
 		appendStringInfoString(&buf, "-- $4 the run's token, drawn at random by each run: the counting functions refuse any other\n");
 	appendStringInfoString(&buf, BuildRunSql(p, shape));
-	appendStringInfoChar(&buf, ';');
+	/* a query pipeline's command may end with its own semicolon */
+	while (buf.len > 0 && isspace((unsigned char) buf.data[buf.len - 1]))
+		buf.data[--buf.len] = '\0';
+	if (buf.len == 0 || buf.data[buf.len - 1] != ';')
+		appendStringInfoChar(&buf, ';');
+	WarnInclusiveLowerBound(p);
 
 	EndAsOwner(&as);
 	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
