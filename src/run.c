@@ -875,40 +875,52 @@ copy_failure(RunFailure *failure, int64 run_id, RunRecord *rec)
 	MemoryContextSwitchTo(old);
 }
 
+/* The run an error context line names. */
+typedef struct RunErrorContext
+{
+	int64		run_id;
+	const char *name;
+} RunErrorContext;
+
 /*
- * The context of a failed run's error: without the "SQL statement" line
- * SPI adds with the whole generated statement (tens of lines in psql and
- * the server log, and in incr_plan and at DEBUG1 for whoever needs it), and
- * with a line naming the run and its pipeline, whoever started it.
+ * Error context of a run, whoever started it (a session, the scheduler, a
+ * catch-up): the run and its pipeline, in the place of the generated
+ * statement that SPI's context line shows, which run_error_context removes.
+ */
+static void
+run_error_callback(void *arg)
+{
+	RunErrorContext *run = (RunErrorContext *) arg;
+
+	errcontext("run " INT64_FORMAT " of pipeline \"%s\"", run->run_id, run->name);
+}
+
+/*
+ * The context of a failed run's error without the "SQL statement" line
+ * SPI adds with the whole generated statement: tens of lines in psql and in
+ * the server log for every failure.  It is in incr_plan, and at DEBUG1.
  */
 static char *
-run_error_context(const char *context, const char *sql, int64 run_id, const char *name)
+run_error_context(const char *context, const char *sql)
 {
+	char	   *statement;
+	const char *at;
 	StringInfoData buf;
 
+	if (context == NULL || sql == NULL)
+		return unconstify(char *, context);
+	statement = psprintf("SQL statement \"%s\"", sql);
+	at = strstr(context, statement);
+	if (at == NULL)
+		return unconstify(char *, context);
 	initStringInfo(&buf);
-	if (context)
-	{
-		char	   *statement = sql ? psprintf("SQL statement \"%s\"", sql) : NULL;
-		const char *at = statement ? strstr(context, statement) : NULL;
-
-		if (at == NULL)
-			appendStringInfoString(&buf, context);
-		else
-		{
-			const char *rest = at + strlen(statement);
-
-			appendBinaryStringInfo(&buf, context, at - context);
-			if (*rest == '\n')
-				rest++;
-			appendStringInfoString(&buf, rest);
-		}
-		while (buf.len > 0 && buf.data[buf.len - 1] == '\n')
-			buf.data[--buf.len] = '\0';
-		if (buf.len > 0)
-			appendStringInfoChar(&buf, '\n');
-	}
-	appendStringInfo(&buf, "run " INT64_FORMAT " of pipeline \"%s\"", run_id, name);
+	appendBinaryStringInfo(&buf, context, at - context);
+	at += strlen(statement);
+	if (*at == '\n')
+		at++;
+	appendStringInfoString(&buf, at);
+	while (buf.len > 0 && buf.data[buf.len - 1] == '\n')
+		buf.data[--buf.len] = '\0';
 	return buf.data;
 }
 
@@ -1000,7 +1012,15 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
+		RunErrorContext run = {run_id, p->name};
+		ErrorContextCallback errcallback;
+
+		errcallback.callback = run_error_callback;
+		errcallback.arg = &run;
+		errcallback.previous = error_context_stack;
+		error_context_stack = &errcallback;
 		load_window(req, p, &cp, &rec, &res, cxt);
+		error_context_stack = errcallback.previous;
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -1027,7 +1047,16 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		if (p->mode == MODE_FILES && edata->context)
 		{
 			char	   *context = pstrdup(edata->context);
+			char	   *ours = strstr(context, psprintf("run " INT64_FORMAT " of pipeline \"%s\"",
+														 run_id, p->name));
 
+			/* the file's lines, not the run's or the caller's */
+			if (ours)
+			{
+				*ours = '\0';
+				if (ours > context && ours[-1] == '\n')
+					ours[-1] = '\0';
+			}
 			for (char *c = context; *c; c++)
 				if (*c == '\n')
 					*c = ';';
@@ -1037,7 +1066,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 			copy_failure(req->failure, run_id, &rec);
 		else
 			RecordFailedRun(run_id, &rec);
-		edata->context = run_error_context(edata->context, res.sql, run_id, p->name);
+		edata->context = run_error_context(edata->context, res.sql);
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
@@ -1232,12 +1261,16 @@ incremental_incr_catch_up(PG_FUNCTION_ARGS)
 		double		secs = (double) (GetCurrentTimestamp() - started) / USECS_PER_SEC;
 
 		ereport(NOTICE,
-				(errmsg("pipeline \"%s\" %s: %d batches read " INT64_FORMAT ", inserted " INT64_FORMAT
-						", updated " INT64_FORMAT ", deleted " INT64_FORMAT ", unchanged " INT64_FORMAT
-						"; checkpoint %s",
-						req.name, done ? "caught up" : "stopped after max_batches",
-						done ? batch : batch - 1, totals[0], totals[1], totals[2], totals[3],
-						totals[4], checkpoint ? checkpoint : "none"),
+				(errmsg_plural("pipeline \"%s\" %s after %d batch: read " INT64_FORMAT ", inserted " INT64_FORMAT
+							   ", updated " INT64_FORMAT ", deleted " INT64_FORMAT ", unchanged " INT64_FORMAT
+							   "; checkpoint %s",
+							   "pipeline \"%s\" %s after %d batches: read " INT64_FORMAT ", inserted " INT64_FORMAT
+							   ", updated " INT64_FORMAT ", deleted " INT64_FORMAT ", unchanged " INT64_FORMAT
+							   "; checkpoint %s",
+							   done ? batch : batch - 1,
+							   req.name, done ? "caught up" : "stopped at max_batches",
+							   done ? batch : batch - 1, totals[0], totals[1], totals[2], totals[3],
+							   totals[4], checkpoint ? checkpoint : "none"),
 				 errdetail("%.1f s, %.0f rows read per second.",
 						   secs, secs > 0 ? totals[0] / secs : 0.0)));
 	}
