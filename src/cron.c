@@ -43,7 +43,8 @@ cron_pipeline(FunctionCallInfo fcinfo)
 
 /*
  * incr_cron_schedule(name, cron_expression): create or replace the pg_cron
- * job "incremental:<name>" that calls incr_run, and return its id.  The job
+ * job "incremental:<name>" that calls incr_run, and return its id (a new
+ * one: the job is made again, with pg_cron's connection settings of now).  The job
  * is the caller's: pg_cron runs it as the role that scheduled it.
  */
 Datum
@@ -64,6 +65,13 @@ incremental_incr_cron_schedule(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("pg_cron is not installed in this database"),
 				 errhint("Install pg_cron (shared_preload_libraries = 'pg_cron', CREATE EXTENSION pg_cron in cron.database_name), or schedule with incr_schedule and the background worker.")));
+
+	/*
+	 * A new job rather than pg_cron's update of the old one, which would keep
+	 * the connection (nodename, nodeport) the old one was made with: a job
+	 * made before cron.host was set would go on failing to connect.
+	 */
+	(void) DropCronJob(p->name);
 
 	values[0] = CStringGetTextDatum(psprintf("incremental:%s", p->name));
 	values[1] = PG_GETARG_DATUM(1);
