@@ -62,5 +62,7 @@ typedef enum DescribeFor
 } DescribeFor;
 
 extern PipelineShape *DescribePipeline(Pipeline *pipeline, DescribeFor purpose);
+extern void WarnInclusiveLowerBound(Pipeline *pipeline);
+extern void WarnScheduleNotRunning(Pipeline *pipeline);
 
 #endif							/* INCREMENTAL_PIPELINE_H */

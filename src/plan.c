@@ -496,16 +496,18 @@ late_expr(Pipeline *p, PipelineShape *shape)
 					quote_identifier(p->cursor_column));
 }
 
-/* Append the count of late rows in w and d, NULL when they cannot be told. */
+/*
+ * Append the count of late rows, the rows written (w) at or below the
+ * checkpoint, NULL when they cannot be told.  Deletes (d) are not late rows:
+ * a delete's RETURNING holds the target's old value, not the source's.
+ */
 static void
 append_count_late(StringInfo buf, PipelineShape *shape)
 {
 	if (!shape->target_has_cursor)
 		appendStringInfoString(buf, "NULL::pg_catalog.int8");
 	else
-		appendStringInfoString(buf, "(SELECT pg_catalog.count(*) FILTER (WHERE late) FROM w)"
-							   " OPERATOR(pg_catalog.+)"
-							   " (SELECT pg_catalog.count(*) FILTER (WHERE late) FROM d)");
+		appendStringInfoString(buf, "(SELECT pg_catalog.count(*) FILTER (WHERE late) FROM w)");
 }
 
 /*

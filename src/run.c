@@ -205,8 +205,12 @@ count_receive(TupleTableSlot *slot, DestReceiver *self)
 	CountReceiver *c = (CountReceiver *) self;
 
 	slot_getsomeattrs(slot, 3);
+	/* a (soft) delete is not a late row: rows_late counts rows written */
 	if (!slot->tts_isnull[1] && DatumGetBool(slot->tts_values[1]))
+	{
 		c->deleted++;
+		return true;
+	}
 	else if (!slot->tts_isnull[0] && DatumGetBool(slot->tts_values[0]))
 		c->inserted++;
 	else
@@ -281,6 +285,7 @@ typedef struct LoadResult
 	List	   *files_loaded;	/* files: FileEntry * loaded, for incr_files */
 	List	   *files_touched;	/* files: FileEntry * with a new mtime only */
 	Datum		tombstones[4];	/* keys deleted, versions, keys revived, versions */
+	char	   *sql;			/* the run's statement, to keep it out of an error's context */
 } LoadResult;
 
 /*
@@ -366,6 +371,9 @@ execute_files_run(Pipeline *p, PipelineShape *shape, Checkpoint *cp, RunRecord *
 	}
 	error_context_stack = errcallback.previous;
 	rec->rows_inserted = rec->rows_read;
+	rec->rows_in_window = rec->rows_read;
+	rec->rows_affected = rec->rows_read;
+	rec->rows_window_known = true;
 
 	/* a batch that loaded a file made progress, whatever its files' age */
 	res->moved = (fw.load != NIL);
@@ -413,10 +421,15 @@ execute_window_run(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 		ComputeRunWindow(p, shape, cp, true, w);
 	shape->tombstones = TombstoneUseFor(p, shape);
 	sql = BuildRunSql(p, shape);
+	/* the statement is in incr_plan; at DEBUG1 it is in the log too */
+	ereport(DEBUG1,
+			(errmsg_internal("statement of a run of pipeline \"%s\": %s", p->name, sql)));
 
 	/* the window goes into the history now, so that a failed run shows it too */
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		res->sql = pstrdup(sql);
 
 		rec->window_from = w->lower_unbounded ? NULL : CursorValueOut(p, w->lower);
 		rec->window_to = w->upper_unbounded ? NULL : CursorValueOut(p, w->upper);
@@ -432,11 +445,38 @@ execute_window_run(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 
 	if (p->mode == MODE_QUERY)
 	{
+		/*
+		 * The rows in the window, counted first: the command's own count is
+		 * of the rows it wrote (one per day of a rollup), not of those it
+		 * read.  The window is a range of the cursor's index.
+		 */
+		int64		in_window = 0;
+
+		if (!w->empty)
+		{
+			bool		isnull;
+
+			ret = SPI_execute_with_args(psprintf("SELECT pg_catalog.count(*) FROM %s"
+												 " WHERE %s OPERATOR(pg_catalog.>) $1"
+												 " AND %s OPERATOR(pg_catalog.<=) $2",
+												 shape->source_sql,
+												 quote_identifier(p->cursor_column),
+												 quote_identifier(p->cursor_column)),
+										2, types, values, NULL, true, 0);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "could not count the rows in the window (SPI result %d)", ret);
+			in_window = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 1, &isnull));
+		}
 		/* the user's command: $1 the window's start (exclusive), $2 its end */
 		ret = SPI_execute_with_args(sql, 2, types, values, NULL, false, 0);
 		if (ret < 0)
 			elog(ERROR, "query command failed (SPI result %d)", ret);
 		rec->rows_inserted = SPI_processed;
+		rec->rows_read = in_window;
+		rec->rows_in_window = in_window;
+		rec->rows_affected = SPI_processed;
+		rec->rows_window_known = true;
 		res->moved = !w->empty && (cp->isnull || CursorLessThan(p, cp->value, w->upper));
 		finish_window(p, w, res, w->upper, cxt);
 		EndAsOwner(&as);
@@ -554,6 +594,9 @@ execute_window_run(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	rec->rows_unchanged = Max(tally.count - counts[0] - counts[1] - counts[2], 0);
 	rec->rows_late = counts[3];
 	rec->rows_late_known = !nulls[3];
+	rec->rows_in_window = tally.count;
+	rec->rows_affected = counts[0] + counts[1] + counts[2];
+	rec->rows_window_known = true;
 
 	res->moved = tally.has_max && (cp->isnull || CursorLessThan(p, cp->value, tally.max));
 	check_tally_in_window(p, &tally, w);
@@ -578,6 +621,8 @@ copy_failure(RunFailure *failure, int64 run_id, RunRecord *rec)
 	failure->record.window_from = rec->window_from ? pstrdup(rec->window_from) : NULL;
 	failure->record.window_to = rec->window_to ? pstrdup(rec->window_to) : NULL;
 	failure->record.error = rec->error ? pstrdup(rec->error) : NULL;
+	failure->record.sqlstate = rec->sqlstate ? pstrdup(rec->sqlstate) : NULL;
+	failure->record.detail = rec->detail ? pstrdup(rec->detail) : NULL;
 	MemoryContextSwitchTo(old);
 }
 
@@ -598,6 +643,55 @@ load_runnable(RunRequest *req)
 				 errmsg("pipeline \"%s\" is paused", p->name),
 				 errhint("Resume it with: SELECT incr_resume(%s);", quote_literal_cstr(p->name))));
 	return p;
+}
+
+/* The run an error context line names. */
+typedef struct RunErrorContext
+{
+	int64		run_id;
+	const char *name;
+} RunErrorContext;
+
+/*
+ * Error context of a run, whoever started it (a session, the scheduler, a
+ * catch-up): the run and its pipeline, in the place of the generated
+ * statement that SPI's context line shows, which run_error_context removes.
+ */
+static void
+run_error_callback(void *arg)
+{
+	RunErrorContext *run = (RunErrorContext *) arg;
+
+	errcontext("run " INT64_FORMAT " of pipeline \"%s\"", run->run_id, run->name);
+}
+
+/*
+ * The context of a failed run's error without the "SQL statement" line
+ * SPI adds with the whole generated statement: tens of lines in psql and in
+ * the server log for every failure.  It is in incr_plan, and at DEBUG1.
+ */
+static char *
+run_error_context(const char *context, const char *sql)
+{
+	char	   *statement;
+	const char *at;
+	StringInfoData buf;
+
+	if (context == NULL || sql == NULL)
+		return unconstify(char *, context);
+	statement = psprintf("SQL statement \"%s\"", sql);
+	at = strstr(context, statement);
+	if (at == NULL)
+		return unconstify(char *, context);
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, context, at - context);
+	at += strlen(statement);
+	if (*at == '\n')
+		at++;
+	appendStringInfoString(&buf, at);
+	while (buf.len > 0 && buf.data[buf.len - 1] == '\n')
+		buf.data[--buf.len] = '\0';
+	return buf.data;
 }
 
 /*
@@ -669,7 +763,15 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
+		RunErrorContext run = {run_id, p->name};
+		ErrorContextCallback errcallback;
+
+		errcallback.callback = run_error_callback;
+		errcallback.arg = &run;
+		errcallback.previous = error_context_stack;
+		error_context_stack = &errcallback;
 		execute_window_run(req, p, &cp, &rec, &res, cxt);
+		error_context_stack = errcallback.previous;
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -690,10 +792,22 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		rec.finished_at = GetCurrentTimestamp();
 		rec.status = "error";
 		rec.error = edata->message;
+		rec.sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
+		rec.detail = edata->detail;
 		/* which file, and where in it: the context of a files run's error */
 		if (p->mode == MODE_FILES && edata->context)
 		{
 			char	   *context = pstrdup(edata->context);
+			char	   *ours = strstr(context, psprintf("run " INT64_FORMAT " of pipeline \"%s\"",
+														 run_id, p->name));
+
+			/* the file's lines, not the run's or the caller's */
+			if (ours)
+			{
+				*ours = '\0';
+				if (ours > context && ours[-1] == '\n')
+					ours[-1] = '\0';
+			}
 
 			for (char *c = context; *c; c++)
 				if (*c == '\n')
@@ -704,6 +818,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 			copy_failure(req->failure, run_id, &rec);
 		else
 			RecordFailedRun(run_id, &rec);
+		edata->context = run_error_context(edata->context, res.sql);
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
