@@ -10,7 +10,7 @@
 BEGIN;
 SET LOCAL client_min_messages = warning;
 SET LOCAL statement_timeout = '60s';
-SELECT plan(6);
+SELECT plan(7);
 
 \o /dev/null
 CREATE TABLE fi_src (id integer PRIMARY KEY, n bigint NOT NULL, v text);
@@ -127,8 +127,19 @@ SELECT is(
      FROM pg_proc p JOIN pg_extension e ON p.pronamespace = e.extnamespace
      WHERE e.extname = 'incremental' AND p.proname LIKE '\_incr\_%' AND p.prokind = 'f'
        AND p.proname NOT IN (SELECT fn FROM fi_base)),
-    ARRAY['_incr_tally'],
-    'the matrix covers every internal function but _incr_tally, one per cursor type (called below)');
+    ARRAY['_incr_tally', '_incr_tombstone_key'],
+    'the matrix covers every internal function but _incr_tally, one per cursor type, and _incr_tombstone_key, variadic "any" (both called below)');
+-- _incr_tombstone_key is jsonb_build_object with fixed output settings: its errors are jsonb_build_object's
+SELECT is(
+    ARRAY[(pg_temp.fi_call($$SELECT _incr_tombstone_key()$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key('k'::text)$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key(NULL::text, 1)$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key(VARIADIC NULL::text[])$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key(VARIADIC ARRAY['a', 'b'])$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key('k'::text, 'NaN'::float8, 'b'::text, '\x00'::bytea,
+                                                         'i'::text, '-1 day 02:00'::interval)$$)).state]::text[],
+    ARRAY['42883', '22023', '22023', 'ok', 'ok', 'ok'],
+    '_incr_tombstone_key: odd arguments raise jsonb_build_object''s errors, never an internal one');
 SELECT is(
     (SELECT array_agg(format('%s: %s %s', fn, state, message) ORDER BY fn)
      FROM fi_results
