@@ -182,23 +182,39 @@ CREATE POLICY incr_tombstones_owner ON @extschema@.incr_tombstones FOR SELECT
 /* -- tombstone keys: one text whatever the session's settings (audit) -- */
 
 /*
- * A tombstone's key as the runs build and compare it: jsonb_build_object
- * itself, with the settings that change how values print pinned for the
- * call (a timestamptz prints in TimeZone, bytea in bytea_output, floats with
+ * A tombstone's key as the runs build and compare it: the key columns,
+ * passed as ROW(k1, k2, ...) with their names, as a jsonb object, with the
+ * settings that change how values print pinned for the call (a timestamptz
+ * prints in TimeZone, bytea in bytea_output, floats with
  * extra_float_digits, intervals in IntervalStyle, nested dates in
  * DateStyle), so that a delete run in one session and a backfill in another
- * build the same key.  PUBLIC keeps EXECUTE: runs call it as the pipeline's
- * owner, and it is jsonb_build_object.
+ * build the same key.  Its arguments are of exact, non-polymorphic types
+ * (text[] and record, which a ROW is): a function someone creates under the
+ * same name is never a better match, as a VARIADIC "any" one would lose to
+ * any overload with concrete types.  PUBLIC keeps EXECUTE: runs call it as
+ * the pipeline's owner.
  */
-CREATE FUNCTION @extschema@._incr_tombstone_key(VARIADIC "any")
+CREATE FUNCTION @extschema@._incr_tombstone_key(names pg_catalog.text[], vals pg_catalog.record)
 RETURNS pg_catalog.jsonb
-LANGUAGE internal STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'iso_8601'
 SET extra_float_digits = 1 SET bytea_output = 'hex'
-AS 'jsonb_build_object';
+AS $$
+DECLARE
+    fields pg_catalog.jsonb := pg_catalog.to_jsonb(vals);
+    key pg_catalog.jsonb := '{}';
+BEGIN
+    FOR i IN 1 .. pg_catalog.cardinality(names) LOOP
+        key := key OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(names[i],
+                   fields OPERATOR(pg_catalog.->) ('f' OPERATOR(pg_catalog.||) i::pg_catalog.text));
+    END LOOP;
+    RETURN key;
+END
+$$;
 
-COMMENT ON FUNCTION @extschema@._incr_tombstone_key("any") IS
-'incremental internal: jsonb_build_object with the output settings fixed, the key of incr_tombstones';
+COMMENT ON FUNCTION @extschema@._incr_tombstone_key(pg_catalog.text[], pg_catalog.record) IS
+'incremental internal: the key of incr_tombstones, the key columns (a ROW) as jsonb under fixed output settings';
 
 /* == incr_verify and incr_repair (issue 19) == */
 

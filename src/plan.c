@@ -527,10 +527,11 @@ PipelineKeepsTombstones(Pipeline *p, PipelineShape *shape)
 }
 
 /*
- * Append "_incr_tombstone_key('k1', alias.k1, ...)": a key as incr_tombstones
- * keeps it, jsonb printed with the output settings fixed, so that sessions
- * with another TimeZone (or bytea_output, extra_float_digits, ...) build
- * the same key.
+ * Append "_incr_tombstone_key(ARRAY['k1', ...]::text[], ROW(alias.k1, ...))":
+ * a key as incr_tombstones keeps it, jsonb printed with the output settings
+ * fixed, so that sessions with another TimeZone (or bytea_output,
+ * extra_float_digits, ...) build the same key.  Both arguments are of the
+ * exact types the function declares (a ROW is a record).
  */
 static void
 append_key_json(StringInfo buf, List *columns, const char *alias)
@@ -538,18 +539,28 @@ append_key_json(StringInfo buf, List *columns, const char *alias)
 	ListCell   *lc;
 	bool		first = true;
 
-	appendStringInfo(buf, "%s._incr_tombstone_key(", ExtensionSchemaQuoted());
+	appendStringInfo(buf, "%s._incr_tombstone_key(ARRAY[", ExtensionSchemaQuoted());
 	foreach(lc, columns)
 	{
 		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 		if (!col->is_key)
 			continue;
-		appendStringInfo(buf, "%s%s::pg_catalog.text, %s.%s", first ? "" : ", ",
-						 quote_literal_cstr(col->name), alias, quote_identifier(col->name));
+		appendStringInfo(buf, "%s%s", first ? "" : ", ", quote_literal_cstr(col->name));
 		first = false;
 	}
-	appendStringInfoChar(buf, ')');
+	appendStringInfoString(buf, "]::pg_catalog.text[], ROW(");
+	first = true;
+	foreach(lc, columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfo(buf, "%s%s.%s", first ? "" : ", ", alias, quote_identifier(col->name));
+		first = false;
+	}
+	appendStringInfoString(buf, "))");
 }
 
 /* True if every key column's equality is equality of its tombstone key (key_exact). */

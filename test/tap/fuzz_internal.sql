@@ -128,18 +128,18 @@ SELECT is(
      WHERE e.extname = 'incremental' AND p.proname LIKE '\_incr\_%' AND p.prokind = 'f'
        AND p.proname NOT IN (SELECT fn FROM fi_base)),
     ARRAY['_incr_tally', '_incr_tombstone_key'],
-    'the matrix covers every internal function but _incr_tally, one per cursor type, and _incr_tombstone_key, variadic "any" (both called below)');
--- _incr_tombstone_key is jsonb_build_object with fixed output settings: its errors are jsonb_build_object's
+    'the matrix covers every internal function but _incr_tally, one per cursor type, and _incr_tombstone_key, whose second argument is a record (both called below)');
+-- _incr_tombstone_key(text[], record): odd arguments raise ordinary errors, never an internal one
 SELECT is(
     ARRAY[(pg_temp.fi_call($$SELECT _incr_tombstone_key()$$)).state,
-          (pg_temp.fi_call($$SELECT _incr_tombstone_key('k'::text)$$)).state,
-          (pg_temp.fi_call($$SELECT _incr_tombstone_key(NULL::text, 1)$$)).state,
-          (pg_temp.fi_call($$SELECT _incr_tombstone_key(VARIADIC NULL::text[])$$)).state,
-          (pg_temp.fi_call($$SELECT _incr_tombstone_key(VARIADIC ARRAY['a', 'b'])$$)).state,
-          (pg_temp.fi_call($$SELECT _incr_tombstone_key('k'::text, 'NaN'::float8, 'b'::text, '\x00'::bytea,
-                                                         'i'::text, '-1 day 02:00'::interval)$$)).state]::text[],
-    ARRAY['42883', '22023', '22023', 'ok', 'ok', 'ok'],
-    '_incr_tombstone_key: odd arguments raise jsonb_build_object''s errors, never an internal one');
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key(NULL::text[], ROW(1))$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key(ARRAY['a', 'b'], ROW(1))$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key(ARRAY['a'], NULL::record)$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key(ARRAY[NULL]::text[], ROW(1))$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key(ARRAY['k', 'b', 'i'], ROW('NaN'::float8, '\x00'::bytea,
+                                                         '-1 day 02:00'::interval))$$)).state]::text[],
+    ARRAY['42883', '22004', 'ok', 'ok', '22023', 'ok'],
+    '_incr_tombstone_key: odd arguments raise ordinary errors, never an internal one');
 SELECT is(
     (SELECT array_agg(format('%s: %s %s', fn, state, message) ORDER BY fn)
      FROM fi_results
