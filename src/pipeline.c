@@ -43,6 +43,7 @@
 
 #include "catalog.h"
 #include "files.h"
+#include "citus.h"
 #include "pipeline.h"
 #include "window.h"
 
@@ -1556,6 +1557,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	}
 
 	shape = DescribePipeline(p, DESCRIBE_FOR_CREATE);
+	CheckCitusPipeline(p);
 	if (p->mode == MODE_QUERY)
 		prepare_command(p);
 
