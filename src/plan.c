@@ -1482,9 +1482,10 @@ BuildPendingSql(Pipeline *p, const char *source_sql, bool from_start)
 	const char *c = quote_identifier(p->cursor_column);
 
 	citus_sql = PipelineOverCitus(p);
-	return psprintf("SELECT pg_catalog.count(*) FROM (SELECT FROM %s AS s WHERE s.%s %s"
+	/* Citus cannot plan a subquery without columns */
+	return psprintf("SELECT pg_catalog.count(*) FROM (SELECT%s FROM %s AS s WHERE s.%s %s"
 					" LIMIT 1000000) AS pending",
-					source_sql, c,
+					citus_sql ? " 1" : "", source_sql, c,
 					from_start ? "IS NOT NULL" :
 					psprintf("OPERATOR(pg_catalog.>) %s", param_ref(p, 1)));
 }
