@@ -27,6 +27,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -76,16 +77,35 @@ citus_schema(void)
 	return quote_identifier(get_namespace_name(nsp));
 }
 
+/*
+ * The last relations looked up, valid in the transaction that looked them up:
+ * a run asks about its source and target several times, and a table's
+ * distribution does not change under the lock a run holds on it.
+ */
+#define CITUS_KIND_CACHE 4
+static struct
+{
+	LocalTransactionId lxid;
+	Oid			relid;
+	CitusKind	kind;
+}			kind_cache[CITUS_KIND_CACHE];
+static int	kind_cache_next = 0;
+
 /* How Citus holds the relation: CITUS_NONE for a plain table or without Citus. */
 CitusKind
 CitusRelationKind(Oid relid)
 {
-	const char *schema = citus_schema();
+	const char *schema;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(relid)};
 	CitusKind	kind = CITUS_NONE;
 	int			ret;
 
+	for (int i = 0; i < CITUS_KIND_CACHE; i++)
+		if (kind_cache[i].lxid == MyProc->lxid && kind_cache[i].relid == relid &&
+			OidIsValid(relid))
+			return kind_cache[i].kind;
+	schema = citus_schema();
 	if (schema == NULL || !OidIsValid(relid))
 		return CITUS_NONE;
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -110,6 +130,10 @@ CitusRelationKind(Oid relid)
 			kind = CITUS_OTHER;
 	}
 	SPI_finish();
+	kind_cache[kind_cache_next].lxid = MyProc->lxid;
+	kind_cache[kind_cache_next].relid = relid;
+	kind_cache[kind_cache_next].kind = kind;
+	kind_cache_next = (kind_cache_next + 1) % CITUS_KIND_CACHE;
 	return kind;
 }
 
