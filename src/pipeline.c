@@ -50,6 +50,7 @@
 #include "cursor.h"
 #include "options.h"
 #include "files.h"
+#include "citus.h"
 #include "pipeline.h"
 #include "scheduler.h"
 #include "window.h"
@@ -1642,6 +1643,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	read_lag(fcinfo, p);
 
 	shape = DescribePipeline(p, DESCRIBE_FOR_CREATE);
+	CheckCitusPipeline(p);
 	if (p->mode == MODE_QUERY)
 	{
 		prepare_command(p);

@@ -24,6 +24,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "citus.h"
 #include "cursor.h"
 #include "files.h"
 #include "plan.h"
@@ -180,13 +181,42 @@ append_source_exprs(StringInfo buf, List *columns, bool with_names)
 	}
 }
 
+/*
+ * Set by each Build* function: the statement is for a pipeline over Citus
+ * tables (PipelineOverCitus).  Its parameters are then cast to their types,
+ * since a worker parses the text Citus sends it without them, and it calls
+ * no _incr_tally, which cannot count on a worker: the run counts the window
+ * with BuildWindowCountSql instead.
+ */
+static bool citus_sql = false;
+
+/*
+ * Set by BuildRunSql for a run over Citus whose INSERT Citus executes in two
+ * steps, the rows collected on the coordinator, then inserted from there:
+ * it sends that INSERT, with its RETURNING, without the statement's
+ * parameters, so RETURNING cannot compare with the checkpoint $3, and the
+ * late rows are not known.  That is a target distributed or replicated by
+ * Citus fed from a table of another kind, or by a keyless append (its
+ * EXCEPT ALL is not pushed down).
+ */
+static bool citus_late_unknown = false;
+
+/* "$n", a cursor-typed parameter; "$n::type" in a statement for Citus. */
+static char *
+param_ref(Pipeline *p, int n)
+{
+	if (!citus_sql)
+		return psprintf("$%d", n);
+	return psprintf("$%d::%s", n, format_type_be_qualified(p->cursor_type));
+}
+
 /* Append "alias.cursor OPERATOR(pg_catalog.op) $n". */
 static void
 append_cursor_cmp(StringInfo buf, const char *alias, Pipeline *p,
 				  const char *op, int param)
 {
-	appendStringInfo(buf, "%s.%s OPERATOR(pg_catalog.%s) $%d",
-					 alias, quote_identifier(p->cursor_column), op, param);
+	appendStringInfo(buf, "%s.%s OPERATOR(pg_catalog.%s) %s",
+					 alias, quote_identifier(p->cursor_column), op, param_ref(p, param));
 }
 
 /*
@@ -230,7 +260,7 @@ static bool omit_tally = false;
 static void
 append_tally(StringInfo buf, Pipeline *p)
 {
-	if (omit_tally)
+	if (omit_tally || citus_sql)
 	{
 		appendStringInfoString(buf, "true");
 		return;
@@ -490,10 +520,10 @@ inserted_expr(PipelineShape *shape)
 static char *
 late_expr(Pipeline *p, PipelineShape *shape)
 {
-	if (!shape->target_has_cursor)
+	if (!shape->target_has_cursor || citus_late_unknown)
 		return "NULL::pg_catalog.bool AS late";
-	return psprintf("t.%s OPERATOR(pg_catalog.<=) $3 AS late",
-					quote_identifier(p->cursor_column));
+	return psprintf("t.%s OPERATOR(pg_catalog.<=) %s AS late",
+					quote_identifier(p->cursor_column), param_ref(p, 3));
 }
 
 /*
@@ -504,7 +534,7 @@ late_expr(Pipeline *p, PipelineShape *shape)
 static void
 append_count_late(StringInfo buf, PipelineShape *shape)
 {
-	if (!shape->target_has_cursor)
+	if (!shape->target_has_cursor || citus_late_unknown)
 		appendStringInfoString(buf, "NULL::pg_catalog.int8");
 	else
 		appendStringInfoString(buf, "(SELECT pg_catalog.count(*) FILTER (WHERE late) FROM w)");
@@ -1320,8 +1350,8 @@ build_scd2(StringInfo buf, Pipeline *p, PipelineShape *shape)
 						   "SELECT pg_catalog.count(*) FILTER (WHERE NOT _incr_had),\n"
 						   "       pg_catalog.count(*) FILTER (WHERE _incr_had AND NOT _incr_deleted),\n"
 						   "       pg_catalog.count(*) FILTER (WHERE _incr_deleted),\n"
-						   "       pg_catalog.count(*) FILTER (WHERE _incr_c OPERATOR(pg_catalog.<=) $3)\n"
-						   "FROM chg");
+						   "       pg_catalog.count(*) FILTER (WHERE _incr_c OPERATOR(pg_catalog.<=) ");
+	appendStringInfo(buf, "%s)\nFROM chg", param_ref(p, 3));
 }
 
 /*
@@ -1343,6 +1373,16 @@ BuildRunSql(Pipeline *p, PipelineShape *shape)
 
 	initStringInfo(&buf);
 	run_tokens = RunTokensSupported();
+	citus_sql = PipelineOverCitus(p);
+	citus_late_unknown = false;
+	if (citus_sql)
+	{
+		CitusKind	target = CitusRelationKind(p->target);
+
+		citus_late_unknown = target != CITUS_NONE &&
+			(CitusRelationKind(p->source) != target ||
+			 (p->mode == MODE_APPEND && p->keys == NIL));
+	}
 	switch (p->mode)
 	{
 		case MODE_MERGE:
@@ -1416,14 +1456,32 @@ BuildCopySql(Pipeline *p, const char *target_sql, const char *path)
 	return buf.data;
 }
 
+/*
+ * SELECT how many source rows the window holds and the greatest cursor
+ * among them: what _incr_tally counts in a run statement, for a run over
+ * Citus, where the statement cannot call it.  One aggregate, which Citus
+ * computes on the shards.
+ */
+char *
+BuildWindowCountSql(Pipeline *p, PipelineShape *shape)
+{
+	const char *c = quote_identifier(p->cursor_column);
+
+	citus_sql = PipelineOverCitus(p);
+	return psprintf("SELECT pg_catalog.count(*), pg_catalog.max(s.%s) FROM %s AS s"
+					" WHERE s.%s OPERATOR(pg_catalog.>=) %s AND s.%s OPERATOR(pg_catalog.<=) %s",
+					c, shape->source_sql, c, param_ref(p, 1), c, param_ref(p, 2));
+}
+
 /* SELECT the greatest cursor value in the source up to $1 (NaN and infinities left out). */
 char *
 BuildMaxCursorSql(Pipeline *p, PipelineShape *shape)
 {
 	const char *c = quote_identifier(p->cursor_column);
 
-	return psprintf("SELECT pg_catalog.max(s.%s) FROM %s AS s WHERE s.%s OPERATOR(pg_catalog.<=) $1",
-					c, shape->source_sql, c);
+	citus_sql = PipelineOverCitus(p);
+	return psprintf("SELECT pg_catalog.max(s.%s) FROM %s AS s WHERE s.%s OPERATOR(pg_catalog.<=) %s",
+					c, shape->source_sql, c, param_ref(p, 1));
 }
 
 /* SELECT the greatest cursor value in the target; no parameters. */
@@ -1443,10 +1501,11 @@ BuildBatchEndSql(Pipeline *p, PipelineShape *shape)
 {
 	const char *c = quote_identifier(p->cursor_column);
 
+	citus_sql = PipelineOverCitus(p);
 	return psprintf("SELECT s.%s FROM %s AS s"
-					" WHERE s.%s OPERATOR(pg_catalog.>) $1 AND s.%s OPERATOR(pg_catalog.<=) $2"
+					" WHERE s.%s OPERATOR(pg_catalog.>) %s AND s.%s OPERATOR(pg_catalog.<=) %s"
 					" ORDER BY s.%s OFFSET " INT64_FORMAT " LIMIT 1",
-					c, shape->source_sql, c, c, c, p->batch_size);
+					c, shape->source_sql, c, param_ref(p, 1), c, param_ref(p, 2), c, p->batch_size);
 }
 
 /* SELECT the greatest cursor value after $1 and before $2 (both exclusive). */
@@ -1455,9 +1514,10 @@ BuildBatchPrevSql(Pipeline *p, PipelineShape *shape)
 {
 	const char *c = quote_identifier(p->cursor_column);
 
+	citus_sql = PipelineOverCitus(p);
 	return psprintf("SELECT pg_catalog.max(s.%s) FROM %s AS s"
-					" WHERE s.%s OPERATOR(pg_catalog.>) $1 AND s.%s OPERATOR(pg_catalog.<) $2",
-					c, shape->source_sql, c, c);
+					" WHERE s.%s OPERATOR(pg_catalog.>) %s AND s.%s OPERATOR(pg_catalog.<) %s",
+					c, shape->source_sql, c, param_ref(p, 1), c, param_ref(p, 2));
 }
 
 /*
@@ -1469,10 +1529,13 @@ BuildPendingSql(Pipeline *p, const char *source_sql, bool from_start)
 {
 	const char *c = quote_identifier(p->cursor_column);
 
-	return psprintf("SELECT pg_catalog.count(*) FROM (SELECT FROM %s AS s WHERE s.%s %s"
+	citus_sql = PipelineOverCitus(p);
+	/* Citus cannot plan a subquery without columns */
+	return psprintf("SELECT pg_catalog.count(*) FROM (SELECT%s FROM %s AS s WHERE s.%s %s"
 					" LIMIT 1000000) AS pending",
-					source_sql, c,
-					from_start ? "IS NOT NULL" : "OPERATOR(pg_catalog.>) $1");
+					citus_sql ? " 1" : "", source_sql, c,
+					from_start ? "IS NOT NULL" :
+					psprintf("OPERATOR(pg_catalog.>) %s", param_ref(p, 1)));
 }
 
 /*
@@ -1494,6 +1557,7 @@ BuildExpectedSql(Pipeline *p, PipelineShape *shape)
 	ListCell   *lc;
 
 	initStringInfo(&buf);
+	citus_sql = PipelineOverCitus(p);
 	omit_tally = true;
 	PG_TRY();
 	{

@@ -34,6 +34,7 @@ extern bool RunSqlReturnsRows(Pipeline *pipeline);
 extern bool PipelineKeepsTombstones(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildRunSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildCopySql(Pipeline *pipeline, const char *target_sql, const char *path);
+extern char *BuildWindowCountSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildMaxCursorSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildTargetMaxSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildBatchEndSql(Pipeline *pipeline, PipelineShape *shape);

@@ -30,6 +30,7 @@
 #include "utils/typcache.h"
 
 #include "catalog.h"
+#include "citus.h"
 #include "files.h"
 #include "pipeline.h"
 #include "plan.h"
@@ -37,6 +38,43 @@
 #include "tally.h"
 #include "window.h"
 
+
+/*
+ * Count the window of a run over Citus into its tally, before the
+ * statement, which cannot call _incr_tally there: the rows from $1 to $2
+ * and the greatest cursor among them, by one aggregate over the shards.
+ * The safe upper bound keeps new rows out of the window; a row updated
+ * or deleted between this count and the statement is counted as read and
+ * is then unchanged (or, moved past $2, read by a later run), so the
+ * checkpoint never passes a row the statement did not see.
+ */
+static void
+count_window(Pipeline *p, PipelineShape *shape, Oid *types, Datum *values, Tally *t)
+{
+	bool		isnull;
+	Datum		max;
+	int			ret;
+
+	ret = SPI_execute_with_args(BuildWindowCountSql(p, shape), 2, types, values, NULL,
+								false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count the window of pipeline \"%s\" (SPI result %d)",
+			 p->name, ret);
+	t->count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										   1, &isnull));
+	max = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (isnull)
+		return;
+	t->max = datumCopy(max, t->typbyval, t->typlen);
+	if (!t->typbyval)
+	{
+		MemoryContext old = MemoryContextSwitchTo(t->cxt);
+
+		t->max = datumCopy(max, false, t->typlen);
+		MemoryContextSwitchTo(old);
+	}
+	t->has_max = true;
+}
 
 /*
  * Refuse a greatest cursor value outside the window: the statement reads
@@ -196,6 +234,7 @@ typedef struct CountReceiver
 	int64		updated;
 	int64		deleted;
 	int64		late;
+	bool		late_unknown;	/* a row's late was NULL: the count is not known */
 } CountReceiver;
 
 /* Count one returned row. */
@@ -217,6 +256,8 @@ count_receive(TupleTableSlot *slot, DestReceiver *self)
 		c->updated++;
 	if (!slot->tts_isnull[2] && DatumGetBool(slot->tts_values[2]))
 		c->late++;
+	if (slot->tts_isnull[2])
+		c->late_unknown = true;
 	return true;
 }
 
@@ -485,6 +526,8 @@ execute_window_run(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 
 	TallyPush(&tally, p, !RunTokensSupported(), cxt);
 	values[3] = Int64GetDatum(tally.token);
+	if (PipelineOverCitus(p))
+		count_window(p, shape, types, values, &tally);
 
 	/*
 	 * The kept generic plan after a small run; else a plan for this window
@@ -539,7 +582,7 @@ execute_window_run(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 			counts[1] = counter.updated;
 			counts[2] = counter.deleted;
 			counts[3] = counter.late;
-			nulls[3] = !shape->target_has_cursor;
+			nulls[3] = !shape->target_has_cursor || counter.late_unknown;
 		}
 		else
 		{

@@ -63,6 +63,7 @@
 #include "utils/typcache.h"
 #include "utils/xid8.h"
 
+#include "citus.h"
 #include "cursor.h"
 #include "plan.h"
 #include "window.h"
@@ -548,6 +549,9 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		}
 		if (wait_writers)
 			wait_for_writers(p);
+		/* and for those writing through the other nodes of a Citus cluster */
+		if (wait_writers && CitusRelationKind(p->source) != CITUS_NONE)
+			CitusWaitForWriters(p);
 	}
 	else if (PipelineCursor(p)->bound == BOUND_OLDEST_XID)
 	{
@@ -564,12 +568,24 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		Datum		b;
 		char	   *reason;
 
+		TimestampTz citus_oldest = 0;
+		char	   *citus_where = NULL;
+
 		if (oldest_open_transaction(&oldest, &pid) && oldest < now)
 			reason = psprintf("start of the oldest open transaction (pid %d)", pid);
 		else
 		{
 			oldest = now;
 			reason = "time of the check";
+		}
+		/* clients may write a Citus table through any node: see them all */
+		if (CitusRelationKind(p->source) != CITUS_NONE &&
+			CitusOldestOpenTransaction(&citus_oldest, &citus_where) &&
+			citus_oldest < oldest)
+		{
+			oldest = citus_oldest;
+			reason = psprintf("start of the oldest open transaction of the Citus cluster (%s)",
+							  citus_where);
 		}
 		b = CursorFromTime(p, oldest);
 		cap_upper(p, w, p->mode == MODE_QUERY ? CursorPredecessor(p, b) : b, reason);
