@@ -14,7 +14,13 @@ OBJS = \
 	src/catalog.o \
 	src/pipeline.o \
 	src/window.o \
-	src/plan.o \
+	src/sqlgen.o \
+	src/mode.o \
+	src/mode_append.o \
+	src/mode_merge.o \
+	src/mode_cdc.o \
+	src/mode_scd2.o \
+	src/mode_query.o \
 	src/run.o \
 	src/run_api.o \
 	src/tally.o \

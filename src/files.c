@@ -43,7 +43,6 @@
 #include "utils/timestamp.h"
 
 #include "files.h"
-#include "plan.h"
 
 #define FILE_READ_CHUNK 65536
 
@@ -559,4 +558,48 @@ CheckFileUnchanged(Pipeline *p, FileEntry *f)
 
 	if (stat(f->path, &st) != 0 || st.st_size != f->size || file_mtime(&st) != f->modified_at)
 		file_changed(p, f);
+}
+
+/*
+ * The COPY that loads one file of a files pipeline into its target, with the
+ * column list and options of copy_options.  COPY takes no parameters, so
+ * the path is a quoted literal; option values are literals and column names
+ * quoted identifiers, and the options' names come from a fixed list
+ * (files.c), so no text of the definition reaches the statement unquoted.
+ */
+char *
+BuildCopySql(Pipeline *p, const char *target_sql, const char *path)
+{
+	StringInfoData buf;
+	StringInfoData with;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	initStringInfo(&with);
+	appendStringInfo(&buf, "COPY %s", target_sql);
+	foreach(lc, CopyOptionList(p))
+	{
+		CopyOption *opt = lfirst(lc);
+		StringInfo	out = (strcmp(opt->name, "columns") == 0) ? &buf : &with;
+		ListCell   *c;
+
+		if (out == &with)
+			appendStringInfo(&with, "%s%s ", with.len > 0 ? ", " : "", opt->name);
+		else
+			appendStringInfoChar(&buf, ' ');
+		if (!opt->columns)
+		{
+			appendStringInfoString(out, quote_literal_cstr(opt->value));
+			continue;
+		}
+		appendStringInfoChar(out, '(');
+		foreach(c, opt->names)
+			appendStringInfo(out, "%s%s", c == list_head(opt->names) ? "" : ", ",
+							 quote_identifier(lfirst(c)));
+		appendStringInfoChar(out, ')');
+	}
+	appendStringInfo(&buf, " FROM %s", quote_literal_cstr(path));
+	if (with.len > 0)
+		appendStringInfo(&buf, " WITH (%s)", with.data);
+	return buf.data;
 }

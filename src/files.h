@@ -37,6 +37,7 @@ extern void CheckFilesPrivilege(Pipeline *pipeline);
 extern List *CopyOptionList(Pipeline *pipeline);
 extern void CheckCopyOptions(Pipeline *pipeline, Relation target);
 extern void ComputeFileWindow(Pipeline *pipeline, FileWindow *window);
+extern char *BuildCopySql(Pipeline *pipeline, const char *target_sql, const char *path);
 extern void CheckFileUnchanged(Pipeline *pipeline, FileEntry *file);
 
 #endif							/* INCREMENTAL_FILES_H */

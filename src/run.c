@@ -32,7 +32,7 @@
 #include "catalog.h"
 #include "files.h"
 #include "pipeline.h"
-#include "plan.h"
+#include "mode.h"
 #include "run.h"
 #include "tally.h"
 #include "window.h"
@@ -283,20 +283,6 @@ typedef struct LoadResult
 	Datum		tombstones[4];	/* keys deleted, versions, keys revived, versions */
 } LoadResult;
 
-/*
- * What a run does with tombstones: nothing where the mode keeps none or the
- * catalog is still at 0.2; check them only when the pipeline has some, so
- * that a pipeline that never deleted anything runs the statement it always
- * did.  The pipeline's lock is held: no other run adds any meanwhile.
- */
-TombstoneUse
-TombstoneUseFor(Pipeline *p, PipelineShape *shape)
-{
-	if (!PipelineKeepsTombstones(p, shape) || !TombstonesKept())
-		return TOMBSTONES_OFF;
-	return HasTombstones(p) ? TOMBSTONES_CHECK : TOMBSTONES_RECORD;
-}
-
 /* Copy what the run needs after SPI_finish into cxt: the new checkpoint, the window. */
 static void
 finish_window(Pipeline *p, RunWindow *w, LoadResult *res, Datum new_checkpoint,
@@ -430,7 +416,7 @@ execute_window_run(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	types[3] = INT8OID;
 	values[3] = Int64GetDatum(0);
 
-	if (p->mode == MODE_QUERY)
+	if (ModeOf(p)->user_statement)
 	{
 		/* the user's command: $1 the window's start (exclusive), $2 its end */
 		ret = SPI_execute_with_args(sql, 2, types, values, NULL, false, 0);

@@ -53,7 +53,6 @@ typedef struct AsOwner
 
 extern void BeginAsOwner(Pipeline *pipeline, AsOwner *as);
 extern void EndAsOwner(AsOwner *as);
-extern TombstoneUse TombstoneUseFor(Pipeline *pipeline, PipelineShape *shape);
 extern Datum ExecuteRun(RunRequest *req, RunOutcome *outcome);
 extern void RecordFailedRun(int64 run_id, RunRecord *run);
 

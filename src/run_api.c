@@ -30,7 +30,7 @@
 #include "catalog.h"
 #include "files.h"
 #include "pipeline.h"
-#include "plan.h"
+#include "mode.h"
 #include "run.h"
 #include "tally.h"
 #include "window.h"
@@ -367,7 +367,7 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 					 comment_safe(quote_identifier(p->cursor_column)),
 					 format_type_be(p->cursor_type));
 	appendStringInfo(&buf, "-- $1 lower bound, %s: %s%s\n",
-					 p->mode == MODE_QUERY ? "exclusive" : "inclusive",
+					 ModeOf(p)->user_statement ? "exclusive" : "inclusive",
 					 CursorValueOut(p, w.lower),
 					 w.lower_unbounded ? " (no checkpoint yet)" :
 					 p->lag ? " (checkpoint less lag)" : " (checkpoint)");
@@ -375,7 +375,7 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 					 CursorValueOut(p, w.upper), w.upper_reason);
 	appendStringInfo(&buf, "-- $3 checkpoint: %s\n",
 					 cp.isnull ? "none" : CursorValueOut(p, w.checkpoint));
-	if (p->mode != MODE_QUERY && RunTokensSupported())
+	if (!ModeOf(p)->user_statement && RunTokensSupported())
 		appendStringInfoString(&buf, "-- $4 the run's token, drawn at random by each run: the counting functions refuse any other\n");
 	appendStringInfoString(&buf, BuildRunSql(p, shape));
 	appendStringInfoChar(&buf, ';');

@@ -44,7 +44,7 @@
 
 #include "catalog.h"
 #include "pipeline.h"
-#include "plan.h"
+#include "mode.h"
 #include "run.h"
 #include "window.h"
 

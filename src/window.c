@@ -63,8 +63,67 @@
 #include "utils/xid8.h"
 
 #include "cursor.h"
-#include "plan.h"
+#include "mode.h"
 #include "window.h"
+
+/* SELECT the greatest cursor value in the source up to $1 (NaN and infinities left out). */
+static char *
+BuildMaxCursorSql(Pipeline *p, PipelineShape *shape)
+{
+	const char *c = quote_identifier(p->cursor_column);
+
+	return psprintf("SELECT pg_catalog.max(s.%s) FROM %s AS s WHERE s.%s OPERATOR(pg_catalog.<=) $1",
+					c, shape->source_sql, c);
+}
+
+/* SELECT the greatest cursor value in the target; no parameters. */
+static char *
+BuildTargetMaxSql(Pipeline *p, PipelineShape *shape)
+{
+	return psprintf("SELECT pg_catalog.max(x.%s) FROM %s AS x",
+					quote_identifier(p->cursor_column), shape->target_sql);
+}
+
+/*
+ * SELECT the first cursor value past a full batch: the (batch_size + 1)-th
+ * row after the checkpoint $1 (exclusive), up to $2 (inclusive).
+ */
+static char *
+BuildBatchEndSql(Pipeline *p, PipelineShape *shape)
+{
+	const char *c = quote_identifier(p->cursor_column);
+
+	return psprintf("SELECT s.%s FROM %s AS s"
+					" WHERE s.%s OPERATOR(pg_catalog.>) $1 AND s.%s OPERATOR(pg_catalog.<=) $2"
+					" ORDER BY s.%s OFFSET " INT64_FORMAT " LIMIT 1",
+					c, shape->source_sql, c, c, c, p->batch_size);
+}
+
+/* SELECT the greatest cursor value after $1 and before $2 (both exclusive). */
+static char *
+BuildBatchPrevSql(Pipeline *p, PipelineShape *shape)
+{
+	const char *c = quote_identifier(p->cursor_column);
+
+	return psprintf("SELECT pg_catalog.max(s.%s) FROM %s AS s"
+					" WHERE s.%s OPERATOR(pg_catalog.>) $1 AND s.%s OPERATOR(pg_catalog.<) $2",
+					c, shape->source_sql, c, c);
+}
+
+/*
+ * SELECT how many source rows lie past the checkpoint $1 (every row with a
+ * cursor value when from_start), counting up to 1000000.
+ */
+char *
+BuildPendingSql(Pipeline *p, const char *source_sql, bool from_start)
+{
+	const char *c = quote_identifier(p->cursor_column);
+
+	return psprintf("SELECT pg_catalog.count(*) FROM (SELECT FROM %s AS s WHERE s.%s %s"
+					" LIMIT 1000000) AS pending",
+					source_sql, c,
+					from_start ? "IS NOT NULL" : "OPERATOR(pg_catalog.>) $1");
+}
 
 /*
  * Refuse an xid8 cursor value above this cluster's next transaction id.  No
@@ -459,7 +518,7 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	{
 		Datum		b = oldest_running_xid8();
 
-		cap_upper(p, w, p->mode == MODE_QUERY ? CursorPredecessor(p, b) : b,
+		cap_upper(p, w, ModeOf(p)->user_statement ? CursorPredecessor(p, b) : b,
 				  "oldest running transaction id");
 	}
 	else
@@ -478,14 +537,14 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 			reason = "time of the check";
 		}
 		b = CursorFromTime(p, oldest);
-		cap_upper(p, w, p->mode == MODE_QUERY ? CursorPredecessor(p, b) : b, reason);
+		cap_upper(p, w, ModeOf(p)->user_statement ? CursorPredecessor(p, b) : b, reason);
 	}
 
 	/*
 	 * A query pipeline's checkpoint is its window's end, not the greatest value
 	 * read (it reads nothing itself), so the end must be a value of the source.
 	 */
-	if (p->mode == MODE_QUERY)
+	if (ModeOf(p)->user_statement)
 	{
 		Datum		greatest;
 		Datum		finite = CursorGreatestFinite(p);
@@ -503,7 +562,7 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	}
 
 	/* a keyless append counts rows up to the target's greatest value as loaded */
-	if (p->mode == MODE_APPEND && p->keys == NIL)
+	if (ModeOf(p)->target_max_loaded && ModeOf(p)->target_max_loaded(p))
 	{
 		Datum		loaded;
 

@@ -33,6 +33,8 @@ extern void ComputeRunWindow(Pipeline *pipeline, PipelineShape *shape,
 extern void ComputeBackfillWindow(Pipeline *pipeline, PipelineShape *shape,
 								  Checkpoint *checkpoint, Datum from, Datum to,
 								  bool batched, RunWindow *window);
+extern char *BuildPendingSql(Pipeline *pipeline, const char *source_sql,
+							 bool from_start);
 extern bool SourceIsSubscribed(Oid source);
 extern void CheckXid8FromThisCluster(Pipeline *pipeline, char source_relkind,
 									 Datum value, const char *what);
