@@ -13,7 +13,10 @@ OBJS = \
 	src/options.o \
 	src/catalog.o \
 	src/pipeline.o \
-	src/window.o \
+	src/source.o \
+	src/source_cursor.o \
+	src/source_files.o \
+	src/statement.o \
 	src/sqlgen.o \
 	src/mode.o \
 	src/mode_append.o \
@@ -27,7 +30,6 @@ OBJS = \
 	src/recorder.o \
 	src/cdc.o \
 	src/cron.o \
-	src/files.o \
 	src/scheduler.o \
 	src/verify.o
 

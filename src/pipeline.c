@@ -44,9 +44,9 @@
 #include "catalog.h"
 #include "cursor.h"
 #include "options.h"
-#include "files.h"
+#include "source_files.h"
 #include "pipeline.h"
-#include "window.h"
+#include "source_cursor.h"
 
 PG_FUNCTION_INFO_V1(incremental_incr_create_pipeline);
 PG_FUNCTION_INFO_V1(incremental_incr_drop_pipeline);

@@ -46,7 +46,7 @@
 #include "pipeline.h"
 #include "mode.h"
 #include "run.h"
-#include "window.h"
+#include "source_cursor.h"
 
 PG_FUNCTION_INFO_V1(incremental_incr_verify);
 PG_FUNCTION_INFO_V1(incremental_incr_repair);

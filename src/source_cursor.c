@@ -1,6 +1,6 @@
 /*
- * window.c
- *		Computing the window of a run: the lower bound from the checkpoint and
+ * source_cursor.c
+ *		The cursor source kind: a relation and a growing column.  Its window: the lower bound from the checkpoint and
  *		the lag, the safe upper bound that keeps rows of open transactions from
  *		being skipped, and the cut at batch_size.
  *
@@ -64,7 +64,8 @@
 
 #include "cursor.h"
 #include "mode.h"
-#include "window.h"
+#include "source_cursor.h"
+#include "statement.h"
 
 /* SELECT the greatest cursor value in the source up to $1 (NaN and infinities left out). */
 static char *
@@ -471,7 +472,7 @@ cut_at_batch(Pipeline *p, PipelineShape *shape, RunWindow *w, Datum start)
  * the pipeline's owner.  With wait_for_writers = false (incr_plan) the wait
  * for writers of an integer cursor is skipped.
  */
-void
+static void
 ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 				 bool wait_writers, RunWindow *w)
 {
@@ -583,7 +584,7 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
  * checkpoint does not move.  The whole window counts as possibly loaded
  * already ($3 = its end), so keyless appends compare all of it.
  */
-void
+static void
 ComputeBackfillWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 					  Datum from, Datum to, bool batched, RunWindow *w)
 {
@@ -606,3 +607,75 @@ ComputeBackfillWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		cut_at_batch(p, shape, w, from);
 	w->checkpoint = w->upper;
 }
+
+/*
+ * Execute a run of a cursor pipeline: its window (a backfill's, or from the
+ * checkpoint to the safe bound), then the mode's statement over it.
+ */
+static void
+cursor_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
+			   RunRecord *rec, RunResult *res, MemoryContext cxt)
+{
+	RunWindow  *w = &res->window;
+	char	   *sql;
+
+	if (req->backfill)
+		ComputeBackfillWindow(p, shape, cp, CursorValueIn(p, req->from_value),
+							  CursorValueIn(p, req->to_value), req->batched, w);
+	else
+		ComputeRunWindow(p, shape, cp, true, w);
+	shape->tombstones = TombstoneUseFor(p, shape);
+	sql = BuildRunSql(p, shape);
+
+	/* the window goes into the history now, so that a failed run shows it too */
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		rec->window_from = w->lower_unbounded ? NULL : CursorValueOut(p, w->lower);
+		rec->window_to = w->upper_unbounded ? NULL : CursorValueOut(p, w->upper);
+		MemoryContextSwitchTo(old);
+	}
+	ExecuteRunStatement(p, shape, sql, cp, req->backfill, rec, res, cxt);
+}
+
+/*
+ * incr_plan of a cursor pipeline: the window the next run would use,
+ * computed as the run would but without waiting for writers, and the
+ * statement it would execute.
+ */
+static void
+cursor_plan(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
+			MemoryContext cxt)
+{
+	RunWindow	w;
+	bool		user_statement = ModeOf(p)->user_statement;
+
+	ComputeRunWindow(p, shape, cp, false, &w);
+	shape->tombstones = TombstoneUseFor(p, shape);
+
+	MemoryContextSwitchTo(cxt);
+	appendStringInfo(buf, "-- pipeline %s: %s from %s into %s, cursor %s (%s)\n",
+					 SqlCommentSafe(quote_identifier(p->name)), PipelineModeName(p->mode),
+					 SqlCommentSafe(shape->source_sql), SqlCommentSafe(shape->target_sql),
+					 SqlCommentSafe(quote_identifier(p->cursor_column)),
+					 format_type_be(p->cursor_type));
+	appendStringInfo(buf, "-- $1 lower bound, %s: %s%s\n",
+					 user_statement ? "exclusive" : "inclusive",
+					 CursorValueOut(p, w.lower),
+					 w.lower_unbounded ? " (no checkpoint yet)" :
+					 p->lag ? " (checkpoint less lag)" : " (checkpoint)");
+	appendStringInfo(buf, "-- $2 upper bound, inclusive: %s (%s)\n",
+					 CursorValueOut(p, w.upper), w.upper_reason);
+	appendStringInfo(buf, "-- $3 checkpoint: %s\n",
+					 cp->isnull ? "none" : CursorValueOut(p, w.checkpoint));
+	if (!user_statement && RunTokensSupported())
+		appendStringInfoString(buf, "-- $4 the run's token, drawn at random by each run: the counting functions refuse any other\n");
+	appendStringInfoString(buf, BuildRunSql(p, shape));
+	appendStringInfoChar(buf, ';');
+}
+
+const SourceKind source_cursor = {
+	.name = "cursor",
+	.execute = cursor_execute,
+	.plan = cursor_plan,
+};
