@@ -13,6 +13,7 @@ OBJS = \
 	src/options.o \
 	src/catalog.o \
 	src/pipeline.o \
+	src/describe.o \
 	src/source.o \
 	src/source_cursor.o \
 	src/source_files.o \

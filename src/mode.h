@@ -9,7 +9,7 @@
 #include "lib/stringinfo.h"
 
 #include "incremental.h"
-#include "pipeline.h"
+#include "shape.h"
 #include "sqlgen.h"
 
 /*

@@ -32,9 +32,10 @@
 
 #include "catalog.h"
 #include "cursor.h"
-#include "pipeline.h"
+#include "describe.h"
 #include "run.h"
 #include "source.h"
+#include "sqlgen.h"
 #include "tally.h"
 
 /* Raise the error for a REPEATABLE READ or SERIALIZABLE caller. */
@@ -82,6 +83,49 @@ EndAsOwner(AsOwner *as)
 }
 
 /*
+ * Apply the schema drift DescribePipeline found (on_schema_change
+ * add_columns): add the new source columns to the target, as the current
+ * user (the owner), and record the source's columns.
+ */
+static void
+add_target_columns(Pipeline *p, PipelineShape *shape)
+{
+	ListCell   *lc;
+	bool		connected = (SPI_connect() == SPI_OK_CONNECT);
+
+	foreach(lc, shape->added_columns)
+	{
+		char	   *sql = SqlAddColumn(shape->target_sql, (ColumnMap *) lfirst(lc));
+
+		if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not run: %s", sql);
+		ereport(NOTICE,
+				(errmsg("pipeline \"%s\" changed its target: %s", p->name, sql)));
+	}
+	if (connected)
+		SPI_finish();
+	CommandCounterIncrement();
+	p->source_columns = shape->source_columns;
+	p->source_types = shape->source_types;
+	StoreSourceColumns(p);
+}
+
+/*
+ * Describe the pipeline for a run (or a repair), adapting the target to
+ * the source first where on_schema_change says so.
+ */
+PipelineShape *
+DescribeForRun(Pipeline *p)
+{
+	PipelineShape *shape = DescribePipeline(p, DESCRIBE_FOR_RUN);
+
+	if (shape->added_columns == NIL)
+		return shape;
+	add_target_columns(p, shape);
+	return DescribePipeline(p, DESCRIBE_FOR_RUN);
+}
+
+/*
  * Execute the run as the pipeline's owner: describe the pipeline, then let
  * its source kind compute the window, execute the statements and fill in
  * the counts.  Runs connected to SPI and with the owner's identity,
@@ -96,7 +140,7 @@ execute_as_owner(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
 	PipelineShape *shape;
 
 	BeginAsOwner(p, &as);
-	shape = DescribePipeline(p, DESCRIBE_FOR_RUN);
+	shape = DescribeForRun(p);
 	SourceKindOf(p)->execute(req, p, shape, cp, rec, res, cxt);
 	EndAsOwner(&as);
 }

@@ -7,7 +7,7 @@
 #define INCREMENTAL_RUN_H
 
 #include "catalog.h"
-#include "pipeline.h"
+#include "describe.h"
 #include "source.h"
 
 /* A failed run handed back to a caller that records it itself (the scheduler). */
@@ -40,6 +40,7 @@ typedef struct AsOwner
 
 extern void BeginAsOwner(Pipeline *pipeline, AsOwner *as);
 extern void EndAsOwner(AsOwner *as);
+extern PipelineShape *DescribeForRun(Pipeline *pipeline);
 extern Datum ExecuteRun(RunRequest *req, RunOutcome *outcome);
 extern void RecordFailedRun(int64 run_id, RunRecord *run);
 

@@ -28,7 +28,7 @@
 #include "utils/typcache.h"
 
 #include "catalog.h"
-#include "pipeline.h"
+#include "describe.h"
 #include "run.h"
 #include "tally.h"
 #include "source_cursor.h"

@@ -11,7 +11,7 @@
 
 #include "catalog.h"
 #include "incremental.h"
-#include "pipeline.h"
+#include "shape.h"
 
 /* What to run: a normal run, or a backfill of [from_value, to_value]. */
 typedef struct RunRequest

@@ -10,7 +10,7 @@
 #include "catalog.h"
 #include "cursor.h"
 #include "incremental.h"
-#include "pipeline.h"
+#include "shape.h"
 #include "source.h"
 
 extern char *BuildPendingSql(Pipeline *pipeline, const char *source_sql,

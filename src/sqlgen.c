@@ -589,3 +589,17 @@ sql_latest_rows(StringInfo buf, const BuildContext *ctx, Pipeline *p,
 	if (p->delete_column && !p->soft_delete)
 		appendStringInfoString(buf, " WHERE NOT e._incr_deleted");
 }
+
+/*
+ * The ALTER TABLE that adds a source column to the target, with the
+ * source's type (on_schema_change add_columns).
+ */
+char *
+SqlAddColumn(const char *target_sql, ColumnMap *col)
+{
+	return psprintf("ALTER TABLE %s ADD COLUMN %s %s", target_sql,
+					quote_identifier(col->name),
+					format_type_extended(col->source_type, col->source_typmod,
+										 FORMAT_TYPE_TYPEMOD_GIVEN |
+										 FORMAT_TYPE_FORCE_QUALIFY));
+}

@@ -8,7 +8,7 @@
 
 #include "lib/stringinfo.h"
 
-#include "pipeline.h"
+#include "shape.h"
 #include "incremental.h"
 
 /*
@@ -66,5 +66,6 @@ extern void sql_tombstone_ctes(StringInfo buf, Pipeline *p, PipelineShape *shape
 extern void sql_latest_rows(StringInfo buf, const BuildContext *ctx, Pipeline *p,
 							PipelineShape *shape, bool with_cursor);
 extern char *SqlCommentSafe(const char *text);
+extern char *SqlAddColumn(const char *target_sql, ColumnMap *col);
 
 #endif							/* INCREMENTAL_SQLGEN_H */

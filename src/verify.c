@@ -43,7 +43,7 @@
 #include "utils/typcache.h"
 
 #include "catalog.h"
-#include "pipeline.h"
+#include "describe.h"
 #include "mode.h"
 #include "run.h"
 #include "source_cursor.h"
@@ -734,7 +734,8 @@ verify_as_owner(Verify *v, DescribeFor purpose, void (*then) (Verify *))
 	pin_output_settings();
 	/* what outlives SPI_finish (sample, keys, counts) is made in the caller's context */
 	MemoryContextSwitchTo(cxt);
-	v->shape = DescribePipeline(v->p, purpose);
+	v->shape = purpose == DESCRIBE_FOR_RUN ? DescribeForRun(v->p) :
+		DescribePipeline(v->p, purpose);
 	MemoryContextSwitchTo(cxt);
 	compare(v);
 	if (then)

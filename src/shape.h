@@ -1,10 +1,10 @@
 /*
- * pipeline.h
- *		Validating a pipeline against its relations, at creation and before
- *		every run, and the shape of the relations a run works on.
+ * shape.h
+ *		The shape of a pipeline's relations as DescribePipeline (describe.c)
+ *		found them: what the statement builders and the source kinds need.
  */
-#ifndef INCREMENTAL_PIPELINE_H
-#define INCREMENTAL_PIPELINE_H
+#ifndef INCREMENTAL_SHAPE_H
+#define INCREMENTAL_SHAPE_H
 
 #include "incremental.h"
 
@@ -22,7 +22,6 @@ typedef struct ColumnMap
 	bool		key_nulls_equal;	/* keys: nullable, under a NULLS NOT DISTINCT index */
 } ColumnMap;
 
-/* What a run needs to know about the source and target, checked. */
 /*
  * What a run does with incr_tombstones (plan.c, run.c): nothing (the mode
  * keeps no versions of deleted keys, or the catalog predates the table),
@@ -35,6 +34,7 @@ typedef enum TombstoneUse
 	TOMBSTONES_CHECK
 } TombstoneUse;
 
+/* What a run needs to know about the source and target, checked (describe.c). */
 typedef struct PipelineShape
 {
 	char	   *source_sql;		/* quoted, schema-qualified */
@@ -49,17 +49,16 @@ typedef struct PipelineShape
 	Oid			key_index;		/* the target's unique index on the keys */
 	bool		json_layout;	/* cdc: rows come from jsonb change events */
 	bool		delete_is_bool;	/* delete_column is boolean (else: non-NULL deletes) */
-	TombstoneUse tombstones;	/* set by the run (run.c), OFF from DescribePipeline */
+	TombstoneUse tombstones;	/* set by the run (TombstoneUseFor), OFF from DescribePipeline */
+	List	   *source_columns; /* the source's columns (char *) as found, when compared */
+	List	   *source_types;	/* and their types, as text (format_type) */
+
+	/*
+	 * Source columns on_schema_change add_columns adds to the target
+	 * (ColumnMap *, source types only).  Under DESCRIBE_FOR_RUN the shape
+	 * is then incomplete: the run adds them and describes again (run.c).
+	 */
+	List	   *added_columns;
 } PipelineShape;
 
-/* Why a pipeline is described: creation records, a run may adapt, a plan only looks. */
-typedef enum DescribeFor
-{
-	DESCRIBE_FOR_CREATE,
-	DESCRIBE_FOR_RUN,
-	DESCRIBE_FOR_PLAN
-} DescribeFor;
-
-extern PipelineShape *DescribePipeline(Pipeline *pipeline, DescribeFor purpose);
-
-#endif							/* INCREMENTAL_PIPELINE_H */
+#endif							/* INCREMENTAL_SHAPE_H */
