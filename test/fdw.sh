@@ -126,9 +126,21 @@ echo "$digest" | head -n 1 | sed 's/^ *//' | cut -c1-200
 # returns a bucket far out of range (here a superuser of the oltp database
 # replaces it) makes incr_verify fail with a clear error, never write out of
 # bounds (it crashed the server before).
-q -d oltp -c "CREATE OR REPLACE FUNCTION pg_catalog.abs(bigint) RETURNS bigint
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS 'SELECT 4000000000000::bigint'"
-out=$(q -d analytics -c "SELECT missing FROM incr_verify('orders', 64)" 2>&1) &&
+q -d oltp >/dev/null <<'SQL'
+CREATE TABLE hostile (id int, v text, ts timestamptz);
+INSERT INTO hostile VALUES (1, 'a', now() - interval '1 hour'), (2, 'b', now() - interval '1 hour');
+CREATE OR REPLACE FUNCTION pg_catalog.abs(bigint) RETURNS bigint
+    LANGUAGE sql IMMUTABLE AS 'SELECT 4000000000000::bigint';
+SQL
+q -d analytics >/dev/null <<'SQL'
+CREATE FOREIGN TABLE remote_hostile (id int, v text, ts timestamptz)
+    SERVER oltp OPTIONS (table_name 'hostile');
+CREATE TABLE dw_hostile (id int PRIMARY KEY, v text, ts timestamptz);
+SELECT FROM incr_create_pipeline('hostile', 'remote_hostile', 'dw_hostile', 'ts',
+                                 mode => 'merge', keys => ARRAY['id'], lag => '1 minute');
+SELECT FROM incr_run('hostile');
+SQL
+out=$(q -d analytics -c "SELECT missing FROM incr_verify('hostile')" 2>&1) &&
 	fail "incr_verify accepted a bucket out of range: $out"
 echo "$out" | grep -q "a digest query returned an invalid bucket" ||
 	fail "incr_verify with a hostile remote: $out"

@@ -16,8 +16,11 @@ ALTER VIEW sc.v OWNER TO sc_owner;
 SET ROLE sc_other;
 SELECT is(_incr_source_subscribed('sc.v'::regclass), NULL,
           'no SELECT on the view: NULL');
+-- (this transaction created the view and holds its AccessExclusiveLock; the
+-- walk would add an AccessShareLock)
 SELECT ok(NOT EXISTS (SELECT FROM pg_locks
-                      WHERE relation = 'sc.v'::regclass AND pid = pg_backend_pid()),
+                      WHERE relation = 'sc.v'::regclass AND pid = pg_backend_pid()
+                        AND mode = 'AccessShareLock'),
           'no SELECT on the view: the view is not locked');
 RESET ROLE;
 GRANT SELECT ON sc.v TO sc_other;
