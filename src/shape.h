@@ -23,9 +23,9 @@ typedef struct ColumnMap
 } ColumnMap;
 
 /*
- * What a run does with incr_tombstones (plan.c, run.c): nothing (the mode
- * keeps no versions of deleted keys, or the catalog predates the table),
- * record the keys it deletes, or also skip upserts they forbid.
+ * What a run does with incr_tombstones (TombstoneUseFor, mode.c): nothing
+ * (the mode keeps no versions of deleted keys, or the catalog predates the
+ * table), record the keys it deletes, or also skip upserts they forbid.
  */
 typedef enum TombstoneUse
 {

@@ -21,7 +21,7 @@
  *   transaction holding a write lock on the source, its partitions or the
  *   tables under a view.  Values up to B are then committed or gone; later
  *   ones are greater than B.  The wait obeys lock_timeout.  Sequences with
- *   CACHE > 1 break the premise and are refused (pipeline.c).
+ *   CACHE > 1 break the premise and are refused (describe.c).
  *
  * - xid8 cursors filled by pg_current_xact_id() carry the id of the writing
  *   transaction.  B is the xmin of a new snapshot: every transaction below it

@@ -582,7 +582,7 @@ CheckFileUnchanged(Pipeline *p, FileEntry *f)
  * column list and options of copy_options.  COPY takes no parameters, so
  * the path is a quoted literal; option values are literals and column names
  * quoted identifiers, and the options' names come from a fixed list
- * (files.c), so no text of the definition reaches the statement unquoted.
+ * (CopyOptionList), so no text of the definition reaches the statement unquoted.
  */
 static char *
 BuildCopySql(Pipeline *p, const char *target_sql, const char *path)

@@ -431,7 +431,7 @@ sql_upsert(StringInfo buf, const BuildContext *ctx, PipelineShape *shape, const 
  * The RETURNING expression that tells an inserted row from an updated one.
  * A partitioned target cannot return xmax on 15: every row returned is
  * counted as inserted, and _incr_count_update in the upsert's WHERE counts
- * the updates, which the run moves from one count to the other (run.c).
+ * the updates, which the run moves from one count to the other (statement.c).
  */
 const char *
 sql_inserted_expr(PipelineShape *shape)
