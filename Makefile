@@ -8,6 +8,7 @@
 EXTENSION  = incremental
 MODULE_big = incremental
 OBJS = \
+	src/init.o \
 	src/incremental.o \
 	src/cursor.o \
 	src/options.o \
