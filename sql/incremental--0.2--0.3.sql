@@ -282,3 +282,229 @@ LEFT JOIN LATERAL (
       AND r.status OPERATOR(pg_catalog.=) 'error'
     ORDER BY r.run_id DESC
     LIMIT 1) e ON true;
+
+/* == First week as a user (issue 20) == */
+
+/*
+ * -- incr_runs: the error's SQLSTATE and DETAIL, what a run's window held
+ * and what its statement changed --
+ * Added at the end, so every fixed column keeps its place; the library
+ * writes them only where they exist (a database still at 0.2 has none).
+ * rows_in_window: the source rows in the run's window (for a query
+ * pipeline, counted before its command runs); rows_affected: the rows the
+ * run's statement wrote (a query pipeline's command: what PostgreSQL
+ * reports for it).
+ */
+ALTER TABLE @extschema@.incr_runs
+    ADD COLUMN sqlstate text,
+    ADD COLUMN detail text,
+    ADD COLUMN rows_in_window bigint,
+    ADD COLUMN rows_affected bigint;
+
+/*
+ * -- incr_create_pipeline: mode has no default value in the declaration --
+ * NULL (left out) is append, with a NOTICE saying what append does not do.
+ * Same signature, so grants and comment stay.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.incr_create_pipeline(
+    name            text,
+    source          pg_catalog.regclass DEFAULT NULL,
+    target          pg_catalog.regclass DEFAULT NULL,
+    cursor_column   text DEFAULT NULL,
+    mode            text DEFAULT NULL,
+    keys            text[] DEFAULT NULL,
+    lag             interval DEFAULT NULL,
+    batch_size      bigint DEFAULT NULL,
+    schedule        interval DEFAULT NULL,
+    enabled         boolean DEFAULT true,
+    delete_column   text DEFAULT NULL,
+    soft_delete     boolean DEFAULT false,
+    payload_column  text DEFAULT NULL,
+    op_column       text DEFAULT NULL,
+    after_column    text DEFAULT NULL,
+    before_column   text DEFAULT NULL,
+    version_column  text DEFAULT NULL,
+    command         text DEFAULT NULL,
+    valid_from_column text DEFAULT 'valid_from',
+    valid_to_column text DEFAULT 'valid_to',
+    current_column  text DEFAULT 'is_current',
+    epoch_unit      text DEFAULT 'ms',
+    on_schema_change text DEFAULT 'fail',
+    files           text DEFAULT NULL,
+    copy_options    jsonb DEFAULT NULL)
+RETURNS @extschema@.incr_pipelines
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_create_pipeline';
+
+/*
+ * -- incr_reset returns the checkpoint before and after --
+ * A new return type: dropped and created again, its privileges kept.
+ */
+SELECT pg_catalog.set_config('incr_upgrade.reset_acl', COALESCE(p.proacl::text, ''), true)
+FROM pg_catalog.pg_proc p
+WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@.incr_reset(text, text)'::pg_catalog.regprocedure;
+
+DROP FUNCTION @extschema@.incr_reset(text, text);
+
+CREATE FUNCTION @extschema@.incr_reset(name text, to_value text DEFAULT NULL)
+RETURNS TABLE (pipeline text, old_checkpoint text, new_checkpoint text)
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_reset';
+
+COMMENT ON FUNCTION @extschema@.incr_reset(text, text) IS
+'move the checkpoint to a value (NULL: start over); returns the checkpoint before and after';
+
+DO $$
+DECLARE
+    acl text := pg_catalog.current_setting('incr_upgrade.reset_acl', true);
+    fn text := '@extschema@.incr_reset(text, text)';
+    item record;
+BEGIN
+    IF acl IS NULL OR acl OPERATOR(pg_catalog.=) '' THEN
+        RETURN;                 -- the default privileges: nothing was changed
+    END IF;
+    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', fn);
+    FOR item IN
+        SELECT a.grantee, a.is_grantable
+        FROM pg_catalog.aclexplode(acl::pg_catalog.aclitem[]) AS a
+        WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', fn,
+            CASE WHEN item.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(item.grantee)) END,
+            CASE WHEN item.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    /* the DBA's grants, not initial privileges: pg_dump must keep them */
+    DELETE FROM pg_catalog.pg_init_privs
+    WHERE classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+      AND objoid OPERATOR(pg_catalog.=) fn::pg_catalog.regprocedure
+      AND objsubid OPERATOR(pg_catalog.=) 0;
+END
+$$;
+
+/* -- incr_prune_runs: delete old history (incremental.runs_retention for the scheduler) -- */
+CREATE FUNCTION @extschema@.incr_prune_runs(older_than interval)
+RETURNS bigint
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_prune_runs';
+
+COMMENT ON FUNCTION @extschema@.incr_prune_runs(interval) IS
+'delete the incr_runs rows started before now() - older_than of the pipelines the caller may act on, keeping each pipeline''s latest run';
+
+/* -- incr_status: is it healthy? -- */
+CREATE FUNCTION @extschema@._incr_scheduler_state(name text,
+    OUT checked_at timestamptz, OUT next_run_at timestamptz,
+    OUT failures integer, OUT last_success_at timestamptz)
+RETURNS record
+LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'incremental_scheduler_state';
+
+COMMENT ON FUNCTION @extschema@._incr_scheduler_state(text) IS
+'internal: what the scheduler''s worker remembers of a pipeline (shared memory; NULLs without it)';
+
+/*
+ * incr_status answers "is it healthy?": the schedule, when the scheduler
+ * last checked the pipeline (kept in shared memory, so idle pipelines cost
+ * no write), its next run, consecutive failures (the backoff in force shows
+ * in next_run_at), the last success, the last error's SQLSTATE, whether
+ * rows_pending reached its cap, and health, one word for all of it.  Same
+ * columns as before, new ones at the end.
+ */
+CREATE OR REPLACE VIEW @extschema@.incr_status WITH (security_invoker = true) AS
+SELECT p.name AS pipeline,
+       p.mode,
+       p.source,
+       p.target,
+       p.cursor_column,
+       p.enabled,
+       CASE
+         WHEN p.mode OPERATOR(pg_catalog.=) 'files' THEN
+           CASE WHEN p.lag IS NULL THEN 'none: files are read as they are; move complete files in, or set lag'
+                ELSE 'files unmodified for lag' END
+         WHEN pg_catalog.current_setting('incremental.safe_upper_bound', true)
+              OPERATOR(pg_catalog.=) 'off' THEN 'none: incremental.safe_upper_bound is off'
+         WHEN s.relkind OPERATOR(pg_catalog.=) 'f' THEN 'none: foreign source, late rows need lag'
+         WHEN p.lag IS NULL AND @extschema@._incr_source_subscribed(p.source)
+           THEN 'none: replicated by a subscription, late rows need lag'
+         WHEN p.cursor_type OPERATOR(pg_catalog.=) ANY
+              (ARRAY['timestamptz', 'timestamp', 'date']::pg_catalog.regtype[])
+           THEN 'start of the oldest open transaction'
+         WHEN p.cursor_type OPERATOR(pg_catalog.=) 'xid8'::pg_catalog.regtype
+           THEN 'oldest running transaction id'
+         ELSE 'greatest value, after waiting for open writers'
+       END AS safe_bound,
+       COALESCE(c.value_timestamptz::text, c.value_timestamp::text,
+                c.value_date::text, c.value_numeric::text) AS checkpoint,
+       c.moved_at AS checkpoint_moved_at,
+       r.run_id AS last_run_id,
+       r.started_at AS last_run_at,
+       r.status AS last_status,
+       r.rows_read AS last_rows_read,
+       r.rows_inserted AS last_rows_inserted,
+       r.rows_updated AS last_rows_updated,
+       r.rows_deleted AS last_rows_deleted,
+       r.rows_unchanged AS last_rows_unchanged,
+       r.rows_late AS last_rows_late,
+       (SELECT pg_catalog.sum(l.rows_late)
+        FROM @extschema@.incr_runs l
+        WHERE l.pipeline OPERATOR(pg_catalog.=) p.name
+          AND l.started_at OPERATOR(pg_catalog.>)
+              (pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 day')) AS late_rows_1d,
+       e.started_at AS last_error_at,
+       e.error AS last_error,
+       pend.n AS rows_pending,
+       p.schedule,
+       ss.checked_at AS scheduler_checked_at,
+       ss.next_run_at,
+       GREATEST(ss.failures,
+                (SELECT pg_catalog.count(*)
+                 FROM @extschema@.incr_runs f
+                 WHERE f.pipeline OPERATOR(pg_catalog.=) p.name
+                   AND f.status OPERATOR(pg_catalog.=) 'error'
+                   AND f.run_id OPERATOR(pg_catalog.>) COALESCE(ok.run_id, 0))) AS consecutive_failures,
+       GREATEST(ok.started_at, ss.last_success_at) AS last_success_at,
+       e.sqlstate AS last_error_sqlstate,
+       pend.n OPERATOR(pg_catalog.>=) 1000000 AS rows_pending_capped,
+       CASE
+         WHEN NOT p.enabled THEN 'paused'
+         WHEN COALESCE(ss.failures, 0) OPERATOR(pg_catalog.>) 0
+              OR r.status OPERATOR(pg_catalog.=) 'error' THEN 'failing'
+         WHEN p.schedule IS NOT NULL AND ss.checked_at IS NULL
+           THEN 'scheduled, but no scheduler checks it'
+         WHEN p.schedule IS NOT NULL
+              AND ss.checked_at OPERATOR(pg_catalog.<)
+                  (pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 minute'
+                   OPERATOR(pg_catalog.-) COALESCE(pg_catalog.current_setting('incremental.naptime', true),
+                                                   '1s')::interval)
+           THEN 'scheduler stalled'
+         ELSE 'ok'
+       END AS health
+FROM @extschema@.incr_pipelines p
+LEFT JOIN pg_catalog.pg_class s
+       ON s.oid OPERATOR(pg_catalog.=) p.source
+LEFT JOIN @extschema@.incr_checkpoints c
+       ON c.pipeline OPERATOR(pg_catalog.=) p.name
+LEFT JOIN LATERAL (
+    SELECT *
+    FROM @extschema@.incr_runs r
+    WHERE r.pipeline OPERATOR(pg_catalog.=) p.name
+    ORDER BY r.run_id DESC
+    LIMIT 1) r ON true
+LEFT JOIN LATERAL (
+    SELECT *
+    FROM @extschema@.incr_runs r
+    WHERE r.pipeline OPERATOR(pg_catalog.=) p.name
+      AND r.status OPERATOR(pg_catalog.=) 'error'
+    ORDER BY r.run_id DESC
+    LIMIT 1) e ON true
+LEFT JOIN LATERAL (
+    SELECT r.run_id, r.started_at
+    FROM @extschema@.incr_runs r
+    WHERE r.pipeline OPERATOR(pg_catalog.=) p.name
+      AND r.status OPERATOR(pg_catalog.=) 'ok'
+      AND r.trigger OPERATOR(pg_catalog.<>) 'verify'
+    ORDER BY r.run_id DESC
+    LIMIT 1) ok ON true
+LEFT JOIN LATERAL @extschema@._incr_scheduler_state(p.name) ss ON true
+LEFT JOIN LATERAL (
+    SELECT @extschema@.incr_pending_rows(p.name) AS n) pend ON true;

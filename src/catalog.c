@@ -639,6 +639,54 @@ CronJobCommand(const char *name)
 	return psprintf("SELECT %s.incr_run(%s)", ExtensionSchemaQuoted(), quote_literal_cstr(name));
 }
 
+/* Has the pipeline a schedule for the background worker (incr_schedule)? */
+bool
+PipelineScheduled(const char *name)
+{
+	CatalogContext cxt;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	bool		scheduled;
+
+	values[0] = CStringGetTextDatum(name);
+	catalog_begin(&cxt);
+	catalog_exec("SELECT FROM %s.incr_pipelines"
+				 " WHERE name OPERATOR(pg_catalog.=) $1 AND schedule IS NOT NULL",
+				 1, argtypes, values, NULL, SPI_OK_SELECT);
+	scheduled = SPI_processed > 0;
+	catalog_end(&cxt);
+	return scheduled;
+}
+
+/* Does a pg_cron job of this database run the pipeline (incr_cron_schedule)? */
+bool
+HasCronJob(const char *name)
+{
+	CatalogContext cxt;
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	char	   *schema;
+	bool		found = false;
+
+	values[0] = CStringGetTextDatum(psprintf("incremental:%s", name));
+	values[1] = CStringGetTextDatum(CronJobCommand(name));
+	catalog_begin(&cxt);
+	schema = cron_schema();
+	if (schema != NULL)
+	{
+		if (SPI_execute_with_args(psprintf("SELECT FROM %s.job"
+										   " WHERE jobname OPERATOR(pg_catalog.=) $1::pg_catalog.name"
+										   " AND command OPERATOR(pg_catalog.=) $2::pg_catalog.text"
+										   " AND database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
+										   schema),
+								  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look up the pg_cron jobs of pipeline \"%s\"", name);
+		found = SPI_processed > 0;
+	}
+	catalog_end(&cxt);
+	return found;
+}
+
 /*
  * Remove the pg_cron jobs of a pipeline the caller has been allowed to act on
  * (its owner, a member of the owning role, or a superuser); return whether
@@ -827,17 +875,32 @@ NextRunId(void)
 	return id;
 }
 
+/*
+ * Does incr_runs have the columns of version 0.3 (sqlstate, detail,
+ * rows_in_window, rows_affected)?  A database still at 0.2 runs this
+ * library too until it is updated, and gets the older shape.
+ */
+static bool
+runs_have_details(void)
+{
+	Oid			runs = get_relname_relid("incr_runs", ExtensionSchemaOid());
+
+	return OidIsValid(runs) && get_attnum(runs, "rows_affected") != InvalidAttrNumber;
+}
+
 /* Record a run in incr_runs; return the row as a composite Datum. */
 Datum
 InsertRun(int64 run_id, RunRecord *r)
 {
 	CatalogContext cxt;
-	Oid			argtypes[16] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+	Oid			argtypes[20] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
 		TIMESTAMPTZOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID,
-	INT8OID, TEXTOID, TEXTOID, INT8OID, REGROLEOID};
-	Datum		values[16];
-	char		nulls[16];
+		INT8OID, TEXTOID, TEXTOID, INT8OID, REGROLEOID,
+	TEXTOID, TEXTOID, INT8OID, INT8OID};
+	Datum		values[20];
+	char		nulls[20];
 	Datum		result;
+	bool		details = runs_have_details();
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(run_id);
@@ -861,20 +924,71 @@ InsertRun(int64 run_id, RunRecord *r)
 	nulls[14] = r->rows_late_known ? ' ' : 'n';
 	values[15] = ObjectIdGetDatum(r->owner);
 	nulls[15] = OidIsValid(r->owner) ? ' ' : 'n';
+	values[16] = r->sqlstate ? CStringGetTextDatum(r->sqlstate) : (Datum) 0;
+	nulls[16] = r->sqlstate ? ' ' : 'n';
+	values[17] = r->detail ? CStringGetTextDatum(r->detail) : (Datum) 0;
+	nulls[17] = r->detail ? ' ' : 'n';
+	values[18] = Int64GetDatum(r->rows_in_window);
+	nulls[18] = r->rows_window_known ? ' ' : 'n';
+	values[19] = Int64GetDatum(r->rows_affected);
+	nulls[19] = r->rows_window_known ? ' ' : 'n';
 
 	catalog_begin(&cxt);
-	catalog_exec("INSERT INTO %s.incr_runs"
-				 " (run_id, pipeline, trigger, started_at, finished_at,"
-				 "  window_from, window_to, rows_read, rows_inserted,"
-				 "  rows_updated, rows_deleted, rows_unchanged, status, error,"
-				 "  rows_late, owner)"
-				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-				 "         $12, $13, $14, $15, $16)"
-				 " RETURNING *",
-				 16, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+	if (details)
+		catalog_exec("INSERT INTO %s.incr_runs"
+					 " (run_id, pipeline, trigger, started_at, finished_at,"
+					 "  window_from, window_to, rows_read, rows_inserted,"
+					 "  rows_updated, rows_deleted, rows_unchanged, status, error,"
+					 "  rows_late, owner, sqlstate, detail, rows_in_window, rows_affected)"
+					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+					 "         $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+					 " RETURNING *",
+					 20, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+	else
+		catalog_exec("INSERT INTO %s.incr_runs"
+					 " (run_id, pipeline, trigger, started_at, finished_at,"
+					 "  window_from, window_to, rows_read, rows_inserted,"
+					 "  rows_updated, rows_deleted, rows_unchanged, status, error,"
+					 "  rows_late, owner)"
+					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+					 "         $12, $13, $14, $15, $16)"
+					 " RETURNING *",
+					 16, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	catalog_end(&cxt);
 	return result;
+}
+
+/*
+ * Delete the runs started before now() - older_than, of every pipeline
+ * (all_owners) or of those whose owner's rights the current user has; each
+ * pipeline's latest run stays, so incr_status keeps its last run.  Returns
+ * how many rows went.
+ */
+int64
+PruneRuns(Interval *older_than, bool all_owners)
+{
+	CatalogContext cxt;
+	Oid			argtypes[3] = {INTERVALOID, BOOLOID, OIDOID};
+	Datum		values[3];
+	int64		deleted;
+
+	values[0] = IntervalPGetDatum(older_than);
+	values[1] = BoolGetDatum(all_owners);
+	values[2] = ObjectIdGetDatum(GetUserId());
+	catalog_begin(&cxt);
+	catalog_exec("DELETE FROM %s.incr_runs AS r"
+				 " WHERE r.started_at OPERATOR(pg_catalog.<)"
+				 "       (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
+				 "   AND ($2 OR (r.owner IS NOT NULL"
+				 "        AND pg_catalog.pg_has_role($3, r.owner, 'USAGE')))"
+				 "   AND r.run_id OPERATOR(pg_catalog.<>)"
+				 "       (SELECT pg_catalog.max(l.run_id) FROM %s.incr_runs AS l"
+				 "        WHERE l.pipeline OPERATOR(pg_catalog.=) r.pipeline)",
+				 3, argtypes, values, NULL, SPI_OK_DELETE);
+	deleted = SPI_processed;
+	catalog_end(&cxt);
+	return deleted;
 }
 
 /*

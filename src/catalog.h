@@ -9,6 +9,7 @@
 #include "incremental.h"
 
 #include "access/htup.h"
+#include "datatype/timestamp.h"
 
 /* A checkpoint: a value of the pipeline's cursor type, or none yet. */
 typedef struct Checkpoint
@@ -44,6 +45,11 @@ typedef struct RunRecord
 	bool		rows_late_known;	/* false: rows_late is NULL */
 	const char *status;			/* ok, error, skipped */
 	char	   *error;
+	char	   *sqlstate;		/* of a failed run's error */
+	char	   *detail;			/* its DETAIL */
+	int64		rows_in_window; /* source rows in the window */
+	int64		rows_affected;	/* rows the statement wrote */
+	bool		rows_window_known;	/* false: both are NULL */
 } RunRecord;
 
 /* A file of a files pipeline: as found in its folder, or as incr_files has it. */
@@ -71,6 +77,8 @@ extern void SetPipelineSchedule(const char *name, Interval *schedule);
 extern void StoreSourceColumns(Pipeline *pipeline);
 extern bool DropCronJob(const char *name);
 extern char *CronJobCommand(const char *name);
+extern bool HasCronJob(const char *name);
+extern bool PipelineScheduled(const char *name);
 extern char *CronSchemaQuoted(void);
 
 extern bool ReadCheckpoint(Pipeline *pipeline, CheckpointLock lock,
@@ -89,5 +97,6 @@ extern void ForgetTombstones(Pipeline *pipeline, Checkpoint *after);
 
 extern int64 NextRunId(void);
 extern Datum InsertRun(int64 run_id, RunRecord *run);
+extern int64 PruneRuns(Interval *older_than, bool all_owners);
 
 #endif							/* INCREMENTAL_CATALOG_H */

@@ -43,7 +43,8 @@ cron_pipeline(FunctionCallInfo fcinfo)
 
 /*
  * incr_cron_schedule(name, cron_expression): create or replace the pg_cron
- * job "incremental:<name>" that calls incr_run, and return its id.  The job
+ * job "incremental:<name>" that calls incr_run, and return its id (a new
+ * one: the job is made again, with pg_cron's connection settings of now).  The job
  * is the caller's: pg_cron runs it as the role that scheduled it.
  */
 Datum
@@ -77,6 +78,14 @@ incremental_incr_cron_schedule(PG_FUNCTION_ARGS)
 						   NAMEDATALEN - 1),
 				 errhint("Schedule it with incr_schedule and the background worker, or recreate the pipeline under a name of at most %d bytes.",
 						 NAMEDATALEN - 1 - (int) strlen("incremental:"))));
+
+	/*
+	 * A new job rather than pg_cron's update of the old one, which would keep
+	 * the connection (nodename, nodeport) the old one was made with: a job
+	 * made before cron.host was set would go on failing to connect.
+	 */
+	(void) DropCronJob(p->name);
+
 	values[0] = CStringGetTextDatum(psprintf("incremental:%s", p->name));
 	values[1] = PG_GETARG_DATUM(1);
 	values[2] = CStringGetTextDatum(CronJobCommand(p->name));
@@ -96,6 +105,12 @@ incremental_incr_cron_schedule(PG_FUNCTION_ARGS)
 	job = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 	AtEOXact_GUC(true, save_nestlevel);
+	if (PipelineScheduled(p->name))
+		ereport(WARNING,
+				(errmsg("pipeline \"%s\" is also scheduled for the background worker", p->name),
+				 errdetail("Both pg_cron and the background worker will start its runs; one waits for or skips the other, which only adds load."),
+				 errhint("Keep one: SELECT incr_unschedule(%s); or SELECT incr_cron_unschedule(%s);",
+						 quote_literal_cstr(p->name), quote_literal_cstr(p->name))));
 	PG_RETURN_INT64(job);
 }
 

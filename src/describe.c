@@ -744,6 +744,20 @@ is_managed_column(Pipeline *p, const char *name)
 	return false;
 }
 
+/* The quoted names of columns (char *), comma-separated, for a hint. */
+static char *
+column_list(List *columns)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, columns)
+		appendStringInfo(&buf, "%s%s", buf.len ? ", " : "",
+						 quote_identifier((const char *) lfirst(lc)));
+	return buf.data;
+}
+
 /*
  * Check the keys: present where the mode reads them, and exactly the columns
  * of a unique index on the target (with the valid_from column for scd2), whose
@@ -777,8 +791,8 @@ describe_keys(Pipeline *p, PipelineShape *shape, Relation source, Relation targe
 				 errdetail(p->mode == MODE_SCD2 ?
 						   "An scd2 target needs a valid, non-partial, non-deferrable unique index on exactly the key columns and the valid_from column." :
 						   "Loading by key needs a valid, non-partial, non-deferrable unique index or primary key on exactly the key columns."),
-				 errhint("Create one, e.g. ALTER TABLE %s ADD PRIMARY KEY (...).",
-						 shape->target_sql)));
+				 errhint("Create one, e.g. ALTER TABLE %s ADD PRIMARY KEY (%s).",
+						 shape->target_sql, column_list(index_keys))));
 
 	/*
 	 * A unique index treats NULLs as distinct unless it says otherwise, and

@@ -25,6 +25,7 @@
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "executor/spi.h"
 #include "parser/parse_coerce.h"
@@ -34,6 +35,9 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "commands/dbcommands.h"
+#include "utils/varlena.h"
+#include "utils/formatting.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -44,15 +48,18 @@
 #include "catalog.h"
 #include "cursor.h"
 #include "options.h"
-#include "source_files.h"
+#include "pipeline.h"
 #include "describe.h"
+#include "scheduler.h"
 #include "source_cursor.h"
+#include "source_files.h"
 
 PG_FUNCTION_INFO_V1(incremental_incr_create_pipeline);
 PG_FUNCTION_INFO_V1(incremental_incr_drop_pipeline);
 PG_FUNCTION_INFO_V1(incremental_incr_pause);
 PG_FUNCTION_INFO_V1(incremental_incr_resume);
 PG_FUNCTION_INFO_V1(incremental_incr_reset);
+PG_FUNCTION_INFO_V1(incremental_incr_prune_runs);
 PG_FUNCTION_INFO_V1(incremental_incr_schedule);
 PG_FUNCTION_INFO_V1(incremental_incr_unschedule);
 PG_FUNCTION_INFO_V1(incremental_check_owner);
@@ -192,6 +199,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 {
 	Pipeline   *p = palloc0(sizeof(Pipeline));
 	Interval   *schedule = NULL;
+	Datum		result;
 	char	   *mode_name;
 	PipelineShape *shape;
 	Interval	zero;
@@ -209,12 +217,12 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 				 errhint("Run ALTER EXTENSION incremental UPDATE.")));
 	require_arg(fcinfo, 0, "name");
 	require_arg(fcinfo, 2, "target");
-	require_arg(fcinfo, 4, "mode");
 
 	p->name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	RefuseOnStandby("create", p->name);
 	p->target = PG_GETARG_OID(2);
-	mode_name = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	/* 0.3 declares no default mode: left out, it is append, said aloud below */
+	mode_name = PG_ARGISNULL(4) ? "append" : text_to_cstring(PG_GETARG_TEXT_PP(4));
 	if (strcmp(mode_name, "files") == 0)
 	{
 		if (PG_NARGS() < 25)
@@ -291,7 +299,23 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	p->source_columns = shape->source_columns;
 	p->source_types = shape->source_types;
 	if (p->mode == MODE_QUERY)
+	{
 		prepare_command(p);
+		WarnInclusiveLowerBound(p);
+	}
+
+	/*
+	 * An append pipeline never applies a change to a row it loaded: on a
+	 * source whose cursor is a timestamp (an updated_at), left out, append is
+	 * rarely what was meant.
+	 */
+	if (PG_ARGISNULL(4) && (p->cursor_kind == CURSOR_TIMESTAMPTZ ||
+							p->cursor_kind == CURSOR_TIMESTAMP ||
+							p->cursor_kind == CURSOR_DATE))
+		ereport(NOTICE,
+				(errmsg("pipeline \"%s\" appends: no mode was given", p->name),
+				 errdetail("An append pipeline inserts the rows whose cursor passed the checkpoint; it never applies an update or a delete to a row it has loaded."),
+				 errhint("For a source whose rows change (an updated_at cursor), pass mode => 'merge' and keys => ARRAY[...]; to keep append and not see this, pass mode => 'append'.")));
 
 	if (p->mode != MODE_FILES && !shape->source_has_cursor_index &&
 		shape->source_relkind != RELKIND_VIEW &&
@@ -311,7 +335,55 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 				 errdetail("A transaction that commits later on the publisher can bring rows below the checkpoint; the safe bound sees only this server's transactions, so those rows would never be loaded."),
 				 errhint("Pass lag => an interval longer than the publisher's longest transaction plus the replication delay (timestamp and date cursors), or run the pipeline on the publisher.")));
 
-	PG_RETURN_DATUM(InsertPipeline(p, schedule));
+	result = InsertPipeline(p, schedule);
+	if (schedule)
+		WarnScheduleNotRunning(p);
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * Does a query pipeline's command compare the cursor with $1 inclusively
+ * (BETWEEN $1, >= $1, $1 <=)?  $1 is the exclusive lower bound, the last
+ * value an earlier run processed, so such a command processes the rows at
+ * the boundary twice: what pg_incremental's "between $1 and $2" becomes when
+ * carried over unchanged.  A text search: a hint, not a proof.
+ */
+static bool
+command_includes_lower_bound(const char *command)
+{
+	char	   *c = asc_tolower(command, strlen(command));
+
+	for (char *at = strstr(c, "$1"); at; at = strstr(at + 2, "$1"))
+	{
+		const char *before = at;
+		const char *after = at + 2;
+
+		if (isdigit((unsigned char) *after))
+			continue;
+		while (before > c && isspace((unsigned char) before[-1]))
+			before--;
+		if (before - c >= 2 && strncmp(before - 2, ">=", 2) == 0)
+			return true;
+		if (before - c >= 7 && strncmp(before - 7, "between", 7) == 0)
+			return true;
+		while (*after && isspace((unsigned char) *after))
+			after++;
+		if (strncmp(after, "<=", 2) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Warn when a query pipeline's command includes its exclusive lower bound $1. */
+void
+WarnInclusiveLowerBound(Pipeline *p)
+{
+	if (p->mode == MODE_QUERY && p->command && command_includes_lower_bound(p->command))
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("command of query pipeline \"%s\" seems to include its lower bound $1", p->name),
+				 errdetail("$1 is the last cursor value an earlier run processed, so \"BETWEEN $1 AND $2\" or \">= $1\" processes the rows at that value twice."),
+				 errhint("Compare the cursor as in: WHERE cursor > $1 AND cursor <= $2.")));
 }
 
 /*
@@ -407,6 +479,50 @@ incremental_incr_drop_pipeline(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * Warn when a schedule stored for the background worker will not run: the
+ * library is not preloaded, the scheduler is off, or this database is not
+ * one it serves; and when a pg_cron job runs the pipeline too.
+ */
+void
+WarnScheduleNotRunning(Pipeline *p)
+{
+	char	   *dbname = get_database_name(MyDatabaseId);
+	char	   *list = pstrdup(incr_scheduler_databases ? incr_scheduler_databases : "");
+	List	   *names = NIL;
+	bool		served = false;
+	ListCell   *lc;
+
+	if (!scheduler_preloaded)
+	{
+		ereport(WARNING,
+				(errmsg("pipeline \"%s\" is scheduled, but no scheduler runs it", p->name),
+				 errdetail("The background worker starts only with incremental in shared_preload_libraries, which this server was not started with."),
+				 errhint("Add incremental to shared_preload_libraries and restart the server, or schedule with incr_cron_schedule (pg_cron).")));
+		return;
+	}
+	if (!incr_scheduler_enabled)
+		ereport(WARNING,
+				(errmsg("pipeline \"%s\" is scheduled, but the scheduler is off", p->name),
+				 errhint("Set incremental.enabled = on and reload the configuration.")));
+	if (SplitGUCList(list, ',', &names))
+		foreach(lc, names)
+			if (strcmp((char *) lfirst(lc), dbname) == 0)
+				served = true;
+	if (!served)
+		ereport(WARNING,
+				(errmsg("pipeline \"%s\" is scheduled, but the scheduler does not serve database \"%s\"",
+						p->name, dbname),
+				 errdetail("incremental.database is \"%s\".", incr_scheduler_databases ? incr_scheduler_databases : ""),
+				 errhint("Add the database to incremental.database (a comma list) and reload the configuration.")));
+	if (HasCronJob(p->name))
+		ereport(WARNING,
+				(errmsg("pipeline \"%s\" is also run by a pg_cron job", p->name),
+				 errdetail("Both the background worker and pg_cron will start its runs; one waits for or skips the other, which only adds load."),
+				 errhint("Keep one: SELECT incr_cron_unschedule(%s); or SELECT incr_unschedule(%s);",
+						 quote_literal_cstr(p->name), quote_literal_cstr(p->name))));
+}
+
 /* incr_schedule(name, schedule): run the pipeline every schedule from the scheduler. */
 Datum
 incremental_incr_schedule(PG_FUNCTION_ARGS)
@@ -424,6 +540,7 @@ incremental_incr_schedule(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("schedule must be a positive interval")));
 	SetPipelineSchedule(p->name, schedule);
+	WarnScheduleNotRunning(p);
 	PG_RETURN_VOID();
 }
 
@@ -505,10 +622,16 @@ incremental_incr_reset(PG_FUNCTION_ARGS)
 {
 	Pipeline   *p = writable_pipeline(fcinfo, "reset");
 	Checkpoint	cp;
+	TupleDesc	desc;
+	char	   *old_value;
 
 	(void) ReadCheckpoint(p, CHECKPOINT_LOCK_WAIT, &cp);
 	/* the definition the locked checkpoint belongs to: see ExecuteRun */
 	p = owned_pipeline(fcinfo);
+	if (ReadCheckpoint(p, CHECKPOINT_NO_LOCK, &cp) && !cp.isnull)
+		old_value = CursorValueOut(p, cp.value);
+	else
+		old_value = NULL;
 	cp.isnull = PG_ARGISNULL(1);
 	if (!cp.isnull)
 	{
@@ -522,5 +645,38 @@ incremental_incr_reset(PG_FUNCTION_ARGS)
 	else
 		ForgetTombstones(p, &cp);
 	StoreCheckpoint(p, &cp, 0);
+
+	/* 0.3 returns the checkpoint before and after; 0.2 declared void */
+	if (get_call_result_type(fcinfo, NULL, &desc) == TYPEFUNC_COMPOSITE)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, old_value == NULL, cp.isnull};
+
+		values[0] = CStringGetTextDatum(p->name);
+		values[1] = old_value ? CStringGetTextDatum(old_value) : (Datum) 0;
+		values[2] = cp.isnull ? (Datum) 0 : CStringGetTextDatum(CursorValueOut(p, cp.value));
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+	}
 	PG_RETURN_VOID();
+}
+
+/*
+ * incr_prune_runs(older_than): delete the history older than older_than of
+ * every pipeline (superuser) or of the pipelines whose owner's rights the
+ * caller has, each pipeline's latest run kept; returns how many rows went.
+ * The scheduler does the same with incremental.runs_retention.
+ */
+Datum
+incremental_incr_prune_runs(PG_FUNCTION_ARGS)
+{
+	Interval   *older_than = PG_GETARG_INTERVAL_P(0);
+	Interval	zero;
+
+	memset(&zero, 0, sizeof(zero));
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(older_than),
+										  IntervalPGetDatum(&zero))) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative")));
+	PG_RETURN_INT64(PruneRuns(older_than, superuser()));
 }

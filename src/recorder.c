@@ -30,7 +30,7 @@
 
 PGDLLEXPORT void incr_recorder_main(Datum main_arg);
 
-#define RECORD_NSTRINGS 5
+#define RECORD_NSTRINGS 7
 
 /* how long the worker waits for a lock before it gives up the record */
 #define RECORDER_LOCK_TIMEOUT "5s"
@@ -58,6 +58,8 @@ record_strings(RunRecord *run, const char **strings)
 	strings[2] = run->window_from;
 	strings[3] = run->window_to;
 	strings[4] = run->error;
+	strings[5] = run->sqlstate;
+	strings[6] = run->detail;
 }
 
 /*
@@ -191,6 +193,8 @@ incr_recorder_main(Datum main_arg)
 	run.window_from = unconstify(char *, strings[2]);
 	run.window_to = unconstify(char *, strings[3]);
 	run.error = unconstify(char *, strings[4]);
+	run.sqlstate = unconstify(char *, strings[5]);
+	run.detail = unconstify(char *, strings[6]);
 	run.started_at = msg->started_at;
 	run.finished_at = msg->finished_at;
 	run.rows_read = msg->counts[0];

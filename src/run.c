@@ -160,6 +160,8 @@ copy_failure(RunFailure *failure, int64 run_id, RunRecord *rec)
 	failure->record.window_from = rec->window_from ? pstrdup(rec->window_from) : NULL;
 	failure->record.window_to = rec->window_to ? pstrdup(rec->window_to) : NULL;
 	failure->record.error = rec->error ? pstrdup(rec->error) : NULL;
+	failure->record.sqlstate = rec->sqlstate ? pstrdup(rec->sqlstate) : NULL;
+	failure->record.detail = rec->detail ? pstrdup(rec->detail) : NULL;
 	MemoryContextSwitchTo(old);
 }
 
@@ -180,6 +182,55 @@ load_runnable(RunRequest *req)
 				 errmsg("pipeline \"%s\" is paused", p->name),
 				 errhint("Resume it with: SELECT incr_resume(%s);", quote_literal_cstr(p->name))));
 	return p;
+}
+
+/* The run an error context line names. */
+typedef struct RunErrorContext
+{
+	int64		run_id;
+	const char *name;
+} RunErrorContext;
+
+/*
+ * Error context of a run, whoever started it (a session, the scheduler, a
+ * catch-up): the run and its pipeline, in the place of the generated
+ * statement that SPI's context line shows, which run_error_context removes.
+ */
+static void
+run_error_callback(void *arg)
+{
+	RunErrorContext *run = (RunErrorContext *) arg;
+
+	errcontext("run " INT64_FORMAT " of pipeline \"%s\"", run->run_id, run->name);
+}
+
+/*
+ * The context of a failed run's error without the "SQL statement" line
+ * SPI adds with the whole generated statement: tens of lines in psql and in
+ * the server log for every failure.  It is in incr_plan, and at DEBUG1.
+ */
+static char *
+run_error_context(const char *context, const char *sql)
+{
+	char	   *statement;
+	const char *at;
+	StringInfoData buf;
+
+	if (context == NULL || sql == NULL)
+		return unconstify(char *, context);
+	statement = psprintf("SQL statement \"%s\"", sql);
+	at = strstr(context, statement);
+	if (at == NULL)
+		return unconstify(char *, context);
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, context, at - context);
+	at += strlen(statement);
+	if (*at == '\n')
+		at++;
+	appendStringInfoString(&buf, at);
+	while (buf.len > 0 && buf.data[buf.len - 1] == '\n')
+		buf.data[--buf.len] = '\0';
+	return buf.data;
 }
 
 /*
@@ -251,7 +302,15 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
+		RunErrorContext run = {run_id, p->name};
+		ErrorContextCallback errcallback;
+
+		errcallback.callback = run_error_callback;
+		errcallback.arg = &run;
+		errcallback.previous = error_context_stack;
+		error_context_stack = &errcallback;
 		execute_as_owner(req, p, &cp, &rec, &res, cxt);
+		error_context_stack = errcallback.previous;
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -272,10 +331,22 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		rec.finished_at = GetCurrentTimestamp();
 		rec.status = "error";
 		rec.error = edata->message;
+		rec.sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
+		rec.detail = edata->detail;
 		/* which file, and where in it: the context of a files run's error */
 		if (SourceKindOf(p)->error_context && edata->context)
 		{
 			char	   *context = pstrdup(edata->context);
+			char	   *ours = strstr(context, psprintf("run " INT64_FORMAT " of pipeline \"%s\"",
+														 run_id, p->name));
+
+			/* the file's lines, not the run's or the caller's */
+			if (ours)
+			{
+				*ours = '\0';
+				if (ours > context && ours[-1] == '\n')
+					ours[-1] = '\0';
+			}
 
 			for (char *c = context; *c; c++)
 				if (*c == '\n')
@@ -286,6 +357,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 			copy_failure(req->failure, run_id, &rec);
 		else
 			RecordFailedRun(run_id, &rec);
+		edata->context = run_error_context(edata->context, res.sql);
 		ReThrowError(edata);
 	}
 	PG_END_TRY();

@@ -14,6 +14,7 @@
 #include "nodes/params.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
+#include "postmaster/bgworker.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -29,6 +30,7 @@
 
 #include "catalog.h"
 #include "describe.h"
+#include "pipeline.h"
 #include "run.h"
 #include "tally.h"
 #include "source_cursor.h"
@@ -69,8 +71,13 @@ incremental_incr_run(PG_FUNCTION_ARGS)
 
 	memset(&req, 0, sizeof(req));
 	req.name = text_arg(fcinfo, 0, "name");
-	/* pg_cron's jobs run with application_name pg_cron */
-	req.trigger = (application_name && strcmp(application_name, "pg_cron") == 0) ?
+	/*
+	 * pg_cron's jobs run with application_name pg_cron over a connection, and
+	 * in a background worker of pg_cron's library with
+	 * cron.use_background_workers, where application_name is not set
+	 */
+	req.trigger = ((application_name && strcmp(application_name, "pg_cron") == 0) ||
+				   (MyBgworkerEntry && strcmp(MyBgworkerEntry->bgw_library_name, "pg_cron") == 0)) ?
 		"pg_cron" : "manual";
 	req.wait = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
 	PG_RETURN_DATUM(ExecuteRun(&req, NULL));
@@ -116,7 +123,14 @@ incremental_incr_catch_up(PG_FUNCTION_ARGS)
 	RunRequest	req;
 	int32		max_batches = 0;
 	MemoryContext batch_cxt;
+	MemoryContext keep_cxt = CurrentMemoryContext;
 	MemoryContext old;
+	Pipeline   *p;
+	int64		totals[5] = {0, 0, 0, 0, 0};	/* read, ins, upd, del, unchanged */
+	TimestampTz started = GetCurrentTimestamp();
+	int			batch;
+	bool		done = false;
+	char	   *checkpoint = NULL;
 
 	require_own_transactions(fcinfo, "incr_catch_up", "incr_run");
 
@@ -134,16 +148,19 @@ incremental_incr_catch_up(PG_FUNCTION_ARGS)
 					 errhint("Pass NULL to run until nothing is left.")));
 	}
 	/* fail early on an unknown name or a foreign pipeline */
-	CheckPipelineOwner(LoadPipeline(req.name));
+	p = LoadPipeline(req.name);
+	CheckPipelineOwner(p);
 
 	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "incr_catch_up batch",
 									  ALLOCSET_DEFAULT_SIZES);
-	for (int batch = 1; max_batches == 0 || batch <= max_batches; batch++)
+	for (batch = 1; max_batches == 0 || batch <= max_batches; batch++)
 	{
 		RunOutcome	outcome;
+		RunRecord  *r = &outcome.record;
 		char	   *activity;
+		double		secs;
 
 		old = MemoryContextSwitchTo(batch_cxt);
 		activity = psprintf("incremental: catch-up of pipeline %s, batch %d", req.name, batch);
@@ -151,18 +168,53 @@ incremental_incr_catch_up(PG_FUNCTION_ARGS)
 
 		run_batch(&req, &outcome);
 
-		ereport(NOTICE,
-				(errmsg("pipeline \"%s\" batch %d: read " INT64_FORMAT ", inserted " INT64_FORMAT
-						", updated " INT64_FORMAT ", deleted " INT64_FORMAT ", checkpoint %s",
-						req.name, batch, outcome.record.rows_read,
-						outcome.record.rows_inserted, outcome.record.rows_updated,
-						outcome.record.rows_deleted,
-						outcome.checkpoint ? outcome.checkpoint : "none")));
+		totals[0] += r->rows_read;
+		totals[1] += r->rows_inserted;
+		totals[2] += r->rows_updated;
+		totals[3] += r->rows_deleted;
+		totals[4] += r->rows_unchanged;
+		secs = (double) (GetCurrentTimestamp() - started) / USECS_PER_SEC;
+		/* a batch that moved nothing ends it, and is not worth a line */
+		if (outcome.moved || r->rows_read > 0)
+			ereport(NOTICE,
+					(errmsg("pipeline \"%s\" batch %d: read " INT64_FORMAT ", inserted " INT64_FORMAT
+							", updated " INT64_FORMAT ", deleted " INT64_FORMAT ", unchanged " INT64_FORMAT
+							"; so far read " INT64_FORMAT "; checkpoint %s",
+							req.name, batch, r->rows_read, r->rows_inserted, r->rows_updated,
+							r->rows_deleted, r->rows_unchanged, totals[0],
+							outcome.checkpoint ? outcome.checkpoint : "none"),
+					 errdetail("%.1f s so far, %.0f rows read per second.",
+							   secs, secs > 0 ? totals[0] / secs : 0.0)));
 		MemoryContextSwitchTo(old);
+		if (outcome.checkpoint)
+			checkpoint = MemoryContextStrdup(keep_cxt, outcome.checkpoint);
+		/*
+		 * Done when a batch moved nothing, or read less than a full batch
+		 * (rows of a cursor pipeline: the next batch would find nothing).
+		 */
+		done = !outcome.moved ||
+			(p->mode != MODE_FILES && (p->batch_size == 0 || r->rows_read < p->batch_size));
 		SPI_commit();
 		MemoryContextReset(batch_cxt);
-		if (!outcome.moved)
+		if (done)
 			break;
+	}
+	{
+		double		secs = (double) (GetCurrentTimestamp() - started) / USECS_PER_SEC;
+
+		ereport(NOTICE,
+				(errmsg_plural("pipeline \"%s\" %s after %d batch: read " INT64_FORMAT ", inserted " INT64_FORMAT
+							   ", updated " INT64_FORMAT ", deleted " INT64_FORMAT ", unchanged " INT64_FORMAT
+							   "; checkpoint %s",
+							   "pipeline \"%s\" %s after %d batches: read " INT64_FORMAT ", inserted " INT64_FORMAT
+							   ", updated " INT64_FORMAT ", deleted " INT64_FORMAT ", unchanged " INT64_FORMAT
+							   "; checkpoint %s",
+							   done ? batch : batch - 1,
+							   req.name, done ? "caught up" : "stopped at max_batches",
+							   done ? batch : batch - 1, totals[0], totals[1], totals[2], totals[3],
+							   totals[4], checkpoint ? checkpoint : "none"),
+				 errdetail("%.1f s, %.0f rows read per second.",
+						   secs, secs > 0 ? totals[0] / secs : 0.0)));
 	}
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -300,6 +352,7 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 	BeginAsOwner(p, &as);
 	shape = DescribePipeline(p, DESCRIBE_FOR_PLAN);
 	SourceKindOf(p)->plan(&buf, p, shape, &cp, cxt);
+	WarnInclusiveLowerBound(p);
 	EndAsOwner(&as);
 	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
 }

@@ -24,11 +24,16 @@
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "funcapi.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/acl.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
@@ -41,11 +46,14 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
+#include "catalog.h"
 #include "run.h"
 #include "scheduler.h"
 
 PGDLLEXPORT void incr_launcher_main(Datum main_arg);
 PGDLLEXPORT void incr_worker_main(Datum main_arg);
+
+PG_FUNCTION_INFO_V1(incremental_scheduler_state);
 
 /* GUCs */
 bool		incr_scheduler_enabled = true;
@@ -55,11 +63,177 @@ int			incr_scheduler_max_workers = 4;
 bool		incr_record_idle_runs = false;
 int			incr_run_timeout = 60 * 60 * 1000;
 
+int			incr_runs_retention = 0;
+
+/* Was the library loaded by shared_preload_libraries (is there a scheduler)? */
+bool		scheduler_preloaded = false;
+
+/*
+ * What the workers know of each scheduled pipeline, in shared memory so that
+ * incr_status can show it: when the worker last checked the pipeline, its
+ * next run, consecutive failures, the last success.  Idle runs are not
+ * recorded in incr_runs (incremental.record_idle_runs), so this is the only
+ * sign of a healthy worker with nothing to do, and it costs no write.  A
+ * slot is found by database and a 64-bit hash of the name; lost on restart.
+ */
+#define SCHEDULE_SLOTS 1024
+
+typedef struct ScheduleSlot
+{
+	Oid			database;		/* InvalidOid: free */
+	uint64		name_hash;
+	TimestampTz checked_at;
+	TimestampTz next_due;
+	TimestampTz last_success;
+	int32		failures;
+} ScheduleSlot;
+
+typedef struct ScheduleShared
+{
+	LWLock	   *lock;
+	ScheduleSlot slots[SCHEDULE_SLOTS];
+} ScheduleShared;
+
+static ScheduleShared *schedule_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Ask for the shared schedule state and its lock. */
+static void
+scheduler_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(sizeof(ScheduleShared));
+	RequestNamedLWLockTranche("incremental scheduler", 1);
+}
+
+/* Attach to (or create) the shared schedule state. */
+static void
+scheduler_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	schedule_shared = ShmemInitStruct("incremental scheduler", sizeof(ScheduleShared), &found);
+	if (!found)
+	{
+		memset(schedule_shared, 0, sizeof(ScheduleShared));
+		schedule_shared->lock = &(GetNamedLWLockTranche("incremental scheduler"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* The slot of a pipeline of this database, or a free one if add; NULL if none. */
+static ScheduleSlot *
+schedule_slot(const char *name, bool add)
+{
+	uint64		hash = hash_bytes_extended((const unsigned char *) name, strlen(name), 0);
+	ScheduleSlot *free_slot = NULL;
+
+	for (int i = 0; i < SCHEDULE_SLOTS; i++)
+	{
+		ScheduleSlot *slot = &schedule_shared->slots[i];
+
+		if (slot->database == MyDatabaseId && slot->name_hash == hash)
+			return slot;
+		if (slot->database == InvalidOid && free_slot == NULL)
+			free_slot = slot;
+	}
+	if (add && free_slot)
+	{
+		memset(free_slot, 0, sizeof(*free_slot));
+		free_slot->database = MyDatabaseId;
+		free_slot->name_hash = hash;
+	}
+	return add ? free_slot : NULL;
+}
+
+/*
+ * Publish what the worker knows of a pipeline; forget it (checked_at 0).
+ * success: the run just made succeeded (0: no run now).
+ */
+static void
+publish_schedule(const char *name, TimestampTz checked_at, TimestampTz next_due,
+				 int failures, TimestampTz success)
+{
+	ScheduleSlot *slot;
+
+	if (schedule_shared == NULL)
+		return;
+	LWLockAcquire(schedule_shared->lock, LW_EXCLUSIVE);
+	slot = schedule_slot(name, checked_at != 0);
+	if (slot && checked_at == 0)
+		slot->database = InvalidOid;
+	else if (slot)
+	{
+		slot->checked_at = checked_at;
+		slot->next_due = next_due;
+		slot->failures = failures;
+		if (success)
+			slot->last_success = success;
+	}
+	LWLockRelease(schedule_shared->lock);
+}
+
+/*
+ * _incr_scheduler_state(name): what the scheduler's worker of this database
+ * knows of a pipeline: checked_at, next_run_at, failures, last_success_at;
+ * NULLs without the preload or when no worker has checked it.  Only the
+ * owner's roles learn it, as with incr_pending_rows.
+ */
+Datum
+incremental_scheduler_state(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	TupleDesc	desc;
+	Datum		values[4];
+	bool		nulls[4] = {true, true, true, true};
+	ScheduleSlot copy;
+	bool		found = false;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "_incr_scheduler_state must return a row");
+	if (schedule_shared != NULL && PipelineExists(name))
+	{
+		Pipeline   *p = LoadPipeline(name);
+
+		if (has_privs_of_role(GetUserId(), p->owner))
+		{
+			LWLockAcquire(schedule_shared->lock, LW_SHARED);
+			{
+				ScheduleSlot *slot = schedule_slot(name, false);
+
+				if (slot)
+				{
+					copy = *slot;
+					found = true;
+				}
+			}
+			LWLockRelease(schedule_shared->lock);
+		}
+	}
+	if (found)
+	{
+		values[0] = TimestampTzGetDatum(copy.checked_at);
+		values[1] = TimestampTzGetDatum(copy.next_due);
+		values[2] = Int32GetDatum(copy.failures);
+		values[3] = TimestampTzGetDatum(copy.last_success);
+		nulls[0] = nulls[1] = nulls[2] = false;
+		nulls[3] = (copy.last_success == 0);
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
 /* The longest a failing pipeline waits before its next try. */
 #define MAX_BACKOFF_MS (5 * 60 * 1000)
 /* How long the launcher waits before trying a missing database again. */
 #define MISSING_DATABASE_RETRY_MS (2 * 1000)
 #define MAX_DATABASES 64
+/* How often a worker prunes incr_runs, with incremental.runs_retention set. */
+#define PRUNE_EVERY_MS (60 * 60 * 1000)
 
 /* Define the scheduler's GUCs and, when preloaded, register the launcher. */
 void
@@ -95,8 +269,19 @@ SchedulerInit(void)
 							&incr_run_timeout, 60 * 60 * 1000, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
+	DefineCustomIntVariable("incremental.runs_retention",
+							"Deletes incr_runs rows older than this, once an hour, from the scheduler; 0 keeps them all.",
+							"Each pipeline's latest run is kept.  incr_prune_runs does the same on demand.",
+							&incr_runs_retention, 0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+	scheduler_preloaded = true;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = scheduler_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = scheduler_shmem_startup;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -547,6 +732,43 @@ run_scheduled(const char *name, MemoryContext cxt)
 }
 
 /*
+ * Delete the history older than incremental.runs_retention, in a transaction
+ * of its own; an error is logged, and tried again at the next prune.
+ */
+static void
+prune_runs(MemoryContext cxt)
+{
+	Interval	retention;
+
+	memset(&retention, 0, sizeof(retention));
+	retention.time = (int64) incr_runs_retention * USECS_PER_MINUTE;
+	pgstat_report_activity(STATE_RUNNING, "incremental: pruning incr_runs");
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		int64		deleted = PruneRuns(&retention, true);
+
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (deleted > 0)
+			ereport(LOG,
+					(errmsg("incremental worker: deleted " INT64_FORMAT " rows of incr_runs older than incremental.runs_retention",
+							deleted)));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
  * Main of a database's worker: every naptime, run the pipelines that are
  * due, each in its own transaction.
  */
@@ -567,13 +789,14 @@ incr_worker_main(Datum main_arg)
 											 ALLOCSET_DEFAULT_SIZES);
 	tick_cxt = AllocSetContextCreate(SchedulerContext, "incremental scheduler tick",
 									 ALLOCSET_DEFAULT_SIZES);
-	for (TimestampTz last_tick = 0;;)
+	for (TimestampTz last_tick = 0, last_prune = 0;;)
 	{
 		char	  **names = NULL;
 		int64	   *intervals = NULL;
 		bool		installed;
 		int			n;
 		TimestampTz now;
+		TimestampTz succeeded = 0;
 
 		/* wake at least every second: a DROP DATABASE waits only 5 s for us */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -633,9 +856,15 @@ incr_worker_main(Datum main_arg)
 
 			s->seen = true;
 			if (now < s->next_due)
+			{
+				publish_schedule(names[i], now, s->next_due, s->failures, 0);
 				continue;
+			}
 			if (run_scheduled(names[i], tick_cxt))
+			{
 				s->failures = 0;
+				succeeded = GetCurrentTimestamp();
+			}
 			else
 			{
 				/* back off: schedule times 2^failures, at most 5 minutes */
@@ -646,6 +875,8 @@ incr_worker_main(Datum main_arg)
 			}
 			now = GetCurrentTimestamp();
 			s->next_due = TimestampTzPlusMilliseconds(now, wait_ms);
+			publish_schedule(names[i], now, s->next_due, s->failures, succeeded);
+			succeeded = 0;
 			CHECK_FOR_INTERRUPTS();
 		}
 		/* forget pipelines no longer scheduled */
@@ -653,10 +884,17 @@ incr_worker_main(Datum main_arg)
 		{
 			if (!schedules[i].seen)
 			{
+				publish_schedule(schedules[i].name, 0, 0, 0, 0);
 				pfree(schedules[i].name);
 				schedules[i] = schedules[--nschedules];
 				i--;
 			}
+		}
+		if (installed && incr_runs_retention > 0 &&
+			TimestampDifferenceExceeds(last_prune, GetCurrentTimestamp(), PRUNE_EVERY_MS))
+		{
+			prune_runs(tick_cxt);
+			last_prune = GetCurrentTimestamp();
 		}
 		MemoryContextSwitchTo(TopMemoryContext);
 	}

@@ -11,6 +11,8 @@ extern int	incr_scheduler_naptime;
 extern int	incr_scheduler_max_workers;
 extern bool incr_record_idle_runs;
 extern int	incr_run_timeout;
+extern int	incr_runs_retention;
+extern bool scheduler_preloaded;
 
 extern void SchedulerInit(void);
 

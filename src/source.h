@@ -53,6 +53,7 @@ typedef struct RunResult
 	List	   *files_loaded;	/* files: FileEntry * loaded, for incr_files */
 	List	   *files_touched;	/* files: FileEntry * with a new mtime only */
 	Datum		tombstones[4];	/* keys deleted, versions, keys revived, versions */
+	char	   *sql;			/* the run's statement, to keep it out of an error's context */
 } RunResult;
 
 /*

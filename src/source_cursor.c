@@ -626,10 +626,15 @@ cursor_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpo
 		ComputeRunWindow(p, shape, cp, true, w);
 	shape->tombstones = TombstoneUseFor(p, shape);
 	sql = BuildRunSql(p, shape);
+	/* the statement is in incr_plan; at DEBUG1 it is in the log too */
+	ereport(DEBUG1,
+			(errmsg_internal("statement of a run of pipeline \"%s\": %s", p->name, sql)));
 
 	/* the window goes into the history now, so that a failed run shows it too */
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		res->sql = pstrdup(sql);
 
 		rec->window_from = w->lower_unbounded ? NULL : CursorValueOut(p, w->lower);
 		rec->window_to = w->upper_unbounded ? NULL : CursorValueOut(p, w->upper);
@@ -671,7 +676,11 @@ cursor_plan(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	if (!user_statement && RunTokensSupported())
 		appendStringInfoString(buf, "-- $4 the run's token, drawn at random by each run: the counting functions refuse any other\n");
 	appendStringInfoString(buf, BuildRunSql(p, shape));
-	appendStringInfoChar(buf, ';');
+	/* a query pipeline's command may end with its own semicolon */
+	while (buf->len > 0 && isspace((unsigned char) buf->data[buf->len - 1]))
+		buf->data[--buf->len] = '\0';
+	if (buf->len == 0 || buf->data[buf->len - 1] != ';')
+		appendStringInfoChar(buf, ';');
 }
 
 const SourceKind source_cursor = {

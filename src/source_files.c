@@ -671,6 +671,9 @@ files_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoi
 	}
 	error_context_stack = errcallback.previous;
 	rec->rows_inserted = rec->rows_read;
+	rec->rows_in_window = rec->rows_read;
+	rec->rows_affected = rec->rows_read;
+	rec->rows_window_known = true;
 
 	/* a batch that loaded a file made progress, whatever its files' age */
 	res->moved = (fw.load != NIL);

@@ -449,16 +449,18 @@ sql_late_expr(Pipeline *p, PipelineShape *shape)
 					quote_identifier(p->cursor_column));
 }
 
-/* Append the count of late rows in w and d, NULL when they cannot be told. */
+/*
+ * Append the count of late rows, the rows written (w) at or below the
+ * checkpoint, NULL when they cannot be told.  Deletes (d) are not late rows:
+ * a delete's RETURNING holds the target's old value, not the source's.
+ */
 void
 sql_count_late(StringInfo buf, PipelineShape *shape)
 {
 	if (!shape->target_has_cursor)
 		appendStringInfoString(buf, "NULL::pg_catalog.int8");
 	else
-		appendStringInfoString(buf, "(SELECT pg_catalog.count(*) FILTER (WHERE late) FROM w)"
-							   " OPERATOR(pg_catalog.+)"
-							   " (SELECT pg_catalog.count(*) FILTER (WHERE late) FROM d)");
+		appendStringInfoString(buf, "(SELECT pg_catalog.count(*) FILTER (WHERE late) FROM w)");
 }
 
 /* Append "pg_catalog.jsonb_build_object('k1', alias.k1, ...)": a key as incr_tombstones keeps it. */

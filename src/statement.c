@@ -11,6 +11,7 @@
 #include "executor/spi.h"
 #include "nodes/params.h"
 #include "nodes/parsenodes.h"
+#include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -188,8 +189,12 @@ count_receive(TupleTableSlot *slot, DestReceiver *self)
 	CountReceiver *c = (CountReceiver *) self;
 
 	slot_getsomeattrs(slot, 3);
+	/* a (soft) delete is not a late row: rows_late counts rows written */
 	if (!slot->tts_isnull[1] && DatumGetBool(slot->tts_values[1]))
+	{
 		c->deleted++;
+		return true;
+	}
 	else if (!slot->tts_isnull[0] && DatumGetBool(slot->tts_values[0]))
 		c->inserted++;
 	else
@@ -235,16 +240,45 @@ finish_window(Pipeline *p, RunWindow *w, RunResult *res, Datum new_checkpoint,
  * end.
  */
 static void
-execute_user_statement(Pipeline *p, const char *sql, Oid *types, Datum *values,
-					   Checkpoint *cp, RunRecord *rec, RunResult *res, MemoryContext cxt)
+execute_user_statement(Pipeline *p, PipelineShape *shape, const char *sql, Oid *types,
+					   Datum *values, Checkpoint *cp, RunRecord *rec, RunResult *res,
+					   MemoryContext cxt)
 {
 	RunWindow  *w = &res->window;
 	int			ret;
 
+	/*
+	 * The rows in the window, counted first: the command's own count is of
+	 * the rows it wrote (one per day of a rollup), not of those it read.
+	 * The window is a range of the cursor's index.
+	 */
+	int64		in_window = 0;
+
+	if (!w->empty)
+	{
+		bool		isnull;
+
+		ret = SPI_execute_with_args(psprintf("SELECT pg_catalog.count(*) FROM %s"
+											 " WHERE %s OPERATOR(pg_catalog.>) $1"
+											 " AND %s OPERATOR(pg_catalog.<=) $2",
+											 shape->source_sql,
+											 quote_identifier(p->cursor_column),
+											 quote_identifier(p->cursor_column)),
+									2, types, values, NULL, true, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not count the rows in the window (SPI result %d)", ret);
+		in_window = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	/* the user's command: $1 the window's start (exclusive), $2 its end */
 	ret = SPI_execute_with_args(sql, 2, types, values, NULL, false, 0);
 	if (ret < 0)
 		elog(ERROR, "query command failed (SPI result %d)", ret);
 	rec->rows_inserted = SPI_processed;
+	rec->rows_read = in_window;
+	rec->rows_in_window = in_window;
+	rec->rows_affected = SPI_processed;
+	rec->rows_window_known = true;
 	res->moved = !w->empty && (cp->isnull || CursorLessThan(p, cp->value, w->upper));
 	finish_window(p, w, res, w->upper, cxt);
 }
@@ -367,7 +401,7 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 
 	if (ModeOf(p)->user_statement)
 	{
-		execute_user_statement(p, sql, types, values, cp, rec, res, cxt);
+		execute_user_statement(p, shape, sql, types, values, cp, rec, res, cxt);
 		return;
 	}
 
@@ -421,6 +455,9 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 	rec->rows_unchanged = Max(tally.count - counts[0] - counts[1] - counts[2], 0);
 	rec->rows_late = counts[3];
 	rec->rows_late_known = !nulls[3];
+	rec->rows_in_window = tally.count;
+	rec->rows_affected = counts[0] + counts[1] + counts[2];
+	rec->rows_window_known = true;
 
 	res->moved = tally.has_max && (cp->isnull || CursorLessThan(p, cp->value, tally.max));
 	check_tally_in_window(p, &tally, w);

@@ -13,6 +13,9 @@
 # incr_drop_pipeline.  With pg_cron, a pipeline its owner scheduled is
 # dropped, with its job, by a superuser, by a member of the owning role,
 # and by a superuser after the owner role was dropped (never an XX000).
+# A pipeline scheduled both by pg_cron and by the worker draws a WARNING
+# each way round; with cron.use_background_workers = on a job's run is
+# still recorded with trigger pg_cron.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/cluster.sh
@@ -152,6 +155,41 @@ q -c "SELECT incr_drop_pipeline('${long}_eu')" >/dev/null
 q -c "SELECT incr_drop_pipeline('${long}')" -c "DROP TABLE l_src, l_tgt" >/dev/null
 [ "$(q -c "SELECT count(*) FROM cron.job")" = 0 ] || fail "jobs left: $(q -c "SELECT jobname FROM cron.job")"
 say "a name too long for a pg_cron job name is refused; jobs of names that start alike stay apart"
+
+# both schedulers on one pipeline: each way round draws a WARNING naming the other
+q >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE TABLE w_src (id bigserial PRIMARY KEY, v int);
+CREATE TABLE w_tgt (id bigint PRIMARY KEY, v int);
+INSERT INTO w_src (v) SELECT g FROM generate_series(1, 7) g;
+SELECT FROM incr_create_pipeline('w', 'w_src', 'w_tgt', 'id', keys => ARRAY['id']);
+SELECT FROM incr_create_pipeline('w2', 'w_src', 'w_tgt', 'id', keys => ARRAY['id'], schedule => '1 hour');
+SQL
+out=$(q -c "SELECT FROM incr_cron_schedule('w2', '0 0 1 1 *')" 2>&1)
+case "$out" in *'WARNING:  pipeline "w2" is also scheduled for the background worker'*) ;;
+*) fail "no warning for a pg_cron job on a scheduled pipeline: $out" ;; esac
+out=$(q -c "SELECT FROM incr_schedule('w2', '1 hour')" 2>&1)
+case "$out" in *'WARNING:  pipeline "w2" is also run by a pg_cron job'*) ;;
+*) fail "no warning for a worker schedule on a pipeline with a pg_cron job: $out" ;; esac
+q -c "SELECT incr_drop_pipeline('w2')" >/dev/null
+say "a pipeline scheduled by both draws a warning either way"
+
+# with cron.use_background_workers (no connection, no application_name), the
+# run is still recorded as pg_cron's
+echo "cron.use_background_workers = on" >>"$CLUSTER_DIR/data/postgresql.conf"
+_cluster_as_owner pg_ctl -D "$CLUSTER_DIR/data" -l "$CLUSTER_LOG" -w restart >/dev/null
+q -c "SELECT FROM incr_cron_schedule('w', '* * * * *')" >/dev/null
+start=$SECONDS
+deadline=$((SECONDS + 80))
+while [ $SECONDS -lt $deadline ]; do
+	[ "$(q -c "SELECT count(*) FROM w_tgt")" = 7 ] && break
+	sleep 1
+done
+[ "$(q -c "SELECT count(*) FROM w_tgt")" = 7 ] || fail "the pg_cron job (background workers) did not load within 80 s"
+[ "$(q -c "SELECT string_agg(trigger, ',') FROM incr_runs WHERE pipeline = 'w'")" = pg_cron ] ||
+	fail "a run by a pg_cron background worker is recorded as $(q -c "SELECT string_agg(trigger, ',') FROM incr_runs WHERE pipeline = 'w'")"
+say "background-worker job: loaded 7 rows $((SECONDS - start)) s after scheduling, recorded as pg_cron"
+q -c "SELECT incr_drop_pipeline('w')" -c "DROP TABLE w_src, w_tgt" >/dev/null
 
 q -c "DROP EXTENSION incremental" -c "DROP EXTENSION pg_cron" -c "CREATE EXTENSION incremental" \
 	-c "DROP EXTENSION incremental" >/dev/null

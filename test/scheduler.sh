@@ -9,13 +9,18 @@
 # a run that takes longer than incremental.run_timeout is canceled and
 # recorded as an error naming the setting while the others keep loading;
 # DROP EXTENSION and DROP DATABASE work while the worker runs.
+# incr_status says whether a pipeline is healthy (checked by the worker a
+# moment ago even when idle, next run, failures, last error's SQLSTATE); a
+# failed run's log entry names the run and pipeline and holds no generated
+# statement; a schedule the worker serves draws no warning, one in a
+# database it does not serve does; incremental.runs_retention prunes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/cluster.sh
 
 cluster_trap
 cluster_start "shared_preload_libraries = 'incremental'" "incremental.database = 'sched'" \
-	"incremental.naptime = '200ms'" "max_worker_processes = 16" "log_min_messages = log" >/dev/null
+	"incremental.naptime = '200ms'" "max_worker_processes = 16" "log_min_messages = warning" >/dev/null
 export PGDATABASE=sched
 
 say() { echo "scheduler: $*"; }
@@ -70,6 +75,48 @@ wait_for 10 "SELECT count(*) >= 1 FROM incr_runs WHERE pipeline = 'bad' AND stat
 q -c "INSERT INTO good_src (v) SELECT g FROM generate_series(1, 50) g"
 wait_for 10 "SELECT count(*) = 150 FROM good_tgt" || fail "the good pipeline stopped"
 say "failure isolated: bad has $(q -c "SELECT count(*) FROM incr_runs WHERE pipeline = 'bad' AND status = 'error'") error runs ($(q -c "SELECT error FROM incr_runs WHERE pipeline = 'bad' AND status = 'error' LIMIT 1")); good loaded 150"
+
+# 1b. incr_status answers "is it healthy?" from the worker's shared memory:
+# checked a moment ago although idle runs are not recorded, the next run,
+# consecutive failures with their backoff, the last error's SQLSTATE
+status_of() { q -c "SELECT concat_ws(' ', schedule, health, consecutive_failures, last_error_sqlstate,
+	now() - scheduler_checked_at, next_run_at - now(), last_success_at IS NOT NULL) FROM incr_status WHERE pipeline = '$1'"; }
+wait_for 5 "SELECT scheduler_checked_at > now() - interval '2 seconds' AND health = 'ok'
+	AND next_run_at IS NOT NULL AND consecutive_failures = 0 AND schedule = '1 second'
+	AND last_success_at > now() - interval '5 seconds' FROM incr_status WHERE pipeline = 'good'" ||
+	fail "incr_status of the idle good pipeline: $(status_of good)"
+wait_for 10 "SELECT health = 'failing' AND consecutive_failures >= 2 AND last_error_sqlstate = '23514'
+	AND next_run_at > now() AND scheduler_checked_at > now() - interval '2 seconds'
+	FROM incr_status WHERE pipeline = 'bad'" || fail "incr_status of the failing pipeline: $(status_of bad)"
+say "incr_status: good: $(status_of good); bad: $(status_of bad)"
+# the failed run's error names its run and pipeline, without the generated
+# statement (log_min_messages = warning: at "log" the server logs no ERROR)
+grep -aq 'CONTEXT:  run [0-9]* of pipeline "bad"' "$CLUSTER_LOG" || fail "no CONTEXT naming the run in the log"
+if grep -aq 'SQL statement "INSERT INTO' "$CLUSTER_LOG"; then fail "the generated statement is in the log's CONTEXT"; fi
+say "the log names the failing run: $(grep -a 'CONTEXT:  run [0-9]* of pipeline "bad"' "$CLUSTER_LOG" | tail -n 1)"
+
+# 1c. a schedule here draws no warning; in a database the scheduler does not serve, one
+out=$(q -c "SELECT incr_schedule('good', '1 second')" 2>&1)
+case "$out" in *WARNING*) fail "incr_schedule warned in a served database: $out" ;; esac
+createdb unserved
+out=$(q -d unserved -c "SET client_min_messages = warning" -c "CREATE EXTENSION incremental" \
+	-c "CREATE TABLE u (id int PRIMARY KEY)" -c "CREATE TABLE u_copy (id int PRIMARY KEY)" \
+	-c "SELECT FROM incr_create_pipeline('u', 'u', 'u_copy', 'id', schedule => '1 minute')" 2>&1)
+case "$out" in *'WARNING:  pipeline "u" is scheduled, but the scheduler does not serve database "unserved"'*) ;;
+*) fail "no warning for a schedule in a database the scheduler does not serve: $out" ;; esac
+[ "$(q -d unserved -c "SELECT health FROM incr_status WHERE pipeline = 'u'")" = "scheduled, but no scheduler checks it" ] ||
+	fail "incr_status of an unserved schedule: $(q -d unserved -c "SELECT health FROM incr_status")"
+dropdb unserved
+say "a schedule the scheduler will not run is warned about and shown in incr_status"
+
+# 1d. incremental.runs_retention: the worker deletes old history, each pipeline's latest run kept
+q -c "UPDATE incr_runs SET started_at = started_at - interval '2 days' WHERE pipeline = 'bad'"
+before=$(q -c "SELECT count(*) FROM incr_runs WHERE pipeline = 'bad' AND started_at < now() - interval '1 day'")
+q -c "ALTER SYSTEM SET incremental.runs_retention = '1d'" -c "SELECT pg_reload_conf()" >/dev/null
+wait_for 10 "SELECT count(*) <= 1 FROM incr_runs WHERE pipeline = 'bad' AND started_at < now() - interval '1 day'" ||
+	fail "runs_retention did not prune: $(q -c "SELECT count(*) FROM incr_runs WHERE pipeline = 'bad' AND started_at < now() - interval '1 day'") left of $before"
+q -c "ALTER SYSTEM RESET incremental.runs_retention" -c "SELECT pg_reload_conf()" >/dev/null
+say "runs_retention: $before old runs of bad pruned to at most its latest"
 
 # 2. kill -9 of the worker: the postmaster restarts the cluster, the worker comes back
 pid=$(worker_pid)

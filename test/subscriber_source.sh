@@ -49,9 +49,9 @@ out=$(create "'ss_by_view', 'ss_view', 'ss_tgt', 'updated_at', keys => ARRAY['id
 echo "$out" | grep -q 'WARNING:  source "ss_view" of pipeline "ss_by_view" is replicated by a subscription' ||
 	fail "no warning at creation on a view over a subscribed table: $out"
 
-out=$(create "'ss_lagged', 'ss_src', 'ss_tgt', 'updated_at', keys => ARRAY['id'], lag => '10 minutes'")
+out=$(create "'ss_lagged', 'ss_src', 'ss_tgt', 'updated_at', mode => 'append', keys => ARRAY['id'], lag => '10 minutes'")
 [ -z "$out" ] || fail "a pipeline with a lag was warned about: $out"
-out=$(create "'ss_local', 'ss_local', 'ss_tgt', 'updated_at', keys => ARRAY['id']")
+out=$(create "'ss_local', 'ss_local', 'ss_tgt', 'updated_at', mode => 'append', keys => ARRAY['id']")
 [ -z "$out" ] || fail "a pipeline on a table no subscription writes was warned about: $out"
 
 status=$(q -d sub -F '|' -c "SELECT pipeline, safe_bound FROM incr_status ORDER BY pipeline")

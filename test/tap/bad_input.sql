@@ -87,9 +87,10 @@ SELECT throws_ok(
 SELECT throws_ok(
     $$SELECT incr_create_pipeline('bad_p', 'bad_src', 'bad_tgt', NULL, 'append', ARRAY['id'])$$,
     '22004', 'argument "cursor_column" must not be null', 'NULL cursor_column');
-SELECT throws_ok(
-    $$SELECT incr_create_pipeline('bad_p', 'bad_src', 'bad_tgt', 'ts', NULL, ARRAY['id'])$$,
-    '22004', 'argument "mode" must not be null', 'NULL mode');
+-- mode NULL is mode left out: append (with a NOTICE on a timestamp cursor)
+SELECT is((SELECT mode FROM incr_create_pipeline('bad_p', 'bad_src', 'bad_tgt', 'ts', NULL, ARRAY['id'])),
+          'append', 'NULL mode, as mode left out, is append');
+SELECT incr_drop_pipeline('bad_p');
 SELECT throws_ok(
     $$SELECT incr_create_pipeline('bad_taken', 'bad_src', 'bad_tgt', 'ts', 'merge', ARRAY['id'])$$,
     '42710', 'pipeline "bad_taken" already exists', 'duplicate pipeline name');

@@ -30,7 +30,8 @@ INSERT INTO fi_base VALUES
     ('_incr_check_owner', jsonb_build_object('name', $$'fi_pipe'$$)),
     ('_incr_cron_unschedule', jsonb_build_object('name', $$'fi_pipe'$$)),
     ('_incr_source_subscribed', jsonb_build_object('source', $$'fi_src'::regclass$$)),
-    ('_incr_count_update', jsonb_build_object('live', 'true', 'run_token', '0'));
+    ('_incr_count_update', jsonb_build_object('live', 'true', 'run_token', '0')),
+    ('_incr_scheduler_state', jsonb_build_object('name', $$'fi_pipe'$$));
 
 -- Wrong values of each type (NULL is tried for every type).
 CREATE TEMP TABLE fi_wrong (type text, expr text);

@@ -16,16 +16,19 @@
 --     that recomputes the keys its window touches: the totals equal a GROUP
 --     BY over the whole source after every run, and a run rewrites only the
 --     keys whose rows changed;
---   * a pg_incremental sequence pipeline is a query pipeline over the
---     identity column with "> $1 AND <= $2": the daily counts equal a full
---     recompute after every run, and a run with nothing new writes nothing
---     ($1 = $2);
+--   * a pg_incremental sequence pipeline that has already filled part of
+--     its rollup (its catalog reproduced: last_processed_sequence_number
+--     300) is taken over by a query pipeline over the identity column with
+--     "> $1 AND <= $2", its checkpoint reset to pg_incremental's last
+--     processed id: after the first run the rollup equals the truth (no event
+--     counted twice), the daily counts equal a full recompute after every
+--     run, and a run with nothing new writes nothing ($1 = $2);
 --   * a pg_incremental time interval pipeline (exact distinct counts per
 --     day) is a query pipeline that recomputes the days its window touches:
 --     equal to a full recompute after every run, also when a run adds rows to
 --     a day an earlier run wrote.
 BEGIN;
-SELECT plan(24);
+SELECT plan(26);
 SET LOCAL client_min_messages = warning;
 SET LOCAL timezone = 'UTC';
 
@@ -201,12 +204,59 @@ INSERT INTO mig_events (event_time, client_id, path)
 SELECT timestamptz '2024-05-01 00:00+00' + g * interval '7 minutes', g % 5, '/page-' || (g % 3)
 FROM generate_series(1, 500) AS g;
 
--- A sequence pipeline.
-\o /dev/null
--- doc: the sequence pipeline
+-- A sequence pipeline taken over from pg_incremental, which has already
+-- aggregated ids 1 to 300.  Its catalog is reproduced: the columns of
+-- pg_incremental's incremental.pipelines and incremental.sequence_pipelines
+-- that the switch reads, as plain tables in a schema named as its own
+-- (pg_incremental is not installed here), and drop_pipeline as far as the
+-- switch needs it (its state goes).
+CREATE SCHEMA incremental;
+CREATE TABLE incremental.pipelines (
+    pipeline_name   text PRIMARY KEY,
+    pipeline_type   "char" NOT NULL,
+    owner_id        oid NOT NULL,
+    source_relation regclass,
+    command         text
+);
+CREATE TABLE incremental.sequence_pipelines (
+    pipeline_name   text PRIMARY KEY REFERENCES incremental.pipelines ON DELETE CASCADE,
+    sequence_name   regclass NOT NULL,
+    last_processed_sequence_number bigint
+);
+CREATE FUNCTION incremental.drop_pipeline(name text) RETURNS void LANGUAGE sql
+    AS $$ DELETE FROM incremental.pipelines WHERE pipeline_name = name $$;
 CREATE TABLE mig_events_agg (day timestamptz PRIMARY KEY, event_count bigint);
-SELECT incr_create_pipeline('mig_event_aggregation', 'mig_events', 'mig_events_agg', 'event_id',
-                            mode => 'query', command => $$
+-- pg_incremental's executions so far: its command over ids 1..300, both included
+PREPARE mig_pgi_command(bigint, bigint) AS
+    insert into mig_events_agg
+    select date_trunc('day', event_time), count(*)
+    from mig_events
+    where event_id between $1 and $2
+    group by 1
+    on conflict (day) do update set event_count = mig_events_agg.event_count + excluded.event_count;
+EXECUTE mig_pgi_command(1, 120);
+EXECUTE mig_pgi_command(121, 300);
+INSERT INTO incremental.pipelines
+VALUES ('event-aggregation', 's', 10, 'mig_events', 'insert into mig_events_agg ...');
+INSERT INTO incremental.sequence_pipelines
+VALUES ('event-aggregation', pg_get_serial_sequence('mig_events', 'event_id')::regclass, 300);
+CREATE VIEW mig_events_agg_expected AS
+    SELECT date_trunc('day', event_time, 'UTC') AS day, count(*) AS event_count FROM mig_events GROUP BY 1;
+SELECT isnt((SELECT count(*) FROM mig_events_agg), 0::bigint,
+            'pg_incremental sequence: pg_incremental has filled part of the rollup');
+
+\o /dev/null
+-- doc: take over, lock
+SELECT last_processed_sequence_number
+FROM incremental.sequence_pipelines
+WHERE pipeline_name = 'event-aggregation'
+FOR UPDATE;
+-- end doc
+\o
+\o /dev/null
+-- doc: take over, create and reset
+SELECT name FROM incr_create_pipeline('mig_event_aggregation', 'mig_events', 'mig_events_agg', 'event_id',
+                                      mode => 'query', command => $$
     insert into public.mig_events_agg
     select date_trunc('day', event_time, 'UTC'), count(*)
     from public.mig_events
@@ -214,14 +264,26 @@ SELECT incr_create_pipeline('mig_event_aggregation', 'mig_events', 'mig_events_a
     group by 1
     on conflict (day) do update set event_count = mig_events_agg.event_count + excluded.event_count;
 $$);
-SELECT incr_run('mig_event_aggregation');                    -- execute_immediately
+SELECT * FROM incr_reset('mig_event_aggregation',
+                         (SELECT last_processed_sequence_number::text
+                          FROM incremental.sequence_pipelines
+                          WHERE pipeline_name = 'event-aggregation'));
+-- end doc
+\o
+SELECT results_eq($$SELECT checkpoint FROM incr_status WHERE pipeline = 'mig_event_aggregation'$$,
+                  $$VALUES ('300'::text)$$,
+                  'pg_incremental sequence: the checkpoint is pg_incremental''s last processed id');
+\o /dev/null
+-- doc: take over, drop pg_incremental's pipeline
+SELECT incremental.drop_pipeline('event-aggregation');
+-- end doc
+-- doc: the sequence pipeline
+SELECT incr_run('mig_event_aggregation');                    -- the events since the switch
 SELECT incr_schedule('mig_event_aggregation', '1 minute');   -- schedule '* * * * *'
 -- end doc
 \o
-CREATE VIEW mig_events_agg_expected AS
-    SELECT date_trunc('day', event_time, 'UTC') AS day, count(*) AS event_count FROM mig_events GROUP BY 1;
 SELECT results_eq('SELECT * FROM mig_events_agg ORDER BY day', 'SELECT * FROM mig_events_agg_expected ORDER BY day',
-                  'pg_incremental sequence: the first run aggregates every event');
+                  'pg_incremental sequence: after the switch the rollup equals the truth (no event counted twice)');
 SELECT is((SELECT schedule FROM incr_pipelines WHERE name = 'mig_event_aggregation'), interval '1 minute',
           'pg_incremental sequence: the pipeline is scheduled every minute');
 INSERT INTO mig_events (event_time, client_id, path)
