@@ -179,6 +179,43 @@ CREATE POLICY incr_tombstones_owner ON @extschema@.incr_tombstones FOR SELECT
     USING (EXISTS (SELECT FROM @extschema@.incr_pipelines p
                    WHERE p.name OPERATOR(pg_catalog.=) pipeline));
 
+/* -- tombstone keys: one text whatever the session's settings (audit) -- */
+
+/*
+ * A tombstone's key as the runs build and compare it: the key columns,
+ * passed as ROW(k1, k2, ...) with their names, as a jsonb object, with the
+ * settings that change how values print pinned for the call (a timestamptz
+ * prints in TimeZone, bytea in bytea_output, floats with
+ * extra_float_digits, intervals in IntervalStyle, nested dates in
+ * DateStyle), so that a delete run in one session and a backfill in another
+ * build the same key.  Its arguments are of exact, non-polymorphic types
+ * (text[] and record, which a ROW is): a function someone creates under the
+ * same name is never a better match, as a VARIADIC "any" one would lose to
+ * any overload with concrete types.  PUBLIC keeps EXECUTE: runs call it as
+ * the pipeline's owner.
+ */
+CREATE FUNCTION @extschema@._incr_tombstone_key(names pg_catalog.text[], vals pg_catalog.record)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'iso_8601'
+SET extra_float_digits = 1 SET bytea_output = 'hex'
+AS $$
+DECLARE
+    fields pg_catalog.jsonb := pg_catalog.to_jsonb(vals);
+    key pg_catalog.jsonb := '{}';
+BEGIN
+    FOR i IN 1 .. pg_catalog.cardinality(names) LOOP
+        key := key OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(names[i],
+                   fields OPERATOR(pg_catalog.->) ('f' OPERATOR(pg_catalog.||) i::pg_catalog.text));
+    END LOOP;
+    RETURN key;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@._incr_tombstone_key(pg_catalog.text[], pg_catalog.record) IS
+'incremental internal: the key of incr_tombstones, the key columns (a ROW) as jsonb under fixed output settings';
+
 /* == incr_verify and incr_repair (issue 19) == */
 
 /* incr_runs records verifies and repairs: the trigger check allows them */
@@ -192,7 +229,7 @@ CREATE FUNCTION @extschema@.incr_verify(name text, buckets integer DEFAULT 1024)
 RETURNS TABLE (run_id bigint, rows_source bigint, rows_target bigint, missing bigint,
                extra bigint, different bigint, invalid_history bigint,
                buckets_differing integer, rows_fetched bigint, keys_skipped bigint,
-               sample jsonb, checked_through text, took interval)
+               sample jsonb, checked_through text, took interval, retained bigint)
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'incremental_incr_verify';
 

@@ -15,6 +15,7 @@
 #include "access/relation.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_attrdef.h"
 #include "catalog/pg_depend.h"
@@ -941,6 +942,44 @@ collate_clause(Oid collid)
 }
 
 /*
+ * True if two values of a key are equal under the key index's operator
+ * exactly when they print the same in a tombstone's key (jsonb, with the
+ * output settings fixed): the built-in equality of a type whose equal values
+ * print alike, in a deterministic collation.  Other keys (a case-insensitive
+ * collation, an interval, where 1 mon = 30 days, an extension's type) are
+ * compared with the operator itself (sqlgen.c).
+ */
+static bool
+key_equality_is_exact(Oid type, Oid opr, Oid collid)
+{
+	if (OidIsValid(collid) && !get_collation_isdeterministic(collid))
+		return false;
+	if (opr >= FirstNormalObjectId)
+		return false;
+	switch (type)
+	{
+		case BOOLOID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case NUMERICOID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case TEXTOID:
+		case NAMEOID:
+		case BYTEAOID:
+		case UUIDOID:
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
  * The schema-qualified equality operator of a key column, from the key index;
  * also the index's collation of the column, as " COLLATE schema.name" (or ""),
  * and whether the index holds the column's NULLs equal.  Matching with both
@@ -948,7 +987,7 @@ collate_clause(Oid collid)
  */
 static char *
 key_equality_operator(Oid indexoid, const char *column, Relation target,
-					  char **collate, bool *nulls_equal)
+					  char **collate, bool *nulls_equal, bool *exact)
 {
 	HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
 	Form_pg_index index = (Form_pg_index) GETSTRUCT(tup);
@@ -982,6 +1021,7 @@ key_equality_operator(Oid indexoid, const char *column, Relation target,
 				*collate = collate_clause(collid);
 			*nulls_equal = index->indnullsnotdistinct &&
 				!TupleDescAttr(RelationGetDescr(target), attnum - 1)->attnotnull;
+			*exact = key_equality_is_exact(type, opr, collid);
 			if (HeapTupleIsValid(optup))
 			{
 				Form_pg_operator op = (Form_pg_operator) GETSTRUCT(optup);
@@ -1062,7 +1102,8 @@ describe_columns(Pipeline *p, PipelineShape *shape, Relation source, Relation ta
 				col->is_key = true;
 				col->eq_operator = key_equality_operator(shape->key_index, name, target,
 														 &col->key_collate,
-														 &col->key_nulls_equal);
+														 &col->key_nulls_equal,
+														 &col->key_exact);
 			}
 		}
 		if (tatt->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)

@@ -20,6 +20,7 @@ typedef struct ColumnMap
 	char	   *eq_operator;	/* keys: OPERATOR(schema.=) of the key index */
 	char	   *key_collate;	/* keys: " COLLATE schema.name" of the key index, or "" */
 	bool		key_nulls_equal;	/* keys: nullable, under a NULLS NOT DISTINCT index */
+	bool		key_exact;		/* keys: the index's = is equality of the printed value */
 } ColumnMap;
 
 /*

@@ -40,6 +40,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/transam.h"
+#include "access/twophase.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_subscription_rel.h"
@@ -334,18 +335,13 @@ refuse_wait_on_peers(Pipeline *p, List *locktags)
 	}
 }
 
-/*
- * Wait until no transaction holds a write lock on a table the source reads:
- * the source, its partitions, or the tables under a view.  lock_timeout
- * bounds the wait.
- */
-static void
-wait_for_writers(Pipeline *p)
+/* The lock tags of the tables the source reads: itself, its partitions, a view's tables. */
+static List *
+source_locktags(Pipeline *p)
 {
 	List	   *relids = NIL;
 	List	   *locktags = NIL;
 	ListCell   *lc;
-	ErrorContextCallback context;
 
 	collect_tables(p->source, &relids, 0);
 	foreach(lc, relids)
@@ -358,6 +354,74 @@ wait_for_writers(Pipeline *p)
 		SET_LOCKTAG_RELATION(*tag, MyDatabaseId, lfirst_oid(lc));
 		locktags = lappend(locktags, tag);
 	}
+	return locktags;
+}
+
+/*
+ * Find a prepared transaction that holds a write lock on a table the source
+ * reads; false if none.  Such a transaction has no backend, so
+ * oldest_open_transaction does not see it, and the time it began is not
+ * kept: its rows may carry any cursor value from before it was prepared.
+ */
+static bool
+prepared_writer(Pipeline *p, TransactionId *xid)
+{
+	List	   *locktags = source_locktags(p);
+	ListCell   *lc;
+
+	foreach(lc, locktags)
+	{
+		VirtualTransactionId *others = GetLockConflicts((LOCKTAG *) lfirst(lc),
+														ShareLock, NULL);
+
+		for (int i = 0; VirtualTransactionIdIsValid(others[i]); i++)
+		{
+			bool		more = false;
+
+			/*
+			 * A prepared transaction keeps the virtual id of the session that
+			 * prepared it (one recovered after a restart carries its xid).
+			 */
+			if (VirtualTransactionIdIsRecoveredPreparedXact(others[i]))
+				*xid = others[i].localTransactionId;
+			else
+				*xid = TwoPhaseGetXidByVirtualXID(others[i], &more);
+			if (TransactionIdIsValid(*xid))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* The gid of a prepared transaction, for messages ("?" if it has ended since). */
+static char *
+prepared_gid(TransactionId xid)
+{
+	Oid			argtypes[1] = {XIDOID};
+	Datum		args[1] = {TransactionIdGetDatum(xid)};
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute_with_args("SELECT gid FROM pg_catalog.pg_prepared_xacts"
+							  " WHERE transaction OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed == 0)
+		return "?";
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? "?" : TextDatumGetCString(d);
+}
+
+/*
+ * Wait until no transaction holds a write lock on a table the source reads:
+ * the source, its partitions, or the tables under a view.  lock_timeout
+ * bounds the wait.
+ */
+static void
+wait_for_writers(Pipeline *p)
+{
+	List	   *locktags = source_locktags(p);
+	ErrorContextCallback context;
+
 	refuse_wait_on_peers(p, locktags);
 	context.callback = wait_for_writers_context;
 	context.arg = p;
@@ -468,6 +532,36 @@ cut_at_batch(Pipeline *p, PipelineShape *shape, RunWindow *w, Datum start)
 }
 
 /*
+ * Hold a timestamp or date window at the checkpoint (load nothing new) while
+ * a prepared transaction writes the source: its rows' cursor values (now()
+ * of a transaction begun before it was prepared) are unknown, and may lie
+ * below any bound until COMMIT PREPARED makes them visible.  Runs go on
+ * without moving; the NOTICE names the transaction to end.
+ */
+static void
+hold_for_prepared_writer(Pipeline *p, Checkpoint *cp, RunWindow *w)
+{
+	TransactionId xid;
+	char	   *gid;
+
+	if (!prepared_writer(p, &xid))
+		return;
+	gid = prepared_gid(xid);
+	ereport(NOTICE,
+			(errmsg("pipeline \"%s\" loads nothing new while prepared transaction \"%s\" (xid %u) writes its source",
+					p->name, gid, xid),
+			 errdetail("The rows of a prepared transaction may carry cursor values from before it was prepared, and become visible when it commits."),
+			 errhint("End it with COMMIT PREPARED or ROLLBACK PREPARED (see pg_prepared_xacts).")));
+	if (cp->isnull)
+	{
+		cap_upper(p, w, CursorLeast(p), psprintf("prepared transaction \"%s\" writes the source", gid));
+		w->empty = true;
+	}
+	else
+		cap_upper(p, w, cp->value, psprintf("prepared transaction \"%s\" writes the source", gid));
+}
+
+/*
  * Compute the window of a normal run.  Must be called connected to SPI, as
  * the pipeline's owner.  With wait_for_writers = false (incr_plan) the wait
  * for writers of an integer cursor is skipped.
@@ -539,6 +633,7 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		}
 		b = CursorFromTime(p, oldest);
 		cap_upper(p, w, ModeOf(p)->user_statement ? CursorPredecessor(p, b) : b, reason);
+		hold_for_prepared_writer(p, cp, w);
 	}
 
 	/*

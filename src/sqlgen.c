@@ -463,48 +463,115 @@ sql_count_late(StringInfo buf, PipelineShape *shape)
 		appendStringInfoString(buf, "(SELECT pg_catalog.count(*) FILTER (WHERE late) FROM w)");
 }
 
-/* Append "pg_catalog.jsonb_build_object('k1', alias.k1, ...)": a key as incr_tombstones keeps it. */
+/*
+ * Append "_incr_tombstone_key(ARRAY['k1', ...]::text[], ROW(alias.k1, ...))":
+ * a key as incr_tombstones keeps it, jsonb printed with the output settings
+ * fixed, so that sessions with another TimeZone (or bytea_output,
+ * extra_float_digits, ...) build the same key.  Both arguments are of the
+ * exact types the function declares (a ROW is a record).
+ */
 void
 sql_key_json(StringInfo buf, List *columns, const char *alias)
 {
 	ListCell   *lc;
 	bool		first = true;
 
-	appendStringInfoString(buf, "pg_catalog.jsonb_build_object(");
+	appendStringInfo(buf, "%s._incr_tombstone_key(ARRAY[", ExtensionSchemaQuoted());
 	foreach(lc, columns)
 	{
 		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 		if (!col->is_key)
 			continue;
-		appendStringInfo(buf, "%s%s, %s.%s", first ? "" : ", ",
-						 quote_literal_cstr(col->name), alias, quote_identifier(col->name));
+		appendStringInfo(buf, "%s%s", first ? "" : ", ", quote_literal_cstr(col->name));
 		first = false;
 	}
-	appendStringInfoChar(buf, ')');
+	appendStringInfoString(buf, "]::pg_catalog.text[], ROW(");
+	first = true;
+	foreach(lc, columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfo(buf, "%s%s.%s", first ? "" : ", ", alias, quote_identifier(col->name));
+		first = false;
+	}
+	appendStringInfoString(buf, "))");
+}
+
+/* True if every key column's equality is equality of its tombstone key (key_exact). */
+static bool
+keys_exact(List *columns)
+{
+	ListCell   *lc;
+
+	foreach(lc, columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (col->is_key && !col->key_exact)
+			return false;
+	}
+	return true;
 }
 
 /*
- * Append "EXISTS (SELECT FROM incr_tombstones AS tb WHERE <tb is the
- * pipeline's, for the key of row alias or for every key> AND <tb's version
- * op alias._incr_c>)".  The table is read as the owner, who may see the
- * pipeline's rows (row-level security); the primary key finds them.
+ * Append "FROM incr_tombstones AS tb ... WHERE <tb is the pipeline's, for
+ * the key of row alias> AND <tb's version op alias._incr_c>".  Where the key
+ * index's equality is that of the printed key, the primary key finds it.
+ * Otherwise (a case-insensitive collation, say: 'abc' must meet the
+ * tombstone of 'ABC') each of the pipeline's tombstones is read back into
+ * the target's row type, tk, and compared with the index's own operators
+ * and collation.  The table is read as the owner, who may see the
+ * pipeline's rows (row-level security).
+ */
+static void
+sql_tombstone_match(StringInfo buf, Pipeline *p, PipelineShape *shape,
+					   const char *alias, const char *op)
+{
+	appendStringInfo(buf, " FROM %s.incr_tombstones AS tb", ExtensionSchemaQuoted());
+	if (!keys_exact(shape->columns))
+		appendStringInfo(buf, ", pg_catalog.jsonb_populate_record(NULL::%s,"
+						 " CASE WHEN pg_catalog.jsonb_typeof(tb.key) OPERATOR(pg_catalog.=) 'object'"
+						 " THEN tb.key END) AS tk", shape->target_sql);
+	appendStringInfo(buf, " WHERE tb.pipeline OPERATOR(pg_catalog.=) %s\n      AND ",
+					 quote_literal_cstr(p->name));
+	if (keys_exact(shape->columns))
+	{
+		appendStringInfoString(buf, "tb.key OPERATOR(pg_catalog.=) ");
+		sql_key_json(buf, shape->columns, alias);
+	}
+	else
+	{
+		appendStringInfoChar(buf, '(');
+		sql_key_match(buf, shape->columns, "tk", alias);
+		appendStringInfoChar(buf, ')');
+	}
+	appendStringInfo(buf, "\n      AND %s OPERATOR(pg_catalog.%s) %s._incr_c",
+					 CursorCheckpointExpr(p, "tb"), op, alias);
+}
+
+/*
+ * Append "EXISTS (SELECT <a tombstone of the key of row alias, or with
+ * any_key of every key (a cdc truncate's 'null'), whose version op
+ * alias._incr_c>)".
  */
 void
 sql_tombstone_exists(StringInfo buf, Pipeline *p, PipelineShape *shape,
 						const char *alias, bool any_key, const char *op)
 {
-	appendStringInfo(buf, "EXISTS (SELECT FROM %s.incr_tombstones AS tb"
-					 " WHERE tb.pipeline OPERATOR(pg_catalog.=) %s\n"
-					 "      AND tb.key OPERATOR(pg_catalog.=) ",
-					 ExtensionSchemaQuoted(), quote_literal_cstr(p->name));
+	appendStringInfoString(buf, "(EXISTS (SELECT");
+	sql_tombstone_match(buf, p, shape, alias, op);
+	appendStringInfoChar(buf, ')');
 	if (any_key)
-		appendStringInfoString(buf, "ANY (ARRAY[");
-	sql_key_json(buf, shape->columns, alias);
-	if (any_key)
-		appendStringInfoString(buf, ", 'null'::pg_catalog.jsonb])");
-	appendStringInfo(buf, "\n      AND %s OPERATOR(pg_catalog.%s) %s._incr_c)",
-					 CursorCheckpointExpr(p, "tb"), op, alias);
+		appendStringInfo(buf, "\n      OR EXISTS (SELECT FROM %s.incr_tombstones AS tb"
+						 " WHERE tb.pipeline OPERATOR(pg_catalog.=) %s"
+						 " AND tb.key OPERATOR(pg_catalog.=) 'null'::pg_catalog.jsonb"
+						 " AND %s OPERATOR(pg_catalog.%s) %s._incr_c)",
+						 ExtensionSchemaQuoted(), quote_literal_cstr(p->name),
+						 CursorCheckpointExpr(p, "tb"), op, alias);
+	appendStringInfoChar(buf, ')');
 }
 
 /*
@@ -512,7 +579,7 @@ sql_tombstone_exists(StringInfo buf, Pipeline *p, PipelineShape *shape,
  * 'null', leave tombstones for, with their versions) and revived (keys
  * written again past their tombstone's version), over the CTE src, whose
  * rows with is_delete true are deletes, and the target's version_column;
- * then the final SELECT appends SqlTombstoneColumns.  revived is empty when
+ * then the final SELECT appends tombstone_columns.  revived is empty when
  * the pipeline has no tombstones.
  */
 void
@@ -530,16 +597,16 @@ sql_tombstone_ctes(StringInfo buf, Pipeline *p, PipelineShape *shape,
 					 quote_identifier(version_column));
 	if (truncate)
 		appendStringInfoString(buf, truncate);
-	appendStringInfoString(buf, "\n),\nrevived AS (\n  SELECT ");
-	sql_key_json(buf, shape->columns, "src");
-	appendStringInfo(buf, " AS k, src._incr_c AS v FROM src WHERE NOT (%s)", is_delete);
+	appendStringInfoString(buf, "\n),\nrevived AS (\n  ");
+	/* the tombstone's own key, which may print otherwise than src's (tk) */
 	if (shape->tombstones == TOMBSTONES_CHECK)
 	{
-		appendStringInfoString(buf, "\n    AND ");
-		sql_tombstone_exists(buf, p, shape, "src", false, "<");
+		appendStringInfoString(buf, "SELECT tb.key AS k, src._incr_c AS v FROM src, LATERAL (SELECT tb.key");
+		sql_tombstone_match(buf, p, shape, "src", "<");
+		appendStringInfo(buf, ") AS tb WHERE NOT (%s)", is_delete);
 	}
 	else
-		appendStringInfoString(buf, " AND false");
+		appendStringInfoString(buf, "SELECT NULL::pg_catalog.jsonb AS k, src._incr_c AS v FROM src WHERE false");
 	appendStringInfoString(buf, "\n)");
 }
 

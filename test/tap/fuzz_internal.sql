@@ -10,7 +10,7 @@
 BEGIN;
 SET LOCAL client_min_messages = warning;
 SET LOCAL statement_timeout = '60s';
-SELECT plan(6);
+SELECT plan(7);
 
 \o /dev/null
 CREATE TABLE fi_src (id integer PRIMARY KEY, n bigint NOT NULL, v text);
@@ -127,8 +127,19 @@ SELECT is(
      FROM pg_proc p JOIN pg_extension e ON p.pronamespace = e.extnamespace
      WHERE e.extname = 'incremental' AND p.proname LIKE '\_incr\_%' AND p.prokind = 'f'
        AND p.proname NOT IN (SELECT fn FROM fi_base)),
-    ARRAY['_incr_tally'],
-    'the matrix covers every internal function but _incr_tally, one per cursor type (called below)');
+    ARRAY['_incr_tally', '_incr_tombstone_key'],
+    'the matrix covers every internal function but _incr_tally, one per cursor type, and _incr_tombstone_key, whose second argument is a record (both called below)');
+-- _incr_tombstone_key(text[], record): odd arguments raise ordinary errors, never an internal one
+SELECT is(
+    ARRAY[(pg_temp.fi_call($$SELECT _incr_tombstone_key()$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key(NULL::text[], ROW(1))$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key(ARRAY['a', 'b'], ROW(1))$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key(ARRAY['a'], NULL::record)$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key(ARRAY[NULL]::text[], ROW(1))$$)).state,
+          (pg_temp.fi_call($$SELECT _incr_tombstone_key(ARRAY['k', 'b', 'i'], ROW('NaN'::float8, '\x00'::bytea,
+                                                         '-1 day 02:00'::interval))$$)).state]::text[],
+    ARRAY['42883', '22004', 'ok', 'ok', '22023', 'ok'],
+    '_incr_tombstone_key: odd arguments raise ordinary errors, never an internal one');
 SELECT is(
     (SELECT array_agg(format('%s: %s %s', fn, state, message) ORDER BY fn)
      FROM fi_results

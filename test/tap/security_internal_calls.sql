@@ -15,7 +15,7 @@
 --     outer run records every row and moves its checkpoint.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(16);
+SELECT plan(17);
 
 \o /dev/null
 
@@ -98,13 +98,37 @@ SELECT throws_ok(
     'the exact signature a run calls cannot be created by anyone else');
 RESET ROLE;
 
+-- the key of a tombstone is built by _incr_tombstone_key(text[], record):
+-- overloads with concrete types (which a VARIADIC "any" function would lose
+-- to) are never called by a superuser's cdc runs that delete and backfill
+\o /dev/null
+CREATE TABLE si_ev (seq bigint PRIMARY KEY, op text NOT NULL, id bigint, v text);
+CREATE TABLE si_tgt_cdc (id bigint PRIMARY KEY, v text, ver bigint);
+INSERT INTO si_ev VALUES (1, 'c', 1, 'a'), (2, 'd', 1, NULL), (3, 'c', 2, 'b');
+SELECT incr_create_pipeline('si_cdc', 'si_ev', 'si_tgt_cdc', 'seq', 'cdc', ARRAY['id'],
+                            op_column => 'op', version_column => 'ver');
+SET ROLE si_mallory;
+CREATE FUNCTION public._incr_tombstone_key(text, bigint) RETURNS jsonb LANGUAGE sql
+    RETURN pg_catalog.to_jsonb(public.si_evil('_incr_tombstone_key(text, bigint)'));
+CREATE FUNCTION public._incr_tombstone_key(text[], bigint) RETURNS jsonb LANGUAGE sql
+    RETURN pg_catalog.to_jsonb(public.si_evil('_incr_tombstone_key(text[], bigint)'));
+RESET ROLE;
+SELECT incr_run('si_cdc');
+SELECT incr_backfill('si_cdc', '1', '1');
+\o
+SELECT is(
+    COALESCE((SELECT array_agg(format('%s as %s (superuser %s)', what, who, su)) FROM si_log)::text, 'none')
+    || ' / ' || (SELECT string_agg(id || ':' || v, ',' ORDER BY id) FROM si_tgt_cdc),
+    'none / 2:b',
+    'a superuser''s cdc runs build tombstone keys without calling mallory''s overloads of _incr_tombstone_key; key 1 stays deleted');
+
 \o /dev/null
 -- mallory's functions go (also the exact one, where creating it succeeded)
 DO $$
 DECLARE
     f regprocedure;
 BEGIN
-    FOR f IN SELECT oid FROM pg_proc WHERE proowner = 'si_mallory'::regrole AND proname = '_incr_tally'
+    FOR f IN SELECT oid FROM pg_proc WHERE proowner = 'si_mallory'::regrole AND proname IN ('_incr_tally', '_incr_tombstone_key')
     LOOP
         EXECUTE format('DROP FUNCTION %s', f);
     END LOOP;

@@ -5,9 +5,14 @@
 --   * merge: a deleted target row is missing, an added one extra, a changed
 --     value (also 1.50 for 1.5, which a run would rewrite) different, each
 --     with its key in the sample; a key whose source row moved past the
---     checkpoint is not compared.  incr_repair inserts, updates and deletes
---     exactly those rows (trigger 'repair', checkpoint unchanged), and the
---     target verifies clean after.
+--     checkpoint is not compared; a target key the source lacks is retained,
+--     not extra (merge without delete_column never deletes).  incr_repair
+--     inserts and updates exactly those rows (trigger 'repair', checkpoint
+--     unchanged) and keeps the retained one, and the target verifies clean
+--     after.
+--   * retention: an append pipeline keeps the rows a retention job deleted
+--     from the source: verify counts them as retained, not extra, and
+--     incr_repair leaves them.
 --   * append with keys: the first version of a key is what the target holds.
 --   * append without keys: a duplicated and a lost row are found as extra
 --     and missing copies, and repaired.
@@ -15,7 +20,7 @@
 --   * cdc: the target is the replay of the events up to the checkpoint.
 --   * query pipelines are refused (0A000); a non-owner is refused (42501).
 BEGIN;
-SELECT plan(30);
+SELECT plan(34);
 SET LOCAL client_min_messages = warning;
 
 CREATE FUNCTION pg_temp.v(p text, OUT missing int, OUT extra int, OUT different int)
@@ -47,10 +52,12 @@ INSERT INTO m_dst VALUES (5000, 'x', 1, '2024-01-01');
 -- a source row changed after the last run: past the checkpoint, not compared
 UPDATE m_src SET v = 'newer', at = '2030-01-01' WHERE id = 9;
 
-SELECT results_eq($$SELECT * FROM pg_temp.v('vm')$$, $$VALUES (1, 1, 2)$$,
-                  'merge: one missing, one extra, two different');
+SELECT results_eq($$SELECT * FROM pg_temp.v('vm')$$, $$VALUES (1, 0, 2)$$,
+                  'merge: one missing, two different, none extra');
+SELECT is((SELECT retained::int FROM incr_verify('vm')), 1,
+          'merge without delete_column: the key the source lacks is retained');
 SELECT set_eq($$SELECT e->>'problem' AS problem, e->'key' AS key FROM incr_verify('vm') v, jsonb_array_elements(v.sample) e$$,
-              $$VALUES ('missing', '[5]'::jsonb), ('extra', '[5000]'), ('different', '[3]'), ('different', '[7]')$$,
+              $$VALUES ('missing', '[5]'::jsonb), ('different', '[3]'), ('different', '[7]')$$,
               'merge: the sample names each differing key and its problem');
 SELECT is((SELECT e->'target'->>'v' FROM incr_verify('vm') v, jsonb_array_elements(v.sample) e
            WHERE e->'key' = '[7]'), 'bad', 'merge: the sample shows what the target holds');
@@ -64,18 +71,32 @@ SELECT set_eq('SELECT id, v, n::text, at FROM m_dst EXCEPT SELECT id, v, n::text
 SELECT set_eq('SELECT * FROM incr_checkpoints WHERE pipeline = ''vm''', 'SELECT * FROM cp_before',
               'verify left the checkpoint as it was');
 
-SELECT results_eq($$SELECT * FROM pg_temp.r('vm')$$, $$VALUES (1, 2, 1)$$,
-                  'merge: repair inserts one, updates two, deletes one');
+SELECT results_eq($$SELECT * FROM pg_temp.r('vm')$$, $$VALUES (1, 2, 0)$$,
+                  'merge: repair inserts one, updates two, deletes none');
 SELECT results_eq($$SELECT trigger, status FROM incr_runs WHERE pipeline = 'vm' ORDER BY run_id DESC LIMIT 1$$,
                   $$VALUES ('repair', 'ok')$$, 'repair is recorded with trigger repair');
 SELECT set_eq('SELECT * FROM incr_checkpoints WHERE pipeline = ''vm''', 'SELECT * FROM cp_before',
               'repair left the checkpoint as it was');
 SELECT results_eq($$SELECT * FROM pg_temp.v('vm')$$, $$VALUES (0, 0, 0)$$,
                   'merge: verifies clean after the repair');
-SELECT set_eq('SELECT * FROM m_dst', 'SELECT * FROM before',
-              'merge: the repaired target is what the run had loaded');
+SELECT set_eq('SELECT * FROM m_dst', $$SELECT * FROM before UNION ALL VALUES (5000, 'x', 1, '2024-01-01'::timestamptz)$$,
+              'merge: the repaired target is what the run had loaded, and the retained key');
 SELECT results_eq($$SELECT * FROM pg_temp.r('vm')$$, $$VALUES (0, 0, 0)$$,
                   'merge: a second repair has nothing to do');
+
+-- append with keys, and a retention job on the source (audit F10)
+CREATE TABLE rt_events (id int PRIMARY KEY, ts timestamptz NOT NULL, v text);
+CREATE TABLE rt_hist (id int PRIMARY KEY, ts timestamptz, v text);
+INSERT INTO rt_events SELECT g, '2024-01-01'::timestamptz + g * interval '1 min', 'e' || g FROM generate_series(1, 10) g;
+SELECT incr_create_pipeline('rt', 'rt_events', 'rt_hist', 'ts', 'append', keys => ARRAY['id']);
+SELECT incr_run('rt');
+DELETE FROM rt_events WHERE id <= 7;
+SELECT results_eq($$SELECT missing::int, extra::int, different::int, retained::int FROM incr_verify('rt', 16)$$,
+                  $$VALUES (0, 0, 0, 7)$$,
+                  'append: rows a retention job deleted from the source are retained, not extra');
+SELECT results_eq($$SELECT * FROM pg_temp.r('rt')$$, $$VALUES (0, 0, 0)$$,
+                  'append: repair deletes none of the retained rows');
+SELECT is((SELECT count(*)::int FROM rt_hist), 10, 'append: the history keeps all ten rows');
 
 -- merge with hard deletes: a deleted key must be absent
 CREATE TABLE d_src (id int, v text, gone boolean, at int NOT NULL);
