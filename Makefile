@@ -33,7 +33,8 @@ OBJS = \
 	src/cdc.o \
 	src/cron.o \
 	src/scheduler.o \
-	src/verify.o
+	src/verify.o \
+	src/citus.o
 
 DATA = sql/incremental--0.1.sql sql/incremental--0.2.sql sql/incremental--0.1--0.2.sql \
 	sql/incremental--0.2--0.3.sql

@@ -12,7 +12,13 @@
 #                     CLUSTER_START_TIMEOUT the seconds to wait for it (60).
 #                     Exports PGHOST PGPORT PGUSER=postgres CLUSTER_DIR CLUSTER_LOG.
 #   cluster_stop      immediate stop and remove the temp dir; safe to call twice
-#                     (and only ever stops the cluster this shell started).
+#                     (and only ever stops the clusters this shell started).
+#   cluster_keep      set the running cluster aside, still running, so that
+#                     cluster_start can start another one in this shell (a Citus
+#                     coordinator and its workers); cluster_stop stops them all.
+#                     PGHOST/PGPORT name the last one started: note each one's first.
+# A cluster that other clusters connect to over TCP is started with
+# "listen_addresses = 'localhost'" among its extra lines (later lines win).
 # Sourcing puts the PostgreSQL 15 binaries (psql, pgbench, pg_config...) first on PATH;
 # PG_BIN in the environment names another installation's bin directory (a private
 # copy, so that a build under test never replaces the system's incremental.so).
@@ -37,6 +43,8 @@ PROJECT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
 _cluster_dir=
 _cluster_lock=
 _cluster_lock_fd=
+# Clusters set aside by cluster_keep, each "dir|lock|fd".
+_cluster_kept=()
 
 ensure_packages() {
 	local p missing=()
@@ -88,6 +96,9 @@ _cluster_claim_port() {
 	local port lock
 	for ((port = 54329; port < 54529; port++)); do
 		grep -q "/\.s\.PGSQL\.$port\$" /proc/net/unix 2>/dev/null && continue
+		# nor a TCP port something listens on (a cluster with listen_addresses)
+		grep -qi "^ *[0-9]*: [0-9A-F]*:$(printf '%04X' "$port") [0-9A-F]*:0000 0A" \
+			/proc/net/tcp /proc/net/tcp6 2>/dev/null && continue
 		lock=/tmp/incremental-pg-port.$port.lock
 		{ exec {_cluster_lock_fd}<>"$lock"; } 2>/dev/null || continue
 		if flock -n "$_cluster_lock_fd"; then
@@ -144,7 +155,8 @@ cluster_start() {
 	echo "cluster: PostgreSQL 15 on port $port, socket and log in $_cluster_dir"
 }
 
-cluster_stop() {
+# Stop the current cluster (see cluster_stop).
+_cluster_stop_one() {
 	[ -n "$_cluster_dir" ] || return 0
 	local pid=
 	if [ -f "$_cluster_dir/data/postmaster.pid" ]; then
@@ -164,6 +176,26 @@ cluster_stop() {
 	[ "${CLUSTER_DIR:-}" != "$_cluster_dir" ] || unset PGHOST PGPORT CLUSTER_DIR CLUSTER_LOG
 	_cluster_dir='' _cluster_lock='' _cluster_lock_fd=''
 	return 0
+}
+
+cluster_stop() {
+	local kept
+	_cluster_stop_one
+	for kept in "${_cluster_kept[@]}"; do
+		IFS='|' read -r _cluster_dir _cluster_lock _cluster_lock_fd <<<"$kept"
+		_cluster_stop_one
+	done
+	_cluster_kept=()
+	return 0
+}
+
+cluster_keep() {
+	if [ -z "$_cluster_dir" ]; then
+		echo "cluster_keep: this shell runs no cluster" >&2
+		return 1
+	fi
+	_cluster_kept+=("$_cluster_dir|$_cluster_lock|$_cluster_lock_fd")
+	_cluster_dir='' _cluster_lock='' _cluster_lock_fd=''
 }
 
 cluster_trap() {

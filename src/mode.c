@@ -14,6 +14,7 @@
 #include "utils/syscache.h"
 
 #include "catalog.h"
+#include "citus.h"
 #include "mode.h"
 
 /* The files mode: one COPY per file, built and executed by its source kind. */
@@ -97,6 +98,15 @@ BuildRunSql(Pipeline *p, PipelineShape *shape)
 	BuildContext ctx = {.run_tokens = RunTokensSupported(),.omit_tally = false};
 	StringInfoData buf;
 
+	ctx.citus = PipelineOverCitus(p);
+	if (ctx.citus)
+	{
+		CitusKind	target = CitusRelationKind(p->target);
+
+		ctx.late_unknown = target != CITUS_NONE &&
+			(CitusRelationKind(p->source) != target ||
+			 (p->mode == MODE_APPEND && p->keys == NIL));
+	}
 	if (mode->build_run == NULL)
 		elog(ERROR, "a %s pipeline has no run statement", PipelineModeName(p->mode));
 	initStringInfo(&buf);
@@ -118,7 +128,7 @@ char *
 BuildExpectedSql(Pipeline *p, PipelineShape *shape)
 {
 	const ModeOps *mode = ModeOf(p);
-	BuildContext ctx = {.run_tokens = true,.omit_tally = true};
+	BuildContext ctx = {.run_tokens = true,.omit_tally = true,.citus = PipelineOverCitus(p)};
 	StringInfoData buf;
 
 	if (mode->build_expected == NULL)

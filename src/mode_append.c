@@ -26,7 +26,7 @@ build_append_keyed(StringInfo buf, const BuildContext *ctx, Pipeline *p, Pipelin
 	appendStringInfoString(buf, ") AS src\n  ON CONFLICT (");
 	sql_columns(buf, shape->columns, NULL, KEY_COLUMNS);
 	appendStringInfo(buf, ") DO NOTHING\n  RETURNING true AS inserted, false AS deleted, %s",
-					 sql_late_expr(p, shape));
+					 sql_late_expr(ctx, p, shape));
 }
 
 /*
@@ -71,31 +71,31 @@ build_append_keyless(StringInfo buf, const BuildContext *ctx, Pipeline *p, Pipel
 	appendStringInfoString(buf, "SELECT ");
 	sql_source_exprs(buf, shape->columns, false);
 	appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
-	sql_cursor_cmp(buf, "s", p, ">", 3);
+	sql_cursor_cmp(buf, ctx, "s", p, ">", 3);
 	appendStringInfoString(buf, " AND ");
-	sql_cursor_cmp(buf, "s", p, "<=", 2);
+	sql_cursor_cmp(buf, ctx, "s", p, "<=", 2);
 	appendStringInfoString(buf, " AND ");
 	sql_tally(buf, ctx, p);
 	appendStringInfoString(buf, "\n  UNION ALL\n  (SELECT ");
 	bytes_columns(buf, shape->columns, NULL);
 	appendStringInfo(buf, "\n   FROM %s AS s\n   WHERE ", shape->source_sql);
-	sql_cursor_cmp(buf, "s", p, ">=", 1);
+	sql_cursor_cmp(buf, ctx, "s", p, ">=", 1);
 	appendStringInfoString(buf, " AND ");
-	sql_cursor_cmp(buf, "s", p, "<=", 3);
+	sql_cursor_cmp(buf, ctx, "s", p, "<=", 3);
 	appendStringInfoString(buf, " AND ");
-	sql_cursor_cmp(buf, "s", p, "<=", 2);
+	sql_cursor_cmp(buf, ctx, "s", p, "<=", 2);
 	appendStringInfoString(buf, " AND ");
 	sql_tally(buf, ctx, p);
 	appendStringInfoString(buf, "\n   EXCEPT ALL\n   SELECT ");
 	bytes_columns(buf, shape->columns, "x");
 	appendStringInfo(buf, "\n   FROM %s AS x\n   WHERE ", shape->target_sql);
-	sql_cursor_cmp(buf, "x", p, ">=", 1);
+	sql_cursor_cmp(buf, ctx, "x", p, ">=", 1);
 	appendStringInfoString(buf, " AND ");
-	sql_cursor_cmp(buf, "x", p, "<=", 3);
+	sql_cursor_cmp(buf, ctx, "x", p, "<=", 3);
 	appendStringInfoString(buf, " AND ");
-	sql_cursor_cmp(buf, "x", p, "<=", 2);
+	sql_cursor_cmp(buf, ctx, "x", p, "<=", 2);
 	appendStringInfo(buf, ")\n  RETURNING true AS inserted, false AS deleted, %s",
-					 sql_late_expr(p, shape));
+					 sql_late_expr(ctx, p, shape));
 }
 
 /* Build the run statement of an append pipeline, with keys or without. */

@@ -126,9 +126,9 @@ cdc_events(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *
 		}
 		appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
 	}
-	sql_cursor_cmp(buf, "s", p, ">=", 1);
+	sql_cursor_cmp(buf, ctx, "s", p, ">=", 1);
 	appendStringInfoString(buf, " AND ");
-	sql_cursor_cmp(buf, "s", p, "<=", 2);
+	sql_cursor_cmp(buf, ctx, "s", p, "<=", 2);
 	if (tally)
 	{
 		appendStringInfoString(buf, " AND ");

@@ -67,7 +67,7 @@ build_merge(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape 
 		sql_upsert(buf, ctx, shape, guard, NULL, live);
 		appendStringInfo(buf, "\n  RETURNING %s AS inserted,\n"
 						 "    %s AS deleted,\n    %s",
-						 sql_inserted_expr(shape), deleted_out, sql_late_expr(p, shape));
+						 sql_inserted_expr(shape), deleted_out, sql_late_expr(ctx, p, shape));
 		return;
 	}
 
@@ -81,7 +81,7 @@ build_merge(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape 
 						 quote_identifier(p->cursor_column),
 						 quote_identifier(p->cursor_column),
 						 quote_identifier(p->cursor_column));
-	appendStringInfo(buf, "\n  RETURNING %s\n),\n", sql_late_expr(p, shape));
+	appendStringInfo(buf, "\n  RETURNING %s\n),\n", sql_late_expr(ctx, p, shape));
 	appendStringInfoString(buf, "w AS (\n  ");
 	sql_insert_head(buf, shape, NULL);
 	appendStringInfoString(buf, "SELECT ");
@@ -96,14 +96,14 @@ build_merge(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape 
 	sql_upsert(buf, ctx, shape, guard, NULL, live);
 	appendStringInfo(buf, "\n  RETURNING %s AS inserted,\n"
 					 "    %s AS deleted,\n    %s\n)",
-					 sql_inserted_expr(shape), deleted_out, sql_late_expr(p, shape));
+					 sql_inserted_expr(shape), deleted_out, sql_late_expr(ctx, p, shape));
 	if (shape->tombstones != TOMBSTONES_OFF)
 		sql_tombstone_ctes(buf, p, shape, "src._incr_deleted", p->cursor_column, NULL);
 	appendStringInfoString(buf,
 						   "\nSELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
 						   "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted) FROM w),\n"
 						   "       (SELECT pg_catalog.count(*) FROM d),\n       ");
-	sql_count_late(buf, shape);
+	sql_count_late(buf, ctx, shape);
 	if (shape->tombstones != TOMBSTONES_OFF)
 		appendStringInfoString(buf, SqlTombstoneColumns);
 }

@@ -99,8 +99,8 @@ build_scd2(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *
 						   "SELECT pg_catalog.count(*) FILTER (WHERE NOT _incr_had),\n"
 						   "       pg_catalog.count(*) FILTER (WHERE _incr_had AND NOT _incr_deleted),\n"
 						   "       pg_catalog.count(*) FILTER (WHERE _incr_deleted),\n"
-						   "       pg_catalog.count(*) FILTER (WHERE _incr_c OPERATOR(pg_catalog.<=) $3)\n"
-						   "FROM chg");
+						   "       pg_catalog.count(*) FILTER (WHERE _incr_c OPERATOR(pg_catalog.<=) ");
+	appendStringInfo(buf, "%s)\nFROM chg", sql_param(ctx, p, 3));
 }
 
 /* The rows scd2's current versions hold: the latest row per key, less the deleted, with its cursor. */

@@ -48,6 +48,7 @@
 #include "catalog.h"
 #include "cursor.h"
 #include "options.h"
+#include "citus.h"
 #include "pipeline.h"
 #include "describe.h"
 #include "scheduler.h"
@@ -298,6 +299,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	/* the source's columns as created, for on_schema_change to compare with */
 	p->source_columns = shape->source_columns;
 	p->source_types = shape->source_types;
+	CheckCitusPipeline(p);
 	if (p->mode == MODE_QUERY)
 	{
 		prepare_command(p);

@@ -63,8 +63,10 @@
 #include "utils/typcache.h"
 #include "utils/xid8.h"
 
+#include "citus.h"
 #include "cursor.h"
 #include "mode.h"
+#include "sqlgen.h"
 #include "source_cursor.h"
 #include "statement.h"
 
@@ -72,10 +74,11 @@
 static char *
 BuildMaxCursorSql(Pipeline *p, PipelineShape *shape)
 {
+	BuildContext ctx = {.citus = PipelineOverCitus(p)};
 	const char *c = quote_identifier(p->cursor_column);
 
-	return psprintf("SELECT pg_catalog.max(s.%s) FROM %s AS s WHERE s.%s OPERATOR(pg_catalog.<=) $1",
-					c, shape->source_sql, c);
+	return psprintf("SELECT pg_catalog.max(s.%s) FROM %s AS s WHERE s.%s OPERATOR(pg_catalog.<=) %s",
+					c, shape->source_sql, c, sql_param(&ctx, p, 1));
 }
 
 /* SELECT the greatest cursor value in the target; no parameters. */
@@ -93,23 +96,26 @@ BuildTargetMaxSql(Pipeline *p, PipelineShape *shape)
 static char *
 BuildBatchEndSql(Pipeline *p, PipelineShape *shape)
 {
+	BuildContext ctx = {.citus = PipelineOverCitus(p)};
 	const char *c = quote_identifier(p->cursor_column);
 
 	return psprintf("SELECT s.%s FROM %s AS s"
-					" WHERE s.%s OPERATOR(pg_catalog.>) $1 AND s.%s OPERATOR(pg_catalog.<=) $2"
+					" WHERE s.%s OPERATOR(pg_catalog.>) %s AND s.%s OPERATOR(pg_catalog.<=) %s"
 					" ORDER BY s.%s OFFSET " INT64_FORMAT " LIMIT 1",
-					c, shape->source_sql, c, c, c, p->batch_size);
+					c, shape->source_sql, c, sql_param(&ctx, p, 1), c, sql_param(&ctx, p, 2),
+					c, p->batch_size);
 }
 
 /* SELECT the greatest cursor value after $1 and before $2 (both exclusive). */
 static char *
 BuildBatchPrevSql(Pipeline *p, PipelineShape *shape)
 {
+	BuildContext ctx = {.citus = PipelineOverCitus(p)};
 	const char *c = quote_identifier(p->cursor_column);
 
 	return psprintf("SELECT pg_catalog.max(s.%s) FROM %s AS s"
-					" WHERE s.%s OPERATOR(pg_catalog.>) $1 AND s.%s OPERATOR(pg_catalog.<) $2",
-					c, shape->source_sql, c, c);
+					" WHERE s.%s OPERATOR(pg_catalog.>) %s AND s.%s OPERATOR(pg_catalog.<) %s",
+					c, shape->source_sql, c, sql_param(&ctx, p, 1), c, sql_param(&ctx, p, 2));
 }
 
 /*
@@ -119,12 +125,15 @@ BuildBatchPrevSql(Pipeline *p, PipelineShape *shape)
 char *
 BuildPendingSql(Pipeline *p, const char *source_sql, bool from_start)
 {
+	BuildContext ctx = {.citus = PipelineOverCitus(p)};
 	const char *c = quote_identifier(p->cursor_column);
 
-	return psprintf("SELECT pg_catalog.count(*) FROM (SELECT FROM %s AS s WHERE s.%s %s"
+	/* Citus cannot plan a subquery without columns */
+	return psprintf("SELECT pg_catalog.count(*) FROM (SELECT%s FROM %s AS s WHERE s.%s %s"
 					" LIMIT 1000000) AS pending",
-					source_sql, c,
-					from_start ? "IS NOT NULL" : "OPERATOR(pg_catalog.>) $1");
+					ctx.citus ? " 1" : "", source_sql, c,
+					from_start ? "IS NOT NULL" :
+					psprintf("OPERATOR(pg_catalog.>) %s", sql_param(&ctx, p, 1)));
 }
 
 /*
@@ -608,6 +617,9 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		}
 		if (wait_writers)
 			wait_for_writers(p);
+		/* and for those writing through the other nodes of a Citus cluster */
+		if (wait_writers && CitusRelationKind(p->source) != CITUS_NONE)
+			CitusWaitForWriters(p);
 	}
 	else if (PipelineCursor(p)->bound == BOUND_OLDEST_XID)
 	{
@@ -624,12 +636,24 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		Datum		b;
 		char	   *reason;
 
+		TimestampTz citus_oldest = 0;
+		char	   *citus_where = NULL;
+
 		if (oldest_open_transaction(&oldest, &pid) && oldest < now)
 			reason = psprintf("start of the oldest open transaction (pid %d)", pid);
 		else
 		{
 			oldest = now;
 			reason = "time of the check";
+		}
+		/* clients may write a Citus table through any node: see them all */
+		if (CitusRelationKind(p->source) != CITUS_NONE &&
+			CitusOldestOpenTransaction(&citus_oldest, &citus_where) &&
+			citus_oldest < oldest)
+		{
+			oldest = citus_oldest;
+			reason = psprintf("start of the oldest open transaction of the Citus cluster (%s)",
+							  citus_where);
 		}
 		b = CursorFromTime(p, oldest);
 		cap_upper(p, w, ModeOf(p)->user_statement ? CursorPredecessor(p, b) : b, reason);

@@ -164,13 +164,22 @@ sql_source_exprs(StringInfo buf, List *columns, bool with_names)
 	}
 }
 
+/* "$n", a cursor-typed parameter; "$n::type" in a statement for Citus. */
+char *
+sql_param(const BuildContext *ctx, Pipeline *p, int n)
+{
+	if (!ctx->citus)
+		return psprintf("$%d", n);
+	return psprintf("$%d::%s", n, format_type_be_qualified(p->cursor_type));
+}
+
 /* Append "alias.cursor OPERATOR(pg_catalog.op) $n". */
 void
-sql_cursor_cmp(StringInfo buf, const char *alias, Pipeline *p,
-				  const char *op, int param)
+sql_cursor_cmp(StringInfo buf, const BuildContext *ctx, const char *alias, Pipeline *p,
+			   const char *op, int param)
 {
-	appendStringInfo(buf, "%s.%s OPERATOR(pg_catalog.%s) $%d",
-					 alias, quote_identifier(p->cursor_column), op, param);
+	appendStringInfo(buf, "%s.%s OPERATOR(pg_catalog.%s) %s",
+					 alias, quote_identifier(p->cursor_column), op, sql_param(ctx, p, param));
 }
 
 /*
@@ -183,7 +192,7 @@ sql_cursor_cmp(StringInfo buf, const char *alias, Pipeline *p,
 void
 sql_tally(StringInfo buf, const BuildContext *ctx, Pipeline *p)
 {
-	if (ctx->omit_tally)
+	if (ctx->omit_tally || ctx->citus)
 	{
 		appendStringInfoString(buf, "true");
 		return;
@@ -204,9 +213,9 @@ sql_tally(StringInfo buf, const BuildContext *ctx, Pipeline *p)
 void
 sql_window(StringInfo buf, const BuildContext *ctx, Pipeline *p)
 {
-	sql_cursor_cmp(buf, "s", p, ">=", 1);
+	sql_cursor_cmp(buf, ctx, "s", p, ">=", 1);
 	appendStringInfoString(buf, " AND ");
-	sql_cursor_cmp(buf, "s", p, "<=", 2);
+	sql_cursor_cmp(buf, ctx, "s", p, "<=", 2);
 	appendStringInfoString(buf, " AND ");
 	sql_tally(buf, ctx, p);
 }
@@ -441,12 +450,12 @@ sql_inserted_expr(PipelineShape *shape)
 
 /* "t.cursor OPERATOR(pg_catalog.<=) $3 AS late", or "NULL::pg_catalog.bool AS late". */
 char *
-sql_late_expr(Pipeline *p, PipelineShape *shape)
+sql_late_expr(const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
 {
-	if (!shape->target_has_cursor)
+	if (!shape->target_has_cursor || ctx->late_unknown)
 		return "NULL::pg_catalog.bool AS late";
-	return psprintf("t.%s OPERATOR(pg_catalog.<=) $3 AS late",
-					quote_identifier(p->cursor_column));
+	return psprintf("t.%s OPERATOR(pg_catalog.<=) %s AS late",
+					quote_identifier(p->cursor_column), sql_param(ctx, p, 3));
 }
 
 /*
@@ -455,9 +464,9 @@ sql_late_expr(Pipeline *p, PipelineShape *shape)
  * a delete's RETURNING holds the target's old value, not the source's.
  */
 void
-sql_count_late(StringInfo buf, PipelineShape *shape)
+sql_count_late(StringInfo buf, const BuildContext *ctx, PipelineShape *shape)
 {
-	if (!shape->target_has_cursor)
+	if (!shape->target_has_cursor || ctx->late_unknown)
 		appendStringInfoString(buf, "NULL::pg_catalog.int8");
 	else
 		appendStringInfoString(buf, "(SELECT pg_catalog.count(*) FILTER (WHERE late) FROM w)");
@@ -671,4 +680,21 @@ SqlAddColumn(const char *target_sql, ColumnMap *col)
 					format_type_extended(col->source_type, col->source_typmod,
 										 FORMAT_TYPE_TYPEMOD_GIVEN |
 										 FORMAT_TYPE_FORCE_QUALIFY));
+}
+
+/*
+ * SELECT how many source rows the window holds and the greatest cursor
+ * among them: what _incr_tally counts in a run statement, for a run over
+ * Citus, where the statement cannot call it.  One aggregate, which Citus
+ * computes on the shards.
+ */
+char *
+SqlWindowCount(Pipeline *p, PipelineShape *shape)
+{
+	BuildContext ctx = {.citus = true};
+	const char *c = quote_identifier(p->cursor_column);
+
+	return psprintf("SELECT pg_catalog.count(*), pg_catalog.max(s.%s) FROM %s AS s"
+					" WHERE s.%s OPERATOR(pg_catalog.>=) %s AND s.%s OPERATOR(pg_catalog.<=) %s",
+					c, shape->source_sql, c, sql_param(&ctx, p, 1), c, sql_param(&ctx, p, 2));
 }

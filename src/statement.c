@@ -17,6 +17,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "citus.h"
 #include "cursor.h"
 #include "mode.h"
 #include "statement.h"
@@ -180,6 +181,7 @@ typedef struct CountReceiver
 	int64		updated;
 	int64		deleted;
 	int64		late;
+	bool		late_unknown;	/* a row's late was NULL: the count is not known */
 } CountReceiver;
 
 /* Count one returned row. */
@@ -201,6 +203,8 @@ count_receive(TupleTableSlot *slot, DestReceiver *self)
 		c->updated++;
 	if (!slot->tts_isnull[2] && DatumGetBool(slot->tts_values[2]))
 		c->late++;
+	if (slot->tts_isnull[2])
+		c->late_unknown = true;
 	return true;
 }
 
@@ -234,6 +238,43 @@ finish_window(Pipeline *p, RunWindow *w, RunResult *res, Datum new_checkpoint,
 	w->upper_reason = pstrdup(w->upper_reason);
 	MemoryContextSwitchTo(old);
 }
+/*
+ * Count the window of a run over Citus into its tally, before the
+ * statement, which cannot call _incr_tally there: the rows from $1 to $2
+ * and the greatest cursor among them, by one aggregate over the shards.
+ * The safe upper bound keeps new rows out of the window; a row updated
+ * or deleted between this count and the statement is counted as read and
+ * is then unchanged (or, moved past $2, read by a later run), so the
+ * checkpoint never passes a row the statement did not see.
+ */
+static void
+count_window(Pipeline *p, PipelineShape *shape, Oid *types, Datum *values, Tally *t)
+{
+	bool		isnull;
+	Datum		max;
+	int			ret;
+
+	ret = SPI_execute_with_args(SqlWindowCount(p, shape), 2, types, values, NULL,
+								false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count the window of pipeline \"%s\" (SPI result %d)",
+			 p->name, ret);
+	t->count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										   1, &isnull));
+	max = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (isnull)
+		return;
+	t->max = datumCopy(max, t->typbyval, t->typlen);
+	if (!t->typbyval)
+	{
+		MemoryContext old = MemoryContextSwitchTo(t->cxt);
+
+		t->max = datumCopy(max, false, t->typlen);
+		MemoryContextSwitchTo(old);
+	}
+	t->has_max = true;
+}
+
 /*
  * Execute the user's command of a query pipeline: $1 the window's start
  * (exclusive), $2 its end.  It counts nothing; its checkpoint is the window's
@@ -305,7 +346,7 @@ choose_plan(RunPlan *run, const char *sql, Oid *types, bool custom)
 /* Execute an INSERT whose returned rows are counted as they come (RunSqlReturnsRows). */
 static void
 execute_counting(SPIPlanPtr plan, const char *sql, Oid *types, Datum *values,
-				 int64 *counts)
+				 int64 *counts, bool *late_unknown)
 {
 	CountReceiver counter;
 	SPIExecuteOptions options;
@@ -335,6 +376,7 @@ execute_counting(SPIPlanPtr plan, const char *sql, Oid *types, Datum *values,
 	counts[1] = counter.updated;
 	counts[2] = counter.deleted;
 	counts[3] = counter.late;
+	*late_unknown = counter.late_unknown;
 }
 
 /*
@@ -407,6 +449,8 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 
 	TallyPush(&tally, p, !RunTokensSupported(), cxt);
 	values[3] = Int64GetDatum(tally.token);
+	if (PipelineOverCitus(p))
+		count_window(p, shape, types, values, &tally);
 
 	run = run_plan(p, sql);
 	plan = choose_plan(run, sql, types, custom_plan);
@@ -422,8 +466,10 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 	{
 		if (RunSqlReturnsRows(p))
 		{
-			execute_counting(plan, sql, types, values, counts);
-			nulls[3] = !shape->target_has_cursor;
+			bool		late_unknown;
+
+			execute_counting(plan, sql, types, values, counts, &late_unknown);
+			nulls[3] = !shape->target_has_cursor || late_unknown;
 		}
 		else
 			execute_returning_counts(plan, sql, values, shape, counts, nulls, res, cxt);

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# bench/citus.sh: a merge over Citus by incr_run against the hand-written
+# distributed INSERT ... ON CONFLICT doing the same work (issue 17).
+#
+# On a coordinator and two workers (three throwaway clusters, 4 shards per
+# table), a source and two co-located targets of ROWS rows (default
+# 2,000,000) distributed by id; CHANGED rows (default 100,000) of the source
+# change. One run each, in ROUND rounds (default 1), alternating which goes
+# first: incr_run('bench') into one target, and the INSERT ... SELECT ... ON
+# CONFLICT DO UPDATE a user would write into the other. Prints the times and
+# their ratio. Needs Citus installed (test/citus.sh builds it); uses the
+# installed extension, or the private copy named by PG_PRIVATE.
+#
+#   bash bench/citus.sh
+#   ROWS=200000 CHANGED=10000 bash bench/citus.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/cluster.sh
+ROWS=${ROWS:-2000000}
+CHANGED=${CHANGED:-100000}
+ROUNDS=${ROUNDS:-1}
+
+if [ ! -f "${PG_BIN%/bin}/lib/citus.so" ]; then
+	echo "bench/citus.sh: Citus is not installed (run test/citus.sh, which builds it)" >&2
+	exit 1
+fi
+cluster_trap
+conf=("shared_preload_libraries = 'citus'" "listen_addresses = 'localhost'"
+	"max_prepared_transactions = 20" "citus.shard_count = 4" "shared_buffers = 256MB"
+	"max_wal_size = 4GB")
+cluster_start "${conf[@]}" >/dev/null
+w1=$PGPORT
+cluster_keep
+cluster_start "${conf[@]}" >/dev/null
+w2=$PGPORT
+cluster_keep
+cluster_start "${conf[@]}" >/dev/null
+co=$PGPORT
+q() {
+	local port=$1
+	shift
+	psql -X -q -A -t -v ON_ERROR_STOP=1 -h localhost -p "$port" -d postgres "$@"
+}
+for port in $w1 $w2 $co; do
+	q "$port" -c 'SET client_min_messages = warning' -c 'CREATE EXTENSION citus'
+done
+q "$co" -c 'SET client_min_messages = warning' \
+	-c "SELECT citus_set_coordinator_host('localhost', $co)" \
+	-c "SELECT citus_add_node('localhost', $w1)" \
+	-c "SELECT citus_add_node('localhost', $w2)" \
+	-c 'CREATE EXTENSION incremental' >/dev/null
+
+echo "bench/citus.sh: $ROWS rows, $CHANGED changed, coordinator $co, workers $w1 $w2"
+q "$co" >/dev/null <<SQL
+SET client_min_messages = warning;
+CREATE TABLE src (id bigint PRIMARY KEY, v text NOT NULL, n int NOT NULL, updated_at timestamptz NOT NULL);
+CREATE INDEX ON src (updated_at);
+CREATE TABLE dst_incr (id bigint PRIMARY KEY, v text NOT NULL, n int NOT NULL, updated_at timestamptz NOT NULL);
+CREATE TABLE dst_hand (LIKE dst_incr INCLUDING ALL);
+SELECT create_distributed_table('src', 'id');
+SELECT create_distributed_table('dst_incr', 'id', colocate_with => 'src');
+SELECT create_distributed_table('dst_hand', 'id', colocate_with => 'src');
+INSERT INTO src SELECT i, md5(i::text), i % 1000, to_timestamp(1704067200 + i / 100)
+	FROM generate_series(1, $ROWS) AS i;
+INSERT INTO dst_incr SELECT * FROM src;
+INSERT INTO dst_hand SELECT * FROM src;
+SELECT incr_create_pipeline('bench', 'src', 'dst_incr', 'updated_at', mode => 'merge', keys => '{id}');
+SELECT incr_reset('bench', (SELECT max(updated_at) FROM src)::text);
+VACUUM ANALYZE src;
+VACUUM ANALYZE dst_incr;
+VACUUM ANALYZE dst_hand;
+SQL
+
+timing() { # timing SQL: milliseconds of the statement, from psql's \timing
+	q "$co" -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1
+}
+hand="INSERT INTO dst_hand AS t SELECT s.id, s.v, s.n, s.updated_at FROM src AS s
+	WHERE s.updated_at >= '%s' AND s.updated_at <= now()
+	ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v, n = EXCLUDED.n, updated_at = EXCLUDED.updated_at
+	WHERE (t.v, t.n, t.updated_at) IS DISTINCT FROM (EXCLUDED.v, EXCLUDED.n, EXCLUDED.updated_at)"
+incr_times=()
+hand_times=()
+for ((round = 1; round <= ROUNDS; round++)); do
+	cp=$(q "$co" -c "SELECT value_timestamptz FROM incr_checkpoints WHERE pipeline = 'bench'")
+	# CHANGED rows spread over every shard, at a new time
+	q "$co" -c "UPDATE src SET v = md5(v), n = n + 1, updated_at = to_timestamp(1735689600 + $round * 86400 + id / 100)
+		WHERE id % ($ROWS / $CHANGED) = 0" -c "VACUUM ANALYZE src" >/dev/null
+	# both read the same rows: read them once first, so neither finds them cold
+	q "$co" -c "SELECT count(*) FROM src WHERE updated_at > '$cp'" >/dev/null
+	h=$(printf "$hand" "$cp")
+	if [ $((round % 2)) -eq 1 ]; then
+		ti=$(timing "SELECT rows_updated FROM incr_run('bench')")
+		th=$(timing "$h")
+	else
+		th=$(timing "$h")
+		ti=$(timing "SELECT rows_updated FROM incr_run('bench')")
+	fi
+	incr_times+=("$ti")
+	hand_times+=("$th")
+	echo "round $round: incr_run $ti ms, hand-written $th ms"
+done
+check=$(q "$co" -c "SELECT (SELECT count(*) FROM dst_incr i JOIN dst_hand h USING (id)
+	WHERE (i.v, i.n, i.updated_at) = (h.v, h.n, h.updated_at)),
+	(SELECT rows_read || ' read, ' || rows_updated || ' updated' FROM incr_runs
+	 WHERE pipeline = 'bench' ORDER BY run_id DESC LIMIT 1)")
+echo "targets equal on $check (of $ROWS rows)"
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+mi=$(median "${incr_times[@]}")
+mh=$(median "${hand_times[@]}")
+echo "median: incr_run $mi ms, hand-written $mh ms, ratio $(awk -v a="$mi" -v b="$mh" 'BEGIN {printf "%.3f", a / b}')"

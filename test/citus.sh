@@ -1,0 +1,442 @@
+#!/usr/bin/env bash
+# test/citus.sh: pipelines over Citus tables, run on a coordinator with two workers.
+#
+# What must hold: on a Citus cluster every mode loads exactly what it loads on one
+# node (append with and without keys, merge with hard and soft deletes, cdc, scd2,
+# query) for co-located distributed tables, reference tables, and a local table
+# into a distributed one and back, with exact counts; a run over co-located tables
+# is pushed down to the shards (Citus neither collects the rows on the coordinator
+# nor repartitions them, and EXPLAIN of the statement incr_plan shows is one
+# distributed plan over the shards); a failed run leaves the shards and the
+# checkpoint as they were; a row written through a WORKER in a transaction held
+# open across a run is loaded by a later run, never skipped; what Citus cannot
+# do is refused at creation.
+#
+# Citus is a test dependency beside the project (AGPL-3.0, never copied into it):
+# when it is not installed, it is built from CITUS_TARBALL (default: the 13.2.2
+# tarball in ../shared/vendor/citus/ when that exists) with the build.sh beside
+# it; without a tarball the test says it was skipped and why, and passes.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO_ROOT=${REPO_ROOT:-$PWD}
+source scripts/cluster.sh
+
+pkglibdir=$("$PG_BIN/pg_config" --pkglibdir 2>/dev/null || true)
+# a private copy's pg_config is the system's binary: it names the system's dirs
+libdir=${PG_BIN%/bin}/lib
+sharedir=$(cd "${PG_BIN%/bin}" && cd ../../../share/postgresql/15 2>/dev/null && pwd || true)
+[ -n "$sharedir" ] || sharedir=/usr/share/postgresql/15
+
+citus_installed() {
+	[ -f "$libdir/citus.so" ] && [ -f "$sharedir/extension/citus.control" ]
+}
+
+if ! citus_installed; then
+	default_tarball=$REPO_ROOT/../shared/vendor/citus/citus-13.2.2.tar.gz
+	tarball=${CITUS_TARBALL:-}
+	if [ -z "$tarball" ] && [ -f "$default_tarball" ]; then
+		tarball=$default_tarball
+	fi
+	if [ -z "$tarball" ]; then
+		echo "test/citus.sh: SKIPPED: Citus is not installed and no tarball to build it from"
+		echo "  (set CITUS_TARBALL to a Citus 13.2 source tarball with build.sh beside it)"
+		exit 0
+	fi
+	if [ ! -f "$tarball" ] || [ ! -f "$(dirname "$tarball")/build.sh" ]; then
+		echo "test/citus.sh: SKIPPED: $tarball or the build.sh beside it does not exist"
+		exit 0
+	fi
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "test/citus.sh: SKIPPED: building Citus installs into the system's PostgreSQL; not root"
+		exit 0
+	fi
+	# PostgreSQL 15's headers include gssapi's, which Citus's build needs
+	if ! dpkg -s libkrb5-dev >/dev/null 2>&1; then
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libkrb5-dev >/dev/null
+	fi
+	echo "test/citus.sh: building Citus from $tarball"
+	PG_CONFIG=$SYSTEM_PG_BIN/pg_config bash "$(dirname "$tarball")/build.sh"
+	# a private copy (PG_PRIVATE) gets the system's Citus files beside its own
+	if [ "$libdir" != "$pkglibdir" ] && [ -n "${PG_PRIVATE:-}" ]; then
+		cp -a "$pkglibdir"/citus*.so "$libdir/"
+		cp -a /usr/share/postgresql/15/extension/citus* "$sharedir/extension/"
+	fi
+	citus_installed || { echo "test/citus.sh: Citus is still not installed after the build" >&2; exit 1; }
+fi
+
+cluster_trap
+conf=("shared_preload_libraries = 'citus'" "listen_addresses = 'localhost'"
+	"max_prepared_transactions = 20" "citus.shard_count = 4"
+	"log_min_messages = warning")
+cluster_start "${conf[@]}" >/dev/null
+w1=$PGPORT
+cluster_keep
+cluster_start "${conf[@]}" >/dev/null
+w2=$PGPORT
+cluster_keep
+cluster_start "${conf[@]}" >/dev/null
+co=$PGPORT
+echo "citus: coordinator on port $co, workers on $w1 and $w2"
+
+# psql on a node: q PORT [psql args...]; -h localhost as the workers connect
+q() {
+	local port=$1
+	shift
+	psql -X -q -A -t -v ON_ERROR_STOP=1 -h localhost -p "$port" -d postgres "$@"
+}
+for port in $w1 $w2 $co; do
+	q "$port" -c 'SET client_min_messages = warning' -c 'CREATE EXTENSION citus'
+done
+q "$co" -c 'SET client_min_messages = warning' \
+	-c "SELECT citus_set_coordinator_host('localhost', $co)" \
+	-c "SELECT citus_add_node('localhost', $w1)" \
+	-c "SELECT citus_add_node('localhost', $w2)" \
+	-c 'CREATE EXTENSION incremental' >/dev/null
+
+failures=0
+n=0
+# check NAME EXPECTED SQL...: the output of the SQL (on the coordinator) must be EXPECTED
+check() {
+	local name=$1 expected=$2 got
+	shift 2
+	n=$((n + 1))
+	if got=$(q "$co" "$@" 2>&1) && [ "$got" = "$expected" ]; then
+		echo "ok $n - $name"
+	else
+		echo "not ok $n - $name"
+		echo "#   expected: $(printf '%s' "$expected" | sed 's/$/\\n/' | tr -d '\n')"
+		echo "#        got: $(printf '%s' "$got" | sed 's/$/\\n/' | tr -d '\n')"
+		failures=$((failures + 1))
+	fi
+}
+# check_fails NAME PATTERN SQL...: the SQL must fail with an error matching PATTERN
+check_fails() {
+	local name=$1 pattern=$2 got
+	shift 2
+	n=$((n + 1))
+	if got=$(q "$co" "$@" 2>&1); then
+		echo "not ok $n - $name (did not fail)"
+		failures=$((failures + 1))
+	elif printf '%s' "$got" | grep -q -- "$pattern"; then
+		echo "ok $n - $name"
+	else
+		echo "not ok $n - $name"
+		echo "#   expected an error matching: $pattern"
+		echo "#                          got: $got"
+		failures=$((failures + 1))
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Tables: co-located distributed (src_*/dst_*, by id), a reference table, local
+# tables. Rows carry fixed cursor values in the past, so every run's window
+# (bounded by the oldest open transaction on any node) holds them all.
+q "$co" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE TABLE src (id bigint PRIMARY KEY, v text, deleted boolean NOT NULL DEFAULT false,
+	updated_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE dst (id bigint PRIMARY KEY, v text, deleted boolean, updated_at timestamptz);
+CREATE TABLE dst_hard (id bigint PRIMARY KEY, v text, updated_at timestamptz);
+CREATE TABLE dst_app (id bigint PRIMARY KEY, v text, updated_at timestamptz);
+CREATE TABLE dst_nokey (id bigint, v text, updated_at timestamptz);
+CREATE TABLE log (id bigint NOT NULL, v text, op text NOT NULL, at timestamptz NOT NULL,
+	PRIMARY KEY (id, at));
+CREATE TABLE dst_cdc (id bigint PRIMARY KEY, v text);
+CREATE TABLE dst_scd2 (id bigint NOT NULL, v text, valid_from timestamptz NOT NULL,
+	valid_to timestamptz, is_current boolean NOT NULL, PRIMARY KEY (id, valid_from));
+CREATE TABLE events (tenant bigint NOT NULL, id bigint NOT NULL, amount int NOT NULL,
+	at timestamptz NOT NULL, PRIMARY KEY (tenant, id));
+CREATE TABLE rollup_dist (tenant bigint PRIMARY KEY, total bigint NOT NULL);
+CREATE TABLE rollup_ref (tenant bigint PRIMARY KEY, total bigint NOT NULL);
+CREATE TABLE ref_src (id bigint PRIMARY KEY, v text, updated_at timestamptz NOT NULL);
+CREATE TABLE ref_dst (id bigint PRIMARY KEY, v text, updated_at timestamptz);
+CREATE TABLE local_src (id bigint PRIMARY KEY, v text, updated_at timestamptz NOT NULL);
+CREATE TABLE local_dst (id bigint PRIMARY KEY, v text, updated_at timestamptz);
+CREATE TABLE dist_from_local (id bigint PRIMARY KEY, v text, updated_at timestamptz);
+SELECT create_distributed_table('src', 'id');
+SELECT create_distributed_table(t, 'id', colocate_with => 'src')
+	FROM unnest(ARRAY['dst', 'dst_hard', 'dst_app', 'dst_nokey', 'log', 'dst_cdc',
+	                  'dst_scd2', 'dist_from_local']) AS t;
+SELECT create_distributed_table('events', 'tenant', colocate_with => 'src');
+SELECT create_distributed_table('rollup_dist', 'tenant', colocate_with => 'src');
+SELECT create_reference_table('rollup_ref');
+SELECT create_reference_table('ref_src');
+SELECT create_reference_table('ref_dst');
+
+INSERT INTO src (id, v, deleted, updated_at)
+	SELECT i, 'v' || i, i % 10 = 0, '2024-01-01'::timestamptz + i * interval '1 second'
+	FROM generate_series(1, 100) AS i;
+INSERT INTO log (id, v, op, at)
+	SELECT i % 20, 'v' || i, CASE WHEN i % 7 = 0 THEN 'd' ELSE 'u' END,
+	       '2024-01-01'::timestamptz + i * interval '1 second'
+	FROM generate_series(1, 100) AS i;
+INSERT INTO events SELECT i % 5, i, i, '2024-01-01'::timestamptz + i * interval '1 second'
+	FROM generate_series(1, 100) AS i;
+INSERT INTO ref_src SELECT i, 'r' || i, '2024-01-01'::timestamptz + i * interval '1 second'
+	FROM generate_series(1, 30) AS i;
+INSERT INTO local_src SELECT i, 'l' || i, '2024-01-01'::timestamptz + i * interval '1 second'
+	FROM generate_series(1, 30) AS i;
+SQL
+
+# ---------------------------------------------------------------------------
+# Pipelines of every mode.
+q "$co" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+SELECT incr_create_pipeline('merge_soft', 'src', 'dst', 'updated_at', mode => 'merge',
+	keys => '{id}', delete_column => 'deleted', soft_delete => true);
+SELECT incr_create_pipeline('merge_hard', 'src', 'dst_hard', 'updated_at', mode => 'merge',
+	keys => '{id}', delete_column => 'deleted');
+SELECT incr_create_pipeline('append_keys', 'src', 'dst_app', 'updated_at', keys => '{id}');
+SELECT incr_create_pipeline('append_nokey', 'src', 'dst_nokey', 'updated_at');
+SELECT incr_create_pipeline('cdc', 'log', 'dst_cdc', 'at', mode => 'cdc', keys => '{id}',
+	op_column => 'op');
+SELECT incr_create_pipeline('scd2', 'src', 'dst_scd2', 'updated_at', mode => 'scd2',
+	keys => '{id}', delete_column => 'deleted');
+SELECT incr_create_pipeline('query_dist', 'events', 'rollup_dist', 'at', mode => 'query',
+	command => $$INSERT INTO rollup_dist AS r SELECT tenant, sum(amount) FROM events
+		WHERE at > $1 AND at <= $2 GROUP BY tenant
+		ON CONFLICT (tenant) DO UPDATE SET total = r.total + EXCLUDED.total$$);
+SELECT incr_create_pipeline('query_ref', 'events', 'rollup_ref', 'at', mode => 'query',
+	command => $$INSERT INTO rollup_ref AS r SELECT tenant, sum(amount) FROM events
+		WHERE at > $1 AND at <= $2 GROUP BY tenant
+		ON CONFLICT (tenant) DO UPDATE SET total = r.total + EXCLUDED.total$$);
+SELECT incr_create_pipeline('ref', 'ref_src', 'ref_dst', 'updated_at', mode => 'merge',
+	keys => '{id}');
+SELECT incr_create_pipeline('local_to_dist', 'local_src', 'dist_from_local', 'updated_at',
+	mode => 'merge', keys => '{id}');
+SELECT incr_create_pipeline('dist_to_local', 'src', 'local_dst', 'updated_at',
+	mode => 'merge', keys => '{id}');
+SQL
+
+# run NAME: the counts of one run, as "read inserted updated deleted unchanged"
+run_counts="SELECT concat_ws(' ', status, rows_read, rows_inserted, rows_updated, rows_deleted, rows_unchanged, error) FROM incr_run"
+
+# ---------------------------------------------------------------------------
+# First runs: every mode loads what it loads on one node, with its counts
+# ("status read inserted updated deleted unchanged").
+check "merge, soft deletes: counts" "ok 100 90 0 10 0" -c "$run_counts('merge_soft')"
+check "merge, soft deletes: target" "100|10" \
+	-c "SELECT count(*), count(*) FILTER (WHERE d.deleted) FROM dst d JOIN src s USING (id)
+	    WHERE (d.v, d.deleted, d.updated_at) = (s.v, s.deleted, s.updated_at)"
+check "merge, hard deletes: counts" "ok 100 90 0 0 10" -c "$run_counts('merge_hard')"
+check "merge, hard deletes: target" "90" \
+	-c "SELECT count(*) FROM dst_hard d JOIN src s USING (id)
+	    WHERE (d.v, d.updated_at) = (s.v, s.updated_at) AND NOT s.deleted"
+check "append with keys: counts" "ok 100 100 0 0 0" -c "$run_counts('append_keys')"
+check "append without keys: counts" "ok 100 100 0 0 0" -c "$run_counts('append_nokey')"
+check "append: targets" "100|100" \
+	-c "SELECT (SELECT count(*) FROM dst_app d JOIN src s USING (id) WHERE d.v = s.v),
+	           (SELECT count(*) FROM dst_nokey d JOIN src s USING (id) WHERE d.v = s.v)"
+# the last event of keys 0..19 is event 81..100; 84, 91 and 98 are deletes
+check "cdc: counts" "ok 100 17 0 0 83" -c "$run_counts('cdc')"
+check "cdc: target" "17|t" \
+	-c "SELECT count(*), bool_and(v = 'v' || (id + 80 + CASE WHEN id = 0 THEN 20 ELSE 0 END))
+	    FROM dst_cdc"
+check "scd2: counts" "ok 100 90 0 0 10" -c "$run_counts('scd2')"
+check "scd2: target" "90|90" \
+	-c "SELECT count(*), count(*) FILTER (WHERE is_current AND valid_to IS NULL) FROM dst_scd2"
+check "query into a distributed rollup: status" "ok 0 5 0 0 0" -c "$run_counts('query_dist')"
+check "query into a reference rollup: status" "ok 0 5 0 0 0" -c "$run_counts('query_ref')"
+rollups_ok="SELECT (SELECT string_agg(tenant || ':' || total, ',' ORDER BY tenant) FROM rollup_dist)
+	= (SELECT string_agg(tenant || ':' || total, ',' ORDER BY tenant)
+	   FROM (SELECT tenant, sum(amount) AS total FROM events GROUP BY tenant) e),
+	(SELECT string_agg(tenant || ':' || total, ',' ORDER BY tenant) FROM rollup_ref)
+	= (SELECT string_agg(tenant || ':' || total, ',' ORDER BY tenant) FROM rollup_dist)"
+check "query: rollups" "t|t" -c "$rollups_ok"
+check "reference into reference: counts" "ok 30 30 0 0 0" -c "$run_counts('ref')"
+check "local into distributed: counts" "ok 30 30 0 0 0" -c "$run_counts('local_to_dist')"
+check "distributed into local: counts" "ok 100 100 0 0 0" -c "$run_counts('dist_to_local')"
+check "reference, local, distributed targets" "30|30|100" \
+	-c "SELECT (SELECT count(*) FROM ref_dst d JOIN ref_src s USING (id) WHERE d.v = s.v),
+	           (SELECT count(*) FROM dist_from_local d JOIN local_src s USING (id) WHERE d.v = s.v),
+	           (SELECT count(*) FROM local_dst d JOIN src s USING (id) WHERE d.v = s.v)"
+
+# Second runs over changes on several shards: 20 rows changed (ids 1..20, two
+# of them now deleted), 5 new; the row at the checkpoint is read again (a tie).
+q "$co" -c "UPDATE src SET v = v || 'x', deleted = id IN (3, 4) OR deleted,
+	updated_at = to_timestamp(1706745600 + id) WHERE id <= 20" \
+	-c "INSERT INTO src SELECT i, 'v' || i, false, to_timestamp(1706832000 + i)
+	    FROM generate_series(101, 105) AS i" \
+	-c "INSERT INTO events SELECT i % 5, i, i, to_timestamp(1706745600 + i)
+	    FROM generate_series(101, 110) AS i"
+# read 26 (25 and the tie); ids 10 and 20 were deleted and stay so: soft, updated as deleted
+check "merge, soft deletes: second run" "ok 26 5 16 4 1" -c "$run_counts('merge_soft')"
+check "merge, hard deletes: second run" "ok 26 5 16 2 3" -c "$run_counts('merge_hard')"
+check "merge: targets equal the source" "t|t" \
+	-c "SELECT (SELECT string_agg(concat_ws(',', id, v, deleted, updated_at), ';' ORDER BY id) FROM dst)
+	         = (SELECT string_agg(concat_ws(',', id, v, deleted, updated_at), ';' ORDER BY id) FROM src),
+	        (SELECT string_agg(concat_ws(',', id, v, updated_at), ';' ORDER BY id) FROM dst_hard)
+	         = (SELECT string_agg(concat_ws(',', id, v, updated_at), ';' ORDER BY id) FROM src WHERE NOT deleted)"
+check "scd2: second run" "ok 26 5 16 2 3" -c "$run_counts('scd2')"
+check "scd2: history" "93|16|2" \
+	-c "SELECT count(*) FILTER (WHERE is_current), count(*) FILTER (WHERE NOT is_current AND id NOT IN (3, 4)),
+	           count(*) FILTER (WHERE NOT is_current AND id IN (3, 4)) FROM dst_scd2"
+check "query into a distributed rollup: second run" "ok 0 5 0 0 0" -c "$run_counts('query_dist')"
+check "query into a reference rollup: second run" "ok 0 5 0 0 0" -c "$run_counts('query_ref')"
+check "query: rollups after the second run" "t|t" -c "$rollups_ok"
+
+# ---------------------------------------------------------------------------
+# Pushdown: a run over co-located tables is one statement over the shards.
+# Citus says at debug1 when it would rather collect the rows on the
+# coordinator or repartition them; a pushed-down run says neither.
+q "$co" -c "UPDATE src SET v = v || 'y', updated_at = to_timestamp(1706918400 + id) WHERE id > 50" >/dev/null
+for p in merge_soft append_keys; do
+	n=$((n + 1))
+	out=$(q "$co" -c "SET client_min_messages = debug1" -c "SELECT status FROM incr_run('$p')" 2>&1)
+	if [ "$(printf '%s\n' "$out" | tail -n 1)" = ok ] &&
+		! printf '%s\n' "$out" | grep -q -e 'Collecting INSERT ... SELECT results on coordinator' \
+			-e 'performing repartitioned INSERT ... SELECT'; then
+		echo "ok $n - $p: no pull to the coordinator, no repartitioning"
+	else
+		echo "not ok $n - $p: no pull to the coordinator, no repartitioning"
+		printf '%s\n' "$out" | sed 's/^/#   /'
+		failures=$((failures + 1))
+	fi
+done
+# EXPLAIN of the statement incr_plan shows, with its parameters
+explain_plan() { # explain_plan PIPELINE
+	q "$co" <<SQL
+DO \$\$
+BEGIN
+	EXECUTE format('PREPARE run_stmt(timestamptz, timestamptz, timestamptz, bigint) AS %s',
+		(SELECT string_agg(l, E'\n') FROM regexp_split_to_table(incr_plan('$1'), E'\n') AS l
+		 WHERE l NOT LIKE '--%'));
+END
+\$\$;
+EXPLAIN (COSTS OFF) EXECUTE run_stmt('2024-01-01', '2024-03-01', '2024-01-01', 0);
+SQL
+}
+merge_explain=$(explain_plan merge_soft)
+echo "# EXPLAIN of the statement of a merge run (incr_plan('merge_soft')):"
+printf '%s\n' "$merge_explain" | sed 's/^/#   /'
+n=$((n + 1))
+if printf '%s\n' "$merge_explain" | grep -q '^ *Custom Scan (Citus Adaptive)' &&
+	printf '%s\n' "$merge_explain" | grep -q 'Task Count: 4' &&
+	printf '%s\n' "$merge_explain" | grep -q 'Insert on dst_[0-9]* t' &&
+	! printf '%s\n' "$merge_explain" | grep -q 'INSERT/SELECT method'; then
+	echo "ok $n - merge: EXPLAIN shows one distributed INSERT ... SELECT over the 4 shards"
+else
+	echo "not ok $n - merge: EXPLAIN shows one distributed INSERT ... SELECT over the 4 shards"
+	failures=$((failures + 1))
+fi
+
+# A failed run leaves every shard and the checkpoint as they were: a row on
+# one shard breaks a constraint after rows of other shards were written.
+q "$co" -c "ALTER TABLE dst ADD CONSTRAINT no_boom CHECK (v <> 'boom')" \
+	-c "UPDATE src SET v = CASE WHEN id = 7 THEN 'boom' ELSE v || 'z' END,
+	    updated_at = to_timestamp(1707004800 + id) WHERE id BETWEEN 1 AND 9" >/dev/null
+before="SELECT (SELECT md5(string_agg(concat_ws(',', id, v, deleted, updated_at), ';' ORDER BY id)) FROM dst),
+	(SELECT value_timestamptz FROM incr_checkpoints WHERE pipeline = 'merge_soft')"
+state_before=$(q "$co" -c "$before")
+check_fails "a run that fails on one shard" 'violates check constraint "no_boom' \
+	-c "SELECT incr_run('merge_soft')"
+check "the failed run changed no shard and not the checkpoint" "$state_before" -c "$before"
+check "the failed run is recorded" "error" \
+	-c "SELECT status FROM incr_runs WHERE pipeline = 'merge_soft' ORDER BY run_id DESC LIMIT 1"
+q "$co" -c "ALTER TABLE dst DROP CONSTRAINT no_boom" >/dev/null
+check "the next run loads the window" "ok 10 0 7 2 1" -c "$run_counts('merge_soft')"
+check "incr_status over Citus pipelines" "11|0" \
+	-c "SELECT count(*), sum(rows_pending) FILTER (WHERE pipeline = 'merge_soft') FROM incr_status"
+
+# ---------------------------------------------------------------------------
+# Never lose a row written through a worker: a client of worker 1 inserts a
+# row (updated_at = now(), its transaction's start) and holds its transaction
+# open while a row inserted later through the coordinator commits and a run
+# happens. Seeing only the coordinator's transactions, the run would load the
+# later row and move the checkpoint past the held one, which would then never
+# be loaded. It must stop below the writer's start instead.
+fifo=$CLUSTER_DIR/writer.fifo
+mkfifo "$fifo"
+psql -X -q -A -t -h localhost -p "$w1" -d postgres <"$fifo" >"$CLUSTER_DIR/writer.out" 2>&1 &
+writer=$!
+exec {wfd}>"$fifo"
+echo "BEGIN; INSERT INTO src (id, v) VALUES (1000, 'held'); SELECT 'inserted';" >&$wfd
+for _ in $(seq 1 100); do grep -q inserted "$CLUSTER_DIR/writer.out" && break; sleep 0.1; done
+q "$co" -c "INSERT INTO src (id, v) VALUES (1001, 'later')" >/dev/null
+# (one statement each: Citus plans a subquery over a distributed table in the
+# same statement first, or sends the function call to a worker)
+check "a run while a worker's writer is open" "ok" -c "SELECT status FROM incr_run('merge_soft')"
+check "its window ends before the row committed later through the coordinator" "t" \
+	-c "SELECT window_to::timestamptz < $(q "$co" -c "SELECT quote_literal(updated_at) FROM src WHERE id = 1001")
+	    FROM incr_runs WHERE pipeline = 'merge_soft' ORDER BY run_id DESC LIMIT 1"
+check "incr_plan names the node of the oldest transaction" "1" \
+	-c "SELECT count(*) FROM regexp_split_to_table(incr_plan('merge_soft'), E'\n') AS l
+	    WHERE l LIKE '-- \$2 %(start of the oldest open transaction of the Citus cluster (node %, pid %))'"
+check "the row committed later through the coordinator waits too" "0" \
+	-c "SELECT count(*) FROM dst WHERE id IN (1000, 1001)"
+echo "COMMIT;" >&$wfd
+exec {wfd}>&-
+wait "$writer"
+check "once the writer commits, the next run loads both rows" "ok 3 2 0 0 1" \
+	-c "$run_counts('merge_soft')"
+check "both rows are in the target" "2" -c "SELECT count(*) FROM dst WHERE id IN (1000, 1001)"
+
+# An integer cursor waits for the writers of every node: a writer on worker 2
+# holds an insert open; a run started meanwhile waits for it, then loads it.
+q "$co" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE TABLE ints (id bigint PRIMARY KEY, v text);
+CREATE TABLE ints_dst (id bigint PRIMARY KEY, v text);
+SELECT create_distributed_table('ints', 'id', colocate_with => 'src');
+SELECT create_distributed_table('ints_dst', 'id', colocate_with => 'src');
+INSERT INTO ints SELECT i, 'i' || i FROM generate_series(1, 10) AS i;
+SELECT incr_create_pipeline('ints', 'ints', 'ints_dst', 'id', mode => 'merge', keys => '{id}');
+SQL
+check "integer cursor: first run" "ok 10 10 0 0 0" -c "$run_counts('ints')"
+fifo=$CLUSTER_DIR/writer2.fifo
+mkfifo "$fifo"
+psql -X -q -A -t -h localhost -p "$w2" -d postgres <"$fifo" >"$CLUSTER_DIR/writer2.out" 2>&1 &
+writer=$!
+exec {wfd}>"$fifo"
+echo "BEGIN; INSERT INTO ints VALUES (11, 'held'); SELECT 'inserted';" >&$wfd
+for _ in $(seq 1 100); do grep -q inserted "$CLUSTER_DIR/writer2.out" && break; sleep 0.1; done
+q "$co" -c "$run_counts('ints')" >"$CLUSTER_DIR/run.out" 2>&1 &
+runner=$!
+sleep 2
+n=$((n + 1))
+if kill -0 "$runner" 2>/dev/null; then
+	echo "ok $n - integer cursor: the run waits for the writer on a worker"
+else
+	echo "not ok $n - integer cursor: the run waits for the writer on a worker"
+	sed 's/^/#   /' "$CLUSTER_DIR/run.out"
+	failures=$((failures + 1))
+fi
+echo "COMMIT;" >&$wfd
+exec {wfd}>&-
+wait "$writer"
+wait "$runner" || true
+n=$((n + 1))
+# its window ended at the greatest value read before the wait (10): read the tie only
+if [ "$(cat "$CLUSTER_DIR/run.out")" = "ok 1 0 0 0 1" ]; then
+	echo "ok $n - integer cursor: the waiting run ends once the writer commits"
+else
+	echo "not ok $n - integer cursor: the waiting run ends once the writer commits"
+	sed 's/^/#   /' "$CLUSTER_DIR/run.out"
+	failures=$((failures + 1))
+fi
+check "integer cursor: the next run loads the writer's row" "ok 2 1 0 0 1" -c "$run_counts('ints')"
+check "integer cursor: the run keeps no lock on the source" "ok
+0" \
+	-c "BEGIN" -c "SELECT status FROM incr_run('ints')" \
+	-c "SELECT count(*) FROM pg_locks WHERE relation = 'ints'::regclass AND mode = 'ShareLock'" \
+	-c "COMMIT"
+
+# ---------------------------------------------------------------------------
+# Refused at creation.
+q "$co" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE TABLE other (id bigint PRIMARY KEY, v text, updated_at timestamptz);
+SELECT create_distributed_table('other', 'id', colocate_with => 'none');
+CREATE TABLE xids (id bigint PRIMARY KEY, v text, x xid8 NOT NULL DEFAULT pg_current_xact_id());
+SELECT create_distributed_table('xids', 'id', colocate_with => 'src');
+SQL
+check_fails "a target in another colocation group" \
+	'source "src" and target "other" of pipeline "not_colocated" are not co-located' \
+	-c "SELECT incr_create_pipeline('not_colocated', 'src', 'other', 'updated_at',
+	    mode => 'merge', keys => '{id}')"
+check_fails "an xid8 cursor over a distributed table" \
+	'pipeline "xid" cannot use an xid8 cursor over Citus table "xids"' \
+	-c "SELECT incr_create_pipeline('xid', 'xids', 'ints_dst', 'x', mode => 'merge', keys => '{id}')"
+
+echo "citus: $failures of $n checks failed"
+[ "$failures" -eq 0 ]
