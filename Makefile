@@ -8,20 +8,30 @@
 EXTENSION  = incremental
 MODULE_big = incremental
 OBJS = \
+	src/init.o \
 	src/incremental.o \
 	src/cursor.o \
 	src/options.o \
 	src/catalog.o \
 	src/pipeline.o \
-	src/window.o \
-	src/plan.o \
+	src/describe.o \
+	src/source.o \
+	src/source_cursor.o \
+	src/source_files.o \
+	src/statement.o \
+	src/sqlgen.o \
+	src/mode.o \
+	src/mode_append.o \
+	src/mode_merge.o \
+	src/mode_cdc.o \
+	src/mode_scd2.o \
+	src/mode_query.o \
 	src/run.o \
 	src/run_api.o \
 	src/tally.o \
 	src/recorder.o \
 	src/cdc.o \
 	src/cron.o \
-	src/files.o \
 	src/scheduler.o \
 	src/verify.o \
 	src/citus.o

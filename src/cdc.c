@@ -1,8 +1,9 @@
 /*
  * cdc.c
  *		Decoding the values of change events.  The statement of a cdc run
- *		(plan.c) takes events apart with jsonb operators; the functions here
- *		turn one value's Debezium encoding into its target type's text input.
+ *		(mode_cdc.c) takes events apart with jsonb operators; the functions
+ *		here turn one value's Debezium encoding into its target type's text
+ *		input.
  *
  * Debezium writes some types in encodings of its own, named by the field's
  * schema when the converter includes schemas: dates as days since the epoch,

@@ -4,9 +4,9 @@
  *		or reference table executes its statement through Citus, which sends
  *		it to the shards: the statement cannot call _incr_tally (its state is
  *		in this backend, and the workers run the scan), so the window's count
- *		and greatest cursor come from one aggregate before it (plan.c,
- *		run.c); the safe upper bound must see the open transactions and the
- *		writers of every node, since clients may write through any of them.
+ *		and greatest cursor come from one aggregate before it (SqlWindowCount,
+ *		statement.c); the safe upper bound must see the open transactions and
+ *		the writers of every node, since clients may write through any of them.
  *
  * Citus is found only through pg_extension: its catalog table must be a
  * member of the extension named citus, in that extension's schema, so that

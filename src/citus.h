@@ -6,7 +6,7 @@
 #ifndef INCREMENTAL_CITUS_H
 #define INCREMENTAL_CITUS_H
 
-#include "pipeline.h"
+#include "incremental.h"
 
 /* How Citus holds a relation. */
 typedef enum CitusKind

@@ -1,7 +1,7 @@
 /*
  * incremental.c
- *		Module entry point: the magic block, _PG_init and its GUCs, and the
- *		small name tables every other file uses.
+ *		What every other file uses: the mode names, the extension's schema,
+ *		and the safe_upper_bound GUC's variable (registered in init.c).
  */
 #include "postgres.h"
 
@@ -21,33 +21,9 @@
 #include "utils/lsyscache.h"
 
 #include "incremental.h"
-#include "scheduler.h"
-
-PG_MODULE_MAGIC;
-
-void		_PG_init(void);
 
 /* incremental.safe_upper_bound: bound each window by in-flight writers. */
 bool		incr_safe_upper_bound = true;
-
-/* Register the GUCs, and the scheduler's launcher when preloaded. */
-void
-_PG_init(void)
-{
-	DefineCustomBoolVariable("incremental.safe_upper_bound",
-							 "Bounds each run's window so that rows still being "
-							 "written by open transactions are not skipped.",
-							 "Turn off only to measure what the bound costs or "
-							 "to show what it prevents; runs can then lose rows.",
-							 &incr_safe_upper_bound,
-							 true,
-							 PGC_SUSET,
-							 0,
-							 NULL, NULL, NULL);
-
-	SchedulerInit();
-	MarkGUCPrefixReserved("incremental");
-}
 
 static const char *const mode_names[] = {
 	[MODE_APPEND] = "append",

@@ -1,67 +1,12 @@
 /*
  * pipeline.h
- *		Validating a pipeline against its relations, at creation and before
- *		every run, and the shape of the relations a run works on.
+ *		Defining pipelines (pipeline.c): the warnings incr_plan also gives.
  */
 #ifndef INCREMENTAL_PIPELINE_H
 #define INCREMENTAL_PIPELINE_H
 
 #include "incremental.h"
 
-/* A column loaded from the source into the target (same name in both). */
-typedef struct ColumnMap
-{
-	char	   *name;			/* unquoted */
-	Oid			source_type;
-	int32		source_typmod;
-	Oid			target_type;
-	int32		target_typmod;
-	bool		is_key;
-	char	   *eq_operator;	/* keys: OPERATOR(schema.=) of the key index */
-	char	   *key_collate;	/* keys: " COLLATE schema.name" of the key index, or "" */
-	bool		key_nulls_equal;	/* keys: nullable, under a NULLS NOT DISTINCT index */
-	bool		key_exact;		/* keys: the index's = is equality of the printed value */
-} ColumnMap;
-
-/* What a run needs to know about the source and target, checked. */
-/*
- * What a run does with incr_tombstones (plan.c, run.c): nothing (the mode
- * keeps no versions of deleted keys, or the catalog predates the table),
- * record the keys it deletes, or also skip upserts they forbid.
- */
-typedef enum TombstoneUse
-{
-	TOMBSTONES_OFF,
-	TOMBSTONES_RECORD,
-	TOMBSTONES_CHECK
-} TombstoneUse;
-
-typedef struct PipelineShape
-{
-	char	   *source_sql;		/* quoted, schema-qualified */
-	char	   *target_sql;
-	char		source_relkind;
-	List	   *columns;		/* ColumnMap *, in target column order */
-	bool		target_has_cursor;	/* same name and base type as the source's */
-	bool		source_unique_on_keys;	/* a unique index proves no duplicates */
-	bool		source_has_cursor_index;
-	bool		overriding_system_value;	/* an identity ALWAYS column is loaded */
-	bool		target_partitioned;	/* RETURNING cannot read xmax: count updates apart */
-	Oid			key_index;		/* the target's unique index on the keys */
-	bool		json_layout;	/* cdc: rows come from jsonb change events */
-	bool		delete_is_bool;	/* delete_column is boolean (else: non-NULL deletes) */
-	TombstoneUse tombstones;	/* set by the run (run.c), OFF from DescribePipeline */
-} PipelineShape;
-
-/* Why a pipeline is described: creation records, a run may adapt, a plan only looks. */
-typedef enum DescribeFor
-{
-	DESCRIBE_FOR_CREATE,
-	DESCRIBE_FOR_RUN,
-	DESCRIBE_FOR_PLAN
-} DescribeFor;
-
-extern PipelineShape *DescribePipeline(Pipeline *pipeline, DescribeFor purpose);
 extern void WarnInclusiveLowerBound(Pipeline *pipeline);
 extern void WarnScheduleNotRunning(Pipeline *pipeline);
 

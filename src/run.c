@@ -1,9 +1,10 @@
 /*
  * run.c
- *		The one run path of every mode: load the pipeline, take its lock,
- *		compute the window, build the statement, execute it as the owner,
- *		count, move the checkpoint and record the run, all in the caller's
- *		transaction.  Its SQL functions are in run_api.c.
+ *		The run driver, the one run path of every mode and source kind: load
+ *		the pipeline, take its lock, let the source kind (source.h) compute
+ *		the window and execute the mode's statements as the owner, record
+ *		what it consumed, move the checkpoint and record the run, all in the
+ *		caller's transaction.  Its SQL functions are in run_api.c.
  */
 #include "postgres.h"
 
@@ -30,248 +31,12 @@
 #include "utils/typcache.h"
 
 #include "catalog.h"
-#include "citus.h"
-#include "files.h"
-#include "pipeline.h"
-#include "plan.h"
+#include "cursor.h"
+#include "describe.h"
 #include "run.h"
+#include "source.h"
+#include "sqlgen.h"
 #include "tally.h"
-#include "window.h"
-
-
-/*
- * Count the window of a run over Citus into its tally, before the
- * statement, which cannot call _incr_tally there: the rows from $1 to $2
- * and the greatest cursor among them, by one aggregate over the shards.
- * The safe upper bound keeps new rows out of the window; a row updated
- * or deleted between this count and the statement is counted as read and
- * is then unchanged (or, moved past $2, read by a later run), so the
- * checkpoint never passes a row the statement did not see.
- */
-static void
-count_window(Pipeline *p, PipelineShape *shape, Oid *types, Datum *values, Tally *t)
-{
-	bool		isnull;
-	Datum		max;
-	int			ret;
-
-	ret = SPI_execute_with_args(BuildWindowCountSql(p, shape), 2, types, values, NULL,
-								false, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not count the window of pipeline \"%s\" (SPI result %d)",
-			 p->name, ret);
-	t->count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-										   1, &isnull));
-	max = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	if (isnull)
-		return;
-	t->max = datumCopy(max, t->typbyval, t->typlen);
-	if (!t->typbyval)
-	{
-		MemoryContext old = MemoryContextSwitchTo(t->cxt);
-
-		t->max = datumCopy(max, false, t->typlen);
-		MemoryContextSwitchTo(old);
-	}
-	t->has_max = true;
-}
-
-/*
- * Refuse a greatest cursor value outside the window: the statement reads
- * only the window, so such a value was counted by something else, and a
- * checkpoint moved past the window would skip rows for good.  Cannot happen
- * with tokens; a database at 0.1 or 0.2 can still be fed values by SQL that
- * calls _incr_tally(anyelement) itself.
- */
-static void
-check_tally_in_window(Pipeline *p, Tally *t, RunWindow *w)
-{
-	if (!t->has_max)
-		return;
-	if ((!w->upper_unbounded && CursorLessThan(p, w->upper, t->max)) ||
-		(!w->lower_unbounded && CursorLessThan(p, t->max, w->lower)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("run of pipeline \"%s\" counted cursor value %s outside its window",
-						p->name, CursorValueOut(p, t->max)),
-				 errdetail("The window is from %s to %s; the checkpoint was not moved.",
-						   CursorValueOut(p, w->lower), CursorValueOut(p, w->upper)),
-				 errhint("If the extension is older than 0.3, something other than the run statement called _incr_tally: update it with ALTER EXTENSION incremental UPDATE;")));
-}
-
-/*
- * A pipeline's run statement, kept across runs in the session.  The
- * statement is rebuilt for every run (it is cheap, and it is what notices a
- * changed definition or relation), but parsing, analysing and planning it
- * again was most of a run that finds little or nothing to do.  An entry is
- * used only while the text and the cursor type are the same; the plan cache
- * takes care of the relations, privileges and settings under it.
- *
- * A run may start inside another (a trigger on a target can call incr_run),
- * so an entry being executed is counted and never freed under its run: an
- * entry replaced or pushed out meanwhile is freed when its last run ends.
- */
-typedef struct RunPlan
-{
-	char	   *name;
-	char	   *sql;
-	Oid			type;
-	SPIPlanPtr	plan;			/* generic plan; NULL until a run needs it */
-	int64		last_read;		/* rows the last run read; -1 if none ran */
-	int			use_count;		/* runs executing the plan now */
-	bool		dropped;		/* no longer in run_plans: free when unused */
-} RunPlan;
-
-/*
- * Up to how many rows the last run may have read for the next one to use
- * the kept generic plan.  A generic plan takes every window for the same
- * small part of the source; past this, and for backfills, each run plans
- * its statement for its own window, which costs little next to the rows.
- */
-#define RUN_GENERIC_PLAN_ROWS 1000
-
-/* Kept run statements, most recently used first; about RUN_PLANS_KEPT. */
-#define RUN_PLANS_KEPT 64
-static List *run_plans = NIL;
-
-/* Free an entry that is out of run_plans, now or when its last run ends. */
-static void
-run_plan_drop(RunPlan *entry)
-{
-	entry->dropped = true;
-	if (entry->use_count > 0)
-		return;
-	if (entry->plan)
-		SPI_freeplan(entry->plan);
-	pfree(entry->sql);
-	pfree(entry->name);
-	pfree(entry);
-}
-
-/*
- * Return the entry of a pipeline's run statement, a new one (with no plan
- * yet) when the pipeline has none or had another statement.
- */
-static RunPlan *
-run_plan(Pipeline *p, const char *sql)
-{
-	ListCell   *lc;
-	RunPlan    *entry = NULL;
-	MemoryContext old;
-
-	foreach(lc, run_plans)
-	{
-		RunPlan    *e = (RunPlan *) lfirst(lc);
-
-		if (strcmp(e->name, p->name) == 0)
-		{
-			entry = e;
-			run_plans = foreach_delete_current(run_plans, lc);
-			break;
-		}
-	}
-	if (entry && (entry->type != p->cursor_type || strcmp(entry->sql, sql) != 0))
-	{
-		run_plan_drop(entry);
-		entry = NULL;
-	}
-	if (entry == NULL)
-	{
-		old = MemoryContextSwitchTo(TopMemoryContext);
-		entry = palloc0(sizeof(RunPlan));
-		entry->name = pstrdup(p->name);
-		entry->sql = pstrdup(sql);
-		entry->type = p->cursor_type;
-		entry->last_read = -1;
-		MemoryContextSwitchTo(old);
-	}
-	/* push out the least recently used entries no run is executing */
-	for (int i = list_length(run_plans) - 1; i >= 0 && list_length(run_plans) >= RUN_PLANS_KEPT; i--)
-	{
-		RunPlan    *e = (RunPlan *) list_nth(run_plans, i);
-
-		if (e->use_count == 0)
-		{
-			run_plans = list_delete_nth_cell(run_plans, i);
-			run_plan_drop(e);
-		}
-	}
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	run_plans = lcons(entry, run_plans);
-	MemoryContextSwitchTo(old);
-	return entry;
-}
-
-/* The entry's generic plan, prepared and kept the first time it is needed. */
-static SPIPlanPtr
-run_plan_generic(RunPlan *entry, Oid *types)
-{
-	if (entry->plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(entry->sql, RUN_SQL_NPARAMS, types,
-											  CURSOR_OPT_GENERIC_PLAN);
-
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the run statement (%s): %s",
-				 SPI_result_code_string(SPI_result), entry->sql);
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not keep the plan of the run statement: %s", entry->sql);
-		entry->plan = plan;
-	}
-	return entry->plan;
-}
-
-
-/*
- * Counts the rows a run's INSERT returns (RunSqlReturnsRows: inserted,
- * deleted, late), as they come, instead of keeping them for a SELECT to
- * count.
- */
-typedef struct CountReceiver
-{
-	DestReceiver pub;
-	int64		inserted;
-	int64		updated;
-	int64		deleted;
-	int64		late;
-	bool		late_unknown;	/* a row's late was NULL: the count is not known */
-} CountReceiver;
-
-/* Count one returned row. */
-static bool
-count_receive(TupleTableSlot *slot, DestReceiver *self)
-{
-	CountReceiver *c = (CountReceiver *) self;
-
-	slot_getsomeattrs(slot, 3);
-	/* a (soft) delete is not a late row: rows_late counts rows written */
-	if (!slot->tts_isnull[1] && DatumGetBool(slot->tts_values[1]))
-	{
-		c->deleted++;
-		return true;
-	}
-	else if (!slot->tts_isnull[0] && DatumGetBool(slot->tts_values[0]))
-		c->inserted++;
-	else
-		c->updated++;
-	if (!slot->tts_isnull[2] && DatumGetBool(slot->tts_values[2]))
-		c->late++;
-	if (slot->tts_isnull[2])
-		c->late_unknown = true;
-	return true;
-}
-
-/* Start counting: nothing to set up. */
-static void
-count_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
-{
-}
-
-/* Stop counting, or let go of the receiver: nothing to release. */
-static void
-count_nothing(DestReceiver *self)
-{
-}
 
 /* Raise the error for a REPEATABLE READ or SERIALIZABLE caller. */
 static void
@@ -317,335 +82,66 @@ EndAsOwner(AsOwner *as)
 	SetUserIdAndSecContext(as->save_userid, as->save_sec_context);
 }
 
-/* Result of the part of a run that executes as the owner. */
-typedef struct LoadResult
-{
-	RunWindow	window;
-	bool		moved;			/* a cursor value past the checkpoint was read */
-	Datum		new_checkpoint;
-	List	   *files_loaded;	/* files: FileEntry * loaded, for incr_files */
-	List	   *files_touched;	/* files: FileEntry * with a new mtime only */
-	Datum		tombstones[4];	/* keys deleted, versions, keys revived, versions */
-	char	   *sql;			/* the run's statement, to keep it out of an error's context */
-} LoadResult;
-
 /*
- * What a run does with tombstones: nothing where the mode keeps none or the
- * catalog is still at 0.2; check them only when the pipeline has some, so
- * that a pipeline that never deleted anything runs the statement it always
- * did.  The pipeline's lock is held: no other run adds any meanwhile.
- */
-TombstoneUse
-TombstoneUseFor(Pipeline *p, PipelineShape *shape)
-{
-	if (!PipelineKeepsTombstones(p, shape) || !TombstonesKept())
-		return TOMBSTONES_OFF;
-	return HasTombstones(p) ? TOMBSTONES_CHECK : TOMBSTONES_RECORD;
-}
-
-/* Copy what the run needs after SPI_finish into cxt: the new checkpoint, the window. */
-static void
-finish_window(Pipeline *p, RunWindow *w, LoadResult *res, Datum new_checkpoint,
-			  MemoryContext cxt)
-{
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	int16		typlen;
-	bool		typbyval;
-
-	get_typlenbyval(p->cursor_type, &typlen, &typbyval);
-	if (res->moved)
-		res->new_checkpoint = datumCopy(new_checkpoint, typbyval, typlen);
-	w->lower = datumCopy(w->lower, typbyval, typlen);
-	w->upper = datumCopy(w->upper, typbyval, typlen);
-	w->checkpoint = datumCopy(w->checkpoint, typbyval, typlen);
-	w->upper_reason = pstrdup(w->upper_reason);
-	MemoryContextSwitchTo(old);
-}
-
-/* Error context of a files run: the file being loaded. */
-static void
-file_error_context(void *arg)
-{
-	errcontext("loading file \"%s\"", ((FileEntry *) arg)->path);
-}
-
-/*
- * The files pipeline's part of execute_window_run: its window is the files that are
- * new or changed, its statement one COPY per file, its counts what each COPY
- * loaded.  The checkpoint is the newest modification time loaded; what was
- * loaded is recorded in incr_files by the caller, in this transaction.
+ * Apply the schema drift DescribePipeline found (on_schema_change
+ * add_columns): add the new source columns to the target, as the current
+ * user (the owner), and record the source's columns.
  */
 static void
-execute_files_run(Pipeline *p, PipelineShape *shape, Checkpoint *cp, RunRecord *rec,
-		   LoadResult *res, MemoryContext cxt)
+add_target_columns(Pipeline *p, PipelineShape *shape)
 {
-	FileWindow	fw;
-	ErrorContextCallback errcallback;
 	ListCell   *lc;
-	TimestampTz newest = cp->isnull ? DT_NOBEGIN : DatumGetTimestampTz(cp->value);
-	MemoryContext old;
+	bool		connected = (SPI_connect() == SPI_OK_CONNECT);
 
-	/* the files outlive SPI: the caller records them in incr_files */
-	old = MemoryContextSwitchTo(cxt);
-	ComputeFileWindow(p, &fw);
-	rec->window_to = CursorValueOut(p, TimestampTzGetDatum(fw.settle ? fw.settled_before
-															: fw.listed_at));
-	MemoryContextSwitchTo(old);
-
-	errcallback.callback = file_error_context;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
-	foreach(lc, fw.load)
+	foreach(lc, shape->added_columns)
 	{
-		FileEntry  *f = lfirst(lc);
-		int			ret;
+		char	   *sql = SqlAddColumn(shape->target_sql, (ColumnMap *) lfirst(lc));
 
-		errcallback.arg = f;
-		ret = SPI_execute(BuildCopySql(p, shape->target_sql, f->path), false, 0);
-		if (ret != SPI_OK_UTILITY)
-			elog(ERROR, "COPY of file \"%s\" failed (SPI result %d)", f->path, ret);
-		CheckFileUnchanged(p, f);
-		f->rows = SPI_processed;
-		rec->rows_read += f->rows;
-		if (f->modified_at > newest)
-			newest = f->modified_at;
+		if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not run: %s", sql);
+		ereport(NOTICE,
+				(errmsg("pipeline \"%s\" changed its target: %s", p->name, sql)));
 	}
-	error_context_stack = errcallback.previous;
-	rec->rows_inserted = rec->rows_read;
-	rec->rows_in_window = rec->rows_read;
-	rec->rows_affected = rec->rows_read;
-	rec->rows_window_known = true;
-
-	/* a batch that loaded a file made progress, whatever its files' age */
-	res->moved = (fw.load != NIL);
-	res->new_checkpoint = TimestampTzGetDatum(newest);
-	res->files_loaded = fw.load;
-	res->files_touched = fw.touched;
+	if (connected)
+		SPI_finish();
+	CommandCounterIncrement();
+	p->source_columns = shape->source_columns;
+	p->source_types = shape->source_types;
+	StoreSourceColumns(p);
 }
 
 /*
- * Execute the run's statement over its window as the pipeline's owner and
- * fill in the counts.  Runs connected to SPI and with the owner's identity,
+ * Describe the pipeline for a run (or a repair), adapting the target to
+ * the source first where on_schema_change says so.
+ */
+PipelineShape *
+DescribeForRun(Pipeline *p)
+{
+	PipelineShape *shape = DescribePipeline(p, DESCRIBE_FOR_RUN);
+
+	if (shape->added_columns == NIL)
+		return shape;
+	add_target_columns(p, shape);
+	return DescribePipeline(p, DESCRIBE_FOR_RUN);
+}
+
+/*
+ * Execute the run as the pipeline's owner: describe the pipeline, then let
+ * its source kind compute the window, execute the statements and fill in
+ * the counts.  Runs connected to SPI and with the owner's identity,
  * restricted as in REFRESH MATERIALIZED VIEW; on error the (sub)transaction
  * abort restores both.  Values needed afterwards are copied to cxt.
  */
 static void
-execute_window_run(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
-			LoadResult *res, MemoryContext cxt)
+execute_as_owner(RunRequest *req, Pipeline *p, Checkpoint *cp, RunRecord *rec,
+				 RunResult *res, MemoryContext cxt)
 {
 	AsOwner		as;
 	PipelineShape *shape;
-	char	   *sql;
-	Oid			types[RUN_SQL_NPARAMS];
-	Datum		values[RUN_SQL_NPARAMS];
-	int			ret;
-	int64		counts[RUN_SQL_NCOUNTS];
-	bool		nulls[RUN_SQL_NCOUNTS];
-	Tally		tally;
-	RunWindow  *w = &res->window;
-	int			nestlevel;
-	RunPlan    *run;
-	SPIPlanPtr	plan;
 
 	BeginAsOwner(p, &as);
-	shape = DescribePipeline(p, DESCRIBE_FOR_RUN);
-	if (p->mode == MODE_FILES)
-	{
-		execute_files_run(p, shape, cp, rec, res, cxt);
-		EndAsOwner(&as);
-		return;
-	}
-	if (req->backfill)
-		ComputeBackfillWindow(p, shape, cp, CursorValueIn(p, req->from_value),
-							  CursorValueIn(p, req->to_value), req->batched, w);
-	else
-		ComputeRunWindow(p, shape, cp, true, w);
-	shape->tombstones = TombstoneUseFor(p, shape);
-	sql = BuildRunSql(p, shape);
-	/* the statement is in incr_plan; at DEBUG1 it is in the log too */
-	ereport(DEBUG1,
-			(errmsg_internal("statement of a run of pipeline \"%s\": %s", p->name, sql)));
-
-	/* the window goes into the history now, so that a failed run shows it too */
-	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		res->sql = pstrdup(sql);
-
-		rec->window_from = w->lower_unbounded ? NULL : CursorValueOut(p, w->lower);
-		rec->window_to = w->upper_unbounded ? NULL : CursorValueOut(p, w->upper);
-		MemoryContextSwitchTo(old);
-	}
-	for (int i = 0; i < RUN_SQL_NPARAMS; i++)
-		types[i] = p->cursor_type;
-	values[0] = w->lower;
-	values[1] = w->upper;
-	values[2] = w->checkpoint;
-	types[3] = INT8OID;
-	values[3] = Int64GetDatum(0);
-
-	if (p->mode == MODE_QUERY)
-	{
-		/*
-		 * The rows in the window, counted first: the command's own count is
-		 * of the rows it wrote (one per day of a rollup), not of those it
-		 * read.  The window is a range of the cursor's index.
-		 */
-		int64		in_window = 0;
-
-		if (!w->empty)
-		{
-			bool		isnull;
-
-			ret = SPI_execute_with_args(psprintf("SELECT pg_catalog.count(*) FROM %s"
-												 " WHERE %s OPERATOR(pg_catalog.>) $1"
-												 " AND %s OPERATOR(pg_catalog.<=) $2",
-												 shape->source_sql,
-												 quote_identifier(p->cursor_column),
-												 quote_identifier(p->cursor_column)),
-										2, types, values, NULL, true, 0);
-			if (ret != SPI_OK_SELECT)
-				elog(ERROR, "could not count the rows in the window (SPI result %d)", ret);
-			in_window = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													SPI_tuptable->tupdesc, 1, &isnull));
-		}
-		/* the user's command: $1 the window's start (exclusive), $2 its end */
-		ret = SPI_execute_with_args(sql, 2, types, values, NULL, false, 0);
-		if (ret < 0)
-			elog(ERROR, "query command failed (SPI result %d)", ret);
-		rec->rows_inserted = SPI_processed;
-		rec->rows_read = in_window;
-		rec->rows_in_window = in_window;
-		rec->rows_affected = SPI_processed;
-		rec->rows_window_known = true;
-		res->moved = !w->empty && (cp->isnull || CursorLessThan(p, cp->value, w->upper));
-		finish_window(p, w, res, w->upper, cxt);
-		EndAsOwner(&as);
-		return;
-	}
-
-	TallyPush(&tally, p, !RunTokensSupported(), cxt);
-	values[3] = Int64GetDatum(tally.token);
-	if (PipelineOverCitus(p))
-		count_window(p, shape, types, values, &tally);
-
-	/*
-	 * The kept generic plan after a small run; else a plan for this window
-	 * (its parameters' values known), made for this run only.
-	 */
-	run = run_plan(p, sql);
-	if (!req->backfill && run->last_read >= 0 && run->last_read <= RUN_GENERIC_PLAN_ROWS)
-		plan = run_plan_generic(run, types);
-	else
-	{
-		plan = SPI_prepare_cursor(sql, RUN_SQL_NPARAMS, types, CURSOR_OPT_CUSTOM_PLAN);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the run statement (%s): %s",
-				 SPI_result_code_string(SPI_result), sql);
-	}
-	nestlevel = NewGUCNestLevel();
-	/*
-	 * No JIT: _incr_tally's cost (see the install script) inflates the
-	 * estimate, and compiling would cost a big run more than it saves.
-	 */
-	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	run->use_count++;
-	PG_TRY();
-	{
-		if (RunSqlReturnsRows(p))
-		{
-			CountReceiver counter;
-			SPIExecuteOptions options;
-			ParamListInfo params = makeParamList(RUN_SQL_NPARAMS);
-
-			for (int i = 0; i < RUN_SQL_NPARAMS; i++)
-			{
-				params->params[i].value = values[i];
-				params->params[i].isnull = false;
-				params->params[i].pflags = PARAM_FLAG_CONST;
-				params->params[i].ptype = types[i];
-			}
-			memset(&counter, 0, sizeof(counter));
-			counter.pub.receiveSlot = count_receive;
-			counter.pub.rStartup = count_startup;
-			counter.pub.rShutdown = count_nothing;
-			counter.pub.rDestroy = count_nothing;
-			counter.pub.mydest = DestNone;
-			memset(&options, 0, sizeof(options));
-			options.params = params;
-			options.dest = &counter.pub;
-			ret = SPI_execute_plan_extended(plan, &options);
-			if (ret != SPI_OK_INSERT_RETURNING)
-				elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
-			counts[0] = counter.inserted;
-			counts[1] = counter.updated;
-			counts[2] = counter.deleted;
-			counts[3] = counter.late;
-			nulls[3] = !shape->target_has_cursor || counter.late_unknown;
-		}
-		else
-		{
-			ret = SPI_execute_plan(plan, values, NULL, false, 0);
-			if (ret != SPI_OK_SELECT || SPI_processed != 1)
-				elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
-			for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
-			{
-				Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-											  i + 1, &nulls[i]);
-
-				counts[i] = nulls[i] ? 0 : DatumGetInt64(d);
-			}
-			/* the tombstones to record, kept past SPI_finish */
-			for (int i = 0; shape->tombstones != TOMBSTONES_OFF && i < 4; i++)
-			{
-				bool		isnull;
-				Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-											  RUN_SQL_NCOUNTS + i + 1, &isnull);
-
-				MemoryContext old = MemoryContextSwitchTo(cxt);
-
-				res->tombstones[i] = isnull ? (Datum) 0 : datumCopy(d, false, -1);
-				MemoryContextSwitchTo(old);
-			}
-		}
-		run->last_read = tally.count;
-	}
-	PG_FINALLY();
-	{
-		/* a run inside this one (a trigger) may have replaced or pushed out the entry */
-		run->use_count--;
-		if (run->dropped)
-			run_plan_drop(run);
-	}
-	PG_END_TRY();
-	AtEOXact_GUC(true, nestlevel);
-
-	/* a partitioned target: the statement counted every upserted row as inserted */
-	if (shape->target_partitioned)
-	{
-		counts[0] -= tally.updates;
-		counts[1] += tally.updates;
-	}
-
-	/* every row read is written, or unchanged (identical, older, superseded) */
-	rec->rows_read = tally.count;
-	rec->rows_inserted = counts[0];
-	rec->rows_updated = counts[1];
-	rec->rows_deleted = counts[2];
-	/* (a cdc truncate deletes many rows for one event read: not below zero) */
-	rec->rows_unchanged = Max(tally.count - counts[0] - counts[1] - counts[2], 0);
-	rec->rows_late = counts[3];
-	rec->rows_late_known = !nulls[3];
-	rec->rows_in_window = tally.count;
-	rec->rows_affected = counts[0] + counts[1] + counts[2];
-	rec->rows_window_known = true;
-
-	res->moved = tally.has_max && (cp->isnull || CursorLessThan(p, cp->value, tally.max));
-	check_tally_in_window(p, &tally, w);
-	finish_window(p, w, res, tally.max, cxt);
-	TallyRestore(tally.outer);
-
+	shape = DescribeForRun(p);
+	SourceKindOf(p)->execute(req, p, shape, cp, rec, res, cxt);
 	EndAsOwner(&as);
 }
 
@@ -750,7 +246,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	Pipeline   *p;
 	Checkpoint	cp;
 	RunRecord	rec;
-	LoadResult	res;
+	RunResult	res;
 	int64		run_id;
 	Tally	   *outer_tally = TallyInnermost();
 
@@ -813,7 +309,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		errcallback.arg = &run;
 		errcallback.previous = error_context_stack;
 		error_context_stack = &errcallback;
-		execute_window_run(req, p, &cp, &rec, &res, cxt);
+		execute_as_owner(req, p, &cp, &rec, &res, cxt);
 		error_context_stack = errcallback.previous;
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
@@ -838,7 +334,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		rec.sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
 		rec.detail = edata->detail;
 		/* which file, and where in it: the context of a files run's error */
-		if (p->mode == MODE_FILES && edata->context)
+		if (SourceKindOf(p)->error_context && edata->context)
 		{
 			char	   *context = pstrdup(edata->context);
 			char	   *ours = strstr(context, psprintf("run " INT64_FORMAT " of pipeline \"%s\"",
@@ -866,8 +362,8 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	}
 	PG_END_TRY();
 
-	if (p->mode == MODE_FILES)
-		RecordFiles(p, run_id, res.files_loaded, res.files_touched);
+	if (SourceKindOf(p)->record)
+		SourceKindOf(p)->record(p, run_id, &res);
 	if (res.tombstones[0] != (Datum) 0 || res.tombstones[2] != (Datum) 0)
 		RecordTombstones(p, run_id, res.tombstones[0], res.tombstones[1],
 						 res.tombstones[2], res.tombstones[3]);

@@ -7,21 +7,8 @@
 #define INCREMENTAL_RUN_H
 
 #include "catalog.h"
-#include "pipeline.h"
-
-/* What to run: a normal run, or a backfill of [from_value, to_value]. */
-typedef struct RunRequest
-{
-	const char *name;
-	const char *trigger;		/* manual, scheduler, backfill, catch_up */
-	bool		wait;			/* wait for a run in progress, or skip */
-	bool		backfill;
-	bool		batched;		/* backfill: one batch_size batch from from_value */
-	const char *from_value;		/* backfill bounds, as text of the cursor type */
-	const char *to_value;
-	bool		quiet_when_idle;	/* record nothing for a run that did nothing */
-	struct RunFailure *failure; /* if set, hand a failed run back, unrecorded */
-} RunRequest;
+#include "describe.h"
+#include "source.h"
 
 /* A failed run handed back to a caller that records it itself (the scheduler). */
 typedef struct RunFailure
@@ -53,7 +40,7 @@ typedef struct AsOwner
 
 extern void BeginAsOwner(Pipeline *pipeline, AsOwner *as);
 extern void EndAsOwner(AsOwner *as);
-extern TombstoneUse TombstoneUseFor(Pipeline *pipeline, PipelineShape *shape);
+extern PipelineShape *DescribeForRun(Pipeline *pipeline);
 extern Datum ExecuteRun(RunRequest *req, RunOutcome *outcome);
 extern void RecordFailedRun(int64 run_id, RunRecord *run);
 

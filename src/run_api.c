@@ -29,12 +29,11 @@
 #include "utils/typcache.h"
 
 #include "catalog.h"
-#include "files.h"
+#include "describe.h"
 #include "pipeline.h"
-#include "plan.h"
 #include "run.h"
 #include "tally.h"
-#include "window.h"
+#include "source_cursor.h"
 
 PG_FUNCTION_INFO_V1(incremental_incr_run);
 PG_FUNCTION_INFO_V1(incremental_incr_backfill);
@@ -43,17 +42,14 @@ PG_FUNCTION_INFO_V1(incremental_incr_backfill_batches);
 PG_FUNCTION_INFO_V1(incremental_incr_plan);
 PG_FUNCTION_INFO_V1(incremental_incr_pending_rows);
 
-/* Refuse to backfill a files pipeline: it has no cursor range to re-read. */
+/* Refuse to backfill a pipeline whose source kind has no range to re-read. */
 static void
 refuse_files_backfill(Pipeline *p)
 {
-	if (p->mode == MODE_FILES)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("files pipeline \"%s\" cannot be backfilled", p->name),
-				 errdetail("It loads files, not a range of cursor values."),
-				 errhint("To load files again, forget them with incr_reset(%s, <modified after>) and run the pipeline.",
-						 quote_literal_cstr(p->name))));
+	const SourceKind *kind = SourceKindOf(p);
+
+	if (kind->refuse_backfill)
+		kind->refuse_backfill(p);
 }
 
 /* Return the text of an argument that must not be NULL. */
@@ -335,50 +331,6 @@ incremental_incr_backfill(PG_FUNCTION_ARGS)
 }
 
 /*
- * Make text safe inside a -- comment line: a name may hold a line break,
- * which would end the comment and turn the rest of the name into SQL.
- */
-static char *
-comment_safe(const char *text)
-{
-	char	   *copy = pstrdup(text);
-
-	for (char *c = copy; *c; c++)
-		if (*c == '\n' || *c == '\r')
-			*c = ' ';
-	return copy;
-}
-
-/* incr_plan of a files pipeline: the files the next run would load, and their COPY. */
-static void
-plan_files(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp)
-{
-	FileWindow	fw;
-	ListCell   *lc;
-
-	ComputeFileWindow(p, &fw);
-	appendStringInfo(buf, "-- pipeline %s: files %s into %s\n",
-					 comment_safe(quote_identifier(p->name)),
-					 comment_safe(quote_literal_cstr(p->files)), comment_safe(shape->target_sql));
-	appendStringInfo(buf, "-- checkpoint (the newest modification time loaded, or set by incr_reset): %s\n",
-					 cp->isnull ? "none" : CursorValueOut(p, cp->value));
-	appendStringInfo(buf, "-- %d to load, %d unchanged since loaded, ", list_length(fw.load), fw.unchanged);
-	if (fw.settle)
-		appendStringInfo(buf, "%d modified within the lag (after %s), ", fw.settling,
-						 CursorValueOut(p, TimestampTzGetDatum(fw.settled_before)));
-	appendStringInfo(buf, "%d left for later runs by batch_size\n", fw.held_back);
-	foreach(lc, fw.load)
-	{
-		FileEntry  *f = lfirst(lc);
-
-		appendStringInfo(buf, "-- %s file, " INT64_FORMAT " bytes, modified %s, sha256 %s\n%s;\n",
-						 f->changed ? "changed" : "new", f->size,
-						 CursorValueOut(p, TimestampTzGetDatum(f->modified_at)), f->checksum,
-						 BuildCopySql(p, shape->target_sql, f->path));
-	}
-}
-
-/*
  * incr_plan(name): the statement and the window the next run would use,
  * computed as the run would but without waiting for writers or running it.
  */
@@ -388,7 +340,6 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 	Pipeline   *p = LoadPipeline(text_arg(fcinfo, 0, "name"));
 	MemoryContext cxt = CurrentMemoryContext;
 	Checkpoint	cp;
-	RunWindow	w;
 	PipelineShape *shape;
 	StringInfoData buf;
 	AsOwner		as;
@@ -397,45 +348,11 @@ incremental_incr_plan(PG_FUNCTION_ARGS)
 	CheckPipelineOwnerExists(p);
 	(void) ReadCheckpoint(p, CHECKPOINT_NO_LOCK, &cp);
 
+	initStringInfo(&buf);
 	BeginAsOwner(p, &as);
 	shape = DescribePipeline(p, DESCRIBE_FOR_PLAN);
-	if (p->mode == MODE_FILES)
-	{
-		MemoryContextSwitchTo(cxt);
-		initStringInfo(&buf);
-		plan_files(&buf, p, shape, &cp);
-		EndAsOwner(&as);
-		PG_RETURN_TEXT_P(cstring_to_text(buf.data));
-	}
-	ComputeRunWindow(p, shape, &cp, false, &w);
-	shape->tombstones = TombstoneUseFor(p, shape);
-
-	MemoryContextSwitchTo(cxt);
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "-- pipeline %s: %s from %s into %s, cursor %s (%s)\n",
-					 comment_safe(quote_identifier(p->name)), PipelineModeName(p->mode),
-					 comment_safe(shape->source_sql), comment_safe(shape->target_sql),
-					 comment_safe(quote_identifier(p->cursor_column)),
-					 format_type_be(p->cursor_type));
-	appendStringInfo(&buf, "-- $1 lower bound, %s: %s%s\n",
-					 p->mode == MODE_QUERY ? "exclusive" : "inclusive",
-					 CursorValueOut(p, w.lower),
-					 w.lower_unbounded ? " (no checkpoint yet)" :
-					 p->lag ? " (checkpoint less lag)" : " (checkpoint)");
-	appendStringInfo(&buf, "-- $2 upper bound, inclusive: %s (%s)\n",
-					 CursorValueOut(p, w.upper), w.upper_reason);
-	appendStringInfo(&buf, "-- $3 checkpoint: %s\n",
-					 cp.isnull ? "none" : CursorValueOut(p, w.checkpoint));
-	if (p->mode != MODE_QUERY && RunTokensSupported())
-		appendStringInfoString(&buf, "-- $4 the run's token, drawn at random by each run: the counting functions refuse any other\n");
-	appendStringInfoString(&buf, BuildRunSql(p, shape));
-	/* a query pipeline's command may end with its own semicolon */
-	while (buf.len > 0 && isspace((unsigned char) buf.data[buf.len - 1]))
-		buf.data[--buf.len] = '\0';
-	if (buf.len == 0 || buf.data[buf.len - 1] != ';')
-		appendStringInfoChar(&buf, ';');
+	SourceKindOf(p)->plan(&buf, p, shape, &cp, cxt);
 	WarnInclusiveLowerBound(p);
-
 	EndAsOwner(&as);
 	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
 }

@@ -43,10 +43,10 @@
 #include "utils/typcache.h"
 
 #include "catalog.h"
-#include "pipeline.h"
-#include "plan.h"
+#include "describe.h"
+#include "mode.h"
 #include "run.h"
-#include "window.h"
+#include "source_cursor.h"
 
 PG_FUNCTION_INFO_V1(incremental_incr_verify);
 PG_FUNCTION_INFO_V1(incremental_incr_repair);
@@ -758,7 +758,8 @@ verify_as_owner(Verify *v, DescribeFor purpose, void (*then) (Verify *))
 	pin_output_settings();
 	/* what outlives SPI_finish (sample, keys, counts) is made in the caller's context */
 	MemoryContextSwitchTo(cxt);
-	v->shape = DescribePipeline(v->p, purpose);
+	v->shape = purpose == DESCRIBE_FOR_RUN ? DescribeForRun(v->p) :
+		DescribePipeline(v->p, purpose);
 	MemoryContextSwitchTo(cxt);
 	compare(v);
 	if (then)

@@ -1,6 +1,6 @@
 /*
- * window.c
- *		Computing the window of a run: the lower bound from the checkpoint and
+ * source_cursor.c
+ *		The cursor source kind: a relation and a growing column.  Its window: the lower bound from the checkpoint and
  *		the lag, the safe upper bound that keeps rows of open transactions from
  *		being skipped, and the cut at batch_size.
  *
@@ -21,7 +21,7 @@
  *   transaction holding a write lock on the source, its partitions or the
  *   tables under a view.  Values up to B are then committed or gone; later
  *   ones are greater than B.  The wait obeys lock_timeout.  Sequences with
- *   CACHE > 1 break the premise and are refused (pipeline.c).
+ *   CACHE > 1 break the premise and are refused (describe.c).
  *
  * - xid8 cursors filled by pg_current_xact_id() carry the id of the writing
  *   transaction.  B is the xmin of a new snapshot: every transaction below it
@@ -65,8 +65,76 @@
 
 #include "citus.h"
 #include "cursor.h"
-#include "plan.h"
-#include "window.h"
+#include "mode.h"
+#include "sqlgen.h"
+#include "source_cursor.h"
+#include "statement.h"
+
+/* SELECT the greatest cursor value in the source up to $1 (NaN and infinities left out). */
+static char *
+BuildMaxCursorSql(Pipeline *p, PipelineShape *shape)
+{
+	BuildContext ctx = {.citus = PipelineOverCitus(p)};
+	const char *c = quote_identifier(p->cursor_column);
+
+	return psprintf("SELECT pg_catalog.max(s.%s) FROM %s AS s WHERE s.%s OPERATOR(pg_catalog.<=) %s",
+					c, shape->source_sql, c, sql_param(&ctx, p, 1));
+}
+
+/* SELECT the greatest cursor value in the target; no parameters. */
+static char *
+BuildTargetMaxSql(Pipeline *p, PipelineShape *shape)
+{
+	return psprintf("SELECT pg_catalog.max(x.%s) FROM %s AS x",
+					quote_identifier(p->cursor_column), shape->target_sql);
+}
+
+/*
+ * SELECT the first cursor value past a full batch: the (batch_size + 1)-th
+ * row after the checkpoint $1 (exclusive), up to $2 (inclusive).
+ */
+static char *
+BuildBatchEndSql(Pipeline *p, PipelineShape *shape)
+{
+	BuildContext ctx = {.citus = PipelineOverCitus(p)};
+	const char *c = quote_identifier(p->cursor_column);
+
+	return psprintf("SELECT s.%s FROM %s AS s"
+					" WHERE s.%s OPERATOR(pg_catalog.>) %s AND s.%s OPERATOR(pg_catalog.<=) %s"
+					" ORDER BY s.%s OFFSET " INT64_FORMAT " LIMIT 1",
+					c, shape->source_sql, c, sql_param(&ctx, p, 1), c, sql_param(&ctx, p, 2),
+					c, p->batch_size);
+}
+
+/* SELECT the greatest cursor value after $1 and before $2 (both exclusive). */
+static char *
+BuildBatchPrevSql(Pipeline *p, PipelineShape *shape)
+{
+	BuildContext ctx = {.citus = PipelineOverCitus(p)};
+	const char *c = quote_identifier(p->cursor_column);
+
+	return psprintf("SELECT pg_catalog.max(s.%s) FROM %s AS s"
+					" WHERE s.%s OPERATOR(pg_catalog.>) %s AND s.%s OPERATOR(pg_catalog.<) %s",
+					c, shape->source_sql, c, sql_param(&ctx, p, 1), c, sql_param(&ctx, p, 2));
+}
+
+/*
+ * SELECT how many source rows lie past the checkpoint $1 (every row with a
+ * cursor value when from_start), counting up to 1000000.
+ */
+char *
+BuildPendingSql(Pipeline *p, const char *source_sql, bool from_start)
+{
+	BuildContext ctx = {.citus = PipelineOverCitus(p)};
+	const char *c = quote_identifier(p->cursor_column);
+
+	/* Citus cannot plan a subquery without columns */
+	return psprintf("SELECT pg_catalog.count(*) FROM (SELECT%s FROM %s AS s WHERE s.%s %s"
+					" LIMIT 1000000) AS pending",
+					ctx.citus ? " 1" : "", source_sql, c,
+					from_start ? "IS NOT NULL" :
+					psprintf("OPERATOR(pg_catalog.>) %s", sql_param(&ctx, p, 1)));
+}
 
 /*
  * Refuse an xid8 cursor value above this cluster's next transaction id.  No
@@ -507,7 +575,7 @@ hold_for_prepared_writer(Pipeline *p, Checkpoint *cp, RunWindow *w)
  * the pipeline's owner.  With wait_for_writers = false (incr_plan) the wait
  * for writers of an integer cursor is skipped.
  */
-void
+static void
 ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 				 bool wait_writers, RunWindow *w)
 {
@@ -557,7 +625,7 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	{
 		Datum		b = oldest_running_xid8();
 
-		cap_upper(p, w, p->mode == MODE_QUERY ? CursorPredecessor(p, b) : b,
+		cap_upper(p, w, ModeOf(p)->user_statement ? CursorPredecessor(p, b) : b,
 				  "oldest running transaction id");
 	}
 	else
@@ -588,7 +656,7 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 							  citus_where);
 		}
 		b = CursorFromTime(p, oldest);
-		cap_upper(p, w, p->mode == MODE_QUERY ? CursorPredecessor(p, b) : b, reason);
+		cap_upper(p, w, ModeOf(p)->user_statement ? CursorPredecessor(p, b) : b, reason);
 		hold_for_prepared_writer(p, cp, w);
 	}
 
@@ -596,7 +664,7 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	 * A query pipeline's checkpoint is its window's end, not the greatest value
 	 * read (it reads nothing itself), so the end must be a value of the source.
 	 */
-	if (p->mode == MODE_QUERY)
+	if (ModeOf(p)->user_statement)
 	{
 		Datum		greatest;
 		Datum		finite = CursorGreatestFinite(p);
@@ -614,7 +682,7 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	}
 
 	/* a keyless append counts rows up to the target's greatest value as loaded */
-	if (p->mode == MODE_APPEND && p->keys == NIL)
+	if (ModeOf(p)->target_max_loaded && ModeOf(p)->target_max_loaded(p))
 	{
 		Datum		loaded;
 
@@ -635,7 +703,7 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
  * checkpoint does not move.  The whole window counts as possibly loaded
  * already ($3 = its end), so keyless appends compare all of it.
  */
-void
+static void
 ComputeBackfillWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 					  Datum from, Datum to, bool batched, RunWindow *w)
 {
@@ -658,3 +726,84 @@ ComputeBackfillWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		cut_at_batch(p, shape, w, from);
 	w->checkpoint = w->upper;
 }
+
+/*
+ * Execute a run of a cursor pipeline: its window (a backfill's, or from the
+ * checkpoint to the safe bound), then the mode's statement over it.
+ */
+static void
+cursor_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
+			   RunRecord *rec, RunResult *res, MemoryContext cxt)
+{
+	RunWindow  *w = &res->window;
+	char	   *sql;
+
+	if (req->backfill)
+		ComputeBackfillWindow(p, shape, cp, CursorValueIn(p, req->from_value),
+							  CursorValueIn(p, req->to_value), req->batched, w);
+	else
+		ComputeRunWindow(p, shape, cp, true, w);
+	shape->tombstones = TombstoneUseFor(p, shape);
+	sql = BuildRunSql(p, shape);
+	/* the statement is in incr_plan; at DEBUG1 it is in the log too */
+	ereport(DEBUG1,
+			(errmsg_internal("statement of a run of pipeline \"%s\": %s", p->name, sql)));
+
+	/* the window goes into the history now, so that a failed run shows it too */
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		res->sql = pstrdup(sql);
+
+		rec->window_from = w->lower_unbounded ? NULL : CursorValueOut(p, w->lower);
+		rec->window_to = w->upper_unbounded ? NULL : CursorValueOut(p, w->upper);
+		MemoryContextSwitchTo(old);
+	}
+	ExecuteRunStatement(p, shape, sql, cp, req->backfill, rec, res, cxt);
+}
+
+/*
+ * incr_plan of a cursor pipeline: the window the next run would use,
+ * computed as the run would but without waiting for writers, and the
+ * statement it would execute.
+ */
+static void
+cursor_plan(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
+			MemoryContext cxt)
+{
+	RunWindow	w;
+	bool		user_statement = ModeOf(p)->user_statement;
+
+	ComputeRunWindow(p, shape, cp, false, &w);
+	shape->tombstones = TombstoneUseFor(p, shape);
+
+	MemoryContextSwitchTo(cxt);
+	appendStringInfo(buf, "-- pipeline %s: %s from %s into %s, cursor %s (%s)\n",
+					 SqlCommentSafe(quote_identifier(p->name)), PipelineModeName(p->mode),
+					 SqlCommentSafe(shape->source_sql), SqlCommentSafe(shape->target_sql),
+					 SqlCommentSafe(quote_identifier(p->cursor_column)),
+					 format_type_be(p->cursor_type));
+	appendStringInfo(buf, "-- $1 lower bound, %s: %s%s\n",
+					 user_statement ? "exclusive" : "inclusive",
+					 CursorValueOut(p, w.lower),
+					 w.lower_unbounded ? " (no checkpoint yet)" :
+					 p->lag ? " (checkpoint less lag)" : " (checkpoint)");
+	appendStringInfo(buf, "-- $2 upper bound, inclusive: %s (%s)\n",
+					 CursorValueOut(p, w.upper), w.upper_reason);
+	appendStringInfo(buf, "-- $3 checkpoint: %s\n",
+					 cp->isnull ? "none" : CursorValueOut(p, w.checkpoint));
+	if (!user_statement && RunTokensSupported())
+		appendStringInfoString(buf, "-- $4 the run's token, drawn at random by each run: the counting functions refuse any other\n");
+	appendStringInfoString(buf, BuildRunSql(p, shape));
+	/* a query pipeline's command may end with its own semicolon */
+	while (buf->len > 0 && isspace((unsigned char) buf->data[buf->len - 1]))
+		buf->data[--buf->len] = '\0';
+	if (buf->len == 0 || buf->data[buf->len - 1] != ';')
+		appendStringInfoChar(buf, ';');
+}
+
+const SourceKind source_cursor = {
+	.name = "cursor",
+	.execute = cursor_execute,
+	.plan = cursor_plan,
+};

@@ -1,10 +1,9 @@
 /*
- * files.c
- *		Files pipelines, the "new files in a folder" pattern: a run lists the
- *		files that match the pipeline's pattern, keeps those whose path is new
- *		or whose content changed since it was loaded, and loads each with one
- *		COPY into the target (the statement is built in plan.c, the loop is
- *		the run's, in run.c).  incr_files records every file loaded with its
+ * source_files.c
+ *		The files source kind, the "new files in a folder" pattern: a run
+ *		lists the files that match the pipeline's pattern, keeps those whose
+ *		path is new or whose content changed since it was loaded, and loads
+ *		each with one COPY into the target (BuildCopySql, here too).  incr_files records every file loaded with its
  *		size, modification time and SHA-256, in the run's transaction.
  *
  * What "changed" means.  A file whose size and modification time are those
@@ -29,6 +28,7 @@
 
 #include "catalog/pg_authid.h"
 #include "commands/copy.h"
+#include "executor/spi.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "miscadmin.h"
@@ -42,8 +42,24 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-#include "files.h"
-#include "plan.h"
+#include "cursor.h"
+#include "source_files.h"
+#include "sqlgen.h"
+
+/* The files a run of a files pipeline loads, and what it leaves. */
+typedef struct FileWindow
+{
+	TimestampTz listed_at;		/* when the folder was read */
+	bool		settle;			/* files modified after settled_before wait */
+	TimestampTz settled_before; /* listed_at less the lag */
+	List	   *load;			/* FileEntry *, oldest first */
+	List	   *touched;		/* FileEntry *: modified, but content as loaded */
+	int			unchanged;		/* files loaded before and not modified */
+	int			settling;		/* modified within the lag */
+	int			held_back;		/* left for the next run by batch_size */
+} FileWindow;
+
+static char *BuildCopySql(Pipeline *p, const char *target_sql, const char *path);
 
 #define FILE_READ_CHUNK 65536
 
@@ -484,7 +500,7 @@ file_checksum(Pipeline *p, FileEntry *f)
  * The window of a files pipeline's run: the files to load, oldest first, at
  * most batch_size of them; files modified within the lag wait.
  */
-void
+static void
 ComputeFileWindow(Pipeline *p, FileWindow *w)
 {
 	List	   *found;
@@ -552,7 +568,7 @@ ComputeFileWindow(Pipeline *p, FileWindow *w)
 }
 
 /* After its COPY: fail if the file is not as it was when its checksum was read. */
-void
+static void
 CheckFileUnchanged(Pipeline *p, FileEntry *f)
 {
 	struct stat st;
@@ -560,3 +576,167 @@ CheckFileUnchanged(Pipeline *p, FileEntry *f)
 	if (stat(f->path, &st) != 0 || st.st_size != f->size || file_mtime(&st) != f->modified_at)
 		file_changed(p, f);
 }
+
+/*
+ * The COPY that loads one file of a files pipeline into its target, with the
+ * column list and options of copy_options.  COPY takes no parameters, so
+ * the path is a quoted literal; option values are literals and column names
+ * quoted identifiers, and the options' names come from a fixed list
+ * (CopyOptionList), so no text of the definition reaches the statement unquoted.
+ */
+static char *
+BuildCopySql(Pipeline *p, const char *target_sql, const char *path)
+{
+	StringInfoData buf;
+	StringInfoData with;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	initStringInfo(&with);
+	appendStringInfo(&buf, "COPY %s", target_sql);
+	foreach(lc, CopyOptionList(p))
+	{
+		CopyOption *opt = lfirst(lc);
+		StringInfo	out = (strcmp(opt->name, "columns") == 0) ? &buf : &with;
+		ListCell   *c;
+
+		if (out == &with)
+			appendStringInfo(&with, "%s%s ", with.len > 0 ? ", " : "", opt->name);
+		else
+			appendStringInfoChar(&buf, ' ');
+		if (!opt->columns)
+		{
+			appendStringInfoString(out, quote_literal_cstr(opt->value));
+			continue;
+		}
+		appendStringInfoChar(out, '(');
+		foreach(c, opt->names)
+			appendStringInfo(out, "%s%s", c == list_head(opt->names) ? "" : ", ",
+							 quote_identifier(lfirst(c)));
+		appendStringInfoChar(out, ')');
+	}
+	appendStringInfo(&buf, " FROM %s", quote_literal_cstr(path));
+	if (with.len > 0)
+		appendStringInfo(&buf, " WITH (%s)", with.data);
+	return buf.data;
+}
+
+/* Error context of a files run: the file being loaded. */
+static void
+file_error_context(void *arg)
+{
+	errcontext("loading file \"%s\"", ((FileEntry *) arg)->path);
+}
+
+/*
+ * Execute a run of a files pipeline: its window is the files that are new
+ * or changed, its statement one COPY per file, its counts what each COPY
+ * loaded.  The checkpoint is the newest modification time loaded; what was
+ * loaded is recorded in incr_files by files_record, in this transaction.
+ */
+static void
+files_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
+			  RunRecord *rec, RunResult *res, MemoryContext cxt)
+{
+	FileWindow	fw;
+	ErrorContextCallback errcallback;
+	ListCell   *lc;
+	TimestampTz newest = cp->isnull ? DT_NOBEGIN : DatumGetTimestampTz(cp->value);
+	MemoryContext old;
+
+	/* the files outlive SPI: the caller records them in incr_files */
+	old = MemoryContextSwitchTo(cxt);
+	ComputeFileWindow(p, &fw);
+	rec->window_to = CursorValueOut(p, TimestampTzGetDatum(fw.settle ? fw.settled_before
+															: fw.listed_at));
+	MemoryContextSwitchTo(old);
+
+	errcallback.callback = file_error_context;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	foreach(lc, fw.load)
+	{
+		FileEntry  *f = lfirst(lc);
+		int			ret;
+
+		errcallback.arg = f;
+		ret = SPI_execute(BuildCopySql(p, shape->target_sql, f->path), false, 0);
+		if (ret != SPI_OK_UTILITY)
+			elog(ERROR, "COPY of file \"%s\" failed (SPI result %d)", f->path, ret);
+		CheckFileUnchanged(p, f);
+		f->rows = SPI_processed;
+		rec->rows_read += f->rows;
+		if (f->modified_at > newest)
+			newest = f->modified_at;
+	}
+	error_context_stack = errcallback.previous;
+	rec->rows_inserted = rec->rows_read;
+	rec->rows_in_window = rec->rows_read;
+	rec->rows_affected = rec->rows_read;
+	rec->rows_window_known = true;
+
+	/* a batch that loaded a file made progress, whatever its files' age */
+	res->moved = (fw.load != NIL);
+	res->new_checkpoint = TimestampTzGetDatum(newest);
+	res->files_loaded = fw.load;
+	res->files_touched = fw.touched;
+}
+
+/* Record in incr_files the files the run loaded, and those only touched. */
+static void
+files_record(Pipeline *p, int64 run_id, RunResult *res)
+{
+	RecordFiles(p, run_id, res->files_loaded, res->files_touched);
+}
+
+/* incr_plan of a files pipeline: the files the next run would load, and their COPY. */
+static void
+files_plan(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
+		   MemoryContext cxt)
+{
+	FileWindow	fw;
+	ListCell   *lc;
+
+	MemoryContextSwitchTo(cxt);
+	ComputeFileWindow(p, &fw);
+	appendStringInfo(buf, "-- pipeline %s: files %s into %s\n",
+					 SqlCommentSafe(quote_identifier(p->name)),
+					 SqlCommentSafe(quote_literal_cstr(p->files)), SqlCommentSafe(shape->target_sql));
+	appendStringInfo(buf, "-- checkpoint (the newest modification time loaded, or set by incr_reset): %s\n",
+					 cp->isnull ? "none" : CursorValueOut(p, cp->value));
+	appendStringInfo(buf, "-- %d to load, %d unchanged since loaded, ", list_length(fw.load), fw.unchanged);
+	if (fw.settle)
+		appendStringInfo(buf, "%d modified within the lag (after %s), ", fw.settling,
+						 CursorValueOut(p, TimestampTzGetDatum(fw.settled_before)));
+	appendStringInfo(buf, "%d left for later runs by batch_size\n", fw.held_back);
+	foreach(lc, fw.load)
+	{
+		FileEntry  *f = lfirst(lc);
+
+		appendStringInfo(buf, "-- %s file, " INT64_FORMAT " bytes, modified %s, sha256 %s\n%s;\n",
+						 f->changed ? "changed" : "new", f->size,
+						 CursorValueOut(p, TimestampTzGetDatum(f->modified_at)), f->checksum,
+						 BuildCopySql(p, shape->target_sql, f->path));
+	}
+}
+
+/* Refuse to backfill a files pipeline: it has no cursor range to re-read. */
+static void
+files_refuse_backfill(Pipeline *p)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("files pipeline \"%s\" cannot be backfilled", p->name),
+			 errdetail("It loads files, not a range of cursor values."),
+			 errhint("To load files again, forget them with incr_reset(%s, <modified after>) and run the pipeline.",
+					 quote_literal_cstr(p->name))));
+}
+
+const SourceKind source_files = {
+	.name = "files",
+	.execute = files_execute,
+	.plan = files_plan,
+	.record = files_record,
+	.refuse_backfill = files_refuse_backfill,
+	.error_context = true,
+};

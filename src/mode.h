@@ -1,0 +1,78 @@
+/*
+ * mode.h
+ *		The modes: what a run does to the target with the changes it reads.
+ *		One ModeOps per mode (mode_*.c), found through one table (mode.c).
+ */
+#ifndef INCREMENTAL_MODE_H
+#define INCREMENTAL_MODE_H
+
+#include "lib/stringinfo.h"
+
+#include "incremental.h"
+#include "shape.h"
+#include "sqlgen.h"
+
+/*
+ * The parameters of a run statement, the first three of the cursor's type:
+ *   $1  lower bound of the window, inclusive (re-reads ties and the lag)
+ *   $2  upper bound of the window, inclusive
+ *   $3  the checkpoint the window starts from
+ *   $4  the run's token (int8), for _incr_tally and _incr_count_update
+ *       (unused in a database at 0.1 or 0.2, which has no tokens)
+ * It returns one row: rows inserted, updated, deleted, and late (written rows
+ * at or below the checkpoint; NULL when the target has no cursor column).
+ * Or, when RunSqlReturnsRows, it is one INSERT that returns a row for each
+ * row it writes: inserted (else updated), deleted, and late (NULL when the
+ * target has no cursor column), for the caller to count.
+ * When the shape's tombstones are not TOMBSTONES_OFF, the row of counts has
+ * four more columns: the keys (jsonb[]) the run's deletes leave tombstones
+ * for and their versions (an array of the cursor's type), and the keys
+ * written again past their tombstone and their versions (RecordTombstones).
+ */
+#define RUN_SQL_NPARAMS 4
+#define RUN_SQL_NCOUNTS 4
+
+/* The source kinds; which one a pipeline reads is its mode's (ModeOps.source). */
+typedef enum SourceKindId
+{
+	SOURCE_CURSOR,				/* a relation and a growing column (source_cursor.c) */
+	SOURCE_FILES				/* a folder of files (source_files.c) */
+} SourceKindId;
+
+/* Build a mode's statement (a run's, or incr_verify's expected rows). */
+typedef void (*ModeBuilder) (StringInfo buf, const BuildContext *ctx,
+							 Pipeline *p, PipelineShape *shape);
+
+/* A mode: its statement builders and what the run driver must know of it. */
+typedef struct ModeOps
+{
+	SourceKindId source;		/* the source kind its pipelines read */
+
+	/*
+	 * The statement runs the user's command, with $1 the window's start
+	 * (exclusive) and $2 its end: it counts nothing itself, and its window
+	 * ends below the safe bound, at a value of the source.
+	 */
+	bool		user_statement;
+	ModeBuilder build_run;		/* NULL: the source kind builds its own (files) */
+	ModeBuilder build_expected; /* NULL: incr_verify cannot check the mode */
+	bool		(*returns_rows) (Pipeline *p);	/* NULL: never (RunSqlReturnsRows) */
+	bool		(*keeps_tombstones) (Pipeline *p, PipelineShape *shape);	/* NULL: never */
+	bool		(*target_max_loaded) (Pipeline *p); /* rows up to the target's greatest
+													 * cursor count as loaded; NULL: no */
+} ModeOps;
+
+extern const ModeOps mode_append;
+extern const ModeOps mode_merge;
+extern const ModeOps mode_cdc;
+extern const ModeOps mode_scd2;
+extern const ModeOps mode_query;
+
+extern const ModeOps *ModeOf(Pipeline *pipeline);
+extern bool RunTokensSupported(void);
+extern bool RunSqlReturnsRows(Pipeline *pipeline);
+extern TombstoneUse TombstoneUseFor(Pipeline *pipeline, PipelineShape *shape);
+extern char *BuildRunSql(Pipeline *pipeline, PipelineShape *shape);
+extern char *BuildExpectedSql(Pipeline *pipeline, PipelineShape *shape);
+
+#endif							/* INCREMENTAL_MODE_H */

@@ -1,0 +1,146 @@
+/*
+ * mode_append.c
+ *		The append mode: insert new rows; with keys, only keys the target
+ *		does not have yet, without keys every row not loaded before.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "mode.h"
+
+/*
+ * append with keys: insert rows whose key the target does not have yet; the
+ * first version of a key in the window wins.
+ */
+static void
+build_append_keyed(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	sql_insert_head(buf, shape, NULL);
+	appendStringInfoString(buf, "SELECT ");
+	sql_columns(buf, shape->columns, NULL, ALL_COLUMNS);
+	appendStringInfoString(buf, " FROM (\n  ");
+	sql_keyed_source(buf, ctx, p, shape, false, NIL);
+	appendStringInfoString(buf, ") AS src\n  ON CONFLICT (");
+	sql_columns(buf, shape->columns, NULL, KEY_COLUMNS);
+	appendStringInfo(buf, ") DO NOTHING\n  RETURNING true AS inserted, false AS deleted, %s",
+					 sql_late_expr(ctx, p, shape));
+}
+
+/*
+ * Append the columns for a comparison of whole rows by their bytes: text-like
+ * columns in the C collation, where equal means the same bytes; under a
+ * case-insensitive collation EXCEPT ALL would take 'SQL' for a loaded 'sql'
+ * and could return either.  prefix NULL: the source expressions (cast to
+ * the target's types); otherwise prefix.col.
+ */
+static void
+bytes_columns(StringInfo buf, List *columns, const char *prefix)
+{
+	ListCell   *lc;
+
+	foreach(lc, columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (lc != list_head(columns))
+			appendStringInfoString(buf, ", ");
+		if (prefix)
+			appendStringInfo(buf, "%s.%s", prefix, quote_identifier(col->name));
+		else
+			sql_source_expr(buf, col);
+		if (type_is_collatable(col->target_type))
+			appendStringInfoString(buf, " COLLATE pg_catalog.\"C\"");
+	}
+}
+
+/*
+ * append without keys: rows past $3 are inserted as they are; rows read
+ * again (ties at the checkpoint, the lag stretch) are inserted only as far as
+ * the target does not hold them already, compared as multisets of whole rows
+ * over the same stretch of the target's cursor (EXCEPT ALL).  $3 is the
+ * greater of the checkpoint and the target's greatest cursor value, so rows
+ * loaded before a reset count as loaded.
+ */
+static void
+build_append_keyless(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	sql_insert_head(buf, shape, NULL);
+	appendStringInfoString(buf, "SELECT ");
+	sql_source_exprs(buf, shape->columns, false);
+	appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
+	sql_cursor_cmp(buf, ctx, "s", p, ">", 3);
+	appendStringInfoString(buf, " AND ");
+	sql_cursor_cmp(buf, ctx, "s", p, "<=", 2);
+	appendStringInfoString(buf, " AND ");
+	sql_tally(buf, ctx, p);
+	appendStringInfoString(buf, "\n  UNION ALL\n  (SELECT ");
+	bytes_columns(buf, shape->columns, NULL);
+	appendStringInfo(buf, "\n   FROM %s AS s\n   WHERE ", shape->source_sql);
+	sql_cursor_cmp(buf, ctx, "s", p, ">=", 1);
+	appendStringInfoString(buf, " AND ");
+	sql_cursor_cmp(buf, ctx, "s", p, "<=", 3);
+	appendStringInfoString(buf, " AND ");
+	sql_cursor_cmp(buf, ctx, "s", p, "<=", 2);
+	appendStringInfoString(buf, " AND ");
+	sql_tally(buf, ctx, p);
+	appendStringInfoString(buf, "\n   EXCEPT ALL\n   SELECT ");
+	bytes_columns(buf, shape->columns, "x");
+	appendStringInfo(buf, "\n   FROM %s AS x\n   WHERE ", shape->target_sql);
+	sql_cursor_cmp(buf, ctx, "x", p, ">=", 1);
+	appendStringInfoString(buf, " AND ");
+	sql_cursor_cmp(buf, ctx, "x", p, "<=", 3);
+	appendStringInfoString(buf, " AND ");
+	sql_cursor_cmp(buf, ctx, "x", p, "<=", 2);
+	appendStringInfo(buf, ")\n  RETURNING true AS inserted, false AS deleted, %s",
+					 sql_late_expr(ctx, p, shape));
+}
+
+/* Build the run statement of an append pipeline, with keys or without. */
+static void
+build_append(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	if (p->keys != NIL)
+		build_append_keyed(buf, ctx, p, shape);
+	else
+		build_append_keyless(buf, ctx, p, shape);
+}
+
+/* The rows append leaves: the first row per key, or every row without keys. */
+static void
+append_expected(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	if (p->keys != NIL)
+	{
+		sql_keyed_source(buf, ctx, p, shape, false, NIL);
+		return;
+	}
+	appendStringInfoString(buf, "SELECT ");
+	sql_source_exprs(buf, shape->columns, true);
+	appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
+	sql_window(buf, ctx, p);
+}
+
+/* Every append is one INSERT whose returned rows the run counts. */
+static bool
+append_returns_rows(Pipeline *p)
+{
+	return true;
+}
+
+/* A keyless append counts rows up to the target's greatest cursor value as loaded. */
+static bool
+append_target_max_loaded(Pipeline *p)
+{
+	return p->keys == NIL;
+}
+
+const ModeOps mode_append = {
+	.source = SOURCE_CURSOR,
+	.build_run = build_append,
+	.build_expected = append_expected,
+	.returns_rows = append_returns_rows,
+	.target_max_loaded = append_target_max_loaded,
+};

@@ -1,0 +1,427 @@
+/*
+ * mode_cdc.c
+ *		The cdc mode: apply change events (Debezium envelopes or flat
+ *		op/after/before columns) to the target, the last event per key.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "mode.h"
+
+/*
+ * Append the decoded value of a target column from a change event: the
+ * event's row image (_incr_row) and, with a Debezium schema, the field's
+ * schema (_incr_fields), through _incr_cdc_value, which turns Debezium's
+ * encodings into the column type's text input.
+ */
+static void
+cdc_event_value(StringInfo buf, Pipeline *p, ColumnMap *col, const char *alias,
+				   const char *fields_alias)
+{
+	const char *schema = ExtensionSchemaQuoted();
+	Oid			base = getBaseType(col->target_type);
+	char	   *value;
+
+	/* only numbers and times have encodings of their own; the rest is text input */
+	if (base == NUMERICOID || base == TIMESTAMPTZOID || base == TIMESTAMPOID ||
+		base == DATEOID || base == TIMEOID)
+		value = psprintf("%s._incr_cdc_value(%s._incr_row OPERATOR(pg_catalog.->) %s::pg_catalog.text,"
+						 " %s._incr_fields OPERATOR(pg_catalog.->) %s::pg_catalog.text, %u::pg_catalog.oid,"
+						 " %d::pg_catalog.int4, %s::pg_catalog.text)",
+						 schema, alias, quote_literal_cstr(col->name), fields_alias,
+						 quote_literal_cstr(col->name), col->target_type,
+						 col->target_typmod, quote_literal_cstr(p->epoch_unit));
+	else
+		value = psprintf("(%s._incr_row OPERATOR(pg_catalog.->>) %s)", alias,
+						 quote_literal_cstr(col->name));
+
+	if (col->is_key)
+		appendStringInfo(buf, "CAST(COALESCE(%s, %s._incr_cdc_fail(%s._incr_c::pg_catalog.text, %s::pg_catalog.text)) AS %s)",
+						 value, schema, alias,
+						 quote_literal_cstr(psprintf("has no value for key column \"%s\"",
+													 col->name)),
+						 sql_target_type(col));
+	else
+		appendStringInfo(buf, "CAST(%s AS %s)", value, sql_target_type(col));
+}
+
+/*
+ * Append the SELECT of a cdc window's events: their cursor (_incr_c), their
+ * op, checked (_incr_op: c, r, u, d, t or m; NULL for a tombstone), and their
+ * row image as jsonb with the Debezium field schemas (_incr_row,
+ * _incr_fields), or, for a flat layout, the target's columns.  The scan
+ * counts every row it reads (_incr_tally).
+ *
+ * Each level that computes something the next one uses several times is
+ * fenced with OFFSET 0, so that the planner does not flatten it and copy
+ * its expressions into every place that uses them: the envelope would be
+ * taken apart once per use, not once per event.  The fence around the scan
+ * also keeps the op filter of the caller out of its WHERE clause, where it
+ * would run before _incr_tally (which costs more) and hide the events it
+ * drops (tombstones, messages) from the count.
+ */
+static void
+cdc_events(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape, bool tally)
+{
+	const char *schema = ExtensionSchemaQuoted();
+	const char *c = quote_identifier(p->cursor_column);
+	ListCell   *lc;
+
+	if (p->payload_column)
+	{
+		const char *pc = quote_identifier(p->payload_column);
+		const char *op = "r._incr_env OPERATOR(pg_catalog.->>) 'op'";
+
+		appendStringInfo(buf, "SELECT r._incr_c,\n"
+						 "    CASE WHEN r._incr_env IS NULL"
+						 " OR pg_catalog.jsonb_typeof(r._incr_env) OPERATOR(pg_catalog.=) 'null' THEN NULL\n"
+						 "         WHEN %s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t','m']) THEN %s\n"
+						 "         ELSE %s._incr_cdc_fail(r._incr_c::pg_catalog.text, 'has no valid op'::pg_catalog.text) END AS _incr_op",
+						 op, op, schema);
+		appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN r._incr_env OPERATOR(pg_catalog.->) 'before'\n"
+						 "         ELSE r._incr_env OPERATOR(pg_catalog.->) 'after' END AS _incr_row,\n"
+						 "    CASE WHEN r._incr_doc OPERATOR(pg_catalog.->) 'schema' IS NULL THEN NULL ELSE\n"
+						 "    (SELECT pg_catalog.jsonb_object_agg(g OPERATOR(pg_catalog.->>) 'field', g)\n"
+						 "     FROM pg_catalog.jsonb_array_elements(%s._incr_json_array((r._incr_doc"
+						 " OPERATOR(pg_catalog.#>) '{schema,fields}')::pg_catalog.jsonb)) AS f,\n"
+						 "          pg_catalog.jsonb_array_elements(%s._incr_json_array((f OPERATOR(pg_catalog.->) 'fields')::pg_catalog.jsonb)) AS g\n"
+						 "     WHERE f OPERATOR(pg_catalog.->>) 'field' OPERATOR(pg_catalog.=)\n"
+						 "           CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN 'before' ELSE 'after' END) END AS _incr_fields",
+						 op, schema, schema, op);
+		appendStringInfo(buf, "\n  FROM (SELECT s.%s AS _incr_c, s.%s::pg_catalog.jsonb AS _incr_doc,\n"
+						 "      COALESCE(s.%s::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'payload',"
+						 " s.%s::pg_catalog.jsonb) AS _incr_env\n"
+						 "    FROM %s AS s\n    WHERE ",
+						 c, pc, pc, pc, shape->source_sql);
+	}
+	else
+	{
+		const char *opcol = quote_identifier(p->op_column);
+		char	   *op = psprintf("pg_catalog.lower(s.%s::pg_catalog.text)", opcol);
+
+		appendStringInfo(buf, "SELECT s.%s AS _incr_c,\n"
+						 "    CASE WHEN %s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','i','d','t','m'])\n"
+						 "         THEN pg_catalog.translate(%s, 'i', 'c')\n"
+						 "         ELSE %s._incr_cdc_fail(s.%s::pg_catalog.text, 'has no valid op'::pg_catalog.text) END AS _incr_op",
+						 c, op, op, schema, c);
+		if (shape->json_layout && p->before_column)
+			appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd'"
+							 " THEN s.%s::pg_catalog.jsonb ELSE s.%s::pg_catalog.jsonb END AS _incr_row,"
+							 " NULL::pg_catalog.jsonb AS _incr_fields",
+							 op, quote_identifier(p->before_column), quote_identifier(p->after_column));
+		else if (shape->json_layout)
+			appendStringInfo(buf, ",\n    s.%s::pg_catalog.jsonb AS _incr_row, NULL::pg_catalog.jsonb AS _incr_fields",
+							 quote_identifier(p->after_column));
+		else
+		{
+			foreach(lc, shape->columns)
+			{
+				appendStringInfoString(buf, ", ");
+				sql_source_expr(buf, (ColumnMap *) lfirst(lc));
+				appendStringInfo(buf, " AS %s", quote_identifier(((ColumnMap *) lfirst(lc))->name));
+			}
+		}
+		appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
+	}
+	sql_cursor_cmp(buf, ctx, "s", p, ">=", 1);
+	appendStringInfoString(buf, " AND ");
+	sql_cursor_cmp(buf, ctx, "s", p, "<=", 2);
+	if (tally)
+	{
+		appendStringInfoString(buf, " AND ");
+		sql_tally(buf, ctx, p);
+	}
+	if (p->payload_column)
+		appendStringInfoString(buf, "\n    OFFSET 0) AS r");
+	appendStringInfoString(buf, "\n  OFFSET 0");
+}
+
+/*
+ * Debezium's placeholder for a value it does not have: an unchanged TOASTed
+ * column of an update under REPLICA IDENTITY DEFAULT (the connector's
+ * unavailable.value.placeholder, default shown here).  A text, json or array
+ * column carries the string (an array as its one element), a bytea column
+ * its bytes, which the JSON converter writes in base64 or, with
+ * binary.handling.mode = hex, in hex.  As a jsonpath over a field's value:
+ */
+#define UNAVAILABLE_VALUE_TEST \
+	"(@ == \"__debezium_unavailable_value\"" \
+	" || @ == \"X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==\"" \
+	" || @ == \"5f5f646562657a69756d5f756e617661696c61626c655f76616c7565\")"
+
+/*
+ * Append fill: for the keys whose last event lacks a value (the placeholder),
+ * every column's latest value in the window's events of that key that carry
+ * one (c, r, u after the last truncate), as a jsonb row image.  A run with
+ * no placeholder does not read the events again: the EXISTS is evaluated
+ * once, before the scan.
+ */
+static void
+cdc_unavailable_fill(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	ListCell   *lc;
+
+	appendStringInfoString(buf, "fill AS (\n  SELECT ");
+	sql_columns(buf, shape->columns, "e", KEY_COLUMNS);
+	appendStringInfoString(buf, ", pg_catalog.jsonb_object_agg(kv.key, kv.value ORDER BY e._incr_c) AS _incr_row\n"
+						   "  FROM (SELECT e._incr_c, e._incr_row");
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfoString(buf, ", ");
+		cdc_event_value(buf, p, col, "e", "e");
+		appendStringInfo(buf, " AS %s", quote_identifier(col->name));
+	}
+	appendStringInfoString(buf, "\n    FROM (");
+	cdc_events(buf, ctx, p, shape, false);
+	appendStringInfoString(buf, ") AS e\n"
+						   "    WHERE e._incr_op OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u'])\n"
+						   "      AND (e._incr_c OPERATOR(pg_catalog.>) (SELECT at FROM trunc)"
+						   " OR (SELECT at FROM trunc) IS NULL)) AS e,\n"
+						   "    pg_catalog.jsonb_each(e._incr_row) AS kv\n"
+						   "  WHERE EXISTS (SELECT FROM src WHERE src._incr_row OPERATOR(pg_catalog.@?) "
+						   "'$.* ? " UNAVAILABLE_VALUE_TEST "'::pg_catalog.jsonpath)\n"
+						   "    AND NOT kv.value OPERATOR(pg_catalog.@?) '$ ? " UNAVAILABLE_VALUE_TEST "'::pg_catalog.jsonpath\n"
+						   "    AND EXISTS (SELECT FROM src WHERE ");
+	sql_key_match(buf, shape->columns, "src", "e");
+	appendStringInfoString(buf, ")\n  GROUP BY ");
+	sql_columns(buf, shape->columns, "e", KEY_COLUMNS);
+	appendStringInfoString(buf, "\n),\n");
+}
+
+/*
+ * Append the value a cdc upsert writes into a non-key column of a jsonb
+ * layout: the last event's, or when that is Debezium's placeholder (the
+ * value did not change), the latest real one among the key's events in the
+ * window (fill), else the target's.  A key the target does not have and
+ * whose events never carried the value gets NULL: nothing tells it.
+ */
+static void
+cdc_available_value(StringInfo buf, Pipeline *p, PipelineShape *shape, ColumnMap *col)
+{
+	const char *name = quote_literal_cstr(col->name);
+
+	appendStringInfo(buf, "CASE WHEN (src._incr_row OPERATOR(pg_catalog.->) %s)"
+					 " OPERATOR(pg_catalog.@?) '$ ? " UNAVAILABLE_VALUE_TEST "'::pg_catalog.jsonpath\n"
+					 "    THEN CASE WHEN fill._incr_row OPERATOR(pg_catalog.?) %s THEN ",
+					 name, name);
+	cdc_event_value(buf, p, col, "fill", "src");
+	appendStringInfo(buf, "\n      ELSE (SELECT x.%s FROM %s AS x WHERE ",
+					 quote_identifier(col->name), shape->target_sql);
+	sql_key_match(buf, shape->columns, "x", "src");
+	appendStringInfoString(buf, ") END\n    ELSE ");
+	cdc_event_value(buf, p, col, "src", "src");
+	appendStringInfoString(buf, " END");
+}
+
+/*
+ * Append the CTEs of a cdc statement over the window: dec, the last event
+ * per key (and the last truncate); trunc, when that truncate came; src, the
+ * events that count (those after the truncate).
+ */
+static void
+cdc_ctes(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	const char *schema = ExtensionSchemaQuoted();
+	ListCell   *lc;
+
+	/*
+	 * dec: one scan of the window; the events that can write (c, r, u, d)
+	 * with their keys decoded, and the truncates (t), which have no key; the
+	 * last one per key.  Truncates all share the key NULL, so the last
+	 * truncate survives among them.  The other columns of a jsonb image are
+	 * decoded only for the events left, when written.
+	 */
+	appendStringInfoString(buf, "WITH dec AS (\n  SELECT DISTINCT ON (");
+	sql_key_groups(buf, shape->columns, "dec");
+	appendStringInfoString(buf, ") *\n  FROM (SELECT e._incr_c, e._incr_op");
+	if (shape->json_layout)
+		appendStringInfoString(buf, ", e._incr_row, e._incr_fields");
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (shape->json_layout && !col->is_key)
+			continue;
+		appendStringInfoString(buf, ",\n    ");
+		if (col->is_key)
+			appendStringInfoString(buf, "CASE WHEN e._incr_op OPERATOR(pg_catalog.=) 't' THEN NULL ELSE ");
+		if (shape->json_layout)
+			cdc_event_value(buf, p, col, "e", "e");
+		else if (col->is_key)
+			appendStringInfo(buf, "COALESCE(e.%s, %s._incr_cdc_fail(e._incr_c::pg_catalog.text, %s::pg_catalog.text)::%s)",
+							 quote_identifier(col->name), schema,
+							 quote_literal_cstr(psprintf("has no value for key column \"%s\"",
+														 col->name)),
+							 sql_target_type(col));
+		else
+			appendStringInfo(buf, "e.%s", quote_identifier(col->name));
+		if (col->is_key)
+			appendStringInfoString(buf, " END");
+		appendStringInfo(buf, " AS %s", quote_identifier(col->name));
+	}
+	appendStringInfoString(buf, "\n    FROM (");
+	cdc_events(buf, ctx, p, shape, true);
+	appendStringInfoString(buf, ") AS e\n"
+						   "    WHERE e._incr_op OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t'])) AS dec\n"
+						   "  ORDER BY ");
+	sql_key_groups(buf, shape->columns, "dec");
+	appendStringInfoString(buf, ", _incr_c DESC\n),\n");
+
+	/*
+	 * trunc: the last truncate.  src: the events after it, which are the
+	 * ones that count; a key whose last event came before the truncate had
+	 * none after it.  Not materialized: each statement below reads dec.
+	 */
+	appendStringInfoString(buf, "trunc AS (\n  SELECT pg_catalog.max(dec._incr_c) AS at FROM dec"
+						   " WHERE dec._incr_op OPERATOR(pg_catalog.=) 't'\n),\n"
+						   "src AS NOT MATERIALIZED (\n  SELECT * FROM dec\n"
+						   "  WHERE dec._incr_op OPERATOR(pg_catalog.<>) 't'\n"
+						   "    AND (dec._incr_c OPERATOR(pg_catalog.>) (SELECT at FROM trunc)"
+						   " OR (SELECT at FROM trunc) IS NULL)\n),\n");
+}
+
+/*
+ * cdc: apply change events.  Per key only the last event in the window (by
+ * the event cursor) counts: c, r, u upsert, d deletes; a t (truncate) deletes
+ * every target row, and only the events after the last t count; m and
+ * tombstones (a NULL payload) are read and ignored.  Events come as a
+ * Debezium envelope in payload_column (with or without the "payload" and
+ * "schema" wrapping), as op_column with after_column/before_column images,
+ * or as op_column with the target's columns.  With version_column, the target
+ * keeps each row's event cursor and an older event never overwrites a newer
+ * applied one.  An event without a valid op, or an upsert or delete without
+ * its key, stops the run with an error naming the event's cursor value.
+ */
+static void
+build_cdc(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	char	   *guard = NULL;
+	ListCell   *lc;
+
+	cdc_ctes(buf, ctx, p, shape);
+	if (shape->json_layout)
+		cdc_unavailable_fill(buf, ctx, p, shape);
+
+	/* a row without a version (loaded before the pipeline) is older than any event */
+	if (p->version_column)
+		guard = psprintf("(t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s)",
+						 quote_identifier(p->version_column),
+						 quote_identifier(p->version_column),
+						 quote_identifier(p->version_column));
+
+	/* deletes by key, and after a truncate every row no later event writes */
+	appendStringInfo(buf, "d AS (\n  DELETE FROM %s AS t USING src\n"
+					 "  WHERE src._incr_op OPERATOR(pg_catalog.=) 'd' AND (SELECT at FROM trunc) IS NULL\n    AND ",
+					 shape->target_sql);
+	sql_key_match(buf, shape->columns, "t", "src");
+	if (p->version_column)
+		appendStringInfo(buf, "\n    AND (t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) src._incr_c)",
+						 quote_identifier(p->version_column),
+						 quote_identifier(p->version_column));
+	appendStringInfo(buf, "\n  RETURNING 1\n),\n"
+					 "dt AS (\n  DELETE FROM %s AS t\n"
+					 "  WHERE (SELECT at FROM trunc) IS NOT NULL\n"
+					 "    AND NOT EXISTS (SELECT FROM src WHERE src._incr_op OPERATOR(pg_catalog.<>) 'd' AND ",
+					 shape->target_sql);
+	sql_key_match(buf, shape->columns, "t", "src");
+	appendStringInfoString(buf, ")");
+	if (p->version_column)
+		appendStringInfo(buf, "\n    AND (t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) (SELECT at FROM trunc))",
+						 quote_identifier(p->version_column),
+						 quote_identifier(p->version_column));
+	appendStringInfoString(buf, "\n  RETURNING 1\n),\nw AS (\n  ");
+	sql_insert_head(buf, shape, p->version_column);
+	appendStringInfoString(buf, "SELECT ");
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (lc != list_head(shape->columns))
+			appendStringInfoString(buf, ", ");
+		if (shape->json_layout && !col->is_key)
+			cdc_available_value(buf, p, shape, col);
+		else
+			appendStringInfo(buf, "src.%s", quote_identifier(col->name));
+	}
+	if (p->version_column)
+		appendStringInfoString(buf, ", src._incr_c");
+	appendStringInfoString(buf, " FROM src");
+	if (shape->json_layout)
+	{
+		appendStringInfoString(buf, " LEFT JOIN fill ON ");
+		sql_key_match(buf, shape->columns, "fill", "src");
+	}
+	appendStringInfoString(buf, " WHERE src._incr_op OPERATOR(pg_catalog.<>) 'd'");
+	/* a key deleted (or truncated) at this version or a later one stays deleted */
+	if (shape->tombstones == TOMBSTONES_CHECK)
+	{
+		appendStringInfoString(buf, "\n    AND NOT ");
+		sql_tombstone_exists(buf, p, shape, "src", true, ">=");
+	}
+	sql_upsert(buf, ctx, shape, guard, p->version_column, NULL);
+	appendStringInfo(buf, "\n  RETURNING %s AS inserted\n)", sql_inserted_expr(shape));
+	if (shape->tombstones != TOMBSTONES_OFF)
+		sql_tombstone_ctes(buf, p, shape, "src._incr_op OPERATOR(pg_catalog.=) 'd'",
+							  p->version_column,
+							  "\n  UNION ALL SELECT 'null'::pg_catalog.jsonb, trunc.at FROM trunc"
+							  " WHERE trunc.at IS NOT NULL");
+	appendStringInfoString(buf, "\nSELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
+						   "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted) FROM w),\n"
+						   "       (SELECT pg_catalog.count(*) FROM d) OPERATOR(pg_catalog.+)"
+						   " (SELECT pg_catalog.count(*) FROM dt),\n"
+						   "       NULL::pg_catalog.int8");
+	if (shape->tombstones != TOMBSTONES_OFF)
+		appendStringInfoString(buf, SqlTombstoneColumns);
+}
+
+/* The state a replay of the window's events leaves, with each key's last event cursor. */
+static void
+cdc_expected(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	ListCell   *lc;
+
+	cdc_ctes(buf, ctx, p, shape);
+	/* Debezium's unavailable values count as the values a run keeps */
+	if (shape->json_layout)
+		cdc_unavailable_fill(buf, ctx, p, shape);
+	appendStringInfoString(buf, "sel AS (\n  SELECT ");
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (shape->json_layout && !col->is_key)
+			cdc_available_value(buf, p, shape, col);
+		else
+			appendStringInfo(buf, "src.%s", quote_identifier(col->name));
+		appendStringInfo(buf, " AS %s, ", quote_identifier(col->name));
+	}
+	appendStringInfoString(buf, "src._incr_c FROM src");
+	if (shape->json_layout)
+	{
+		appendStringInfoString(buf, " LEFT JOIN fill ON ");
+		sql_key_match(buf, shape->columns, "fill", "src");
+	}
+	appendStringInfoString(buf, " WHERE src._incr_op OPERATOR(pg_catalog.<>) 'd'\n)\n"
+						   "SELECT * FROM sel");
+}
+
+/* With version_column an older event must not undo a delete: deletes leave tombstones. */
+static bool
+cdc_keeps_tombstones(Pipeline *p, PipelineShape *shape)
+{
+	return p->version_column != NULL;
+}
+
+const ModeOps mode_cdc = {
+	.source = SOURCE_CURSOR,
+	.build_run = build_cdc,
+	.build_expected = cdc_expected,
+	.keeps_tombstones = cdc_keeps_tombstones,
+};

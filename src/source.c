@@ -1,0 +1,26 @@
+/*
+ * source.c
+ *		The table of source kinds, and which one a pipeline reads: the one
+ *		its mode names (ModeOps.source).
+ */
+#include "postgres.h"
+
+#include "mode.h"
+#include "source.h"
+
+/* One entry per SourceKindId. */
+static const SourceKind *const source_table[] = {
+	[SOURCE_CURSOR] = &source_cursor,
+	[SOURCE_FILES] = &source_files,
+};
+
+/* Return the source kind the pipeline reads. */
+const SourceKind *
+SourceKindOf(Pipeline *p)
+{
+	SourceKindId id = ModeOf(p)->source;
+
+	if ((int) id < 0 || id >= lengthof(source_table) || source_table[id] == NULL)
+		elog(ERROR, "unknown source kind %d", (int) id);
+	return source_table[id];
+}

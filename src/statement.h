@@ -1,0 +1,14 @@
+/*
+ * statement.h
+ *		Executing a run statement over a window (statement.c).
+ */
+#ifndef INCREMENTAL_STATEMENT_H
+#define INCREMENTAL_STATEMENT_H
+
+#include "source.h"
+
+extern void ExecuteRunStatement(Pipeline *pipeline, PipelineShape *shape,
+								const char *sql, Checkpoint *cp, bool custom_plan,
+								RunRecord *rec, RunResult *res, MemoryContext cxt);
+
+#endif							/* INCREMENTAL_STATEMENT_H */
