@@ -439,6 +439,15 @@ AS 'MODULE_PATHNAME', 'incremental_scheduler_state';
 COMMENT ON FUNCTION @extschema@._incr_scheduler_state(text) IS
 'internal: what the scheduler''s worker remembers of a pipeline (shared memory; NULLs without it)';
 
+/* The safe bound of a cursor type, as incr_status names it: C's table, not restated here. */
+CREATE FUNCTION @extschema@._incr_bound_name(cursor_type pg_catalog.regtype)
+RETURNS pg_catalog.text
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'incremental_bound_name';
+
+COMMENT ON FUNCTION @extschema@._incr_bound_name(pg_catalog.regtype) IS
+'internal: the safe upper bound of a cursor type, as incr_status.safe_bound names it';
+
 /*
  * incr_status answers "is it healthy?": the schedule, when the scheduler
  * last checked the pipeline (kept in shared memory, so idle pipelines cost
@@ -463,12 +472,7 @@ SELECT p.name AS pipeline,
          WHEN s.relkind OPERATOR(pg_catalog.=) 'f' THEN 'none: foreign source, late rows need lag'
          WHEN p.lag IS NULL AND @extschema@._incr_source_subscribed(p.source)
            THEN 'none: replicated by a subscription, late rows need lag'
-         WHEN p.cursor_type OPERATOR(pg_catalog.=) ANY
-              (ARRAY['timestamptz', 'timestamp', 'date']::pg_catalog.regtype[])
-           THEN 'start of the oldest open transaction'
-         WHEN p.cursor_type OPERATOR(pg_catalog.=) 'xid8'::pg_catalog.regtype
-           THEN 'oldest running transaction id'
-         ELSE 'greatest value, after waiting for open writers'
+         ELSE @extschema@._incr_bound_name(p.cursor_type)
        END AS safe_bound,
        COALESCE(c.value_timestamptz::text, c.value_timestamp::text,
                 c.value_date::text, c.value_numeric::text) AS checkpoint,

@@ -5,6 +5,9 @@
  */
 #include "postgres.h"
 
+#include "fmgr.h"
+#include "utils/syscache.h"
+
 #include "access/transam.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
@@ -308,6 +311,28 @@ CursorTypeFor(Oid typid)
 		if (cursor_types[i].typid == base)
 			return &cursor_types[i];
 	return NULL;
+}
+
+PG_FUNCTION_INFO_V1(incremental_bound_name);
+
+/*
+ * _incr_bound_name(cursor_type): the safe bound of a cursor type as
+ * incr_status names it, from the table above (NULL for a type that cannot
+ * be a cursor), so that the view does not restate it.
+ */
+Datum
+incremental_bound_name(PG_FUNCTION_ARGS)
+{
+	Oid			typid = PG_GETARG_OID(0);
+	const CursorType *ct;
+
+	/* a type that is not there (a made-up oid) is not a cursor type */
+	if (!SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(typid)))
+		PG_RETURN_NULL();
+	ct = CursorTypeFor(typid);
+	if (ct == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(ct->bound_name));
 }
 
 /* Classify a cursor column's type (domains by their base); false if unsupported. */

@@ -31,7 +31,8 @@ INSERT INTO fi_base VALUES
     ('_incr_cron_unschedule', jsonb_build_object('name', $$'fi_pipe'$$)),
     ('_incr_source_subscribed', jsonb_build_object('source', $$'fi_src'::regclass$$)),
     ('_incr_count_update', jsonb_build_object('live', 'true', 'run_token', '0')),
-    ('_incr_scheduler_state', jsonb_build_object('name', $$'fi_pipe'$$));
+    ('_incr_scheduler_state', jsonb_build_object('name', $$'fi_pipe'$$)),
+    ('_incr_bound_name', jsonb_build_object('cursor_type', $$'bigint'::regtype$$));
 
 -- Wrong values of each type (NULL is tried for every type).
 CREATE TEMP TABLE fi_wrong (type text, expr text);
@@ -46,6 +47,8 @@ INSERT INTO fi_wrong VALUES
     ('regclass', '0::oid::regclass'), ('regclass', '4294967295::oid::regclass'),
     ('regclass', $$'pg_class'::regclass$$), ('regclass', $$'incr_status'::regclass$$),
     ('regclass', $$'fi_src_pkey'::regclass$$),
+    ('regtype', '0::oid::regtype'), ('regtype', '4294967295::oid::regtype'), ('regtype', $$'text'::regtype$$),
+    ('regtype', $$'record'::regtype$$),
     ('oid', '0'), ('oid', '4294967295'), ('oid', $$'fi_src'::regclass$$), ('oid', $$'record'::regtype$$),
     ('oid', $$'unknown'::regtype$$), ('oid', $$'bytea'::regtype$$), ('oid', $$'bool[]'::regtype$$),
     ('oid', $$'date'::regtype$$), ('oid', $$'time'::regtype$$), ('oid', $$'numeric'::regtype$$),
