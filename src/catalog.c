@@ -1173,9 +1173,7 @@ TombstonesKept(void)
 	 * a view of that name in its place and have the catalog statements,
 	 * which run as the bootstrap superuser, read it.
 	 */
-	return OidIsValid(relid) &&
-		getExtensionOfObject(RelationRelationId, relid) ==
-		get_extension_oid("incremental", false);
+	return ExtensionOwnsObject(RelationRelationId, relid);
 }
 
 /* True if some delete of the pipeline left a tombstone (TombstonesKept first). */

@@ -5,6 +5,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/dependency.h"
+
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
@@ -59,6 +61,7 @@ PipelineModeFromName(const char *name, PipelineMode *mode)
 /* The extension's schema, looked up once per transaction. */
 static LocalTransactionId schema_lxid = InvalidLocalTransactionId;
 static Oid	schema_oid = InvalidOid;
+static Oid	extension_oid = InvalidOid;
 static char schema_quoted[NAMEDATALEN * 2 + 3];
 
 /*
@@ -75,6 +78,7 @@ lookup_extension_schema(void)
 	SysScanDesc scan;
 	HeapTuple	tup;
 	Oid			schema = InvalidOid;
+	Oid			extension = InvalidOid;
 
 	if (schema_lxid == MyProc->lxid && schema_lxid != InvalidLocalTransactionId)
 		return;
@@ -86,7 +90,10 @@ lookup_extension_schema(void)
 	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
+	{
 		schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+		extension = ((Form_pg_extension) GETSTRUCT(tup))->oid;
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 
@@ -99,6 +106,7 @@ lookup_extension_schema(void)
 	strlcpy(schema_quoted, quote_identifier(get_namespace_name(schema)),
 			sizeof(schema_quoted));
 	schema_oid = schema;
+	extension_oid = extension;
 	schema_lxid = MyProc->lxid;
 }
 
@@ -108,6 +116,48 @@ ExtensionSchemaQuoted(void)
 {
 	lookup_extension_schema();
 	return pstrdup(schema_quoted);
+}
+
+/*
+ * True if an object found by name in the extension's schema is a member of
+ * the extension, not a look-alike someone with CREATE there made (objects
+ * that only a newer version creates are missing from a database not yet
+ * updated).  The answers are remembered for the transaction: a run asks for
+ * the same two objects several times, and each answer is a pg_depend scan.
+ */
+bool
+ExtensionOwnsObject(Oid classid, Oid objid)
+{
+	static LocalTransactionId memo_lxid = InvalidLocalTransactionId;
+	static struct
+	{
+		Oid			classid;
+		Oid			objid;
+		bool		owned;
+	}			memo[4];
+	static int	nmemo = 0;
+	bool		owned;
+
+	if (!OidIsValid(objid))
+		return false;
+	lookup_extension_schema();
+	if (memo_lxid != MyProc->lxid)
+	{
+		memo_lxid = MyProc->lxid;
+		nmemo = 0;
+	}
+	for (int i = 0; i < nmemo; i++)
+		if (memo[i].classid == classid && memo[i].objid == objid)
+			return memo[i].owned;
+	owned = getExtensionOfObject(classid, objid) == extension_oid;
+	if (nmemo < lengthof(memo))
+	{
+		memo[nmemo].classid = classid;
+		memo[nmemo].objid = objid;
+		memo[nmemo].owned = owned;
+		nmemo++;
+	}
+	return owned;
 }
 
 /* Return the OID of the extension's schema. */

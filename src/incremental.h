@@ -81,5 +81,6 @@ extern bool PipelineModeFromName(const char *name, PipelineMode *mode);
 /* The extension's schema, quoted, for generated SQL. */
 extern const char *ExtensionSchemaQuoted(void);
 extern Oid	ExtensionSchemaOid(void);
+extern bool ExtensionOwnsObject(Oid classid, Oid objid);
 
 #endif							/* INCREMENTAL_H */

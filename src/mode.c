@@ -58,8 +58,7 @@ RunTokensSupported(void)
 						 CStringGetDatum("_incr_tally"),
 						 PointerGetDatum(buildoidvector(args, 2)),
 						 ObjectIdGetDatum(ExtensionSchemaOid()));
-	return OidIsValid(fn) &&
-		getExtensionOfObject(ProcedureRelationId, fn) == get_extension_oid("incremental", false);
+	return ExtensionOwnsObject(ProcedureRelationId, fn);
 }
 
 /*
