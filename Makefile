@@ -37,7 +37,7 @@ OBJS = \
 	src/citus.o
 
 DATA = sql/incremental--0.1.sql sql/incremental--0.2.sql sql/incremental--0.1--0.2.sql \
-	sql/incremental--0.2--0.3.sql
+	sql/incremental--0.2--0.3.sql sql/incremental--0.3--0.4.sql
 
 # pg_regress tests: test/sql/<name>.sql with test/expected/<name>.out
 REGRESS = append_lifecycle merge_lifecycle cursor_kinds plan_status files_catch_up \

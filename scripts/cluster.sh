@@ -139,6 +139,9 @@ cluster_start() {
 		echo "timezone = 'UTC'"
 		echo "fsync = off"
 		echo "log_min_messages = warning"
+		# wal pipelines need logical decoding; a test wanting less says so
+		echo "wal_level = logical"
+		echo "max_replication_slots = 32"
 		for line in "$@"; do echo "$line"; done
 	} >>"$_cluster_dir/data/postgresql.conf"
 
