@@ -36,8 +36,39 @@
 typedef enum SourceKindId
 {
 	SOURCE_CURSOR,				/* a relation and a growing column (source_cursor.c) */
-	SOURCE_FILES				/* a folder of files (source_files.c) */
+	SOURCE_FILES,				/* a folder of files (source_files.c) */
+	SOURCE_WAL					/* a table's changes decoded from the WAL
+								 * (source_wal.c), for capture => 'wal' */
 } SourceKindId;
+
+/*
+ * The changes of a wal run (capture => 'wal'), as the run statement reads
+ * them: the ephemeral named relation WAL_CHANGES_RELATION, registered with
+ * SPI for the run's statement only (no SQL-callable function hands changes
+ * out), one row per change the window holds, in this column order:
+ *
+ *   _incr_seq         int8         1, 2, ...: commit order, then the order
+ *                                  of the changes in their transaction
+ *   _incr_op          "char"       'I' insert, 'U' update, 'D' delete,
+ *                                  'T' truncate of the source
+ *   _incr_lsn         pg_lsn       end of the commit record of the change's
+ *                                  transaction (the checkpoint's unit)
+ *   _incr_commit_time timestamptz  commit time of that transaction
+ *   _incr_unchanged   text[]       the columns (target names) whose values
+ *                                  the change did not carry (an unchanged
+ *                                  TOAST value), to be kept as the key had
+ *                                  them; NULL when there are none
+ *   _incr_old_<key>   per key column, the key's type: the old key of an
+ *                                  update that changed the key, else NULL
+ *   then the shape's columns (source columns the target has, by name), of
+ *   the target columns' types, converted by their input functions: the new
+ *   row for 'I' and 'U', the old row for 'D' (only the key unless the source
+ *   has REPLICA IDENTITY FULL), all NULL for 'T'.
+ *
+ * A ModeOps.build_wal statement reads it and returns one row of counts like
+ * any run statement (RUN_SQL_NCOUNTS; late is NULL).
+ */
+#define WAL_CHANGES_RELATION "_incr_changes"
 
 /* Build a mode's statement (a run's, or incr_verify's expected rows). */
 typedef void (*ModeBuilder) (StringInfo buf, const BuildContext *ctx,
@@ -56,6 +87,8 @@ typedef struct ModeOps
 	bool		user_statement;
 	ModeBuilder build_run;		/* NULL: the source kind builds its own (files) */
 	ModeBuilder build_expected; /* NULL: incr_verify cannot check the mode */
+	ModeBuilder build_wal;		/* the statement over WAL_CHANGES_RELATION;
+								 * NULL: the mode refuses capture => 'wal' */
 	bool		(*returns_rows) (Pipeline *p);	/* NULL: never (RunSqlReturnsRows) */
 	bool		(*keeps_tombstones) (Pipeline *p, PipelineShape *shape);	/* NULL: never */
 	bool		(*target_max_loaded) (Pipeline *p); /* rows up to the target's greatest
