@@ -39,6 +39,16 @@ typedef struct BuildContext
 	 * is not pushed down).
 	 */
 	bool		late_unknown;
+
+	/*
+	 * A wal statement (ModeOps.build_wal) reads its changes from this FROM
+	 * item, with the columns mode.h gives for WAL_CHANGES_RELATION: that
+	 * relation's name for a run over decoded changes, or a parenthesised
+	 * SELECT of the source's rows as 'I' changes for the first run's copy of
+	 * the table.  Builders write "FROM <wal_changes> AS c" and nothing else
+	 * of where changes come from.
+	 */
+	const char *wal_changes;
 } BuildContext;
 
 /* Which columns sql_columns writes. */
