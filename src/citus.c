@@ -138,6 +138,18 @@ CitusRelationKind(Oid relid)
 }
 
 /*
+ * True if Citus holds the relation (distributed, reference or otherwise):
+ * for the checks of other features that Citus tables do not support, such
+ * as a capture of changes from the WAL, whose changes are written on the
+ * workers' shards, not here.
+ */
+bool
+RelationIsCitusTable(Oid relid)
+{
+	return CitusRelationKind(relid) != CITUS_NONE;
+}
+
+/*
  * True if a run of the pipeline goes through Citus: its source or its
  * target is a Citus table.  Its statement then takes no _incr_tally and
  * casts its parameters (a worker parses the statement without their types).
@@ -227,12 +239,14 @@ CheckCitusPipeline(Pipeline *p)
 }
 
 /*
- * Find the start of the oldest transaction open in this database on any
- * node of the Citus cluster, other than this run's own (its backends on
- * the workers carry its global pid); false if none.  Every node must
- * answer, and its pg_stat_activity must show the transactions of every
- * user: a node or a transaction the bound cannot see could commit rows
- * below it.  *where says which node and pid.
+ * Find the start of the oldest transaction open in this database on the
+ * other nodes of the Citus cluster, other than this run's own (its backends
+ * on the workers carry its global pid); false if none.  This node's own
+ * transactions are the caller's to see (oldest_open_transaction, from shared
+ * memory).  Every other active primary node must answer, and its
+ * pg_stat_activity must show the transactions of every user: a node or a
+ * transaction the bound cannot see could commit rows below it.  *where says
+ * which node and pid.
  */
 bool
 CitusOldestOpenTransaction(TimestampTz *start, char **where)
@@ -249,12 +263,23 @@ CitusOldestOpenTransaction(TimestampTz *start, char **where)
 		elog(ERROR, "SPI_connect failed");
 
 	/*
-	 * One command on every node, in a connection of its own: the
-	 * transactions open there, less this backend's (by global pid), and
-	 * the ones whose start this role may not see.
+	 * One command on every other node, in a connection of its own, in
+	 * parallel: the transactions open there, less this backend's (by global
+	 * pid), and the ones whose start this role may not see.  Citus opens a
+	 * new connection for each (master_run_on_worker, under
+	 * run_command_on_all_nodes): leaving this node out, which shared memory
+	 * answers for, saves the connection to itself, and calling it directly
+	 * saves run_command_on_all_nodes's PL/pgSQL.
 	 */
-	ret = SPI_execute(psprintf("SELECT r.nodeid, r.success, r.result"
-							   " FROM %s.run_command_on_all_nodes(pg_catalog.format("
+	ret = SPI_execute(psprintf("SELECT n.nodeid, r.success, r.result"
+							   " FROM (SELECT pg_catalog.array_agg(d.nodename::pg_catalog.text) AS names,"
+							   " pg_catalog.array_agg(d.nodeport) AS ports"
+							   " FROM %s.pg_dist_node AS d"
+							   " WHERE d.isactive AND d.noderole::pg_catalog.text OPERATOR(pg_catalog.=) 'primary'"
+							   " AND d.nodecluster OPERATOR(pg_catalog.=) pg_catalog.current_setting('citus.cluster_name')"
+							   " AND d.groupid OPERATOR(pg_catalog.<>) ALL (SELECT g.groupid FROM %s.pg_dist_local_group AS g)) AS l,"
+							   " LATERAL %s.master_run_on_worker(l.names, l.ports,"
+							   " pg_catalog.array_fill(pg_catalog.format("
 							   "$c$SELECT pg_catalog.concat_ws(' ', pg_catalog.count(*) FILTER"
 							   " (WHERE a.xact_start IS NULL AND a.state IS NULL),"
 							   " pg_catalog.min(a.xact_start)::pg_catalog.text,"
@@ -265,8 +290,12 @@ CitusOldestOpenTransaction(TimestampTz *start, char **where)
 							   " AND a.backend_type OPERATOR(pg_catalog.=) ANY (ARRAY['client backend', 'background worker'])"
 							   " AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()"
 							   " AND g.global_pid IS DISTINCT FROM %%s$c$,"
-							   " pg_catalog.current_database(), %s.citus_backend_gpid())) AS r",
-							   schema, schema, schema),
+							   " pg_catalog.current_database(), %s.citus_backend_gpid()),"
+							   " ARRAY[pg_catalog.cardinality(l.names)]), true) AS r"
+							   " JOIN %s.pg_dist_node AS n ON n.nodename OPERATOR(pg_catalog.=) r.node_name"
+							   " AND n.nodeport OPERATOR(pg_catalog.=) r.node_port"
+							   " WHERE l.names IS NOT NULL",
+							   schema, schema, schema, schema, schema, schema),
 					  false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not list the open transactions of the Citus cluster (SPI result %d)", ret);

@@ -18,6 +18,7 @@ typedef enum CitusKind
 } CitusKind;
 
 extern CitusKind CitusRelationKind(Oid relid);
+extern bool RelationIsCitusTable(Oid relid);
 extern bool PipelineOverCitus(Pipeline *pipeline);
 extern void CheckCitusPipeline(Pipeline *pipeline);
 extern bool CitusOldestOpenTransaction(TimestampTz *start, char **where);
