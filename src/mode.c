@@ -114,6 +114,25 @@ BuildRunSql(Pipeline *p, PipelineShape *shape)
 }
 
 /*
+ * Build the statement a run executes before its run statement
+ * (ModeOps.build_first), or NULL if it needs none.
+ */
+char *
+BuildRunFirstSql(Pipeline *p, PipelineShape *shape)
+{
+	const ModeOps *mode = ModeOf(p);
+	BuildContext ctx = {.run_tokens = RunTokensSupported(),.omit_tally = false};
+	StringInfoData buf;
+
+	if (mode->build_first == NULL)
+		return NULL;
+	ctx.citus = PipelineOverCitus(p);
+	initStringInfo(&buf);
+	mode->build_first(&buf, &ctx, p, shape);
+	return buf.len > 0 ? buf.data : NULL;
+}
+
+/*
  * SELECT the rows the target should hold when the pipeline has loaded every
  * source row with a cursor from $1 to $2 (both inclusive): what each mode's
  * run statement writes, built with the same pieces (casts, the version of a

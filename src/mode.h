@@ -86,6 +86,16 @@ typedef struct ModeOps
 	 */
 	bool		user_statement;
 	ModeBuilder build_run;		/* NULL: the source kind builds its own (files) */
+
+	/*
+	 * A statement to run before build_run's, over the same window and
+	 * parameters, returning a row per row it writes as a RunSqlReturnsRows
+	 * statement does; build_run's then returns rows too.  It writes nothing
+	 * when the run needs none.  For a run over Citus, where two statements
+	 * that each go to the shards beat one of CTEs that goes through the
+	 * coordinator.  NULL: never.
+	 */
+	ModeBuilder build_first;
 	ModeBuilder build_expected; /* NULL: incr_verify cannot check the mode */
 	ModeBuilder build_wal;		/* the statement over WAL_CHANGES_RELATION;
 								 * NULL: the mode refuses capture => 'wal' */
@@ -106,6 +116,7 @@ extern bool RunTokensSupported(void);
 extern bool RunSqlReturnsRows(Pipeline *pipeline);
 extern TombstoneUse TombstoneUseFor(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildRunSql(Pipeline *pipeline, PipelineShape *shape);
+extern char *BuildRunFirstSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildExpectedSql(Pipeline *pipeline, PipelineShape *shape);
 
 #endif							/* INCREMENTAL_MODE_H */

@@ -25,6 +25,50 @@
  * (DELETE, matched with the key index's operators), or with soft_delete is
  * written like any other and counted as deleted.
  */
+/*
+ * True if a run of a merge with hard deletes is two statements, the deletes
+ * (build_merge_first) and then the upserts: over Citus, which pushes each
+ * down to the co-located shards, whereas it would run the CTEs of one
+ * statement as subplans whose rows pass through the coordinator.  Not with
+ * tombstones, whose CTEs need the deletes and the upserts together.
+ */
+static bool
+merge_split(const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	return ctx->citus && p->delete_column && !p->soft_delete &&
+		shape->tombstones == TOMBSTONES_OFF;
+}
+
+/* Append the guard that keeps a version older than the target's from winning. */
+static void
+merge_guard_src(StringInfo buf, Pipeline *p)
+{
+	appendStringInfo(buf, "\n    AND (t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) src.%s)",
+					 quote_identifier(p->cursor_column),
+					 quote_identifier(p->cursor_column),
+					 quote_identifier(p->cursor_column));
+}
+
+/*
+ * The first of a split merge's statements (merge_split): delete the target
+ * rows of the keys whose latest row in the window is marked deleted,
+ * returning a row per delete.  Nothing for a merge that is not split.
+ */
+static void
+build_merge_first(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	if (!merge_split(ctx, p, shape))
+		return;
+	appendStringInfo(buf, "DELETE FROM %s AS t USING (\n  ", shape->target_sql);
+	sql_keyed_source(buf, ctx, p, shape, true,
+					 list_make1(psprintf("%s AS _incr_deleted", sql_delete_expr(p, shape))));
+	appendStringInfoString(buf, "\n) AS src\n  WHERE src._incr_deleted AND ");
+	sql_key_match(buf, shape->columns, "t", "src");
+	if (shape->target_has_cursor && !shape->source_unique_on_keys)
+		merge_guard_src(buf, p);
+	appendStringInfoString(buf, "\n  RETURNING false AS inserted, true AS deleted, false AS late");
+}
+
 static void
 build_merge(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
 {
@@ -60,6 +104,22 @@ build_merge(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape 
 	 * copy every row through a tuplestore, and so would one around the
 	 * INSERT to count what it returns.
 	 */
+	/* the second of a split merge: the upserts of the keys not deleted */
+	if (merge_split(ctx, p, shape))
+	{
+		sql_insert_head(buf, shape, NULL);
+		appendStringInfoString(buf, "SELECT ");
+		sql_columns(buf, shape->columns, NULL, ALL_COLUMNS);
+		appendStringInfoString(buf, " FROM (\n  ");
+		sql_keyed_source(buf, ctx, p, shape, true, extras);
+		appendStringInfoString(buf, "\n) AS src WHERE NOT src._incr_deleted");
+		sql_upsert(buf, ctx, shape, guard, NULL, live);
+		appendStringInfo(buf, "\n  RETURNING %s AS inserted,\n"
+						 "    %s AS deleted,\n    %s",
+						 sql_inserted_expr(shape), deleted_out, sql_late_expr(ctx, p, shape));
+		return;
+	}
+
 	if (!hard_delete)
 	{
 		sql_insert_head(buf, shape, NULL);
@@ -77,10 +137,7 @@ build_merge(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape 
 					 shape->target_sql);
 	sql_key_match(buf, shape->columns, "t", "src");
 	if (guard)
-		appendStringInfo(buf, "\n    AND (t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) src.%s)",
-						 quote_identifier(p->cursor_column),
-						 quote_identifier(p->cursor_column),
-						 quote_identifier(p->cursor_column));
+		merge_guard_src(buf, p);
 	appendStringInfo(buf, "\n  RETURNING %s\n),\n", sql_late_expr(ctx, p, shape));
 	appendStringInfoString(buf, "w AS (\n  ");
 	sql_insert_head(buf, shape, NULL);
@@ -138,6 +195,7 @@ merge_expected(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 const ModeOps mode_merge = {
 	.source = SOURCE_CURSOR,
 	.build_run = build_merge,
+	.build_first = build_merge_first,
 	.build_expected = merge_expected,
 	.returns_rows = merge_returns_rows,
 	.keeps_tombstones = merge_keeps_tombstones,

@@ -745,7 +745,12 @@ cursor_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpo
 		ComputeRunWindow(p, shape, cp, true, w);
 	shape->tombstones = TombstoneUseFor(p, shape);
 	sql = BuildRunSql(p, shape);
+	res->first_sql = BuildRunFirstSql(p, shape);
 	/* the statement is in incr_plan; at DEBUG1 it is in the log too */
+	if (res->first_sql)
+		ereport(DEBUG1,
+				(errmsg_internal("first statement of a run of pipeline \"%s\": %s",
+								 p->name, res->first_sql)));
 	ereport(DEBUG1,
 			(errmsg_internal("statement of a run of pipeline \"%s\": %s", p->name, sql)));
 
@@ -794,6 +799,12 @@ cursor_plan(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 					 cp->isnull ? "none" : CursorValueOut(p, w.checkpoint));
 	if (!user_statement && RunTokensSupported())
 		appendStringInfoString(buf, "-- $4 the run's token, drawn at random by each run: the counting functions refuse any other\n");
+	{
+		char	   *first = BuildRunFirstSql(p, shape);
+
+		if (first)
+			appendStringInfo(buf, "%s;\n", first);
+	}
 	appendStringInfoString(buf, BuildRunSql(p, shape));
 	/* a query pipeline's command may end with its own semicolon */
 	while (buf->len > 0 && isspace((unsigned char) buf->data[buf->len - 1]))

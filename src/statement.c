@@ -343,7 +343,10 @@ choose_plan(RunPlan *run, const char *sql, Oid *types, bool custom)
 	return plan;
 }
 
-/* Execute an INSERT whose returned rows are counted as they come (RunSqlReturnsRows). */
+/*
+ * Execute an INSERT (or the DELETE of ModeOps.build_first) whose returned
+ * rows are counted as they come (RunSqlReturnsRows).
+ */
 static void
 execute_counting(SPIPlanPtr plan, const char *sql, Oid *types, Datum *values,
 				 int64 *counts, bool *late_unknown)
@@ -370,7 +373,7 @@ execute_counting(SPIPlanPtr plan, const char *sql, Oid *types, Datum *values,
 	options.params = params;
 	options.dest = &counter.pub;
 	ret = SPI_execute_plan_extended(plan, &options);
-	if (ret != SPI_OK_INSERT_RETURNING)
+	if (ret != SPI_OK_INSERT_RETURNING && ret != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
 	counts[0] = counter.inserted;
 	counts[1] = counter.updated;
@@ -453,7 +456,8 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 		count_window(p, shape, types, values, &tally);
 
 	run = run_plan(p, sql);
-	plan = choose_plan(run, sql, types, custom_plan);
+	/* Citus cannot plan a split merge's upsert (a subquery) with parameters */
+	plan = choose_plan(run, sql, types, custom_plan || res->first_sql != NULL);
 	nestlevel = NewGUCNestLevel();
 	/*
 	 * No JIT: _incr_tally's cost (see the install script) inflates the
@@ -464,11 +468,18 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 	run->use_count++;
 	PG_TRY();
 	{
-		if (RunSqlReturnsRows(p))
+		if (res->first_sql || RunSqlReturnsRows(p))
 		{
 			bool		late_unknown;
+			int64		first[RUN_SQL_NCOUNTS] = {0};
 
+			/* planned for this window each time: it is a run over Citus */
+			if (res->first_sql)
+				execute_counting(choose_plan(run, res->first_sql, types, true),
+								 res->first_sql, types, values, first, &late_unknown);
 			execute_counting(plan, sql, types, values, counts, &late_unknown);
+			for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
+				counts[i] += first[i];
 			nulls[3] = !shape->target_has_cursor || late_unknown;
 		}
 		else

@@ -144,6 +144,9 @@ CREATE TABLE dst_nokey (id bigint, v text, updated_at timestamptz);
 CREATE TABLE log (id bigint NOT NULL, v text, op text NOT NULL, at timestamptz NOT NULL,
 	PRIMARY KEY (id, at));
 CREATE TABLE dst_cdc (id bigint PRIMARY KEY, v text);
+CREATE TABLE log_del (id bigint NOT NULL, v text, deleted boolean NOT NULL, at timestamptz NOT NULL,
+	PRIMARY KEY (id, at));
+CREATE TABLE dst_hard_log (id bigint PRIMARY KEY, v text);
 CREATE TABLE dst_scd2 (id bigint NOT NULL, v text, valid_from timestamptz NOT NULL,
 	valid_to timestamptz, is_current boolean NOT NULL, PRIMARY KEY (id, valid_from));
 CREATE TABLE events (tenant bigint NOT NULL, id bigint NOT NULL, amount int NOT NULL,
@@ -158,7 +161,7 @@ CREATE TABLE dist_from_local (id bigint PRIMARY KEY, v text, updated_at timestam
 SELECT create_distributed_table('src', 'id');
 SELECT create_distributed_table(t, 'id', colocate_with => 'src')
 	FROM unnest(ARRAY['dst', 'dst_hard', 'dst_app', 'dst_nokey', 'log', 'dst_cdc',
-	                  'dst_scd2', 'dist_from_local']) AS t;
+	                  'dst_scd2', 'dist_from_local', 'log_del', 'dst_hard_log']) AS t;
 SELECT create_distributed_table('events', 'tenant', colocate_with => 'src');
 SELECT create_distributed_table('rollup_dist', 'tenant', colocate_with => 'src');
 SELECT create_reference_table('rollup_ref');
@@ -172,6 +175,7 @@ INSERT INTO log (id, v, op, at)
 	SELECT i % 20, 'v' || i, CASE WHEN i % 7 = 0 THEN 'd' ELSE 'u' END,
 	       '2024-01-01'::timestamptz + i * interval '1 second'
 	FROM generate_series(1, 100) AS i;
+INSERT INTO log_del (id, v, deleted, at) SELECT id, v, op = 'd', at FROM log;
 INSERT INTO events SELECT i % 5, i, i, '2024-01-01'::timestamptz + i * interval '1 second'
 	FROM generate_series(1, 100) AS i;
 INSERT INTO ref_src SELECT i, 'r' || i, '2024-01-01'::timestamptz + i * interval '1 second'
@@ -187,6 +191,8 @@ SET client_min_messages = warning;
 SELECT incr_create_pipeline('merge_soft', 'src', 'dst', 'updated_at', mode => 'merge',
 	keys => '{id}', delete_column => 'deleted', soft_delete => true);
 SELECT incr_create_pipeline('merge_hard', 'src', 'dst_hard', 'updated_at', mode => 'merge',
+	keys => '{id}', delete_column => 'deleted');
+SELECT incr_create_pipeline('merge_hard_log', 'log_del', 'dst_hard_log', 'at', mode => 'merge',
 	keys => '{id}', delete_column => 'deleted');
 SELECT incr_create_pipeline('append_keys', 'src', 'dst_app', 'updated_at', keys => '{id}');
 SELECT incr_create_pipeline('append_nokey', 'src', 'dst_nokey', 'updated_at');
@@ -224,6 +230,8 @@ check "merge, hard deletes: counts" "ok 100 90 0 0 10" -c "$run_counts('merge_ha
 check "merge, hard deletes: target" "90" \
 	-c "SELECT count(*) FROM dst_hard d JOIN src s USING (id)
 	    WHERE (d.v, d.updated_at) = (s.v, s.updated_at) AND NOT s.deleted"
+# a change log: the last event of keys 0..19 is event 81..100; 84, 91 and 98 are deletes
+check "merge, hard deletes from a change log: counts" "ok 100 17 0 0 83" -c "$run_counts('merge_hard_log')"
 check "append with keys: counts" "ok 100 100 0 0 0" -c "$run_counts('append_keys')"
 check "append without keys: counts" "ok 100 100 0 0 0" -c "$run_counts('append_nokey')"
 check "append: targets" "100|100" \
@@ -264,6 +272,11 @@ q "$co" -c "UPDATE src SET v = v || 'x', deleted = id IN (3, 4) OR deleted,
 # read 26 (25 and the tie); ids 10 and 20 were deleted and stay so: soft, updated as deleted
 check "merge, soft deletes: second run" "ok 26 5 16 4 1" -c "$run_counts('merge_soft')"
 check "merge, hard deletes: second run" "ok 26 5 16 2 3" -c "$run_counts('merge_hard')"
+# key 1 deleted, key 2 changed, and the tie (key 0's last event) read again
+q "$co" -c "INSERT INTO log_del VALUES (1, 'gone', true, '2024-02-01'), (2, 'new', false, '2024-02-01')" >/dev/null
+check "merge, hard deletes from a change log: second run" "ok 3 0 1 1 1" -c "$run_counts('merge_hard_log')"
+check "merge, hard deletes from a change log: target" "16|new" \
+	-c "SELECT count(*), max(v) FILTER (WHERE id = 2) FROM dst_hard_log"
 check "merge: targets equal the source" "t|t" \
 	-c "SELECT (SELECT string_agg(concat_ws(',', id, v, deleted, updated_at), ';' ORDER BY id) FROM dst)
 	         = (SELECT string_agg(concat_ws(',', id, v, deleted, updated_at), ';' ORDER BY id) FROM src),
@@ -278,16 +291,21 @@ check "query into a reference rollup: second run" "ok 10 5 0 0 0" -c "$run_count
 check "query: rollups after the second run" "t|t" -c "$rollups_ok"
 
 # ---------------------------------------------------------------------------
-# Pushdown: a run over co-located tables is one statement over the shards.
+# Pushdown: a run over co-located tables is one statement over the shards
+# (two for a merge with hard deletes: the deletes, then the upserts).
 # Citus says at debug1 when it would rather collect the rows on the
-# coordinator or repartition them; a pushed-down run says neither.
-q "$co" -c "UPDATE src SET v = v || 'y', updated_at = to_timestamp(1706918400 + id) WHERE id > 50" >/dev/null
-for p in merge_soft append_keys; do
+# coordinator, repartition them, or plan a part of the statement on its own
+# (a CTE or subquery whose rows pass through the coordinator as an
+# intermediate result); a pushed-down run says none of these.
+q "$co" -c "UPDATE src SET v = v || 'y', updated_at = to_timestamp(1706918400 + id) WHERE id > 50" \
+	-c "INSERT INTO log_del VALUES (3, 'gone', true, '2024-02-02'), (4, 'newer', false, '2024-02-02')" >/dev/null
+for p in merge_soft append_keys merge_hard merge_hard_log; do
 	n=$((n + 1))
 	out=$(q "$co" -c "SET client_min_messages = debug1" -c "SELECT status FROM incr_run('$p')" 2>&1)
 	if [ "$(printf '%s\n' "$out" | tail -n 1)" = ok ] &&
 		! printf '%s\n' "$out" | grep -q -e 'Collecting INSERT ... SELECT results on coordinator' \
-			-e 'performing repartitioned INSERT ... SELECT'; then
+			-e 'performing repartitioned INSERT ... SELECT' -e 'generating subplan' \
+			-e 'recursively planning' -e 'intermediate result'; then
 		echo "ok $n - $p: no pull to the coordinator, no repartitioning"
 	else
 		echo "not ok $n - $p: no pull to the coordinator, no repartitioning"
@@ -295,32 +313,64 @@ for p in merge_soft append_keys; do
 		failures=$((failures + 1))
 	fi
 done
-# EXPLAIN of the statement incr_plan shows, with its parameters
+# EXPLAIN of the statements incr_plan shows, with their parameters, one after the other
 explain_plan() { # explain_plan PIPELINE
 	q "$co" <<SQL
 DO \$\$
+DECLARE
+	stmt text;
+	line text;
+	i int := 0;
 BEGIN
-	EXECUTE format('PREPARE run_stmt(timestamptz, timestamptz, timestamptz, bigint) AS %s',
+	FOR stmt IN SELECT x FROM regexp_split_to_table(
 		(SELECT string_agg(l, E'\n') FROM regexp_split_to_table(incr_plan('$1'), E'\n') AS l
-		 WHERE l NOT LIKE '--%'));
+		 WHERE l NOT LIKE '--%'), E';\n') AS x
+	LOOP
+		i := i + 1;
+		EXECUTE format('PREPARE run_stmt_%s(timestamptz, timestamptz, timestamptz, bigint) AS %s',
+			i, rtrim(stmt, ';'));
+	END LOOP;
+	FOR stmt IN SELECT 'EXECUTE run_stmt_' || n || '(''2024-01-01'', ''2024-03-01'', ''2024-01-01'', 0)'
+		FROM generate_series(1, i) AS n
+	LOOP
+		FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || stmt LOOP
+			RAISE NOTICE '%', line;
+		END LOOP;
+	END LOOP;
 END
 \$\$;
-EXPLAIN (COSTS OFF) EXECUTE run_stmt('2024-01-01', '2024-03-01', '2024-01-01', 0);
 SQL
 }
-merge_explain=$(explain_plan merge_soft)
-echo "# EXPLAIN of the statement of a merge run (incr_plan('merge_soft')):"
-printf '%s\n' "$merge_explain" | sed 's/^/#   /'
-n=$((n + 1))
-if printf '%s\n' "$merge_explain" | grep -q '^ *Custom Scan (Citus Adaptive)' &&
-	printf '%s\n' "$merge_explain" | grep -q 'Task Count: 4' &&
-	printf '%s\n' "$merge_explain" | grep -q 'Insert on dst_[0-9]* t' &&
-	! printf '%s\n' "$merge_explain" | grep -q 'INSERT/SELECT method'; then
-	echo "ok $n - merge: EXPLAIN shows one distributed INSERT ... SELECT over the 4 shards"
-else
-	echo "not ok $n - merge: EXPLAIN shows one distributed INSERT ... SELECT over the 4 shards"
-	failures=$((failures + 1))
-fi
+# check_pushdown NAME PIPELINE NODE...: EXPLAIN of the pipeline's statements is one
+# distributed plan each over the 4 shards, with the plan nodes given, one per
+# statement, and nothing planned apart or moved between the nodes
+check_pushdown() {
+	local name=$1 pipeline=$2 plan ok=1
+	shift 2
+	plan=$(explain_plan "$pipeline" 2>&1 | sed 's/^NOTICE:  //')
+	echo "# EXPLAIN of the statements of a run of $pipeline (incr_plan('$pipeline')):"
+	printf '%s\n' "$plan" | sed 's/^/#   /'
+	n=$((n + 1))
+	[ "$(printf '%s\n' "$plan" | grep -c '^Custom Scan (Citus Adaptive)')" -eq $# ] || ok=0
+	[ "$(printf '%s\n' "$plan" | grep -c '^ *Task Count: 4$')" -eq $# ] || ok=0
+	for node in "$@"; do
+		printf '%s\n' "$plan" | grep -q -- "$node" || ok=0
+	done
+	! printf '%s\n' "$plan" | grep -q -i -e 'INSERT/SELECT method' -e 'Distributed Subplan' \
+		-e 'intermediate' -e 'repartition' -e 'pull' || ok=0
+	if [ $ok -eq 1 ]; then
+		echo "ok $n - $name"
+	else
+		echo "not ok $n - $name"
+		failures=$((failures + 1))
+	fi
+}
+check_pushdown "merge: EXPLAIN shows one distributed INSERT ... SELECT over the 4 shards" merge_soft \
+	'->  Insert on dst_[0-9]* t'
+check_pushdown "merge, hard deletes: EXPLAIN shows a distributed DELETE, then INSERT, over the 4 shards" \
+	merge_hard '->  Delete on dst_hard_[0-9]* t' '->  Insert on dst_hard_[0-9]* t'
+check_pushdown "merge, hard deletes from a change log: EXPLAIN shows them over the 4 shards" \
+	merge_hard_log '->  Delete on dst_hard_log_[0-9]* t' '->  Insert on dst_hard_log_[0-9]* t'
 
 # A failed run leaves every shard and the checkpoint as they were: a row on
 # one shard breaks a constraint after rows of other shards were written.
@@ -337,7 +387,7 @@ check "the failed run is recorded" "error" \
 	-c "SELECT status FROM incr_runs WHERE pipeline = 'merge_soft' ORDER BY run_id DESC LIMIT 1"
 q "$co" -c "ALTER TABLE dst DROP CONSTRAINT no_boom" >/dev/null
 check "the next run loads the window" "ok 10 0 7 2 1" -c "$run_counts('merge_soft')"
-check "incr_status over Citus pipelines" "11|0" \
+check "incr_status over Citus pipelines" "12|0" \
 	-c "SELECT count(*), sum(rows_pending) FILTER (WHERE pipeline = 'merge_soft') FROM incr_status"
 
 # ---------------------------------------------------------------------------
