@@ -86,6 +86,14 @@ TombstoneUseFor(Pipeline *p, PipelineShape *shape)
 
 	if (!mode->keeps_tombstones || !mode->keeps_tombstones(p, shape) || !TombstonesKept())
 		return TOMBSTONES_OFF;
+
+	/*
+	 * Not over Citus (doc/citus.md, Limits): the statement would read
+	 * incr_tombstones, a table of the coordinator, beside the shards, which
+	 * Citus cannot plan ("correlated subqueries are not supported ...").
+	 */
+	if (PipelineOverCitus(p))
+		return TOMBSTONES_OFF;
 	return HasTombstones(p) ? TOMBSTONES_CHECK : TOMBSTONES_RECORD;
 }
 

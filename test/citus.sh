@@ -147,6 +147,7 @@ CREATE TABLE dst_cdc (id bigint PRIMARY KEY, v text);
 CREATE TABLE log_del (id bigint NOT NULL, v text, deleted boolean NOT NULL, at timestamptz NOT NULL,
 	PRIMARY KEY (id, at));
 CREATE TABLE dst_hard_log (id bigint PRIMARY KEY, v text);
+CREATE TABLE dst_hard_log_c (id bigint PRIMARY KEY, v text, at timestamptz);
 CREATE TABLE dst_scd2 (id bigint NOT NULL, v text, valid_from timestamptz NOT NULL,
 	valid_to timestamptz, is_current boolean NOT NULL, PRIMARY KEY (id, valid_from));
 CREATE TABLE events (tenant bigint NOT NULL, id bigint NOT NULL, amount int NOT NULL,
@@ -161,7 +162,7 @@ CREATE TABLE dist_from_local (id bigint PRIMARY KEY, v text, updated_at timestam
 SELECT create_distributed_table('src', 'id');
 SELECT create_distributed_table(t, 'id', colocate_with => 'src')
 	FROM unnest(ARRAY['dst', 'dst_hard', 'dst_app', 'dst_nokey', 'log', 'dst_cdc',
-	                  'dst_scd2', 'dist_from_local', 'log_del', 'dst_hard_log']) AS t;
+	                  'dst_scd2', 'dist_from_local', 'log_del', 'dst_hard_log', 'dst_hard_log_c']) AS t;
 SELECT create_distributed_table('events', 'tenant', colocate_with => 'src');
 SELECT create_distributed_table('rollup_dist', 'tenant', colocate_with => 'src');
 SELECT create_reference_table('rollup_ref');
@@ -193,6 +194,8 @@ SELECT incr_create_pipeline('merge_soft', 'src', 'dst', 'updated_at', mode => 'm
 SELECT incr_create_pipeline('merge_hard', 'src', 'dst_hard', 'updated_at', mode => 'merge',
 	keys => '{id}', delete_column => 'deleted');
 SELECT incr_create_pipeline('merge_hard_log', 'log_del', 'dst_hard_log', 'at', mode => 'merge',
+	keys => '{id}', delete_column => 'deleted');
+SELECT incr_create_pipeline('merge_hard_log_c', 'log_del', 'dst_hard_log_c', 'at', mode => 'merge',
 	keys => '{id}', delete_column => 'deleted');
 SELECT incr_create_pipeline('append_keys', 'src', 'dst_app', 'updated_at', keys => '{id}');
 SELECT incr_create_pipeline('append_nokey', 'src', 'dst_nokey', 'updated_at');
@@ -232,6 +235,9 @@ check "merge, hard deletes: target" "90" \
 	    WHERE (d.v, d.updated_at) = (s.v, s.updated_at) AND NOT s.deleted"
 # a change log: the last event of keys 0..19 is event 81..100; 84, 91 and 98 are deletes
 check "merge, hard deletes from a change log: counts" "ok 100 17 0 0 83" -c "$run_counts('merge_hard_log')"
+# the same into a target with the cursor column (on one node: with tombstones)
+check "merge, hard deletes from a change log, target with the cursor: counts" "ok 100 17 0 0 83" \
+	-c "$run_counts('merge_hard_log_c')"
 check "append with keys: counts" "ok 100 100 0 0 0" -c "$run_counts('append_keys')"
 check "append without keys: counts" "ok 100 100 0 0 0" -c "$run_counts('append_nokey')"
 check "append: targets" "100|100" \
@@ -277,6 +283,10 @@ q "$co" -c "INSERT INTO log_del VALUES (1, 'gone', true, '2024-02-01'), (2, 'new
 check "merge, hard deletes from a change log: second run" "ok 3 0 1 1 1" -c "$run_counts('merge_hard_log')"
 check "merge, hard deletes from a change log: target" "16|new" \
 	-c "SELECT count(*), max(v) FILTER (WHERE id = 2) FROM dst_hard_log"
+check "merge, hard deletes from a change log, target with the cursor: second run" "ok 3 0 1 1 1" \
+	-c "$run_counts('merge_hard_log_c')"
+check "merge, hard deletes from a change log, target with the cursor: target" "16|new|t" \
+	-c "SELECT count(*), max(v) FILTER (WHERE id = 2), max(at) = '2024-02-01' FROM dst_hard_log_c"
 check "merge: targets equal the source" "t|t" \
 	-c "SELECT (SELECT string_agg(concat_ws(',', id, v, deleted, updated_at), ';' ORDER BY id) FROM dst)
 	         = (SELECT string_agg(concat_ws(',', id, v, deleted, updated_at), ';' ORDER BY id) FROM src),
@@ -299,7 +309,7 @@ check "query: rollups after the second run" "t|t" -c "$rollups_ok"
 # intermediate result); a pushed-down run says none of these.
 q "$co" -c "UPDATE src SET v = v || 'y', updated_at = to_timestamp(1706918400 + id) WHERE id > 50" \
 	-c "INSERT INTO log_del VALUES (3, 'gone', true, '2024-02-02'), (4, 'newer', false, '2024-02-02')" >/dev/null
-for p in merge_soft append_keys merge_hard merge_hard_log; do
+for p in merge_soft append_keys merge_hard merge_hard_log merge_hard_log_c; do
 	n=$((n + 1))
 	out=$(q "$co" -c "SET client_min_messages = debug1" -c "SELECT status FROM incr_run('$p')" 2>&1)
 	if [ "$(printf '%s\n' "$out" | tail -n 1)" = ok ] &&
@@ -387,7 +397,7 @@ check "the failed run is recorded" "error" \
 	-c "SELECT status FROM incr_runs WHERE pipeline = 'merge_soft' ORDER BY run_id DESC LIMIT 1"
 q "$co" -c "ALTER TABLE dst DROP CONSTRAINT no_boom" >/dev/null
 check "the next run loads the window" "ok 10 0 7 2 1" -c "$run_counts('merge_soft')"
-check "incr_status over Citus pipelines" "12|0" \
+check "incr_status over Citus pipelines" "13|0" \
 	-c "SELECT count(*), sum(rows_pending) FILTER (WHERE pipeline = 'merge_soft') FROM incr_status"
 
 # ---------------------------------------------------------------------------
