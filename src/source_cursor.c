@@ -138,6 +138,23 @@ BuildPendingSql(Pipeline *p, const char *source_sql, bool from_start)
 }
 
 /*
+ * SELECT the first row past the checkpoint $1 (the first with any cursor
+ * value when from_start): one step into the cursor's index, which the
+ * ORDER BY makes the plan use even for a small source, where a scan would
+ * read every row to find none.  The scheduler asks it before running a
+ * pipeline it found idle (scheduler.c).
+ */
+char *
+BuildPastCheckpointSql(Pipeline *p, const char *source_sql, bool from_start)
+{
+	const char *c = quote_identifier(p->cursor_column);
+
+	return psprintf("SELECT s.%s FROM %s AS s WHERE s.%s %s ORDER BY s.%s LIMIT 1",
+					c, source_sql, c,
+					from_start ? "IS NOT NULL" : "OPERATOR(pg_catalog.>) $1", c);
+}
+
+/*
  * Refuse an xid8 cursor value above this cluster's next transaction id.  No
  * transaction here has had that id: the value comes from another
  * transaction-id history, such as the cluster a dump was taken from (pg_dump
