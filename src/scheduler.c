@@ -505,8 +505,9 @@ incr_launcher_main(Datum main_arg)
  *   statistics, which count every write, committed or not;
  * - and the source holds no row past the checkpoint: one step into the
  *   cursor's index, as the owner, so that new rows are loaded at the next
- *   tick, not when the writer's statistics reach shared memory (a second or
- *   so after its commit; up to 10 s for a session that goes on writing).
+ *   tick, not when the writer's counts reach shared memory (a session
+ *   flushes them when it goes idle, at most once a second, else about 10 s
+ *   later).
  *
  * A row that can still arrive at or below the checkpoint (a tie at the
  * checkpoint's value, late data within the lag) changes the counts.  The
