@@ -269,14 +269,15 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 		rec.finished_at = GetCurrentTimestamp();
 		rec.status = "skipped";
 		rec.error = "another run of the pipeline was in progress";
-		if (req->quiet_when_idle)
-			return (Datum) 0;
 		if (outcome)
 		{
 			outcome->record = rec;
 			outcome->moved = false;
 			outcome->checkpoint = NULL;
+			outcome->idle = false;
 		}
+		if (req->quiet_when_idle)
+			return (Datum) 0;
 		return InsertRun(NextRunId(), &rec);
 	}
 
@@ -376,14 +377,16 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	}
 	rec.finished_at = GetCurrentTimestamp();
 	rec.status = "ok";
-	if (req->quiet_when_idle && !res.moved &&
-		rec.rows_inserted + rec.rows_updated + rec.rows_deleted == 0)
-		return (Datum) 0;
 	if (outcome)
 	{
 		outcome->record = rec;
 		outcome->moved = res.moved && !req->backfill;
 		outcome->checkpoint = cp.isnull ? NULL : CursorValueOut(p, cp.value);
+		outcome->idle = !res.moved &&
+			rec.rows_inserted + rec.rows_updated + rec.rows_deleted == 0;
 	}
+	if (req->quiet_when_idle && !res.moved &&
+		rec.rows_inserted + rec.rows_updated + rec.rows_deleted == 0)
+		return (Datum) 0;
 	return InsertRun(run_id, &rec);
 }

@@ -25,6 +25,7 @@ typedef struct RunOutcome
 	RunRecord	record;
 	bool		moved;			/* the checkpoint moved */
 	char	   *checkpoint;		/* the checkpoint after the run, as text; NULL if none */
+	bool		idle;			/* it ran, moved nothing and wrote nothing */
 } RunOutcome;
 
 /*

@@ -20,7 +20,9 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_inherits.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -40,15 +42,21 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
 #include "catalog.h"
+#include "citus.h"
+#include "cursor.h"
+#include "mode.h"
 #include "run.h"
 #include "scheduler.h"
+#include "source_cursor.h"
 
 PGDLLEXPORT void incr_launcher_main(Datum main_arg);
 PGDLLEXPORT void incr_worker_main(Datum main_arg);
@@ -483,6 +491,46 @@ incr_launcher_main(Datum main_arg)
 	}
 }
 
+/*
+ * Idle pipelines.  Most scheduled runs find nothing to do, and a run costs a
+ * transaction, the checkpoint's row lock and the run statement, however
+ * little it reads.  So a pipeline whose last run was idle is not run again
+ * while nothing could have changed what that run saw:
+ *
+ * - its definition and its checkpoint rows are the same row versions (xmin):
+ *   a reset, a pause, a manual run that moved it, an altered definition all
+ *   make new ones;
+ * - its source's and target's tables (with their partitions) show the same
+ *   counts of rows inserted, updated and deleted in the cumulative
+ *   statistics, which count every write, committed or not;
+ * - and the source holds no row past the checkpoint: one step into the
+ *   cursor's index, as the owner, so that new rows are loaded at the next
+ *   tick, not when the writer's counts reach shared memory (a session
+ *   flushes them when it goes idle, at most once a second, else about 10 s
+ *   later).
+ *
+ * A row that can still arrive at or below the checkpoint (a tie at the
+ * checkpoint's value, late data within the lag) changes the counts.  The
+ * marks are taken before the run whose idleness they record, so a write the
+ * run could not see changes them.  Anything else that could change a run's
+ * outcome without a write (a revoked privilege, a dropped owner, a schema
+ * change to adapt to, a future timestamp coming due) is caught by a full run
+ * at least every IDLE_RECHECK_MS.  Only pipelines whose source and target are
+ * local tables (no views, foreign tables, row security on the source, or
+ * Citus) of the cursor source kind whose mode writes rows itself (not query)
+ * are skipped, only with track_counts on and record_idle_runs off.
+ */
+#define IDLE_RECHECK_MS 10000
+
+/* The marks of an idle run: see above. */
+typedef struct IdleMarks
+{
+	TransactionId pipeline_xmin;
+	TransactionId checkpoint_xmin;
+	int64		source_writes;
+	int64		target_writes;
+} IdleMarks;
+
 /* What a worker remembers of a pipeline between ticks. */
 typedef struct PipelineSchedule
 {
@@ -490,7 +538,22 @@ typedef struct PipelineSchedule
 	TimestampTz next_due;
 	int			failures;		/* consecutive */
 	bool		seen;			/* still scheduled at the last tick */
+	bool		idle;			/* its last run was idle: marks and idle_since hold */
+	IdleMarks	marks;			/* taken before that run */
+	TimestampTz idle_since;		/* when that run started */
+	char	   *probe_sql;		/* the probe of rows past the checkpoint, kept */
+	SPIPlanPtr	probe;
 } PipelineSchedule;
+
+/* A scheduled pipeline as read at a tick. */
+typedef struct ScheduledPipeline
+{
+	char	   *name;
+	int64		interval_ms;
+	bool		skippable;		/* marks is valid: the pipeline may be skipped when idle */
+	IdleMarks	marks;
+	bool		skip;			/* idle since its last run: do not run it now */
+} ScheduledPipeline;
 
 static PipelineSchedule *schedules = NULL;
 static int	nschedules = 0;
@@ -533,9 +596,153 @@ database_going_away(void)
 	return false;
 }
 
-/* Read the enabled pipelines with a schedule: names and schedule in ms. */
+/* Rows inserted, updated and deleted in a table and its partitions, as counted so far. */
+static int64
+table_writes(Oid relid)
+{
+	List	   *rels = find_all_inheritors(relid, NoLock, NULL);
+	ListCell   *lc;
+	int64		n = 0;
+
+	foreach(lc, rels)
+	{
+		PgStat_StatTabEntry *e = pgstat_fetch_stat_tabentry(lfirst_oid(lc));
+
+		if (e)
+			n += e->tuples_inserted + e->tuples_updated + e->tuples_deleted;
+	}
+	return n;
+}
+
+/* True if relid is a local table or partitioned table (without row security, if asked). */
+static bool
+local_table(Oid relid, bool refuse_row_security)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		ok;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	ok = (((Form_pg_class) GETSTRUCT(tup))->relkind == RELKIND_RELATION ||
+		  ((Form_pg_class) GETSTRUCT(tup))->relkind == RELKIND_PARTITIONED_TABLE) &&
+		!(refuse_row_security && ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity);
+	ReleaseSysCache(tup);
+	return ok;
+}
+
+/*
+ * True if an idle run of the pipeline may be skipped while its marks hold
+ * (see "Idle pipelines" above).
+ */
+static bool
+may_skip_when_idle(Pipeline *p, bool citus_installed)
+{
+	const ModeOps *mode = ModeOf(p);
+
+	return pgstat_track_counts && !incr_record_idle_runs &&
+		mode->source == SOURCE_CURSOR && !mode->user_statement &&
+		local_table(p->source, true) && local_table(p->target, false) &&
+		!(citus_installed && PipelineOverCitus(p));
+}
+
+/* How long the probe may wait (for a lock on the source) before the pipeline just runs. */
+#define IDLE_PROBE_TIMEOUT_MS 1000
+
+/*
+ * Does the source hold a row past the checkpoint?  Asked as the owner,
+ * restricted as in a run, in a subtransaction: whatever fails (the owner
+ * may not read the source any more, a lock is not granted in time) answers
+ * yes, and the run that follows reports it.  The plan is kept.
+ */
+static bool
+rows_past_checkpoint(Pipeline *p, PipelineSchedule *s, Checkpoint *cp, MemoryContext cxt)
+{
+	ResourceOwner owner = CurrentResourceOwner;
+	Oid			save_userid;
+	int			save_sec_context;
+	char	   *sql;
+	bool		found = true;
+
+	sql = BuildPastCheckpointSql(p, quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->source)),
+															   get_rel_name(p->source)),
+								 cp->isnull);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		SetUserIdAndSecContext(p->owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+		enable_timeout_after(STATEMENT_TIMEOUT, IDLE_PROBE_TIMEOUT_MS);
+		if (s->probe == NULL || strcmp(s->probe_sql, sql) != 0)
+		{
+			SPIPlanPtr	plan = SPI_prepare(sql, cp->isnull ? 0 : 1, &p->cursor_type);
+
+			if (plan == NULL || SPI_keepplan(plan) != 0)
+				elog(ERROR, "could not prepare the idle probe: %s", sql);
+			if (s->probe)
+			{
+				SPI_freeplan(s->probe);
+				pfree(s->probe_sql);
+			}
+			s->probe = plan;
+			s->probe_sql = MemoryContextStrdup(SchedulerContext, sql);
+		}
+		if (SPI_execute_plan(s->probe, &cp->value, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not run the idle probe: %s", sql);
+		found = (SPI_processed > 0);
+		disable_timeout(STATEMENT_TIMEOUT, false);
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		disable_timeout(STATEMENT_TIMEOUT, false);
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		/* the abort restores the worker's identity */
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		found = true;
+	}
+	PG_END_TRY();
+	return found;
+}
+
+/*
+ * Decide whether a due pipeline was idle at its last run and still is: the
+ * same marks, within IDLE_RECHECK_MS of that run, and no row past the
+ * checkpoint.  tup holds the columns of read_scheduled's query.
+ */
+static bool
+still_idle(ScheduledPipeline *sp, PipelineSchedule *s, HeapTuple tup, TupleDesc desc,
+		   Pipeline *p, TimestampTz now, MemoryContext cxt)
+{
+	Checkpoint	cp;
+	bool		isnull;
+	Datum		d;
+
+	if (!s->idle || now < s->next_due ||
+		TimestampDifferenceExceeds(s->idle_since, now, IDLE_RECHECK_MS) ||
+		memcmp(&s->marks, &sp->marks, sizeof(IdleMarks)) != 0)
+		return false;
+	/* the checkpoint row was there at the last run, so it is now (same xmin) */
+	d = SPI_getbinval(tup, desc, 10 + CursorCheckpointColumn(p), &isnull);
+	cp.isnull = isnull;
+	cp.value = isnull ? (Datum) 0 : CursorFromCheckpoint(p, d);
+	return !rows_past_checkpoint(p, s, &cp, cxt);
+}
+
+/*
+ * Read the enabled pipelines with a schedule, in one transaction: names,
+ * schedules in ms, and for the pipelines due now whether they are still
+ * idle since their last run (see "Idle pipelines").
+ */
 static int
-read_scheduled(MemoryContext cxt, char ***names, int64 **intervals, bool *installed)
+read_scheduled(MemoryContext cxt, ScheduledPipeline **out, bool *installed)
 {
 	static bool missing_logged = false;
 	int			n = 0;
@@ -554,27 +761,63 @@ read_scheduled(MemoryContext cxt, char ***names, int64 **intervals, bool *instal
 	}
 	else
 	{
+		const char *schema = ExtensionSchemaQuoted();
+		bool		citus_installed = OidIsValid(get_extension_oid("citus", true));
+		TimestampTz now = GetCurrentTimestamp();
+		SPITupleTable *rows;
+
 		missing_logged = false;
 		pgstat_report_activity(STATE_RUNNING, "incremental: reading schedules");
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute(psprintf("SELECT name, (pg_catalog.date_part('epoch', schedule)"
-								 " OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8"
-								 " FROM %s.incr_pipelines WHERE enabled AND schedule IS NOT NULL"
-								 " ORDER BY name", ExtensionSchemaQuoted()),
+		if (SPI_execute(psprintf("SELECT p.name, (pg_catalog.date_part('epoch', p.schedule)"
+								 " OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8,"
+								 " p.xmin, c.xmin, p.source::pg_catalog.oid, p.target::pg_catalog.oid,"
+								 " p.cursor_column::pg_catalog.text, p.cursor_type::pg_catalog.oid,"
+								 " p.owner::pg_catalog.oid, p.mode,"
+								 " c.value_timestamptz, c.value_timestamp, c.value_date, c.value_numeric"
+								 " FROM %s.incr_pipelines AS p LEFT JOIN %s.incr_checkpoints AS c"
+								 " ON c.pipeline OPERATOR(pg_catalog.=) p.name"
+								 " WHERE p.enabled AND p.schedule IS NOT NULL"
+								 " ORDER BY p.name", schema, schema),
 						true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the pipelines' schedules");
 		n = SPI_processed;
-		*names = MemoryContextAlloc(cxt, (n + 1) * sizeof(char *));
-		*intervals = MemoryContextAlloc(cxt, (n + 1) * sizeof(int64));
+		rows = SPI_tuptable;	/* the probes' results replace SPI_tuptable */
+		*out = MemoryContextAllocZero(cxt, (n + 1) * sizeof(ScheduledPipeline));
 		for (int i = 0; i < n; i++)
 		{
+			HeapTuple	tup = rows->vals[i];
+			TupleDesc	desc = rows->tupdesc;
+			ScheduledPipeline *sp = &(*out)[i];
+			char	   *mode;
 			bool		isnull;
-			char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			Pipeline	p;
 
-			(*names)[i] = MemoryContextStrdup(cxt, name);
-			(*intervals)[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-														  SPI_tuptable->tupdesc, 2, &isnull));
+			sp->name = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 1));
+			sp->interval_ms = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+
+			/* just what the checks and the probe use of a definition */
+			memset(&p, 0, sizeof(p));
+			p.name = sp->name;
+			p.source = DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
+			p.target = DatumGetObjectId(SPI_getbinval(tup, desc, 6, &isnull));
+			p.cursor_column = SPI_getvalue(tup, desc, 7);
+			p.cursor_type = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
+			p.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 9, &isnull));
+			mode = SPI_getvalue(tup, desc, 10);
+			(void) SPI_getbinval(tup, desc, 4, &isnull);
+			if (isnull || p.cursor_column == NULL || mode == NULL ||
+				!PipelineModeFromName(mode, &p.mode) ||
+				!CursorKindFromType(p.cursor_type, &p.cursor_kind) ||
+				!may_skip_when_idle(&p, citus_installed))
+				continue;
+			sp->skippable = true;
+			sp->marks.pipeline_xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 3, &isnull));
+			sp->marks.checkpoint_xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 4, &isnull));
+			sp->marks.source_writes = table_writes(p.source);
+			sp->marks.target_writes = table_writes(p.target);
+			sp->skip = still_idle(sp, schedule_of(sp->name, now), tup, desc, &p, now, cxt);
 		}
 		SPI_finish();
 	}
@@ -629,14 +872,16 @@ log_terminated_run(int code, Datum arg)
  * timer is its own), so that one run that hangs cannot stall the others.
  */
 static bool
-run_scheduled(const char *name, MemoryContext cxt)
+run_scheduled(const char *name, MemoryContext cxt, bool *idle)
 {
 	RunFailure	failure;
 	RunRequest	req;
+	RunOutcome	outcome;
 	bool		ok = true;
 	int			timeout_ms = incr_run_timeout;
 	TimestampTz started;
 
+	*idle = false;
 	memset(&failure, 0, sizeof(failure));
 	failure.cxt = cxt;
 	memset(&req, 0, sizeof(req));
@@ -667,7 +912,9 @@ run_scheduled(const char *name, MemoryContext cxt)
 								 timeout_ms + RUN_TIMEOUT_GRACE_MS);
 		}
 		running_pipeline = name;
-		(void) ExecuteRun(&req, NULL);
+		memset(&outcome, 0, sizeof(outcome));
+		(void) ExecuteRun(&req, &outcome);
+		*idle = outcome.idle;
 		running_pipeline = NULL;
 		disable_timeout(STATEMENT_TIMEOUT, false);
 		if (run_terminate_timeout != MAX_TIMEOUTS)
@@ -791,8 +1038,7 @@ incr_worker_main(Datum main_arg)
 									 ALLOCSET_DEFAULT_SIZES);
 	for (TimestampTz last_tick = 0, last_prune = 0;;)
 	{
-		char	  **names = NULL;
-		int64	   *intervals = NULL;
+		ScheduledPipeline *due = NULL;
 		bool		installed;
 		int			n;
 		TimestampTz now;
@@ -833,7 +1079,7 @@ incr_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(tick_cxt);
 		PG_TRY();
 		{
-			n = read_scheduled(tick_cxt, &names, &intervals, &installed);
+			n = read_scheduled(tick_cxt, &due, &installed);
 		}
 		PG_CATCH();
 		{
@@ -851,31 +1097,47 @@ incr_worker_main(Datum main_arg)
 			schedules[i].seen = false;
 		for (int i = 0; i < n; i++)
 		{
-			PipelineSchedule *s = schedule_of(names[i], now);
-			int64		wait_ms = intervals[i];
+			ScheduledPipeline *sp = &due[i];
+			PipelineSchedule *s = schedule_of(sp->name, now);
+			int64		wait_ms = sp->interval_ms;
+			TimestampTz started;
+			bool		idle;
 
 			s->seen = true;
 			if (now < s->next_due)
 			{
-				publish_schedule(names[i], now, s->next_due, s->failures, 0);
+				publish_schedule(sp->name, now, s->next_due, s->failures, 0);
 				continue;
 			}
-			if (run_scheduled(names[i], tick_cxt))
+			/* idle since its last run, and nothing that run saw has changed */
+			if (sp->skip)
+			{
+				s->next_due = TimestampTzPlusMilliseconds(now, wait_ms);
+				publish_schedule(sp->name, now, s->next_due, s->failures, 0);
+				continue;
+			}
+			started = GetCurrentTimestamp();
+			if (run_scheduled(sp->name, tick_cxt, &idle))
 			{
 				s->failures = 0;
 				succeeded = GetCurrentTimestamp();
+				/* the marks were taken before the run, so they cover what it saw */
+				s->idle = idle && sp->skippable;
+				s->marks = sp->marks;
+				s->idle_since = started;
 			}
 			else
 			{
+				s->idle = false;
 				/* back off: schedule times 2^failures, at most 5 minutes */
 				s->failures++;
 				for (int k = 0; k < s->failures && wait_ms < MAX_BACKOFF_MS; k++)
 					wait_ms *= 2;
-				wait_ms = Min(Max(wait_ms, intervals[i]), Max(MAX_BACKOFF_MS, intervals[i]));
+				wait_ms = Min(Max(wait_ms, sp->interval_ms), Max(MAX_BACKOFF_MS, sp->interval_ms));
 			}
 			now = GetCurrentTimestamp();
 			s->next_due = TimestampTzPlusMilliseconds(now, wait_ms);
-			publish_schedule(names[i], now, s->next_due, s->failures, succeeded);
+			publish_schedule(sp->name, now, s->next_due, s->failures, succeeded);
 			succeeded = 0;
 			CHECK_FOR_INTERRUPTS();
 		}
@@ -885,6 +1147,11 @@ incr_worker_main(Datum main_arg)
 			if (!schedules[i].seen)
 			{
 				publish_schedule(schedules[i].name, 0, 0, 0, 0);
+				if (schedules[i].probe)
+				{
+					SPI_freeplan(schedules[i].probe);
+					pfree(schedules[i].probe_sql);
+				}
 				pfree(schedules[i].name);
 				schedules[i] = schedules[--nschedules];
 				i--;
@@ -896,6 +1163,12 @@ incr_worker_main(Datum main_arg)
 			prune_runs(tick_cxt);
 			last_prune = GetCurrentTimestamp();
 		}
+		/*
+		 * A background worker's table statistics wait for this: the counts
+		 * of what its runs wrote must reach the marks of the pipelines that
+		 * read those targets, at the next tick.
+		 */
+		pgstat_report_stat(true);
 		MemoryContextSwitchTo(TopMemoryContext);
 	}
 }

@@ -56,6 +56,7 @@
 #include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "rewrite/rewriteHandler.h"
@@ -134,6 +135,23 @@ BuildPendingSql(Pipeline *p, const char *source_sql, bool from_start)
 					ctx.citus ? " 1" : "", source_sql, c,
 					from_start ? "IS NOT NULL" :
 					psprintf("OPERATOR(pg_catalog.>) %s", sql_param(&ctx, p, 1)));
+}
+
+/*
+ * SELECT the first row past the checkpoint $1 (the first with any cursor
+ * value when from_start): one step into the cursor's index, which the
+ * ORDER BY makes the plan use even for a small source, where a scan would
+ * read every row to find none.  The scheduler asks it before running a
+ * pipeline it found idle (scheduler.c).
+ */
+char *
+BuildPastCheckpointSql(Pipeline *p, const char *source_sql, bool from_start)
+{
+	const char *c = quote_identifier(p->cursor_column);
+
+	return psprintf("SELECT s.%s FROM %s AS s WHERE s.%s %s ORDER BY s.%s LIMIT 1",
+					c, source_sql, c,
+					from_start ? "IS NOT NULL" : "OPERATOR(pg_catalog.>) $1", c);
 }
 
 /*
@@ -455,6 +473,114 @@ oldest_running_xid8(void)
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 }
 
+/*
+ * The window queries, prepared once per session and kept, most recently used
+ * first, as the run statements are (statement.c): parsing and planning them
+ * was a good part of a run that finds nothing to do.  An entry is found by
+ * its text and parameter type; the plan cache takes care of the relations,
+ * privileges and settings under it.  A query that is executing is counted,
+ * and never freed under it (a function of a source view may start a run).
+ */
+typedef struct WindowPlan
+{
+	char	   *sql;
+	Oid			type;
+	SPIPlanPtr	plan;
+	int			use_count;
+	bool		dropped;
+} WindowPlan;
+
+#define WINDOW_PLANS_KEPT 256
+static List *window_plans = NIL;
+
+/* Free a window plan out of window_plans, now or when its last use ends. */
+static void
+window_plan_drop(WindowPlan *entry)
+{
+	entry->dropped = true;
+	if (entry->use_count > 0)
+		return;
+	SPI_freeplan(entry->plan);
+	pfree(entry->sql);
+	pfree(entry);
+}
+
+/* Return the kept plan of a window query, preparing it the first time. */
+static WindowPlan *
+window_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	ListCell   *lc;
+	WindowPlan *entry = NULL;
+	MemoryContext old;
+	SPIPlanPtr	plan;
+
+	foreach(lc, window_plans)
+	{
+		WindowPlan *e = (WindowPlan *) lfirst(lc);
+
+		if (e->type == argtypes[0] && strcmp(e->sql, sql) == 0)
+		{
+			window_plans = foreach_delete_current(window_plans, lc);
+			entry = e;
+			break;
+		}
+	}
+	if (entry == NULL)
+	{
+		plan = SPI_prepare(sql, nargs, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare a window query (%s): %s",
+				 SPI_result_code_string(SPI_result), sql);
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not keep the plan of a window query: %s", sql);
+		entry = MemoryContextAllocZero(TopMemoryContext, sizeof(WindowPlan));
+		entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
+		entry->type = argtypes[0];
+		entry->plan = plan;
+	}
+	/* push out the least recently used entries no query is executing */
+	for (int i = list_length(window_plans) - 1;
+		 i >= 0 && list_length(window_plans) >= WINDOW_PLANS_KEPT; i--)
+	{
+		WindowPlan *e = (WindowPlan *) list_nth(window_plans, i);
+
+		if (e->use_count == 0)
+		{
+			window_plans = list_delete_nth_cell(window_plans, i);
+			window_plan_drop(e);
+		}
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	window_plans = lcons(entry, window_plans);
+	MemoryContextSwitchTo(old);
+	return entry;
+}
+
+/* Execute a window query with its kept plan (a plan of its own over Citus). */
+static int
+execute_window_query(Pipeline *p, const char *sql, int nargs, Oid *argtypes, Datum *args)
+{
+	WindowPlan *entry;
+	int			ret;
+
+	if (PipelineOverCitus(p))
+		return SPI_execute_with_args(sql, nargs, argtypes, args, NULL, true, 1);
+	entry = window_plan(sql, nargs, argtypes);
+	entry->use_count++;
+	PG_TRY();
+	{
+		ret = SPI_execute_plan(entry->plan, args, NULL, true, 1);
+	}
+	PG_FINALLY();
+	{
+		entry->use_count--;
+		if (entry->dropped)
+			window_plan_drop(entry);
+	}
+	PG_END_TRY();
+	return ret;
+}
+
 /* Run a one-column query of the window; false if it returned no row or NULL. */
 static bool
 query_cursor_value(Pipeline *p, const char *sql, int nargs, Datum *args, Datum *result)
@@ -463,7 +589,7 @@ query_cursor_value(Pipeline *p, const char *sql, int nargs, Datum *args, Datum *
 	bool		isnull;
 	int			ret;
 
-	ret = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, true, 1);
+	ret = execute_window_query(p, sql, nargs, argtypes, args);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "window query failed (SPI result %d): %s", ret, sql);
 	if (SPI_processed == 0)

@@ -15,6 +15,8 @@
 
 extern char *BuildPendingSql(Pipeline *pipeline, const char *source_sql,
 							 bool from_start);
+extern char *BuildPastCheckpointSql(Pipeline *pipeline, const char *source_sql,
+									bool from_start);
 extern bool SourceIsSubscribed(Oid source);
 extern void CheckXid8FromThisCluster(Pipeline *pipeline, char source_relkind,
 									 Datum value, const char *what);

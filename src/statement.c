@@ -77,8 +77,12 @@ typedef struct RunPlan
  */
 #define RUN_GENERIC_PLAN_ROWS 1000
 
-/* Kept run statements, most recently used first; about RUN_PLANS_KEPT. */
-#define RUN_PLANS_KEPT 64
+/*
+ * Kept run statements, most recently used first; about RUN_PLANS_KEPT.  The
+ * scheduler's worker runs every scheduled pipeline of its database in one
+ * session: with more pipelines than entries, each run would plan again.
+ */
+#define RUN_PLANS_KEPT 256
 static List *run_plans = NIL;
 
 /* Free an entry that is out of run_plans, now or when its last run ends. */

@@ -17,17 +17,17 @@ CREATE TABLE kp_a (id int PRIMARY KEY, v int, seq bigint);
 SELECT incr_create_pipeline('kp_a', 'kp_src', 'kp_a', 'seq', mode => 'merge', keys => ARRAY['id']);
 DO $$
 BEGIN
-    FOR i IN 1..70 LOOP
+    FOR i IN 1..270 LOOP
         EXECUTE format('CREATE TABLE kp_b%s (id int PRIMARY KEY, v int, seq bigint)', i);
         PERFORM incr_create_pipeline('kp_b' || i, 'kp_src', 'kp_b' || i, 'seq',
                                      mode => 'merge', keys => ARRAY['id']);
     END LOOP;
 END $$;
 
--- every write of kp_a runs the 70 other pipelines
+-- every write of kp_a runs the 270 other pipelines (more than the 256 run statements a session keeps)
 CREATE FUNCTION kp_run_others() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    FOR i IN 1..70 LOOP
+    FOR i IN 1..270 LOOP
         PERFORM incr_run('kp_b' || i);
     END LOOP;
     RETURN NULL;
@@ -36,17 +36,17 @@ CREATE TRIGGER kp_others AFTER INSERT ON kp_a FOR EACH STATEMENT EXECUTE FUNCTIO
 
 INSERT INTO kp_src SELECT g, g, g FROM generate_series(1, 10) g;
 SELECT is((SELECT rows_inserted FROM incr_run('kp_a')), 10::bigint,
-    'a first run, with a plan of its own, runs 70 others from its trigger');
+    'a first run, with a plan of its own, runs 270 others from its trigger');
 INSERT INTO kp_src VALUES (11, 11, 11);
 SELECT is((SELECT rows_inserted FROM incr_run('kp_a')), 1::bigint,
-    'a second run, on the kept plan, survives 70 runs inside it pushing its plan out');
+    'a second run, on the kept plan, survives 270 runs inside it pushing its plan out');
 UPDATE kp_src SET v = -v, seq = seq + 100 WHERE id <= 3;
 SELECT results_eq($$SELECT rows_read, rows_updated FROM incr_run('kp_a')$$,
     $$VALUES (4::bigint, 3::bigint)$$, 'and a third one, after them');
 
 SELECT is((SELECT count(*) FROM kp_src s JOIN kp_a t USING (id) WHERE (s.v, s.seq) = (t.v, t.seq)),
     11::bigint, 'the outer target equals the source');
-SELECT is((SELECT count(*) FROM kp_src s JOIN kp_b70 t USING (id) WHERE (s.v, s.seq) = (t.v, t.seq)),
+SELECT is((SELECT count(*) FROM kp_src s JOIN kp_b270 t USING (id) WHERE (s.v, s.seq) = (t.v, t.seq)),
     11::bigint, 'so does the target of the last inner pipeline');
 
 -- same name, another definition: a new statement, not the kept one
