@@ -65,6 +65,7 @@
 #include "storage/lmgr.h"
 #include "storage/procarray.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -1404,9 +1405,10 @@ const SourceKind source_wal = {
 
 /*
  * _incr_wal_slot(name): the slot of a wal pipeline, the WAL it retains
- * (bytes from its restart position to the WAL written now) and its state,
- * as pg_replication_slots names it ('missing' without a slot); NULLs for
- * other pipelines.  For incr_status.
+ * (bytes from its restart position to the WAL written now) and its state as
+ * pg_replication_slots.wal_status names it (reserved, extended, unreserved,
+ * lost), or 'missing'; NULLs for other pipelines and for callers who may not
+ * act on the pipeline.  For incr_status.
  */
 Datum
 incremental_wal_slot(PG_FUNCTION_ARGS)
@@ -1416,35 +1418,55 @@ incremental_wal_slot(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	bool		nulls[3] = {false, true, false};
 	ReplicationSlot *s;
+	bool		found = false;
+	XLogRecPtr	restart = InvalidXLogRecPtr;
+	const char *status;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (!PipelineIsWal(p) || p->wal_slot == NULL)
+	if (!PipelineIsWal(p) || p->wal_slot == NULL ||
+		!has_privs_of_role(GetUserId(), p->owner))
 		PG_RETURN_NULL();
-	values[0] = CStringGetTextDatum(p->wal_slot);
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	s = SearchNamedReplicationSlot(p->wal_slot, false);
-	if (s == NULL)
-		values[2] = CStringGetTextDatum("missing");
-	else
+	if (s != NULL)
 	{
-		XLogRecPtr	restart;
-
+		found = true;
 		SpinLockAcquire(&s->mutex);
 		restart = s->data.restart_lsn;
 		SpinLockRelease(&s->mutex);
-		if (restart == InvalidXLogRecPtr)
-			values[2] = CStringGetTextDatum("lost");
-		else
-		{
-			XLogRecPtr	now = RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) : GetXLogWriteRecPtr();
-
-			values[1] = DirectFunctionCall1(int8_numeric, Int64GetDatum(now > restart ? now - restart : 0));
-			nulls[1] = false;
-			values[2] = CStringGetTextDatum(max_slot_wal_keep_size_mb >= 0 ?
-											"reserved, limited by max_slot_wal_keep_size" : "reserved");
-		}
 	}
 	LWLockRelease(ReplicationSlotControlLock);
+
+	if (!found)
+		status = "missing";
+	else
+	{
+		switch (GetWALAvailability(restart))
+		{
+			case WALAVAIL_RESERVED:
+				status = "reserved";
+				break;
+			case WALAVAIL_EXTENDED:
+				status = "extended";
+				break;
+			case WALAVAIL_UNRESERVED:
+				status = "unreserved";
+				break;
+			default:
+				status = "lost";
+				break;
+		}
+	}
+	if (found && restart != InvalidXLogRecPtr)
+	{
+		XLogRecPtr	now = RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) : GetXLogWriteRecPtr();
+
+		values[1] = DirectFunctionCall1(int8_numeric,
+										Int64GetDatum(now > restart ? (int64) (now - restart) : 0));
+		nulls[1] = false;
+	}
+	values[0] = CStringGetTextDatum(p->wal_slot);
+	values[2] = CStringGetTextDatum(status);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
