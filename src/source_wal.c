@@ -74,6 +74,7 @@
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
@@ -153,6 +154,43 @@ refuse_keys_outside_identity(Pipeline *p, Relation rel)
 }
 
 /*
+ * Refuse a source under row-level security for the current user: decoded
+ * changes pass no policy, so they would hand out rows the user's SELECT
+ * cannot see.
+ */
+static void
+refuse_row_security(Pipeline *p, Oid relid)
+{
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("wal pipeline \"%s\" cannot read source \"%s\" under row-level security",
+						p->name, get_rel_name(relid)),
+				 errdetail("Changes decoded from the WAL pass no policy: they would include rows role \"%s\" cannot select.",
+						   GetUserNameFromId(GetUserId(), false)),
+				 errhint("Let a role that bypasses row-level security own the pipeline, or use capture => 'cursor'.")));
+}
+
+/*
+ * Refuse to run with a publication that is not the pipeline's own: missing,
+ * not the extension's (dropped and made again by someone else), or no longer
+ * publishing the source (its changes would be silently left out).
+ */
+static void
+check_publication(Pipeline *p)
+{
+	Oid			pubid = get_publication_oid(p->wal_slot, true);
+
+	if (!OidIsValid(pubid) || !ExtensionOwnsObject(PublicationRelationId, pubid) ||
+		!list_member_oid(GetPublicationRelations(pubid, PUBLICATION_PART_ROOT), p->source))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("publication \"%s\" of wal pipeline \"%s\" is missing or was changed", p->wal_slot, p->name),
+				 errdetail("A wal pipeline reads its source's changes through its own publication, which must publish the source alone."),
+				 errhint("Drop the pipeline and create it again.")));
+}
+
+/*
  * Check what a wal pipeline needs beyond the checks of every pipeline:
  * logical WAL, a mode that takes changes, no cursor column, a table (plain
  * or partitioned, not temporary) whose replica identity covers the keys.
@@ -197,6 +235,7 @@ WalCheckDefinition(Pipeline *p, bool cursor_given)
 				 errdetail("Temporary and unlogged tables write no changes to the WAL."),
 				 errhint("Use a logged table, or capture => 'cursor'.")));
 	refuse_keys_outside_identity(p, rel);
+	refuse_row_security(p, p->source);
 	relation_close(rel, NoLock);
 }
 
@@ -1295,6 +1334,9 @@ wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint
 	int64		counts[RUN_SQL_NCOUNTS];
 
 	memset(&res->window, 0, sizeof(RunWindow));
+	/* as the owner: what the owner's SELECT could not see, decoding must not give */
+	refuse_row_security(p, p->source);
+	check_publication(p);
 	if (cp->isnull)
 	{
 		copy_source(p, shape, rec, res, cxt, confirmed);

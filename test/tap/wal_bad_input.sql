@@ -7,10 +7,12 @@
 --     source (no changes in the WAL to decode);
 --   * keys outside the source's replica identity, or a source without one
 --     (a delete carries only the identity);
+--   * a source under row-level security for the creating role (decoded
+--     changes pass no policy);
 -- and the first run of a wal pipeline refuses to create its slot in a
 -- transaction that has already written (PostgreSQL cannot).
 BEGIN;
-SELECT plan(15);
+SELECT plan(16);
 SET LOCAL client_min_messages = warning;
 
 CREATE TABLE wb_src (id int PRIMARY KEY, code text NOT NULL UNIQUE, v text);
@@ -47,6 +49,17 @@ SELECT throws_ok($$SELECT incr_create_pipeline('wb', 'wb_src', 'wb_dst', mode =>
 SELECT throws_ok($$SELECT incr_create_pipeline('wb', 'wb_noid', 'wb_dst', mode => 'merge', keys => ARRAY['id'], capture => 'wal')$$,
     '22023', 'source "wb_noid" of wal pipeline "wb" has no replica identity',
     'a source without replica identity is refused');
+CREATE ROLE wb_reader;
+CREATE TABLE wb_rls (id int PRIMARY KEY, code text, v text);
+ALTER TABLE wb_rls ENABLE ROW LEVEL SECURITY;
+CREATE POLICY wb_rls_some ON wb_rls FOR SELECT USING (id < 10);
+GRANT SELECT ON wb_rls TO wb_reader;
+GRANT ALL ON wb_dst TO wb_reader;
+SET LOCAL ROLE wb_reader;
+SELECT throws_ok($$SELECT incr_create_pipeline('wb', 'wb_rls', 'wb_dst', mode => 'merge', keys => ARRAY['id'], capture => 'wal')$$,
+    '42501', 'wal pipeline "wb" cannot read source "wb_rls" under row-level security',
+    'a source under row-level security is refused');
+RESET ROLE;
 SELECT is((SELECT count(*) FROM pg_publication WHERE pubname LIKE 'incr\_%')::int, 0,
     'no refused definition left a publication behind');
 
