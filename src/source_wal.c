@@ -208,6 +208,12 @@ WalCheckDefinition(Pipeline *p, bool cursor_given)
 						PipelineModeName(p->mode), p->name),
 				 errdetail("capture => 'wal' feeds the changes of a table to modes append, merge and scd2."),
 				 errhint("Use mode merge, append or scd2, or leave capture out.")));
+	if (p->delete_column && !p->soft_delete)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wal pipeline \"%s\" takes delete_column only with soft_delete", p->name),
+				 errdetail("Its deletes are the source's own DELETEs, read from the WAL; delete_column names the target column soft_delete sets on deleted rows."),
+				 errhint("Pass soft_delete => true, or leave delete_column out.")));
 	if (cursor_given)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -2,6 +2,7 @@
 -- that cannot work, each with its SQLSTATE and message, and creates nothing:
 --   * an unknown capture; capture for a files pipeline;
 --   * a cursor_column or a lag (changes come from the WAL, in commit order);
+--   * a delete_column without soft_delete (deletes come from the WAL);
 --   * modes cdc and query (they take no decoded changes);
 --   * a view, a materialized view, a temporary or an unlogged table as the
 --     source (no changes in the WAL to decode);
@@ -12,7 +13,7 @@
 -- and the first run of a wal pipeline refuses to create its slot in a
 -- transaction that has already written (PostgreSQL cannot).
 BEGIN;
-SELECT plan(16);
+SELECT plan(17);
 SET LOCAL client_min_messages = warning;
 
 CREATE TABLE wb_src (id int PRIMARY KEY, code text NOT NULL UNIQUE, v text);
@@ -31,6 +32,8 @@ SELECT throws_ok($$SELECT incr_create_pipeline('wb', 'wb_src', 'wb_dst', 'id', m
     '22023', 'wal pipeline "wb" takes no cursor_column', 'cursor_column is refused');
 SELECT throws_ok($$SELECT incr_create_pipeline('wb', 'wb_src', 'wb_dst', mode => 'merge', keys => ARRAY['id'], lag => '1 minute', capture => 'wal')$$,
     '22023', 'wal pipeline "wb" cannot have a lag', 'lag is refused');
+SELECT throws_ok($$SELECT incr_create_pipeline('wb', 'wb_src', 'wb_dst', mode => 'merge', keys => ARRAY['id'], delete_column => 'v', capture => 'wal')$$,
+    '22023', 'wal pipeline "wb" takes delete_column only with soft_delete', 'delete_column without soft_delete is refused');
 SELECT throws_ok($$SELECT incr_create_pipeline('wb', 'wb_src', 'wb_dst', mode => 'cdc', keys => ARRAY['id'], payload_column => 'v', capture => 'wal')$$,
     '0A000', 'cdc pipeline "wb" cannot capture changes from the WAL', 'mode cdc is refused');
 SELECT throws_ok($$SELECT incr_create_pipeline('wb', 'wb_src', 'wb_dst', mode => 'query', command => 'SELECT 1', capture => 'wal')$$,
