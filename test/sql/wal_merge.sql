@@ -4,7 +4,8 @@
 -- transactions and subtransactions never appear; an update that leaves a
 -- large (TOASTed) column untouched keeps the target's value; a transaction
 -- larger than logical_decoding_work_mem works; batch_size ends a run on a
--- transaction boundary; only the source's changes are read; incr_status
+-- transaction boundary and incr_catch_up drains a backlog; a partitioned
+-- source works; soft_delete flags; only the source's changes are read; incr_status
 -- shows the slot; dropping the pipeline (or the extension) removes its slot
 -- and publication.  Runs in autocommit: decoding sees committed changes.
 SET client_min_messages = warning;
@@ -130,6 +131,38 @@ DELETE FROM wal_dst WHERE id = 1;
 SELECT status, rows_read, rows_inserted, rows_updated FROM incr_run('wal_b');
 SELECT * FROM wal_diff;
 
+-- a partitioned source is published as its root: a row moving between
+-- partitions is a delete and an insert of the root
+CREATE TABLE wal_ps (id int, region text, v text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE wal_ps_eu PARTITION OF wal_ps FOR VALUES IN ('eu');
+CREATE TABLE wal_ps_us PARTITION OF wal_ps FOR VALUES IN ('us');
+CREATE TABLE wal_pd (id int, region text, v text, PRIMARY KEY (id, region));
+INSERT INTO wal_ps VALUES (1, 'eu', 'a'), (2, 'us', 'b');
+SELECT name FROM incr_create_pipeline('wal_p', source => 'wal_ps', target => 'wal_pd', mode => 'merge',
+                                      keys => ARRAY['id', 'region'], capture => 'wal');
+SELECT status, rows_read, rows_inserted FROM incr_run('wal_p');
+INSERT INTO wal_ps VALUES (3, 'us', 'c');
+UPDATE wal_ps SET region = 'us' WHERE id = 1;
+DELETE FROM wal_ps WHERE id = 2;
+SELECT status, rows_read, rows_inserted, rows_updated, rows_deleted FROM incr_run('wal_p');
+SELECT * FROM wal_pd ORDER BY id;
+
+-- incr_catch_up drains a backlog in batches of whole transactions
+CREATE TABLE wal_cs (id int PRIMARY KEY, v int);
+CREATE TABLE wal_cd (id int PRIMARY KEY, v int);
+SELECT name FROM incr_create_pipeline('wal_c', source => 'wal_cs', target => 'wal_cd', mode => 'merge',
+                                      keys => ARRAY['id'], capture => 'wal', batch_size => 1000);
+SELECT status, rows_read FROM incr_run('wal_c');
+INSERT INTO wal_cs SELECT g, g FROM generate_series(1, 3000) g;
+UPDATE wal_cs SET v = v + 1 WHERE id % 2 = 0;
+DELETE FROM wal_cs WHERE id % 5 = 0;
+CALL incr_catch_up('wal_c');
+SELECT trigger, rows_read, rows_inserted, rows_updated, rows_deleted
+FROM incr_runs WHERE pipeline = 'wal_c' ORDER BY run_id;
+SELECT (SELECT count(*) FROM wal_cs) AS source_rows,
+       (SELECT count(*) FROM (SELECT * FROM wal_cs EXCEPT ALL SELECT * FROM wal_cd) m) AS missing,
+       (SELECT count(*) FROM (SELECT * FROM wal_cd EXCEPT ALL SELECT * FROM wal_cs) e) AS extra;
+
 -- soft_delete: a delete or a truncate flags the target row (true, or the
 -- commit time of the delete); the key's next insert clears the flag
 CREATE TABLE wal_sd_src (id int PRIMARY KEY, v text);
@@ -166,4 +199,4 @@ SELECT count(*) AS slots_after_drop_extension FROM pg_replication_slots WHERE da
 SELECT count(*) AS publications_after_drop_extension FROM pg_publication;
 CREATE EXTENSION incremental;
 DROP VIEW wal_diff;
-DROP TABLE wal_src, wal_other, wal_dst, wal_sd_src, wal_sd_dst, wal_sdt_dst;
+DROP TABLE wal_src, wal_other, wal_dst, wal_sd_src, wal_sd_dst, wal_sdt_dst, wal_ps, wal_pd, wal_cs, wal_cd;

@@ -10,10 +10,11 @@
 --     (a delete carries only the identity);
 --   * a source under row-level security for the creating role (decoded
 --     changes pass no policy);
+-- incr_verify refuses a wal pipeline, incr_reset to an LSN needs its slot;
 -- and the first run of a wal pipeline refuses to create its slot in a
 -- transaction that has already written (PostgreSQL cannot).
 BEGIN;
-SELECT plan(17);
+SELECT plan(19);
 SET LOCAL client_min_messages = warning;
 
 CREATE TABLE wb_src (id int PRIMARY KEY, code text NOT NULL UNIQUE, v text);
@@ -70,6 +71,11 @@ SELECT is((SELECT count(*) FROM pg_publication WHERE pubname LIKE 'incr\_%')::in
 ALTER TABLE wb_src REPLICA IDENTITY USING INDEX wb_src_code_key;
 SELECT lives_ok($$SELECT incr_create_pipeline('wb', 'wb_src', 'wb_dst', mode => 'merge', keys => ARRAY['code'], capture => 'wal')$$,
     'keys of REPLICA IDENTITY USING INDEX are taken');
+SELECT throws_ok($$SELECT incr_verify('wb')$$,
+    '0A000', 'wal pipeline "wb" cannot be verified', 'incr_verify refuses a wal pipeline');
+SELECT throws_ok($$SELECT incr_reset('wb', '0/10')$$,
+    '22023', 'cannot move the checkpoint of wal pipeline "wb" before its slot''s position',
+    'incr_reset to an LSN needs the slot');
 -- this transaction has written: the first run cannot create the slot
 SELECT throws_ok($$SELECT incr_run('wb')$$,
     '25001', 'first run of wal pipeline "wb" cannot create its replication slot in a transaction that has written',
