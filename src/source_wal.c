@@ -113,9 +113,10 @@ refuse_without_logical_wal(Pipeline *p)
 }
 
 /*
- * Refuse a source whose deletes and key-changing updates would not carry
- * the pipeline's keys: the old row of a change holds only the replica
- * identity (unless it is FULL).
+ * Refuse a source without a replica identity (its UPDATEs and DELETEs
+ * would fail once it is published), or whose deletes and key-changing
+ * updates would not carry the pipeline's keys: the old row of a change
+ * holds only the replica identity (unless it is FULL).
  */
 static void
 refuse_keys_outside_identity(Pipeline *p, Relation rel)
@@ -123,15 +124,16 @@ refuse_keys_outside_identity(Pipeline *p, Relation rel)
 	Bitmapset  *identity;
 	ListCell   *lc;
 
-	if (p->keys == NIL || rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL)
+	if (rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL)
 		return;
 	identity = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
+	/* also keyless: once published, its UPDATEs and DELETEs would fail without one */
 	if (identity == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source \"%s\" of wal pipeline \"%s\" has no replica identity",
 						RelationGetRelationName(rel), p->name),
-				 errdetail("A deleted row reaches the WAL only as its replica identity: without one, deletes and updates cannot be told which row they were."),
+				 errdetail("A deleted row reaches the WAL only as its replica identity; without one, PostgreSQL refuses UPDATE and DELETE on a published table."),
 				 errhint("Add a primary key, or ALTER TABLE %s REPLICA IDENTITY USING INDEX ... or FULL.",
 						 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 													RelationGetRelationName(rel)))));
@@ -187,7 +189,8 @@ check_publication(Pipeline *p)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("publication \"%s\" of wal pipeline \"%s\" is missing or was changed", p->wal_slot, p->name),
 				 errdetail("A wal pipeline reads its source's changes through its own publication, which must publish the source alone."),
-				 errhint("Drop the pipeline and create it again.")));
+				 errhint("SELECT incr_reset(%s); creates it again if it is missing (and copies the table again); else drop the pipeline and create it again.",
+						 quote_literal_cstr(p->name))));
 }
 
 /*
