@@ -286,6 +286,47 @@ exec_as_superuser(const char *sql, int expected)
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
+static bool is_our_slot_name(const char *name);
+
+/*
+ * Drop the slots of this database's wal pipelines that no pipeline has
+ * (left by a crash between a drop's slot removal and its commit's end, by
+ * a drop racing a first run, or by an extension dropped with its schema),
+ * and that no backend holds.  Slots are only created by runs of committed
+ * pipelines, so a slot whose name no pipeline holds is nobody's.
+ */
+static void
+sweep_orphan_slots(void)
+{
+	List	   *ours = WalSlotNames();
+	List	   *orphans = NIL;
+	ListCell   *lc;
+
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	for (int i = 0; i < max_replication_slots; i++)
+	{
+		ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
+		bool		found = false;
+		ListCell   *n;
+
+		if (!s->in_use || s->data.database != MyDatabaseId || s->active_pid != 0 ||
+			!is_our_slot_name(NameStr(s->data.name)))
+			continue;
+		foreach(n, ours)
+			if (strcmp((char *) lfirst(n), NameStr(s->data.name)) == 0)
+				found = true;
+		if (!found)
+			orphans = lappend(orphans, pstrdup(NameStr(s->data.name)));
+	}
+	LWLockRelease(ReplicationSlotControlLock);
+	foreach(lc, orphans)
+	{
+		ereport(NOTICE,
+				(errmsg("dropping replication slot \"%s\": no wal pipeline has it", (char *) lfirst(lc))));
+		ReplicationSlotDrop((char *) lfirst(lc), true);
+	}
+}
+
 /*
  * Create the publication of a new wal pipeline: its source only, changes of
  * partitions as the root's, owned by the bootstrap superuser and a member of
@@ -298,6 +339,7 @@ WalCreatePublication(Pipeline *p)
 	ObjectAddress ext;
 	Oid			pubid;
 
+	sweep_orphan_slots();
 	exec_as_superuser(psprintf("CREATE PUBLICATION %s FOR TABLE %s"
 							   " WITH (publish = 'insert, update, delete, truncate',"
 							   " publish_via_partition_root = true)",
