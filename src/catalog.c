@@ -851,6 +851,88 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 	catalog_end(&cxt);
 }
 
+/* Return the names (char *) of the slots of every wal pipeline, as the catalog holds them. */
+List *
+WalSlotNames(void)
+{
+	CatalogContext cxt;
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *names = NIL;
+
+	catalog_begin(&cxt);
+	catalog_exec("SELECT options OPERATOR(pg_catalog.->>) 'wal_slot' FROM %s.incr_pipelines"
+				 " WHERE options OPERATOR(pg_catalog.?) 'wal_slot'",
+				 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		names = lappend(names, pstrdup(name));
+		MemoryContextSwitchTo(old);
+	}
+	catalog_end(&cxt);
+	return names;
+}
+
+/*
+ * Read what the first run of a wal pipeline recorded of its copy: the
+ * snapshot (pg_snapshot's text) and the WAL position after it; false if
+ * nothing is recorded (any more).  Only wal pipelines, which need 0.4,
+ * read these columns.
+ */
+bool
+ReadWalCopy(Pipeline *p, char **snapshot, Datum *lsn)
+{
+	CatalogContext cxt;
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	bool		found = false;
+
+	values[0] = CStringGetTextDatum(p->name);
+	catalog_begin(&cxt);
+	catalog_exec("SELECT wal_copy_snapshot, wal_copy_lsn"
+				 " FROM %s.incr_checkpoints WHERE pipeline OPERATOR(pg_catalog.=) $1"
+				 " AND wal_copy_snapshot IS NOT NULL",
+				 1, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		char	   *text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		MemoryContextSwitchTo(caller);
+		*snapshot = pstrdup(text);
+		*lsn = d;				/* pg_lsn is passed by value */
+		found = true;
+	}
+	catalog_end(&cxt);
+	return found;
+}
+
+/* Record (or with NULL clear) the copy of a wal pipeline's first run. */
+void
+StoreWalCopy(Pipeline *p, const char *snapshot, Datum lsn)
+{
+	CatalogContext cxt;
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, PG_LSNOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	values[0] = CStringGetTextDatum(p->name);
+	values[1] = snapshot ? CStringGetTextDatum(snapshot) : (Datum) 0;
+	values[2] = lsn;
+	if (snapshot == NULL)
+		nulls[1] = nulls[2] = 'n';
+	catalog_begin(&cxt);
+	catalog_exec("UPDATE %s.incr_checkpoints"
+				 " SET wal_copy_snapshot = $2, wal_copy_lsn = $3"
+				 " WHERE pipeline OPERATOR(pg_catalog.=) $1",
+				 3, argtypes, values, nulls, SPI_OK_UPDATE);
+	catalog_end(&cxt);
+}
+
 /*
  * Draw the id of a new run: nextval of incr_runs' sequence, called directly
  * rather than through a statement, as the bootstrap superuser like the

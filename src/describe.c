@@ -731,11 +731,14 @@ check_schema_drift(Pipeline *p, PipelineShape *shape, Relation source, Relation 
 
 /*
  * True if a target column is one the mode writes itself rather than loads:
- * scd2's validity columns or cdc's version column.
+ * scd2's validity columns, cdc's version column, or the flag a wal merge
+ * with soft_delete sets on deleted rows.
  */
 static bool
 is_managed_column(Pipeline *p, const char *name)
 {
+	if (PipelineIsWal(p) && p->soft_delete && strcmp(name, p->delete_column) == 0)
+		return true;
 	if (p->mode == MODE_SCD2 &&
 		(strcmp(name, p->valid_from_column) == 0 || strcmp(name, p->valid_to_column) == 0 ||
 		 strcmp(name, p->current_column) == 0))
@@ -1157,9 +1160,11 @@ describe_mode_columns(Pipeline *p, PipelineShape *shape, Relation source, Relati
 	static const Oid json_types[] = {JSONBOID, JSONOID};
 	static const Oid text_types[] = {TEXTOID, VARCHAROID, BPCHAROID, CHAROID};
 	static const Oid bool_type[] = {BOOLOID};
-	Oid			cursor_type[1] = {p->cursor_type};
+	/* a wal pipeline's versions are commit times, its checkpoint an LSN */
+	Oid			cursor_type[1] = {PipelineIsWal(p) ? TIMESTAMPTZOID : p->cursor_type};
 
-	if ((p->mode == MODE_CDC || (p->delete_column && !p->soft_delete && p->mode == MODE_MERGE)) &&
+	if ((p->mode == MODE_CDC || (p->delete_column && !p->soft_delete && p->mode == MODE_MERGE) ||
+		 (PipelineIsWal(p) && p->mode == MODE_MERGE && !p->soft_delete)) &&
 		pg_class_aclcheck(RelationGetRelid(target), GetUserId(), ACL_DELETE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -1167,7 +1172,19 @@ describe_mode_columns(Pipeline *p, PipelineShape *shape, Relation source, Relati
 				 errdetail("Pipeline \"%s\" deletes target rows, and role \"%s\" has no DELETE on it.",
 						   p->name, GetUserNameFromId(GetUserId(), false)),
 				 errhint("GRANT DELETE on the target to the pipeline's owner.")));
-	if (p->delete_column)
+	if (p->delete_column && PipelineIsWal(p))
+	{
+		/* wal: deletes come from the WAL; soft_delete flags them in the target */
+		static const Oid flag_types[] = {BOOLOID, TIMESTAMPTZOID};
+		Form_pg_attribute att = option_column(target, "target", "delete_column",
+											  p->delete_column, flag_types, 2,
+											  "boolean or timestamptz");
+
+		shape->delete_is_bool = (getBaseType(att->atttypid) == BOOLOID);
+		check_column_privilege(target, p->delete_column, att->attnum, ACL_INSERT, "INSERT");
+		check_column_privilege(target, p->delete_column, att->attnum, ACL_UPDATE, "UPDATE");
+	}
+	else if (p->delete_column)
 	{
 		Form_pg_attribute att = option_column(source, "source", "delete_column",
 											  p->delete_column, NULL, 0, NULL);
@@ -1289,7 +1306,9 @@ DescribePipeline(Pipeline *p, DescribeFor purpose)
 	shape->target_partitioned = (target->rd_rel->relkind == RELKIND_PARTITIONED_TABLE);
 	shape->source_relkind = source->rd_rel->relkind;
 
-	/* the cursor */
+	/* the cursor; a wal pipeline has none, its changes come from the WAL */
+	if (PipelineIsWal(p))
+		goto columns;
 	cursor_att = find_column(source, p->cursor_column);
 	if (cursor_att == NULL)
 		missing_column(source, "source", "cursor", p->cursor_column);
@@ -1315,6 +1334,7 @@ DescribePipeline(Pipeline *p, DescribeFor purpose)
 									getBaseType(target_cursor_att->atttypid) == p->cursor_type);
 	}
 
+columns:
 	if (p->mode == MODE_QUERY)
 	{
 		/* the command names its own columns; PostgreSQL checks them when it runs */
@@ -1370,7 +1390,8 @@ ReadCursorType(Pipeline *p)
 	if (cursor_att == NULL)
 		missing_column(source, "source", "cursor", p->cursor_column);
 	p->cursor_type = getBaseType(cursor_att->atttypid);
-	if (!CursorKindFromType(p->cursor_type, &p->cursor_kind))
+	/* pg_lsn is the checkpoint of capture => 'wal', not a column's cursor */
+	if (!CursorKindFromType(p->cursor_type, &p->cursor_kind) || p->cursor_kind == CURSOR_LSN)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("cursor column \"%s\" has type %s, which cannot be a cursor",
