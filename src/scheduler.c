@@ -56,6 +56,7 @@
 #include "mode.h"
 #include "run.h"
 #include "scheduler.h"
+#include "source.h"
 #include "source_cursor.h"
 
 PGDLLEXPORT void incr_launcher_main(Datum main_arg);
@@ -640,7 +641,7 @@ may_skip_when_idle(Pipeline *p, bool citus_installed)
 	const ModeOps *mode = ModeOf(p);
 
 	return pgstat_track_counts && !incr_record_idle_runs &&
-		mode->source == SOURCE_CURSOR && !mode->user_statement &&
+		SourceKindOf(p) == &source_cursor && !mode->user_statement &&
 		local_table(p->source, true) && local_table(p->target, false) &&
 		!(citus_installed && PipelineOverCitus(p));
 }
