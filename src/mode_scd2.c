@@ -136,6 +136,37 @@ scd2_key_only(StringInfo buf, PipelineShape *shape, const char *alias, bool old_
 }
 
 /*
+ * For the first run's copy of the source (wal_changes is not the decoded
+ * changes' relation, mode.h), a truncate before the copy's rows, at the
+ * copy's time: the copy is the whole source, so a current version whose
+ * key it does not hold (history kept over incr_reset) is closed, and one
+ * whose values it changed is closed and opened again.  The copy's rows all
+ * have the statement's time.  NULL for decoded changes.
+ */
+static char *
+scd2_copy_truncate(const BuildContext *ctx, PipelineShape *shape)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (strcmp(ctx->wal_changes, WAL_CHANGES_RELATION) == 0)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT 0, 'T'::pg_catalog.\"char\", NULL::pg_catalog.pg_lsn,"
+						   " pg_catalog.statement_timestamp(), NULL::pg_catalog.text[]");
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (col->is_key)
+			appendStringInfo(&buf, ", CAST(NULL AS %s)", sql_target_type(col));
+	}
+	foreach(lc, shape->columns)
+		appendStringInfo(&buf, ", CAST(NULL AS %s)", sql_target_type((ColumnMap *) lfirst(lc)));
+	return buf.data;
+}
+
+/*
  * scd2 with capture wal: one version per commit that changed a key, from
  * that commit's time.  Each change says what its keys are after it: an
  * insert or update, the new row; a delete, and the old key of an update that
@@ -163,7 +194,7 @@ build_scd2_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 	bool		first;
 
 	appendStringInfoString(buf, "WITH RECURSIVE ");
-	sql_wal_filled(buf, ctx, p, shape, scd2_wal_fallback);
+	sql_wal_filled(buf, ctx, p, shape, scd2_copy_truncate(ctx, shape), scd2_wal_fallback);
 
 	/* the states the changes leave */
 	appendStringInfoString(buf, ",\n_incr_evc AS (\n  SELECT ");

@@ -11,9 +11,11 @@
 --     last; an update that changes no value opens none;
 --   * rolled-back transactions and savepoints never appear;
 --   * an update that leaves a large (TOAST) value alone keeps the previous
---     version's value.
+--     version's value;
+--   * after incr_reset the copy is the whole source: current versions of
+--     keys it lacks are closed, changed ones replaced, unchanged ones kept.
 -- Every writing transaction records the time it started and a time after
--- its commit in wa_tx; a version's valid_from and valid_to must fall in
+-- its commit in ws_tx; a version's valid_from and valid_to must fall in
 -- exactly the interval of the transaction that opened or closed it (shown as
 -- the transaction's number).  Runs in autocommit: changes are decoded once
 -- committed.
@@ -110,6 +112,21 @@ SELECT rows_inserted, rows_updated, rows_deleted FROM incr_run('ws');
 SELECT count(*) AS overlaps FROM ws_hist a JOIN ws_hist b
   ON a.id = b.id AND a.valid_from < b.valid_from
  AND (a.valid_to IS NULL OR a.valid_to > b.valid_from);
+
+-- incr_reset starts over: its run copies the table again, and the copy is
+-- the whole source: a key it lacks is closed, a changed one gets a version,
+-- an unchanged one keeps its version (transaction 8: that run)
+INSERT INTO ws_src VALUES (9, 'i', NULL), (10, 'j', NULL);
+SELECT rows_inserted FROM incr_run('ws');
+SELECT pipeline, new_checkpoint FROM incr_reset('ws');
+DELETE FROM ws_src WHERE id = 9;
+UPDATE ws_src SET name = 'b4' WHERE id = 2;
+INSERT INTO ws_src VALUES (8, 'h', NULL);
+INSERT INTO ws_tx VALUES (8, clock_timestamp());
+SELECT rows_inserted, rows_updated, rows_deleted FROM incr_run('ws');
+UPDATE ws_tx SET ended = clock_timestamp() WHERE n = 8;
+SELECT id, name, ws_tx_of(valid_from) AS opened_by, ws_tx_of(valid_to) AS closed_by, is_current
+FROM ws_hist WHERE id IN (2, 8, 9, 10) ORDER BY id, valid_from;
 
 SELECT incr_drop_pipeline('ws');
 DROP TABLE ws_src, ws_hist, ws_tx;
