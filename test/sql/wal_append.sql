@@ -11,8 +11,8 @@
 --     dropped;
 --   * an update that leaves a large (TOAST) value alone logs the value the
 --     row had: from the key's earlier change in the same run, following a
---     key change, or from the log's last row of the key; without keys it
---     is NULL;
+--     key change, or from the log's rows of the key's last logged
+--     transaction when they agree on it, else NULL; without keys NULL;
 --   * a run with nothing new writes nothing.
 -- Runs in autocommit: changes are decoded once committed.
 \set VERBOSITY terse
@@ -75,6 +75,26 @@ TRUNCATE wa_src;
 INSERT INTO wa_src VALUES (7, 'g', NULL);
 SELECT rows_inserted, rows_updated, rows_deleted FROM incr_run('wa');
 SELECT id, name, big, op FROM wa_log WHERE n > 11 ORDER BY n;
+
+-- a large value left alone, from the log: the key's rows of its last logged
+-- transaction agree on it (two changes there), so the value is theirs;
+-- they disagree (it changed twice there), so the log cannot tell: NULL
+BEGIN;
+UPDATE wa_src SET big = repeat('y', 3000) WHERE id = 7;
+UPDATE wa_src SET name = 'g1' WHERE id = 7;          -- big left alone: from the run
+COMMIT;
+SELECT rows_inserted FROM incr_run('wa');
+UPDATE wa_src SET name = 'g2' WHERE id = 7;
+SELECT rows_inserted FROM incr_run('wa');
+BEGIN;
+UPDATE wa_src SET big = repeat('z', 3000) WHERE id = 7;
+UPDATE wa_src SET big = repeat('w', 3000) WHERE id = 7;
+COMMIT;
+SELECT rows_inserted FROM incr_run('wa');
+UPDATE wa_src SET name = 'g3' WHERE id = 7;
+SELECT rows_inserted FROM incr_run('wa');
+SELECT id, name, left(big, 1) AS big, length(big) AS length, op
+FROM wa_log WHERE n > 13 ORDER BY n;
 
 -- nothing new
 SELECT rows_inserted, rows_updated, rows_deleted FROM incr_run('wa');
