@@ -1327,6 +1327,17 @@ describe_wal_log_columns(Pipeline *p, Relation source, Relation target, bool cre
 					 errhint("Name a target column the source does not have.")));
 		check_column_privilege(target, opts[i].column, att->attnum, ACL_INSERT, "INSERT");
 	}
+
+	/* a value an update left out is looked up by key in the log (mode_append.c) */
+	if (creating && p->wal_lsn_column && p->keys != NIL &&
+		!has_index_leading_with(target, get_attnum(RelationGetRelid(target),
+												   (char *) linitial(p->keys))))
+		ereport(NOTICE,
+				(errmsg("change log \"%s\" has no index leading with key column \"%s\"",
+						RelationGetRelationName(target), (char *) linitial(p->keys)),
+				 errdetail("An update that leaves a large value alone, with no earlier change of its key in the run, finds the value in the log's rows of the key."),
+				 errhint("CREATE INDEX ON %s (%s, %s);", qualified_name(target),
+						 column_list(p->keys), quote_identifier(p->wal_lsn_column))));
 }
 
 /*

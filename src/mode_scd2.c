@@ -226,15 +226,30 @@ build_scd2_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 						   "  FROM _incr_chg AS c WHERE ");
 	sql_wal_op_is(buf, "c", 'D');
 
-	/* the current versions of the keys changed, or of all keys after a truncate */
-	appendStringInfoString(buf, "\n),\n_incr_ev0 AS (\n  SELECT * FROM _incr_evc\n  UNION ALL\n  SELECT ");
-	sql_columns(buf, shape->columns, "t", ALL_COLUMNS);
-	appendStringInfo(buf, ", t.%s, 0, true, true\n  FROM %s AS t WHERE t.%s AND (EXISTS"
-					 " (SELECT FROM _incr_chg AS c WHERE ", vf, shape->target_sql, cur);
-	sql_wal_op_is(buf, "c", 'T');
-	appendStringInfoString(buf, ")\n    OR EXISTS (SELECT FROM _incr_evc AS e WHERE ");
-	sql_key_match(buf, shape->columns, "t", "e");
-	appendStringInfoString(buf, "))\n),\n_incr_ev AS (\n  SELECT * FROM _incr_ev0\n  UNION ALL\n  SELECT ");
+	/*
+	 * The current versions of the keys changed, and after a truncate those
+	 * of all other keys: two semi-joins (an OR of the two would be a
+	 * subquery per current version).
+	 */
+	for (int part = 0; part < 2; part++)
+	{
+		appendStringInfoString(buf, part == 0 ? "\n),\n_incr_ev0 AS (\n  SELECT * FROM _incr_evc\n"
+							   : "\n");
+		appendStringInfoString(buf, "  UNION ALL\n  SELECT ");
+		sql_columns(buf, shape->columns, "t", ALL_COLUMNS);
+		appendStringInfo(buf, ", t.%s, 0, true, true\n  FROM %s AS t WHERE t.%s AND ",
+						 vf, shape->target_sql, cur);
+		if (part == 1)
+		{
+			appendStringInfoString(buf, "EXISTS (SELECT FROM _incr_chg AS c WHERE ");
+			sql_wal_op_is(buf, "c", 'T');
+			appendStringInfoString(buf, ") AND NOT ");
+		}
+		appendStringInfoString(buf, "EXISTS (SELECT FROM _incr_evc AS e WHERE ");
+		sql_key_match(buf, shape->columns, "t", "e");
+		appendStringInfoChar(buf, ')');
+	}
+	appendStringInfoString(buf, "\n),\n_incr_ev AS (\n  SELECT * FROM _incr_ev0\n  UNION ALL\n  SELECT ");
 	scd2_key_only(buf, shape, "k", false);
 	appendStringInfoString(buf, ", tr._incr_commit_time, tr._incr_seq, false, false\n  FROM (SELECT DISTINCT ON (");
 	sql_key_groups(buf, shape->columns, "e");

@@ -27,6 +27,7 @@ CREATE TABLE wa_bare (n bigint GENERATED ALWAYS AS IDENTITY, id int, name text, 
 
 INSERT INTO wa_src VALUES (1, 'a', repeat('x', 3000)), (2, 'b', NULL);
 
+-- NOTICE: the log has no index for the lookup of a value an update left out
 SELECT name, mode, keys FROM incr_create_pipeline('wa', 'wa_src', 'wa_log', mode => 'append',
     keys => ARRAY['id'], capture => 'wal', wal_op_column => 'op',
     wal_lsn_column => 'lsn', wal_time_column => 'committed_at');
