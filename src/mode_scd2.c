@@ -216,7 +216,7 @@ build_scd2_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 
 		if (!col->is_key)
 			continue;
-		appendStringInfo(buf, " %s c.%s IS NOT NULL", first ? "AND (" : "OR",
+		appendStringInfo(buf, "%sc.%s IS NOT NULL", first ? " AND (" : " OR ",
 						 quote_identifier(psprintf("_incr_old_%s", col->name)));
 		first = false;
 	}
