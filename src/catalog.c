@@ -851,6 +851,30 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 	catalog_end(&cxt);
 }
 
+/* Return the names (char *) of the slots of every wal pipeline, as the catalog holds them. */
+List *
+WalSlotNames(void)
+{
+	CatalogContext cxt;
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *names = NIL;
+
+	catalog_begin(&cxt);
+	catalog_exec("SELECT options OPERATOR(pg_catalog.->>) 'wal_slot' FROM %s.incr_pipelines"
+				 " WHERE options OPERATOR(pg_catalog.?) 'wal_slot'",
+				 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		names = lappend(names, pstrdup(name));
+		MemoryContextSwitchTo(old);
+	}
+	catalog_end(&cxt);
+	return names;
+}
+
 /*
  * Read what the first run of a wal pipeline recorded of its copy: the
  * snapshot (pg_snapshot's text) and the WAL position after it; false if

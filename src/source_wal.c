@@ -65,6 +65,7 @@
 #include "storage/lmgr.h"
 #include "storage/procarray.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -73,6 +74,7 @@
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
@@ -111,9 +113,10 @@ refuse_without_logical_wal(Pipeline *p)
 }
 
 /*
- * Refuse a source whose deletes and key-changing updates would not carry
- * the pipeline's keys: the old row of a change holds only the replica
- * identity (unless it is FULL).
+ * Refuse a source without a replica identity (its UPDATEs and DELETEs
+ * would fail once it is published), or whose deletes and key-changing
+ * updates would not carry the pipeline's keys: the old row of a change
+ * holds only the replica identity (unless it is FULL).
  */
 static void
 refuse_keys_outside_identity(Pipeline *p, Relation rel)
@@ -121,15 +124,16 @@ refuse_keys_outside_identity(Pipeline *p, Relation rel)
 	Bitmapset  *identity;
 	ListCell   *lc;
 
-	if (p->keys == NIL || rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL)
+	if (rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL)
 		return;
 	identity = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
+	/* also keyless: once published, its UPDATEs and DELETEs would fail without one */
 	if (identity == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source \"%s\" of wal pipeline \"%s\" has no replica identity",
 						RelationGetRelationName(rel), p->name),
-				 errdetail("A deleted row reaches the WAL only as its replica identity: without one, deletes and updates cannot be told which row they were."),
+				 errdetail("A deleted row reaches the WAL only as its replica identity; without one, PostgreSQL refuses UPDATE and DELETE on a published table."),
 				 errhint("Add a primary key, or ALTER TABLE %s REPLICA IDENTITY USING INDEX ... or FULL.",
 						 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 													RelationGetRelationName(rel)))));
@@ -152,6 +156,44 @@ refuse_keys_outside_identity(Pipeline *p, Relation rel)
 }
 
 /*
+ * Refuse a source under row-level security for the current user: decoded
+ * changes pass no policy, so they would hand out rows the user's SELECT
+ * cannot see.
+ */
+static void
+refuse_row_security(Pipeline *p, Oid relid)
+{
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("wal pipeline \"%s\" cannot read source \"%s\" under row-level security",
+						p->name, get_rel_name(relid)),
+				 errdetail("Changes decoded from the WAL pass no policy: they would include rows role \"%s\" cannot select.",
+						   GetUserNameFromId(GetUserId(), false)),
+				 errhint("Let a role that bypasses row-level security own the pipeline, or use capture => 'cursor'.")));
+}
+
+/*
+ * Refuse to run with a publication that is not the pipeline's own: missing,
+ * not the extension's (dropped and made again by someone else), or no longer
+ * publishing the source (its changes would be silently left out).
+ */
+static void
+check_publication(Pipeline *p)
+{
+	Oid			pubid = get_publication_oid(p->wal_slot, true);
+
+	if (!OidIsValid(pubid) || !ExtensionOwnsObject(PublicationRelationId, pubid) ||
+		!list_member_oid(GetPublicationRelations(pubid, PUBLICATION_PART_ROOT), p->source))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("publication \"%s\" of wal pipeline \"%s\" is missing or was changed", p->wal_slot, p->name),
+				 errdetail("A wal pipeline reads its source's changes through its own publication, which must publish the source alone."),
+				 errhint("SELECT incr_reset(%s); creates it again if it is missing (and copies the table again); else drop the pipeline and create it again.",
+						 quote_literal_cstr(p->name))));
+}
+
+/*
  * Check what a wal pipeline needs beyond the checks of every pipeline:
  * logical WAL, a mode that takes changes, no cursor column, a table (plain
  * or partitioned, not temporary) whose replica identity covers the keys.
@@ -169,6 +211,12 @@ WalCheckDefinition(Pipeline *p, bool cursor_given)
 						PipelineModeName(p->mode), p->name),
 				 errdetail("capture => 'wal' feeds the changes of a table to modes append, merge and scd2."),
 				 errhint("Use mode merge, append or scd2, or leave capture out.")));
+	if (p->delete_column && !p->soft_delete)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wal pipeline \"%s\" takes delete_column only with soft_delete", p->name),
+				 errdetail("Its deletes are the source's own DELETEs, read from the WAL; delete_column names the target column soft_delete sets on deleted rows."),
+				 errhint("Pass soft_delete => true, or leave delete_column out.")));
 	if (cursor_given)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -196,6 +244,7 @@ WalCheckDefinition(Pipeline *p, bool cursor_given)
 				 errdetail("Temporary and unlogged tables write no changes to the WAL."),
 				 errhint("Use a logged table, or capture => 'cursor'.")));
 	refuse_keys_outside_identity(p, rel);
+	refuse_row_security(p, p->source);
 	relation_close(rel, NoLock);
 }
 
@@ -237,6 +286,47 @@ exec_as_superuser(const char *sql, int expected)
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
+static bool is_our_slot_name(const char *name);
+
+/*
+ * Drop the slots of this database's wal pipelines that no pipeline has
+ * (left by a crash between a drop's slot removal and its commit's end, by
+ * a drop racing a first run, or by an extension dropped with its schema),
+ * and that no backend holds.  Slots are only created by runs of committed
+ * pipelines, so a slot whose name no pipeline holds is nobody's.
+ */
+static void
+sweep_orphan_slots(void)
+{
+	List	   *ours = WalSlotNames();
+	List	   *orphans = NIL;
+	ListCell   *lc;
+
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	for (int i = 0; i < max_replication_slots; i++)
+	{
+		ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
+		bool		found = false;
+		ListCell   *n;
+
+		if (!s->in_use || s->data.database != MyDatabaseId || s->active_pid != 0 ||
+			!is_our_slot_name(NameStr(s->data.name)))
+			continue;
+		foreach(n, ours)
+			if (strcmp((char *) lfirst(n), NameStr(s->data.name)) == 0)
+				found = true;
+		if (!found)
+			orphans = lappend(orphans, pstrdup(NameStr(s->data.name)));
+	}
+	LWLockRelease(ReplicationSlotControlLock);
+	foreach(lc, orphans)
+	{
+		ereport(NOTICE,
+				(errmsg("dropping replication slot \"%s\": no wal pipeline has it", (char *) lfirst(lc))));
+		ReplicationSlotDrop((char *) lfirst(lc), true);
+	}
+}
+
 /*
  * Create the publication of a new wal pipeline: its source only, changes of
  * partitions as the root's, owned by the bootstrap superuser and a member of
@@ -249,6 +339,7 @@ WalCreatePublication(Pipeline *p)
 	ObjectAddress ext;
 	Oid			pubid;
 
+	sweep_orphan_slots();
 	exec_as_superuser(psprintf("CREATE PUBLICATION %s FOR TABLE %s"
 							   " WITH (publish = 'insert, update, delete, truncate',"
 							   " publish_via_partition_root = true)",
@@ -399,19 +490,44 @@ WalDropPipeline(Pipeline *p)
 }
 
 /*
- * incr_reset of a wal pipeline: its slot goes at commit, so that the next
- * run, starting over, creates it again (a lost slot's way back); the
- * publication is created again if it was lost (a restored dump).
+ * incr_reset of a wal pipeline.  Starting over (to NULL), its slot goes at
+ * commit, so that the next run creates it again and copies the table (a
+ * lost slot's way back), and its publication is created again if it was
+ * lost (a restored dump).  Moved to an LSN, the checkpoint may skip ahead,
+ * never back before the slot's position: the slot has let that WAL go.
  */
 void
-WalResetPipeline(Pipeline *p, bool start_over)
+WalResetPipeline(Pipeline *p, Checkpoint *to)
 {
 	if (p->wal_slot == NULL)
 		return;
+	if (!to->isnull)
+	{
+		ReplicationSlot *s;
+		XLogRecPtr	confirmed = InvalidXLogRecPtr;
+
+		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+		s = SearchNamedReplicationSlot(p->wal_slot, false);
+		if (s != NULL)
+		{
+			SpinLockAcquire(&s->mutex);
+			confirmed = s->data.confirmed_flush;
+			SpinLockRelease(&s->mutex);
+		}
+		LWLockRelease(ReplicationSlotControlLock);
+		if (s == NULL || DatumGetLSN(to->value) < confirmed)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot move the checkpoint of wal pipeline \"%s\" before its slot's position", p->name),
+					 s == NULL ? errdetail("The pipeline has no replication slot yet.") :
+					 errdetail("Its slot has let go of the WAL before %X/%X.", LSN_FORMAT_ARGS(confirmed)),
+					 errhint("Start over with SELECT incr_reset(%s); its next run copies the table again.",
+							 quote_literal_cstr(p->name))));
+		return;
+	}
 	if (!OidIsValid(get_publication_oid(p->wal_slot, true)))
 		WalCreatePublication(p);
-	if (start_over)
-		drop_slot_at_commit(p->wal_slot);
+	drop_slot_at_commit(p->wal_slot);
 	StoreWalCopy(p, NULL, (Datum) 0);
 }
 
@@ -1294,6 +1410,9 @@ wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint
 	int64		counts[RUN_SQL_NCOUNTS];
 
 	memset(&res->window, 0, sizeof(RunWindow));
+	/* as the owner: what the owner's SELECT could not see, decoding must not give */
+	refuse_row_security(p, p->source);
+	check_publication(p);
 	if (cp->isnull)
 	{
 		copy_source(p, shape, rec, res, cxt, confirmed);
@@ -1404,9 +1523,10 @@ const SourceKind source_wal = {
 
 /*
  * _incr_wal_slot(name): the slot of a wal pipeline, the WAL it retains
- * (bytes from its restart position to the WAL written now) and its state,
- * as pg_replication_slots names it ('missing' without a slot); NULLs for
- * other pipelines.  For incr_status.
+ * (bytes from its restart position to the WAL written now) and its state as
+ * pg_replication_slots.wal_status names it (reserved, extended, unreserved,
+ * lost), or 'missing'; NULLs for other pipelines and for callers who may not
+ * act on the pipeline.  For incr_status.
  */
 Datum
 incremental_wal_slot(PG_FUNCTION_ARGS)
@@ -1416,35 +1536,55 @@ incremental_wal_slot(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	bool		nulls[3] = {false, true, false};
 	ReplicationSlot *s;
+	bool		found = false;
+	XLogRecPtr	restart = InvalidXLogRecPtr;
+	const char *status;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (!PipelineIsWal(p) || p->wal_slot == NULL)
+	if (!PipelineIsWal(p) || p->wal_slot == NULL ||
+		!has_privs_of_role(GetUserId(), p->owner))
 		PG_RETURN_NULL();
-	values[0] = CStringGetTextDatum(p->wal_slot);
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	s = SearchNamedReplicationSlot(p->wal_slot, false);
-	if (s == NULL)
-		values[2] = CStringGetTextDatum("missing");
-	else
+	if (s != NULL)
 	{
-		XLogRecPtr	restart;
-
+		found = true;
 		SpinLockAcquire(&s->mutex);
 		restart = s->data.restart_lsn;
 		SpinLockRelease(&s->mutex);
-		if (restart == InvalidXLogRecPtr)
-			values[2] = CStringGetTextDatum("lost");
-		else
-		{
-			XLogRecPtr	now = RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) : GetXLogWriteRecPtr();
-
-			values[1] = DirectFunctionCall1(int8_numeric, Int64GetDatum(now > restart ? now - restart : 0));
-			nulls[1] = false;
-			values[2] = CStringGetTextDatum(max_slot_wal_keep_size_mb >= 0 ?
-											"reserved, limited by max_slot_wal_keep_size" : "reserved");
-		}
 	}
 	LWLockRelease(ReplicationSlotControlLock);
+
+	if (!found)
+		status = "missing";
+	else
+	{
+		switch (GetWALAvailability(restart))
+		{
+			case WALAVAIL_RESERVED:
+				status = "reserved";
+				break;
+			case WALAVAIL_EXTENDED:
+				status = "extended";
+				break;
+			case WALAVAIL_UNRESERVED:
+				status = "unreserved";
+				break;
+			default:
+				status = "lost";
+				break;
+		}
+	}
+	if (found && restart != InvalidXLogRecPtr)
+	{
+		XLogRecPtr	now = RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) : GetXLogWriteRecPtr();
+
+		values[1] = DirectFunctionCall1(int8_numeric,
+										Int64GetDatum(now > restart ? (int64) (now - restart) : 0));
+		nulls[1] = false;
+	}
+	values[0] = CStringGetTextDatum(p->wal_slot);
+	values[2] = CStringGetTextDatum(status);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
