@@ -892,7 +892,7 @@ ReadWalCopy(Pipeline *p, char **snapshot, Datum *lsn)
 
 	values[0] = CStringGetTextDatum(p->name);
 	catalog_begin(&cxt);
-	catalog_exec("SELECT wal_copy_snapshot::pg_catalog.text, wal_copy_lsn"
+	catalog_exec("SELECT wal_copy_snapshot, wal_copy_lsn"
 				 " FROM %s.incr_checkpoints WHERE pipeline OPERATOR(pg_catalog.=) $1"
 				 " AND wal_copy_snapshot IS NOT NULL",
 				 1, argtypes, values, NULL, SPI_OK_SELECT);
@@ -927,7 +927,7 @@ StoreWalCopy(Pipeline *p, const char *snapshot, Datum lsn)
 		nulls[1] = nulls[2] = 'n';
 	catalog_begin(&cxt);
 	catalog_exec("UPDATE %s.incr_checkpoints"
-				 " SET wal_copy_snapshot = $2::pg_catalog.pg_snapshot, wal_copy_lsn = $3"
+				 " SET wal_copy_snapshot = $2, wal_copy_lsn = $3"
 				 " WHERE pipeline OPERATOR(pg_catalog.=) $1",
 				 3, argtypes, values, nulls, SPI_OK_UPDATE);
 	catalog_end(&cxt);
