@@ -103,9 +103,10 @@ build_append_keyless(StringInfo buf, const BuildContext *ctx, Pipeline *p, Pipel
  * INSERT: the cursor is one of the keys, loaded as it is into the target's
  * column of the same name and type, and a unique index on the source proves
  * its keys unique.  Every row the pipeline wrote has a cursor value at or
- * below the checkpoint (or below the greatest value it ever moved to, after
- * a reset), so a key with a greater cursor value is none of its own; only
- * someone else's row can hold it (see ExecuteRunStatement for that case).
+ * below the checkpoint, or, after incr_reset moved it back, at or below the
+ * greatest value in the target, so a key with a greater cursor value is none
+ * of its own; only someone else's row can hold it (execute_split in
+ * statement.c undoes the plain INSERT then).
  */
 static bool
 append_plain_new_rows(Pipeline *p, PipelineShape *shape)

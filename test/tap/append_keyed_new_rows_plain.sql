@@ -14,10 +14,11 @@
 --     always did (its SQLSTATE and message), nothing loaded;
 --   * incr_reset back, then a run: no duplicates, exact counts;
 --   * incr_backfill: nothing inserted twice, the checkpoint unmoved;
+--   * incr_plan shows both statements;
 --   * a timestamp key and cursor with lag: the stretch read again is not
 --     inserted twice.
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 SET LOCAL client_min_messages = warning;
 SET LOCAL timezone = 'UTC';
 
@@ -63,6 +64,8 @@ SELECT results_eq($$SELECT * FROM pg_temp.kp_run('kp')$$, $$VALUES (1, 0, 1)$$,
 -------------------------------------------------------------------------------
 -- A row someone else wrote past the checkpoint stays as it is.
 INSERT INTO kp_src (v) SELECT 'c' || g FROM generate_series(1, 100) g;
+SELECT alike(incr_plan('kp'), E'%ON CONFLICT (id) DO NOTHING%go in with a plain INSERT%\nINSERT INTO public.kp_tgt AS t (id, v)%WHERE s.id OPERATOR(pg_catalog.>) $3 AND s.id OPERATOR(pg_catalog.<=) $2 AND %',
+             'incr_plan shows the keyed statement, then the plain INSERT of the rows past $3');
 INSERT INTO kp_tgt VALUES (1550, 'someone else''s');
 SELECT results_eq($$SELECT * FROM pg_temp.kp_run('kp')$$, $$VALUES (101, 99, 2)$$,
                   'someone else''s row past the checkpoint: 99 inserted, it and the tie unchanged');
