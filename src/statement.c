@@ -406,7 +406,7 @@ loaded_bound(Pipeline *p, PipelineShape *shape, Datum checkpoint)
 		return checkpoint;
 	ret = SPI_execute(psprintf("SELECT pg_catalog.max(x.%s) FROM %s AS x",
 							   quote_identifier(p->cursor_column), shape->target_sql),
-					  true, 1);
+					  false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read the greatest cursor value of the target of pipeline \"%s\" (SPI result %d)",
 			 p->name, ret);
@@ -422,14 +422,13 @@ loaded_bound(Pipeline *p, PipelineShape *shape, Datum checkpoint)
  * statement over $1 to loaded (the ties and the lag, and whatever the target
  * already holds: see loaded_bound), with its ON CONFLICT, then the plain
  * INSERT of the rows past loaded up to $2, which pays no speculative
- * insertion.  Both in a
- * subtransaction: if a row of the plain INSERT collides all the same (a key
- * someone else wrote into the target, rows loaded before incr_reset moved
- * the checkpoint back), or breaks any other constraint, both are undone,
- * the tally is cleared, and false is returned for the caller to run the one
- * statement over the whole window, as it always did: whatever the target
- * holds, the run then does what the one statement does.  Either way the
- * rows counted are the window's, each once.
+ * insertion.  Both in a subtransaction: if a row of the plain INSERT
+ * collides all the same (a key someone else wrote into the target past the
+ * checkpoint, with more than one key column), or breaks any other
+ * constraint, both are undone, the tally is cleared, and false is returned
+ * for the caller to run the one statement over the whole window, as it
+ * always did: whatever the target holds, the run then does what the one
+ * statement does.  Either way the rows counted are the window's, each once.
  */
 static bool
 execute_split(Pipeline *p, RunPlan *run, SPIPlanPtr plan, const char *sql,
@@ -597,7 +596,6 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 		{
 			bool		late_unknown;
 			char	   *new_sql = NULL;
-
 			Datum		loaded = w->checkpoint;
 
 			/* rows past what the pipeline wrote: maybe a plain INSERT of them */
