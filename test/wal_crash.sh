@@ -6,12 +6,13 @@
 # middle of a long incr_run; kill -9 of CALL incr_catch_up right after one of
 # its batches committed (the slot is still behind the checkpoint); pg_ctl
 # stop -m immediate right after an incr_run committed (again before the slot
-# moved).  After each: the slots survive the restart, the checkpoint did not
-# move for a killed run, the next run reads nothing that was applied, and once
-# caught up the merge target equals the source and the change log holds one
-# row per committed change.  Creations that fail (rolled back, killed, bad
-# definition) leave no slot or publication behind; incr_drop_pipeline removes
-# its own.
+# moved); kill -9 of a first run in the middle of its copy.  After each: the
+# slots survive the restart, a killed run moved no checkpoint and left no
+# row, the next run reads nothing that was applied, and once caught up the
+# merge target equals the source and the change log holds one row per
+# committed change.  Creations that fail (rolled back, killed, refused)
+# leave no slot or publication behind; a rolled-back incr_drop_pipeline
+# keeps them; incr_drop_pipeline and DROP EXTENSION remove them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/cluster.sh
@@ -240,9 +241,7 @@ q -c "SELECT incr_create_pipeline('wc_bad', source => 'wc_other', target => 'wc_
 	fail "a creation with a bad key succeeded"
 [ "$(slots)" = "$slots0" ] || fail "a refused creation left a slot: $(slots)"
 say "rolled back, failed and refused creations: no slot or publication left"
-# a backend killed while its creating transaction is open: after the
-# restart the slot (if it was persisted) is an orphan, swept by the next
-# creation
+# a backend killed while its creating transaction is open leaves nothing
 PGAPPNAME=wc_killed_create psql -X -q >/dev/null 2>&1 <<'SQL' &
 BEGIN;
 SELECT incr_create_pipeline('wc_killed', source => 'wc_other', target => 'wc_other_copy',
@@ -256,24 +255,59 @@ for _ in $(seq 200); do
 	sleep 0.05
 done
 [ -n "$pid" ] || fail "the creation to be killed did not get to its sleep"
-say "slots while the creating transaction is open: $(slots)"
 kill -9 "$pid"
 wait $run 2>/dev/null || true
 wait_ready
+[ "$(slots)" = "$slots0" ] || fail "a creation killed before its commit left a slot: $(slots)"
+[ "$(publications)" = "$pubs0" ] || fail "a creation killed before its commit left a publication: $(publications)"
+say "rolled back, failed, refused and killed creations: no slot or publication left"
+
+# 5. a first run killed in the middle of its copy: the slot it made stays
+# with its pipeline, and the next first run copies exactly once
+q -c "INSERT INTO wc_other SELECT g, g FROM generate_series(1, 30000) g" \
+	-c "CREATE TRIGGER wc_slow BEFORE INSERT ON wc_other_copy FOR EACH ROW EXECUTE FUNCTION wc_slow()"
 q -c "SELECT name FROM incr_create_pipeline('wc_other', source => 'wc_other', target => 'wc_other_copy',
         mode => 'merge', keys => ARRAY['id'], capture => 'wal')" >/dev/null
+PGAPPNAME=wc_first_run psql -X -q -c "SELECT incr_run('wc_other')" >/dev/null 2>&1 &
+run=$!
+pid=$(backend_of wc_first_run)
+sleep 1
+kill -0 $run 2>/dev/null || fail "the first run ended before the kill; make it slower"
+kill -9 "$pid"
+wait $run 2>/dev/null || true
+wait_ready
+[ "$(q -c "SELECT count(*) FROM wc_other_copy")" = 0 ] || fail "a killed first run left rows"
+[ -z "$(checkpoint wc_other)" ] || fail "a killed first run left a checkpoint: $(checkpoint wc_other)"
+say "slots after a first run was killed: $(slots)"
+q -c "UPDATE wc_other SET v = -v WHERE id % 10 = 0" -c "DELETE FROM wc_other WHERE id % 7 = 0"
+q -c "SELECT incr_run('wc_other')" >/dev/null
+q -c "INSERT INTO wc_other VALUES (100000, 1)" -c "UPDATE wc_other SET v = 0 WHERE id % 3 = 0"
+got=$(q -c "SELECT rows_read || ' ' || rows_inserted FROM incr_run('wc_other')")
+[ "$got" = "$(q -c "SELECT 1 + count(*) FROM wc_other WHERE id % 3 = 0 AND id <> 100000") 1" ] ||
+	fail "the run after the killed first run and its retry read or inserted $got"
+read -r missing extra <<<"$(q -F ' ' -c "
+SELECT (SELECT count(*) FROM (SELECT * FROM wc_other EXCEPT ALL SELECT * FROM wc_other_copy) d),
+       (SELECT count(*) FROM (SELECT * FROM wc_other_copy EXCEPT ALL SELECT * FROM wc_other) d)")"
+[ "$missing $extra" = "0 0" ] || fail "after a killed first run: target differs (missing $missing, extra $extra)"
 n=$(wc -w <<<"$(slots)")
 [ "$n" = $((${#pipelines[@]} + 1)) ] ||
-	fail "after a killed creation and a new one: slots $(slots) for $((${#pipelines[@]} + 1)) wal pipelines"
+	fail "after a killed first run and its retry: slots $(slots) for $((${#pipelines[@]} + 1)) wal pipelines"
 [ "$(wc -w <<<"$(publications)")" = $((${#pipelines[@]} + 1)) ] ||
-	fail "after a killed creation and a new one: publications $(publications)"
-say "a creation killed before its commit: its slot is gone after the next creation"
-# incr_drop_pipeline removes the pipeline's slot and publication
+	fail "after a killed first run and its retry: publications $(publications)"
+say "a first run killed inside its copy: the retry copied exactly once, one slot for the pipeline"
+
+# 6. a rolled-back drop keeps slot and publication; incr_drop_pipeline
+# removes them; DROP EXTENSION removes every one
+q -c "BEGIN" -c "SELECT incr_drop_pipeline('wc_other')" -c "ROLLBACK" >/dev/null
+[ "$(wc -w <<<"$(slots)")" = $((${#pipelines[@]} + 1)) ] || fail "a rolled-back drop removed a slot: $(slots)"
+q -c "INSERT INTO wc_other VALUES (100001, 1)"
+got=$(q -c "SELECT rows_read || ' ' || rows_inserted FROM incr_run('wc_other')")
+[ "$got" = "1 1" ] || fail "the run after a rolled-back drop read or inserted $got"
 q -c "SELECT incr_drop_pipeline('wc_other')" >/dev/null
 [ "$(slots)" = "$slots0" ] || fail "incr_drop_pipeline left a slot: $(slots)"
 [ "$(publications)" = "$pubs0" ] || fail "incr_drop_pipeline left a publication: $(publications)"
-for p in "${pipelines[@]}"; do q -c "SELECT incr_drop_pipeline('$p')" >/dev/null; done
-[ -z "$(slots)" ] || fail "slots left after every pipeline was dropped: $(slots)"
-[ -z "$(publications)" ] || fail "publications left after every pipeline was dropped: $(publications)"
-say "incr_drop_pipeline removed every slot and publication"
+q -c "SET client_min_messages = warning" -c "DROP EXTENSION incremental"
+[ -z "$(slots)" ] || fail "slots left after DROP EXTENSION: $(slots)"
+[ -z "$(publications)" ] || fail "publications left after DROP EXTENSION: $(publications)"
+say "incr_drop_pipeline and DROP EXTENSION removed the slots and publications"
 say "ok"
