@@ -18,6 +18,7 @@ OBJS = \
 	src/source.o \
 	src/source_cursor.o \
 	src/source_files.o \
+	src/source_wal.o \
 	src/statement.o \
 	src/sqlgen.o \
 	src/mode.o \

@@ -12,6 +12,145 @@
 
 /* == WAL capture: the wal source kind (issue 16) == */
 
+/*
+ * -- incr_create_pipeline gains capture (cursor or wal) --
+ * A new last argument: dropped and created again, its privileges kept.
+ */
+SELECT pg_catalog.set_config('incr_upgrade.create_pipeline_acl', COALESCE(p.proacl::text, ''), true)
+FROM pg_catalog.pg_proc p
+WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@.incr_create_pipeline(text, pg_catalog.regclass,
+    pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
+    text, boolean, text, text, text, text, text, text, text, text, text, text, text,
+    text, jsonb)'::pg_catalog.regprocedure;
+
+DROP FUNCTION @extschema@.incr_create_pipeline(text, pg_catalog.regclass,
+    pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
+    text, boolean, text, text, text, text, text, text, text, text, text, text, text,
+    text, jsonb);
+
+CREATE FUNCTION @extschema@.incr_create_pipeline(
+    name            text,
+    source          pg_catalog.regclass DEFAULT NULL,
+    target          pg_catalog.regclass DEFAULT NULL,
+    cursor_column   text DEFAULT NULL,
+    mode            text DEFAULT NULL,
+    keys            text[] DEFAULT NULL,
+    lag             interval DEFAULT NULL,
+    batch_size      bigint DEFAULT NULL,
+    schedule        interval DEFAULT NULL,
+    enabled         boolean DEFAULT true,
+    delete_column   text DEFAULT NULL,
+    soft_delete     boolean DEFAULT false,
+    payload_column  text DEFAULT NULL,
+    op_column       text DEFAULT NULL,
+    after_column    text DEFAULT NULL,
+    before_column   text DEFAULT NULL,
+    version_column  text DEFAULT NULL,
+    command         text DEFAULT NULL,
+    valid_from_column text DEFAULT 'valid_from',
+    valid_to_column text DEFAULT 'valid_to',
+    current_column  text DEFAULT 'is_current',
+    epoch_unit      text DEFAULT 'ms',
+    on_schema_change text DEFAULT 'fail',
+    files           text DEFAULT NULL,
+    copy_options    jsonb DEFAULT NULL,
+    capture         text DEFAULT 'cursor')
+RETURNS @extschema@.incr_pipelines
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'incremental_incr_create_pipeline';
+
+COMMENT ON FUNCTION @extschema@.incr_create_pipeline(text, pg_catalog.regclass,
+    pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
+    text, boolean, text, text, text, text, text, text, text, text, text, text, text,
+    text, jsonb, text) IS
+'define a pipeline after validating its source (or files), target, cursor (or capture => ''wal''), mode and keys';
+
+DO $$
+DECLARE
+    acl text := pg_catalog.current_setting('incr_upgrade.create_pipeline_acl', true);
+    fn text := '@extschema@.incr_create_pipeline(text, pg_catalog.regclass,
+        pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
+        text, boolean, text, text, text, text, text, text, text, text, text, text, text,
+        text, jsonb, text)';
+    item record;
+BEGIN
+    IF acl IS NULL OR acl OPERATOR(pg_catalog.=) '' THEN
+        RETURN;                 -- the default privileges: nothing was changed
+    END IF;
+    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', fn);
+    FOR item IN
+        SELECT a.grantee, a.is_grantable
+        FROM pg_catalog.aclexplode(acl::pg_catalog.aclitem[]) AS a
+        WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', fn,
+            CASE WHEN item.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(item.grantee)) END,
+            CASE WHEN item.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    /* the DBA's grants, not initial privileges: pg_dump must keep them */
+    DELETE FROM pg_catalog.pg_init_privs
+    WHERE classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+      AND objoid OPERATOR(pg_catalog.=) fn::pg_catalog.regprocedure
+      AND objsubid OPERATOR(pg_catalog.=) 0;
+END
+$$;
+
+/*
+ * -- a wal pipeline reads a source without a cursor column --
+ * options.capture = 'wal' (options.wal_slot names its slot and publication);
+ * pipelines without capture are cursor pipelines, as before.
+ */
+ALTER TABLE @extschema@.incr_pipelines DROP CONSTRAINT incr_pipelines_files_check;
+ALTER TABLE @extschema@.incr_pipelines ADD CONSTRAINT incr_pipelines_files_check
+    CHECK ((mode OPERATOR(pg_catalog.=) 'files') OPERATOR(pg_catalog.=) (source IS NULL)
+           AND (source IS NULL OR COALESCE(options OPERATOR(pg_catalog.->>) 'capture', 'cursor') OPERATOR(pg_catalog.=) 'wal')
+               OPERATOR(pg_catalog.=) (cursor_column IS NULL));
+
+/*
+ * -- the consistent start of a wal pipeline --
+ * Its first run copies the source's rows; the snapshot that copy read with
+ * and the WAL position after it decide which decoded transactions the copy
+ * already holds (source_wal.c).  The checkpoint itself is an LSN kept in
+ * value_numeric (its byte position).
+ */
+ALTER TABLE @extschema@.incr_checkpoints
+    ADD COLUMN wal_copy_snapshot pg_catalog.pg_snapshot,
+    ADD COLUMN wal_copy_lsn pg_catalog.pg_lsn;
+
+/*
+ * -- DROP EXTENSION drops the wal pipelines' slots --
+ * Slots are not catalog objects: a trigger at the start of DROP EXTENSION
+ * has them dropped when that transaction commits.  (The publications depend
+ * on the extension and go with it.)
+ */
+CREATE FUNCTION @extschema@._incr_drop_extension()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'incremental_drop_extension';
+
+COMMENT ON FUNCTION @extschema@._incr_drop_extension() IS
+'internal: when extension incremental is dropped, drop the replication slots of its wal pipelines at commit';
+
+CREATE EVENT TRIGGER incr_drop_extension ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION @extschema@._incr_drop_extension();
+
+/*
+ * -- incr_status of a wal pipeline: the checkpoint as an LSN, and its slot --
+ * wal_retained_bytes: WAL the slot keeps from being removed; wal_status: the
+ * slot's (reserved, extended, unreserved, lost), or 'missing'.  Same columns
+ * as before, new ones at the end.
+ */
+CREATE FUNCTION @extschema@._incr_wal_slot(name text,
+    OUT slot_name text, OUT retained_bytes numeric, OUT wal_status text)
+RETURNS record
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'incremental_wal_slot';
+
+COMMENT ON FUNCTION @extschema@._incr_wal_slot(text) IS
+'internal: the replication slot of a wal pipeline, the WAL it retains and its state (incr_status)';
+
 /* == Citus (issue 17) == */
 
 /* == Performance (issue 18) == */

@@ -852,6 +852,64 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 }
 
 /*
+ * Read what the first run of a wal pipeline recorded of its copy: the
+ * snapshot (pg_snapshot's text) and the WAL position after it; false if
+ * nothing is recorded (any more).  Only wal pipelines, which need 0.4,
+ * read these columns.
+ */
+bool
+ReadWalCopy(Pipeline *p, char **snapshot, Datum *lsn)
+{
+	CatalogContext cxt;
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	bool		found = false;
+
+	values[0] = CStringGetTextDatum(p->name);
+	catalog_begin(&cxt);
+	catalog_exec("SELECT wal_copy_snapshot::pg_catalog.text, wal_copy_lsn"
+				 " FROM %s.incr_checkpoints WHERE pipeline OPERATOR(pg_catalog.=) $1"
+				 " AND wal_copy_snapshot IS NOT NULL",
+				 1, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		char	   *text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		MemoryContextSwitchTo(caller);
+		*snapshot = pstrdup(text);
+		*lsn = d;				/* pg_lsn is passed by value */
+		found = true;
+	}
+	catalog_end(&cxt);
+	return found;
+}
+
+/* Record (or with NULL clear) the copy of a wal pipeline's first run. */
+void
+StoreWalCopy(Pipeline *p, const char *snapshot, Datum lsn)
+{
+	CatalogContext cxt;
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, PG_LSNOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	values[0] = CStringGetTextDatum(p->name);
+	values[1] = snapshot ? CStringGetTextDatum(snapshot) : (Datum) 0;
+	values[2] = lsn;
+	if (snapshot == NULL)
+		nulls[1] = nulls[2] = 'n';
+	catalog_begin(&cxt);
+	catalog_exec("UPDATE %s.incr_checkpoints"
+				 " SET wal_copy_snapshot = $2::pg_catalog.pg_snapshot, wal_copy_lsn = $3"
+				 " WHERE pipeline OPERATOR(pg_catalog.=) $1",
+				 3, argtypes, values, nulls, SPI_OK_UPDATE);
+	catalog_end(&cxt);
+}
+
+/*
  * Draw the id of a new run: nextval of incr_runs' sequence, called directly
  * rather than through a statement, as the bootstrap superuser like the
  * catalog statements, so that callers need no privilege on the sequence.

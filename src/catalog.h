@@ -95,6 +95,9 @@ extern void RecordTombstones(Pipeline *pipeline, int64 run_id, Datum keys, Datum
 							 Datum revived, Datum revived_versions);
 extern void ForgetTombstones(Pipeline *pipeline, Checkpoint *after);
 
+extern bool ReadWalCopy(Pipeline *pipeline, char **snapshot, Datum *lsn);
+extern void StoreWalCopy(Pipeline *pipeline, const char *snapshot, Datum lsn);
+
 extern int64 NextRunId(void);
 extern Datum InsertRun(int64 run_id, RunRecord *run);
 extern int64 PruneRuns(Interval *older_than, bool all_owners);

@@ -16,6 +16,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 #include "utils/xid8.h"
@@ -266,9 +267,36 @@ xid8_from_checkpoint(Datum d)
 	return FullTransactionIdGetDatum(FullTransactionIdFromU64(strtou64(digits, NULL, 10)));
 }
 
+/* Return the least or greatest LSN. */
+static Datum
+lsn_extreme(bool greatest)
+{
+	return LSNGetDatum(greatest ? PG_UINT64_MAX : 0);
+}
+
+/* Keep an LSN as numeric, its byte position: exact, and in incr_checkpoints' numeric column. */
+static Datum
+lsn_to_checkpoint(Datum v)
+{
+	char		digits[32];
+
+	snprintf(digits, sizeof(digits), UINT64_FORMAT, (uint64) DatumGetLSN(v));
+	return numeric_from_text(digits);
+}
+
+/* Read an LSN kept as numeric, through text: the value may exceed int64. */
+static Datum
+lsn_from_checkpoint(Datum d)
+{
+	char	   *digits = DatumGetCString(DirectFunctionCall1(numeric_out, d));
+
+	return LSNGetDatum((XLogRecPtr) strtou64(digits, NULL, 10));
+}
+
 #define TIME_BOUND	BOUND_OLDEST_TRANSACTION_START, "start of the oldest open transaction"
 #define WRITERS_BOUND BOUND_GREATEST_AFTER_WRITERS, "greatest value, after waiting for open writers"
 #define XID_BOUND	BOUND_OLDEST_XID, "oldest running transaction id"
+#define WAL_BOUND	BOUND_WAL_FLUSH, "WAL flushed when the run starts"
 
 /* The cursor types; a new one is a row here (and its checkpoint column). */
 static const CursorType cursor_types[] = {
@@ -299,6 +327,10 @@ static const CursorType cursor_types[] = {
 	{XID8OID, CURSOR_XID8, 4, "value_numeric", false, XID_BOUND,
 		xid8_extreme, NULL, NULL, xid8_predecessor, NULL, NULL,
 	true, xid8_to_checkpoint, xid8_from_checkpoint},
+	/* capture => 'wal': not a column's type, the checkpoint of the wal kind */
+	{PG_LSNOID, CURSOR_LSN, 4, "value_numeric", false, WAL_BOUND,
+		lsn_extreme, NULL, NULL, NULL, NULL, NULL,
+	false, lsn_to_checkpoint, lsn_from_checkpoint},
 };
 
 /* Find the row of a type (domains by their base); NULL if it cannot be a cursor. */
@@ -504,6 +536,8 @@ CursorCheckpointExpr(Pipeline *p, const char *alias)
 	const CursorType *ct = PipelineCursor(p);
 	char	   *column = psprintf("%s.%s", alias, ct->checkpoint_column_name);
 
+	if (ct->kind == CURSOR_LSN)
+		return psprintf("(CAST('0/0' AS pg_catalog.pg_lsn) OPERATOR(pg_catalog.+) %s)", column);
 	if (ct->checkpoint_through_text)
 		return psprintf("CAST(CAST(%s AS pg_catalog.text) AS %s)", column,
 						format_type_be_qualified(p->cursor_type));

@@ -13,7 +13,8 @@ typedef enum CursorBound
 {
 	BOUND_OLDEST_TRANSACTION_START, /* filled by now(): start of the oldest open transaction */
 	BOUND_GREATEST_AFTER_WRITERS,	/* filled by sequences: greatest value, then wait */
-	BOUND_OLDEST_XID			/* filled by pg_current_xact_id(): the snapshot's xmin */
+	BOUND_OLDEST_XID,			/* filled by pg_current_xact_id(): the snapshot's xmin */
+	BOUND_WAL_FLUSH				/* capture => 'wal': the WAL flushed (source_wal.c) */
 } CursorBound;
 
 /* One cursor type: what the window, the catalog and incr_status know of it. */

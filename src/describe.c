@@ -1157,7 +1157,8 @@ describe_mode_columns(Pipeline *p, PipelineShape *shape, Relation source, Relati
 	static const Oid json_types[] = {JSONBOID, JSONOID};
 	static const Oid text_types[] = {TEXTOID, VARCHAROID, BPCHAROID, CHAROID};
 	static const Oid bool_type[] = {BOOLOID};
-	Oid			cursor_type[1] = {p->cursor_type};
+	/* a wal pipeline's versions are commit times, its checkpoint an LSN */
+	Oid			cursor_type[1] = {PipelineIsWal(p) ? TIMESTAMPTZOID : p->cursor_type};
 
 	if ((p->mode == MODE_CDC || (p->delete_column && !p->soft_delete && p->mode == MODE_MERGE)) &&
 		pg_class_aclcheck(RelationGetRelid(target), GetUserId(), ACL_DELETE) != ACLCHECK_OK)
@@ -1289,7 +1290,9 @@ DescribePipeline(Pipeline *p, DescribeFor purpose)
 	shape->target_partitioned = (target->rd_rel->relkind == RELKIND_PARTITIONED_TABLE);
 	shape->source_relkind = source->rd_rel->relkind;
 
-	/* the cursor */
+	/* the cursor; a wal pipeline has none, its changes come from the WAL */
+	if (PipelineIsWal(p))
+		goto columns;
 	cursor_att = find_column(source, p->cursor_column);
 	if (cursor_att == NULL)
 		missing_column(source, "source", "cursor", p->cursor_column);
@@ -1315,6 +1318,7 @@ DescribePipeline(Pipeline *p, DescribeFor purpose)
 									getBaseType(target_cursor_att->atttypid) == p->cursor_type);
 	}
 
+columns:
 	if (p->mode == MODE_QUERY)
 	{
 		/* the command names its own columns; PostgreSQL checks them when it runs */
@@ -1370,7 +1374,8 @@ ReadCursorType(Pipeline *p)
 	if (cursor_att == NULL)
 		missing_column(source, "source", "cursor", p->cursor_column);
 	p->cursor_type = getBaseType(cursor_att->atttypid);
-	if (!CursorKindFromType(p->cursor_type, &p->cursor_kind))
+	/* pg_lsn is the checkpoint of capture => 'wal', not a column's cursor */
+	if (!CursorKindFromType(p->cursor_type, &p->cursor_kind) || p->cursor_kind == CURSOR_LSN)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("cursor column \"%s\" has type %s, which cannot be a cursor",

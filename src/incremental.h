@@ -31,7 +31,8 @@ typedef enum CursorKind
 	CURSOR_DATE,
 	CURSOR_INTEGER,				/* smallint, integer, bigint */
 	CURSOR_NUMERIC,
-	CURSOR_XID8					/* transaction ids: DEFAULT pg_current_xact_id() */
+	CURSOR_XID8,				/* transaction ids: DEFAULT pg_current_xact_id() */
+	CURSOR_LSN					/* capture => 'wal': positions in the WAL */
 } CursorKind;
 
 /* A pipeline as stored in incr_pipelines. */
@@ -40,7 +41,7 @@ typedef struct Pipeline
 	char	   *name;
 	Oid			source;			/* InvalidOid for a files pipeline */
 	Oid			target;
-	char	   *cursor_column;	/* NULL for a files pipeline */
+	char	   *cursor_column;	/* NULL for a files or wal pipeline */
 	Oid			cursor_type;	/* type of the cursor column in the source;
 								 * timestamptz for files: their mtime */
 	CursorKind	cursor_kind;
@@ -69,7 +70,12 @@ typedef struct Pipeline
 	Jsonb	   *copy_options;	/* files: COPY options and column list */
 	List	   *source_columns; /* the source's columns when last described */
 	List	   *source_types;	/* and their types, as text (format_type) */
+	char	   *capture;		/* cursor (default) or wal: how changes are found */
+	char	   *wal_slot;		/* wal: name of its slot and publication */
 } Pipeline;
+
+/* Does the pipeline capture its source's changes from the WAL (capture => 'wal')? */
+#define PipelineIsWal(p) ((p)->capture != NULL && strcmp((p)->capture, "wal") == 0)
 
 /* GUCs (incremental.c) */
 extern bool incr_safe_upper_bound;

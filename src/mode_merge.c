@@ -8,6 +8,7 @@
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/typcache.h"
 
 #include "mode.h"
 
@@ -135,9 +136,162 @@ merge_expected(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 	sql_latest_rows(buf, ctx, p, shape, false);
 }
 
+/* Append "left.k OP COALESCE(right._incr_old_k, right.k) AND ...": a change's key before it changed. */
+static void
+wal_old_key_match(StringInfo buf, List *columns, const char *left, const char *right)
+{
+	ListCell   *lc;
+	bool		first = true;
+
+	foreach(lc, columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+		const char *c = quote_identifier(col->name);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfo(buf, "%s%s.%s %s COALESCE(%s.%s, %s.%s)%s", first ? "" : " AND ",
+						 left, c, col->eq_operator, right,
+						 quote_identifier(psprintf("_incr_old_%s", col->name)),
+						 right, c, col->key_collate);
+		first = false;
+	}
+}
+
+/* Append "'name' = ANY (alias._incr_unchanged)": the change did not carry the column. */
+static void
+wal_unchanged(StringInfo buf, const char *alias, ColumnMap *col)
+{
+	appendStringInfo(buf, "%s OPERATOR(pg_catalog.=) ANY (%s._incr_unchanged)",
+					 quote_literal_cstr(col->name), alias);
+}
+
+/*
+ * Append the value a final change f writes to a column: its own, or for an
+ * unchanged TOAST value (a large value the update did not touch, which the
+ * WAL does not carry), the value of the latest earlier change of the key in
+ * the window that carried it, else the target's (found by the key the row
+ * had before the change).  Never NULL in its place.
+ */
+static void
+wal_column_value(StringInfo buf, PipelineShape *shape, ColumnMap *col)
+{
+	const char *c = quote_identifier(col->name);
+
+	if (col->is_key || get_typlen(col->target_type) != -1)
+	{
+		appendStringInfo(buf, "f.%s", c);
+		return;
+	}
+	appendStringInfoString(buf, "CASE WHEN f._incr_unchanged IS NOT NULL AND ");
+	wal_unchanged(buf, "f", col);
+	appendStringInfo(buf, "\n      THEN (SELECT _incr_v.x FROM (SELECT e.%s AS x, e._incr_seq AS s FROM ev AS e"
+					 " WHERE e._incr_op OPERATOR(pg_catalog.<>) 'D'"
+					 " AND e._incr_seq OPERATOR(pg_catalog.<) f._incr_seq AND ", c);
+	sql_key_match(buf, shape->columns, "e", "f");
+	appendStringInfoString(buf, " AND (e._incr_unchanged IS NULL OR NOT ");
+	wal_unchanged(buf, "e", col);
+	appendStringInfo(buf, ")\n        UNION ALL SELECT t2.%s, 0 FROM %s AS t2 WHERE ", c, shape->target_sql);
+	wal_old_key_match(buf, shape->columns, "t2", "f");
+	appendStringInfo(buf, ") AS _incr_v ORDER BY _incr_v.s DESC LIMIT 1)\n      ELSE f.%s END", c);
+}
+
+/*
+ * merge over a wal run's changes (mode.h): the target mirrors the source.
+ * Only the changes after the window's last truncate count, and that
+ * truncate empties the target of every key they do not leave alive.  Per
+ * key the last change wins: an update that changed the key also deletes
+ * its old key.  The keys whose last change is a delete are deleted; the
+ * others are upserted with their last row, unchanged rows not rewritten,
+ * unchanged TOAST values kept.  The deletes and the upsert touch disjoint
+ * keys, so that one statement can do both.  The first run's copy is only
+ * inserts: one upsert.
+ */
+static void
+build_merge_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	ListCell   *lc;
+
+	if (strcmp(ctx->wal_changes, WAL_CHANGES_RELATION) != 0)
+	{
+		appendStringInfoString(buf, "WITH w AS (\n  ");
+		sql_insert_head(buf, shape, NULL);
+		appendStringInfoString(buf, "SELECT ");
+		sql_columns(buf, shape->columns, "c", ALL_COLUMNS);
+		appendStringInfo(buf, " FROM %s AS c", ctx->wal_changes);
+		sql_upsert(buf, ctx, shape, NULL, NULL, NULL);
+		appendStringInfo(buf, "\n  RETURNING %s AS inserted\n)\n"
+						 "SELECT pg_catalog.count(*) FILTER (WHERE inserted),\n"
+						 "       pg_catalog.count(*) FILTER (WHERE NOT inserted),\n"
+						 "       CAST(0 AS pg_catalog.int8), CAST(NULL AS pg_catalog.int8) FROM w",
+						 sql_inserted_expr(shape));
+		return;
+	}
+
+	appendStringInfo(buf, "WITH ch AS (\n  SELECT * FROM %s AS c\n),\n", ctx->wal_changes);
+	appendStringInfoString(buf,
+						   "lt AS (\n  SELECT pg_catalog.max(ch._incr_seq) AS s FROM ch"
+						   " WHERE ch._incr_op OPERATOR(pg_catalog.=) 'T'\n),\n"
+						   "ev AS (\n  SELECT ch.* FROM ch, lt WHERE ch._incr_op OPERATOR(pg_catalog.<>) 'T'"
+						   " AND (lt.s IS NULL OR ch._incr_seq OPERATOR(pg_catalog.>) lt.s)\n),\n");
+	/* each change's event for its key, and a delete of the old key of a key change */
+	appendStringInfoString(buf, "k AS (\n  SELECT ev._incr_seq AS _incr_s,"
+						   " ev._incr_op OPERATOR(pg_catalog.=) 'D' AS _incr_del, ");
+	sql_columns(buf, shape->columns, "ev", KEY_COLUMNS);
+	appendStringInfoString(buf, " FROM ev\n  UNION ALL\n  SELECT ev._incr_seq, true");
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (col->is_key)
+			appendStringInfo(buf, ", ev.%s", quote_identifier(psprintf("_incr_old_%s", col->name)));
+	}
+	appendStringInfoString(buf, " FROM ev WHERE ev._incr_op OPERATOR(pg_catalog.=) 'U'");
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (col->is_key)
+		{
+			appendStringInfo(buf, " AND ev.%s IS NOT NULL",
+							 quote_identifier(psprintf("_incr_old_%s", col->name)));
+			break;
+		}
+	}
+	appendStringInfoString(buf, "\n),\nlast AS (\n  SELECT DISTINCT ON (");
+	sql_key_groups(buf, shape->columns, "k");
+	appendStringInfoString(buf, ") * FROM k ORDER BY ");
+	sql_key_groups(buf, shape->columns, "k");
+	appendStringInfoString(buf, ", k._incr_s DESC\n),\n"
+						   "f AS (\n  SELECT ev.* FROM last JOIN ev"
+						   " ON ev._incr_seq OPERATOR(pg_catalog.=) last._incr_s WHERE NOT last._incr_del\n),\n");
+	appendStringInfo(buf, "d AS (\n  DELETE FROM %s AS t\n  WHERE EXISTS (SELECT FROM last WHERE last._incr_del AND ",
+					 shape->target_sql);
+	sql_key_match(buf, shape->columns, "t", "last");
+	appendStringInfoString(buf, ")\n     OR ((SELECT lt.s FROM lt) IS NOT NULL AND NOT EXISTS (SELECT FROM f WHERE ");
+	sql_key_match(buf, shape->columns, "t", "f");
+	appendStringInfoString(buf, "))\n  RETURNING 1\n),\nw AS (\n  ");
+	sql_insert_head(buf, shape, NULL);
+	appendStringInfoString(buf, "SELECT ");
+	foreach(lc, shape->columns)
+	{
+		if (lc != list_head(shape->columns))
+			appendStringInfoString(buf, ", ");
+		wal_column_value(buf, shape, (ColumnMap *) lfirst(lc));
+	}
+	appendStringInfoString(buf, "\n  FROM f");
+	sql_upsert(buf, ctx, shape, NULL, NULL, NULL);
+	appendStringInfo(buf, "\n  RETURNING %s AS inserted\n)\n"
+					 "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
+					 "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted) FROM w),\n"
+					 "       (SELECT pg_catalog.count(*) FROM d), CAST(NULL AS pg_catalog.int8)",
+					 sql_inserted_expr(shape));
+}
+
 const ModeOps mode_merge = {
 	.source = SOURCE_CURSOR,
 	.build_run = build_merge,
+	.build_wal = build_merge_wal,
 	.build_expected = merge_expected,
 	.returns_rows = merge_returns_rows,
 	.keeps_tombstones = merge_keeps_tombstones,

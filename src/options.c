@@ -23,6 +23,9 @@ typedef enum OptionType
 
 #define MODE_BIT(m)	(1 << (m))
 
+/* The argno of an option the pipeline's definition sets, not its caller. */
+#define OPTION_NOT_AN_ARGUMENT (-1)
+
 /* One option of incr_create_pipeline that only some modes take. */
 typedef struct PipelineOption
 {
@@ -74,6 +77,15 @@ static const PipelineOption pipeline_options[] = {
 	"append, merge, cdc or scd2", true, "fail", true, offsetof(Pipeline, on_schema_change)},
 	{"copy_options", OPTION_JSONB, 24, MODE_BIT(MODE_FILES),
 	"files", true, NULL, false, offsetof(Pipeline, copy_options)},
+	/* cdc and query refuse wal with their own error (pipeline.c) */
+	{"capture", OPTION_TEXT, 25,
+		MODE_BIT(MODE_APPEND) | MODE_BIT(MODE_MERGE) | MODE_BIT(MODE_CDC) |
+		MODE_BIT(MODE_SCD2) | MODE_BIT(MODE_QUERY),
+	"append, merge or scd2", true, "cursor", false, offsetof(Pipeline, capture)},
+	/* set by incr_create_pipeline for a wal pipeline, not an argument */
+	{"wal_slot", OPTION_TEXT, OPTION_NOT_AN_ARGUMENT,
+		MODE_BIT(MODE_APPEND) | MODE_BIT(MODE_MERGE) | MODE_BIT(MODE_SCD2),
+	"append, merge or scd2", true, NULL, false, offsetof(Pipeline, wal_slot)},
 };
 
 #define OPTION_FIELD(p, o, type) ((type *) ((char *) (p) + (o)->offset))
@@ -88,7 +100,8 @@ ReadPipelineOptions(FunctionCallInfo fcinfo, Pipeline *p)
 	for (int i = 0; i < lengthof(pipeline_options); i++)
 	{
 		const PipelineOption *o = &pipeline_options[i];
-		bool		given = o->argno < PG_NARGS() && !PG_ARGISNULL(o->argno);
+		bool		given = o->argno >= 0 && o->argno < PG_NARGS() &&
+			!PG_ARGISNULL(o->argno);
 
 		switch (o->type)
 		{

@@ -54,6 +54,7 @@
 #include "scheduler.h"
 #include "source_cursor.h"
 #include "source_files.h"
+#include "source_wal.h"
 
 PG_FUNCTION_INFO_V1(incremental_incr_create_pipeline);
 PG_FUNCTION_INFO_V1(incremental_incr_drop_pipeline);
@@ -190,10 +191,32 @@ read_lag(FunctionCallInfo fcinfo, Pipeline *p)
 }
 
 /*
+ * Read the capture argument (0.4): true for 'wal', false for 'cursor' or a
+ * database whose incr_create_pipeline has no capture.
+ */
+static bool
+read_capture(FunctionCallInfo fcinfo)
+{
+	char	   *capture;
+
+	if (PG_NARGS() <= 25 || PG_ARGISNULL(25))
+		return false;
+	capture = text_to_cstring(PG_GETARG_TEXT_PP(25));
+	if (strcmp(capture, "wal") == 0)
+		return true;
+	if (strcmp(capture, "cursor") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("capture must be cursor or wal, not \"%s\"", capture)));
+	return false;
+}
+
+/*
  * incr_create_pipeline(name, source, target, cursor_column, mode, keys, lag,
  * batch_size, schedule, enabled, then the mode options of options.c):
  * validate a definition and store it.  A database at 0.1 passes 23
- * arguments (no files, copy_options), one at 0.2 or later 25.
+ * arguments (no files, copy_options), one at 0.2 or 0.3 25, one at 0.4 26
+ * (capture).
  */
 Datum
 incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
@@ -204,17 +227,18 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	char	   *mode_name;
 	PipelineShape *shape;
 	Interval	zero;
+	bool		wal;
 
 	/*
 	 * Version 0.1 of the install script declares 23 arguments, 0.2 adds files
-	 * and copy_options; anything else is a script this library does not know:
-	 * refuse, not crash.
+	 * and copy_options, 0.4 capture; anything else is a script this library
+	 * does not know: refuse, not crash.
 	 */
-	if (PG_NARGS() != 23 && PG_NARGS() != 25)
+	if (PG_NARGS() != 23 && PG_NARGS() != 25 && PG_NARGS() != 26)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("incr_create_pipeline of this database does not match the installed library"),
-				 errdetail("It takes %d arguments; the library expects 23 or 25.", PG_NARGS()),
+				 errdetail("It takes %d arguments; the library expects 23, 25 or 26.", PG_NARGS()),
 				 errhint("Run ALTER EXTENSION incremental UPDATE.")));
 	require_arg(fcinfo, 0, "name");
 	require_arg(fcinfo, 2, "target");
@@ -224,6 +248,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	p->target = PG_GETARG_OID(2);
 	/* 0.3 declares no default mode: left out, it is append, said aloud below */
 	mode_name = PG_ARGISNULL(4) ? "append" : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	wal = read_capture(fcinfo);
 	if (strcmp(mode_name, "files") == 0)
 	{
 		if (PG_NARGS() < 25)
@@ -244,9 +269,12 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	else
 	{
 		require_arg(fcinfo, 1, "source");
-		require_arg(fcinfo, 3, "cursor_column");
 		p->source = PG_GETARG_OID(1);
-		p->cursor_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
+		if (!wal)
+		{
+			require_arg(fcinfo, 3, "cursor_column");
+			p->cursor_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
+		}
 	}
 	p->enabled = PG_ARGISNULL(9) ? true : PG_GETARG_BOOL(9);
 	p->owner = GetUserId();
@@ -268,8 +296,13 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 				 errmsg("unknown mode \"%s\"", mode_name),
 				 errhint("Use one of: append, merge, cdc, scd2, query, files.")));
 	read_mode_options(fcinfo, p);
+	/* a cursor pipeline keeps no capture in its options, as before 0.4 */
+	if (!wal)
+		p->capture = NULL;
 
 	read_keys(fcinfo, p);
+	if (wal)
+		WalCheckDefinition(p, !PG_ARGISNULL(3));
 
 	if (!PG_ARGISNULL(7))
 	{
@@ -291,7 +324,19 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 	}
 
 	/* the cursor's type decides what a checkpoint and a lag are */
-	if (p->mode != MODE_FILES)
+	if (wal)
+	{
+		/* the checkpoint of a wal pipeline is a position in the WAL */
+		p->cursor_type = PG_LSNOID;
+		p->cursor_kind = CURSOR_LSN;
+		if (!PG_ARGISNULL(6))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("wal pipeline \"%s\" cannot have a lag", p->name),
+					 errdetail("Its changes come in commit order from the WAL: none is ever late."),
+					 errhint("Leave lag out.")));
+	}
+	else if (p->mode != MODE_FILES)
 		ReadCursorType(p);
 	read_lag(fcinfo, p);
 
@@ -319,7 +364,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 				 errdetail("An append pipeline inserts the rows whose cursor passed the checkpoint; it never applies an update or a delete to a row it has loaded."),
 				 errhint("For a source whose rows change (an updated_at cursor), pass mode => 'merge' and keys => ARRAY[...]; to keep append and not see this, pass mode => 'append'.")));
 
-	if (p->mode != MODE_FILES && !shape->source_has_cursor_index &&
+	if (p->mode != MODE_FILES && !wal && !shape->source_has_cursor_index &&
 		shape->source_relkind != RELKIND_VIEW &&
 		shape->source_relkind != RELKIND_FOREIGN_TABLE)
 		ereport(NOTICE,
@@ -329,7 +374,7 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 				 errhint("CREATE INDEX ON %s (%s);", shape->source_sql,
 						 quote_identifier(p->cursor_column))));
 
-	if (p->mode != MODE_FILES && p->lag == NULL &&
+	if (p->mode != MODE_FILES && !wal && p->lag == NULL &&
 		shape->source_relkind != RELKIND_FOREIGN_TABLE && SourceIsSubscribed(p->source))
 		ereport(WARNING,
 				(errmsg("source \"%s\" of pipeline \"%s\" is replicated by a subscription, so its rows have no safe upper bound",
@@ -337,6 +382,18 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 				 errdetail("A transaction that commits later on the publisher can bring rows below the checkpoint; the safe bound sees only this server's transactions, so those rows would never be loaded."),
 				 errhint("Pass lag => an interval longer than the publisher's longest transaction plus the replication delay (timestamp and date cursors), or run the pipeline on the publisher.")));
 
+	/* its publication, last: the checks above write nothing */
+	if (wal)
+	{
+		if (PipelineOverCitus(p))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("wal pipeline \"%s\" cannot read a Citus table", p->name),
+					 errdetail("The changes of a distributed table are written to the WAL of its workers."),
+					 errhint("Use capture => 'cursor'.")));
+		p->wal_slot = WalNewSlotName();
+		WalCreatePublication(p);
+	}
 	result = InsertPipeline(p, schedule);
 	if (schedule)
 		WarnScheduleNotRunning(p);
@@ -476,6 +533,8 @@ incremental_incr_drop_pipeline(PG_FUNCTION_ARGS)
 {
 	Pipeline   *p = writable_pipeline(fcinfo, "drop");
 
+	if (PipelineIsWal(p))
+		WalDropPipeline(p);
 	DeletePipeline(p->name);
 	DropCronJob(p->name);
 	PG_RETURN_VOID();
@@ -640,6 +699,9 @@ incremental_incr_reset(PG_FUNCTION_ARGS)
 		cp.value = CursorValueIn(p, text_to_cstring(PG_GETARG_TEXT_PP(1)));
 		CheckXid8FromThisCluster(p, get_rel_relkind(p->source), cp.value, "cursor value");
 	}
+	/* a wal pipeline started over gets a new slot, and copies the table again */
+	if (PipelineIsWal(p))
+		WalResetPipeline(p, cp.isnull);
 	/* a files pipeline forgets the files modified after to_value, or all */
 	if (p->mode == MODE_FILES)
 		ForgetFiles(p, &cp);

@@ -262,6 +262,15 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	p = load_runnable(req);
 	rec.owner = p->owner;
 
+	/* what must come before the run's first write (the checkpoint's lock) */
+	if (SourceKindOf(p)->prepare)
+	{
+		Checkpoint	unlocked;
+
+		(void) ReadCheckpoint(p, CHECKPOINT_NO_LOCK, &unlocked);
+		SourceKindOf(p)->prepare(p, &unlocked);
+	}
+
 	if (!ReadCheckpoint(p, req->wait ? CHECKPOINT_LOCK_WAIT : CHECKPOINT_LOCK_NOWAIT, &cp))
 	{
 		ereport(NOTICE,

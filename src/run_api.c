@@ -445,7 +445,8 @@ count_pending(Pipeline *p, Checkpoint *cp, int64 *count)
  * counted up to 1000000 as the pipeline's owner (whoever asks, the source's
  * code runs with the owner's rights, restricted, as in a run); NULL when
  * the caller may not act on the pipeline, the owner cannot read the source,
- * the source is gone, or the count took longer than 5 seconds.  Used by
+ * the source is gone, the pipeline captures the WAL (incr_status shows the
+ * WAL its slot retains instead), or the count took longer than 5 seconds.  Used by
  * incr_status.
  */
 Datum
@@ -458,7 +459,7 @@ incremental_incr_pending_rows(PG_FUNCTION_ARGS)
 	AttrNumber	attnum;
 
 	/* only the owner's roles may learn about the pipeline's progress */
-	if (!OidIsValid(nsp) || !has_privs_of_role(GetUserId(), p->owner) ||
+	if (PipelineIsWal(p) || !OidIsValid(nsp) || !has_privs_of_role(GetUserId(), p->owner) ||
 		!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(p->owner)))
 		PG_RETURN_NULL();
 	/* the count reads as the owner, so what the owner may read decides */

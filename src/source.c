@@ -1,7 +1,7 @@
 /*
  * source.c
  *		The table of source kinds, and which one a pipeline reads: the one
- *		its mode names (ModeOps.source).
+ *		its mode names (ModeOps.source), or wal when it captures the WAL.
  */
 #include "postgres.h"
 
@@ -12,13 +12,14 @@
 static const SourceKind *const source_table[] = {
 	[SOURCE_CURSOR] = &source_cursor,
 	[SOURCE_FILES] = &source_files,
+	[SOURCE_WAL] = &source_wal,
 };
 
-/* Return the source kind the pipeline reads. */
+/* Return the source kind the pipeline reads: its mode's, or wal for capture => 'wal'. */
 const SourceKind *
 SourceKindOf(Pipeline *p)
 {
-	SourceKindId id = ModeOf(p)->source;
+	SourceKindId id = PipelineIsWal(p) ? SOURCE_WAL : ModeOf(p)->source;
 
 	if ((int) id < 0 || id >= lengthof(source_table) || source_table[id] == NULL)
 		elog(ERROR, "unknown source kind %d", (int) id);

@@ -64,6 +64,13 @@ typedef struct SourceKind
 {
 	const char *name;
 
+	/*
+	 * Before the run's first write (its checkpoint lock), as the caller,
+	 * with the checkpoint read unlocked; NULL: nothing to do.  The wal kind
+	 * creates its slot here, which a transaction that has written cannot.
+	 */
+	void		(*prepare) (Pipeline *p, Checkpoint *cp);
+
 	/* Compute the run's window, execute its statements, fill in the counts. */
 	void		(*execute) (const RunRequest *req, Pipeline *p, PipelineShape *shape,
 							Checkpoint *cp, RunRecord *rec, RunResult *res,
@@ -85,6 +92,7 @@ typedef struct SourceKind
 
 extern const SourceKind source_cursor;
 extern const SourceKind source_files;
+extern const SourceKind source_wal;
 
 extern const SourceKind *SourceKindOf(Pipeline *pipeline);
 

@@ -1,0 +1,17 @@
+/*
+ * source_wal.h
+ *		The wal source kind (source_wal.c): what defining, dropping and
+ *		resetting a wal pipeline (capture => 'wal') need of it.
+ */
+#ifndef INCREMENTAL_SOURCE_WAL_H
+#define INCREMENTAL_SOURCE_WAL_H
+
+#include "incremental.h"
+
+extern void WalCheckDefinition(Pipeline *pipeline, bool cursor_given);
+extern char *WalNewSlotName(void);
+extern void WalCreatePublication(Pipeline *pipeline);
+extern void WalDropPipeline(Pipeline *pipeline);
+extern void WalResetPipeline(Pipeline *pipeline, bool start_over);
+
+#endif							/* INCREMENTAL_SOURCE_WAL_H */
