@@ -68,6 +68,9 @@ typedef struct Pipeline
 	char	   *on_schema_change;	/* fail, ignore or add_columns */
 	char	   *files;			/* files: the glob of the files to load */
 	Jsonb	   *copy_options;	/* files: COPY options and column list */
+	char	   *wal_op_column;	/* append with capture wal: target column of the operation */
+	char	   *wal_lsn_column;	/* and of the commit's LSN */
+	char	   *wal_time_column;	/* and of the commit time */
 	List	   *source_columns; /* the source's columns when last described */
 	List	   *source_types;	/* and their types, as text (format_type) */
 	char	   *capture;		/* cursor (default) or wal: how changes are found */

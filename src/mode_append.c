@@ -98,6 +98,82 @@ build_append_keyless(StringInfo buf, const BuildContext *ctx, Pipeline *p, Pipel
 					 sql_late_expr(ctx, p, shape));
 }
 
+/*
+ * The values an update left out, for a key the window has no earlier row
+ * of: from the target's rows of the key with the greatest LSN (the key's
+ * last transaction already loaded), when they agree on the value; several
+ * changes of the key in that one transaction that disagree give NULL, since
+ * the target cannot tell which came last.
+ */
+static void
+append_wal_fallback(StringInfo buf, Pipeline *p, PipelineShape *shape)
+{
+	const char *lsn = quote_identifier(p->wal_lsn_column);
+	ListCell   *lc;
+	bool		first = true;
+
+	appendStringInfoString(buf, "LEFT JOIN LATERAL (SELECT ");
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+		const char *name = quote_identifier(col->name);
+
+		if (!sql_wal_fillable(col))
+			continue;
+		appendStringInfo(buf, "%sCASE WHEN pg_catalog.count(DISTINCT ROW(x.%s)::pg_catalog.text)"
+						 " OPERATOR(pg_catalog.=) 1 THEN (pg_catalog.array_agg(x.%s))[1] END AS %s",
+						 first ? "" : ", ", name, name, name);
+		first = false;
+	}
+	if (first)
+		appendStringInfoString(buf, "1");
+	appendStringInfo(buf, "\n      FROM %s AS x WHERE ", shape->target_sql);
+	sql_wal_key_before_match(buf, shape->columns, "x", "c");
+	appendStringInfo(buf, " AND x.%s OPERATOR(pg_catalog.=) (SELECT pg_catalog.max(y.%s) FROM %s AS y WHERE ",
+					 lsn, lsn, shape->target_sql);
+	sql_wal_key_before_match(buf, shape->columns, "y", "c");
+	appendStringInfoString(buf, ")) AS b ON true");
+}
+
+/*
+ * append with capture wal: a change log, one target row per change in
+ * commit order (_incr_seq): the new row of an insert or update, the old one
+ * of a delete (its key, or the whole row with REPLICA IDENTITY FULL), and a
+ * row of NULLs for a truncate, with the operation, the commit's LSN and its
+ * time in the columns the options name.  A plain INSERT: keys are optional
+ * and never a conflict target, since a log holds a key once per change; the
+ * run applies each change once (the wal source kind's checkpoint).  Values
+ * an update left out are filled in (sql_wal_filled, append_wal_fallback).
+ */
+static void
+build_append_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	bool		fallback = p->keys != NIL && p->wal_lsn_column != NULL;
+
+	appendStringInfoString(buf, "WITH RECURSIVE ");
+	sql_wal_filled(buf, ctx, p, shape, fallback ? append_wal_fallback : NULL);
+	appendStringInfo(buf, ",\n_incr_ins AS (\n  INSERT INTO %s AS t (", shape->target_sql);
+	sql_columns(buf, shape->columns, NULL, ALL_COLUMNS);
+	if (p->wal_op_column)
+		appendStringInfo(buf, ", %s", quote_identifier(p->wal_op_column));
+	if (p->wal_lsn_column)
+		appendStringInfo(buf, ", %s", quote_identifier(p->wal_lsn_column));
+	if (p->wal_time_column)
+		appendStringInfo(buf, ", %s", quote_identifier(p->wal_time_column));
+	appendStringInfo(buf, ")%s\n  SELECT ",
+					 shape->overriding_system_value ? " OVERRIDING SYSTEM VALUE" : "");
+	sql_columns(buf, shape->columns, "f", ALL_COLUMNS);
+	if (p->wal_op_column)
+		appendStringInfoString(buf, ", f._incr_op::pg_catalog.text");
+	if (p->wal_lsn_column)
+		appendStringInfoString(buf, ", f._incr_lsn");
+	if (p->wal_time_column)
+		appendStringInfoString(buf, ", f._incr_commit_time");
+	appendStringInfoString(buf, "\n  FROM _incr_filled AS f ORDER BY f._incr_seq\n  RETURNING 1\n)\n"
+						   "SELECT pg_catalog.count(*), 0::pg_catalog.int8, 0::pg_catalog.int8,"
+						   " NULL::pg_catalog.int8 FROM _incr_ins");
+}
+
 /* Build the run statement of an append pipeline, with keys or without. */
 static void
 build_append(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
@@ -141,6 +217,7 @@ const ModeOps mode_append = {
 	.source = SOURCE_CURSOR,
 	.build_run = build_append,
 	.build_expected = append_expected,
+	.build_wal = build_append_wal,
 	.returns_rows = append_returns_rows,
 	.target_max_loaded = append_target_max_loaded,
 };

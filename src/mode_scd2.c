@@ -103,6 +103,191 @@ build_scd2(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *
 	appendStringInfo(buf, "%s)\nFROM chg", sql_param(ctx, p, 3));
 }
 
+/* The values an update left out, for a key the window has no earlier row of: its current version's. */
+static void
+scd2_wal_fallback(StringInfo buf, Pipeline *p, PipelineShape *shape)
+{
+	appendStringInfo(buf, "LEFT JOIN %s AS b ON b.%s AND ", shape->target_sql,
+					 quote_identifier(p->current_column));
+	sql_wal_key_before_match(buf, shape->columns, "b", "c");
+}
+
+/* Append the shape's columns: the key columns from alias (with an old key's prefix), NULLs for the others. */
+static void
+scd2_key_only(StringInfo buf, PipelineShape *shape, const char *alias, bool old_key)
+{
+	ListCell   *lc;
+
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (lc != list_head(shape->columns))
+			appendStringInfoString(buf, ", ");
+		if (!col->is_key)
+			appendStringInfo(buf, "CAST(NULL AS %s)", sql_target_type(col));
+		else if (old_key)
+			appendStringInfo(buf, "%s.%s", alias,
+							 quote_identifier(psprintf("_incr_old_%s", col->name)));
+		else
+			appendStringInfo(buf, "%s.%s", alias, quote_identifier(col->name));
+		appendStringInfo(buf, " AS %s", quote_identifier(col->name));
+	}
+}
+
+/*
+ * scd2 with capture wal: one version per commit that changed a key, from
+ * that commit's time.  Each change says what its keys are after it: an
+ * insert or update, the new row; a delete, and the old key of an update that
+ * changed the key, gone; a truncate, every key gone (those of the window
+ * and the target's current versions).  Of several changes of one key with
+ * one commit time (one transaction) the last (_incr_seq) wins, so valid_from
+ * never ties within a run.  A key's states in commit order, after its
+ * current version (_incr_base), open a version where the key comes back or
+ * its values change (by bytes), and close the previous one; the same values
+ * again, or gone after gone, change nothing.  A version runs to the time of
+ * the key's next state, or stays current.  A state at exactly the current
+ * version's valid_from (another transaction with the same commit time, in
+ * an earlier run) replaces that version, or removes it when gone, as the
+ * cursor scd2 does with ties.  Values an update left out are the previous
+ * version's (sql_wal_filled, scd2_wal_fallback).
+ */
+static void
+build_scd2_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	const char *vf = quote_identifier(p->valid_from_column);
+	const char *vt = quote_identifier(p->valid_to_column);
+	const char *cur = quote_identifier(p->current_column);
+	bool		has_values = sql_has_columns(shape->columns, NON_KEY_COLUMNS);
+	ListCell   *lc;
+	bool		first;
+
+	appendStringInfoString(buf, "WITH RECURSIVE ");
+	sql_wal_filled(buf, ctx, p, shape, scd2_wal_fallback);
+
+	/* the states the changes leave */
+	appendStringInfoString(buf, ",\n_incr_evc AS (\n  SELECT ");
+	sql_columns(buf, shape->columns, "f", ALL_COLUMNS);
+	appendStringInfoString(buf, ", f._incr_commit_time AS _incr_t, f._incr_seq AS _incr_s,"
+						   " true AS _incr_live, false AS _incr_base\n  FROM _incr_filled AS f WHERE ");
+	sql_wal_op_is(buf, "f", 'I');
+	appendStringInfoString(buf, " OR ");
+	sql_wal_op_is(buf, "f", 'U');
+	appendStringInfoString(buf, "\n  UNION ALL\n  SELECT ");
+	scd2_key_only(buf, shape, "c", true);
+	appendStringInfoString(buf, ", c._incr_commit_time, c._incr_seq, false, false\n"
+						   "  FROM _incr_chg AS c WHERE ");
+	sql_wal_op_is(buf, "c", 'U');
+	first = true;
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfo(buf, " %s c.%s IS NOT NULL", first ? "AND (" : "OR",
+						 quote_identifier(psprintf("_incr_old_%s", col->name)));
+		first = false;
+	}
+	appendStringInfoString(buf, ")\n  UNION ALL\n  SELECT ");
+	scd2_key_only(buf, shape, "c", false);
+	appendStringInfoString(buf, ", c._incr_commit_time, c._incr_seq, false, false\n"
+						   "  FROM _incr_chg AS c WHERE ");
+	sql_wal_op_is(buf, "c", 'D');
+
+	/* the current versions of the keys changed, or of all keys after a truncate */
+	appendStringInfoString(buf, "\n),\n_incr_ev0 AS (\n  SELECT * FROM _incr_evc\n  UNION ALL\n  SELECT ");
+	sql_columns(buf, shape->columns, "t", ALL_COLUMNS);
+	appendStringInfo(buf, ", t.%s, 0, true, true\n  FROM %s AS t WHERE t.%s AND (EXISTS"
+					 " (SELECT FROM _incr_chg AS c WHERE ", vf, shape->target_sql, cur);
+	sql_wal_op_is(buf, "c", 'T');
+	appendStringInfoString(buf, ")\n    OR EXISTS (SELECT FROM _incr_evc AS e WHERE ");
+	sql_key_match(buf, shape->columns, "t", "e");
+	appendStringInfoString(buf, "))\n),\n_incr_ev AS (\n  SELECT * FROM _incr_ev0\n  UNION ALL\n  SELECT ");
+	scd2_key_only(buf, shape, "k", false);
+	appendStringInfoString(buf, ", tr._incr_commit_time, tr._incr_seq, false, false\n  FROM (SELECT DISTINCT ON (");
+	sql_key_groups(buf, shape->columns, "e");
+	appendStringInfoString(buf, ") ");
+	sql_columns(buf, shape->columns, "e", KEY_COLUMNS);
+	appendStringInfoString(buf, " FROM _incr_ev0 AS e) AS k\n"
+						   "    CROSS JOIN (SELECT c._incr_commit_time, c._incr_seq FROM _incr_chg AS c WHERE ");
+	sql_wal_op_is(buf, "c", 'T');
+	appendStringInfoString(buf, ") AS tr\n),\n");
+
+	/* one state per key and commit time: the last change wins */
+	appendStringInfoString(buf, "_incr_one AS (\n  SELECT DISTINCT ON (");
+	sql_key_groups(buf, shape->columns, "e");
+	appendStringInfoString(buf, ", e._incr_t, e._incr_base) e.* FROM _incr_ev AS e\n  ORDER BY ");
+	sql_key_groups(buf, shape->columns, "e");
+	appendStringInfoString(buf, ", e._incr_t, e._incr_base, e._incr_s DESC\n),\n");
+
+	/* each state with the one before it */
+	appendStringInfoString(buf, "_incr_lagged AS (\n  SELECT o.*, pg_catalog.lag(o._incr_live) OVER _incr_w AS _incr_was,\n"
+						   "    COALESCE(pg_catalog.lag(o._incr_base) OVER _incr_w AND pg_catalog.lag(o._incr_t) OVER _incr_w"
+						   " OPERATOR(pg_catalog.=) o._incr_t, false) AS _incr_tie");
+	if (has_values)
+	{
+		appendStringInfoString(buf, ",\n    pg_catalog.lag(ROW(");
+		sql_columns(buf, shape->columns, "o", NON_KEY_COLUMNS);
+		appendStringInfoString(buf, ")) OVER _incr_w AS _incr_prev");
+	}
+	appendStringInfoString(buf, "\n  FROM _incr_one AS o WINDOW _incr_w AS (PARTITION BY ");
+	sql_key_groups(buf, shape->columns, "o");
+	appendStringInfoString(buf, " ORDER BY o._incr_t, o._incr_s)\n),\n");
+
+	/* the states that change something, each with the time of the next */
+	appendStringInfoString(buf, "_incr_kept AS (\n  SELECT l.*, pg_catalog.lead(l._incr_t) OVER _incr_w AS _incr_to,\n"
+						   "    pg_catalog.row_number() OVER _incr_w AS _incr_n\n"
+						   "  FROM _incr_lagged AS l\n"
+						   "  WHERE NOT l._incr_base AND CASE WHEN l._incr_live THEN l._incr_was IS NOT TRUE");
+	if (has_values)
+	{
+		appendStringInfoString(buf, "\n      OR pg_catalog.record_image_eq(ROW(");
+		sql_columns(buf, shape->columns, "l", NON_KEY_COLUMNS);
+		appendStringInfoString(buf, "), l._incr_prev) IS NOT TRUE");
+	}
+	appendStringInfoString(buf, "\n    ELSE l._incr_was IS TRUE END\n  WINDOW _incr_w AS (PARTITION BY ");
+	sql_key_groups(buf, shape->columns, "l");
+	appendStringInfoString(buf, " ORDER BY l._incr_t, l._incr_s)\n),\n");
+
+	/* close the current version at the first state, or replace or remove it on a tie */
+	appendStringInfo(buf, "_incr_closed AS (\n  UPDATE %s AS t SET %s = k._incr_t, %s = false FROM _incr_kept AS k\n"
+					 "  WHERE k._incr_n OPERATOR(pg_catalog.=) 1 AND NOT k._incr_tie AND t.%s AND ",
+					 shape->target_sql, vt, cur, cur);
+	sql_key_match(buf, shape->columns, "t", "k");
+	appendStringInfoString(buf, "\n  RETURNING 1\n),\n");
+	appendStringInfo(buf, "_incr_replaced AS (\n  UPDATE %s AS t SET ", shape->target_sql);
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (col->is_key)
+			continue;
+		appendStringInfo(buf, "%s = k.%s, ", quote_identifier(col->name),
+						 quote_identifier(col->name));
+	}
+	appendStringInfo(buf, "%s = k._incr_to, %s = (k._incr_to IS NULL) FROM _incr_kept AS k\n"
+					 "  WHERE k._incr_n OPERATOR(pg_catalog.=) 1 AND k._incr_tie AND k._incr_live AND t.%s AND ",
+					 vt, cur, cur);
+	sql_key_match(buf, shape->columns, "t", "k");
+	appendStringInfo(buf, "\n  RETURNING 1\n),\n_incr_dropped AS (\n  DELETE FROM %s AS t USING _incr_kept AS k\n"
+					 "  WHERE k._incr_n OPERATOR(pg_catalog.=) 1 AND k._incr_tie AND NOT k._incr_live AND t.%s AND ",
+					 shape->target_sql, cur);
+	sql_key_match(buf, shape->columns, "t", "k");
+	appendStringInfo(buf, "\n  RETURNING 1\n),\n_incr_opened AS (\n  INSERT INTO %s AS t (", shape->target_sql);
+	sql_columns(buf, shape->columns, NULL, ALL_COLUMNS);
+	appendStringInfo(buf, ", %s, %s, %s)%s\n  SELECT ", vf, vt, cur,
+					 shape->overriding_system_value ? " OVERRIDING SYSTEM VALUE" : "");
+	sql_columns(buf, shape->columns, "k", ALL_COLUMNS);
+	appendStringInfoString(buf, ", k._incr_t, k._incr_to, k._incr_to IS NULL FROM _incr_kept AS k\n"
+						   "  WHERE k._incr_live AND NOT (k._incr_tie AND k._incr_n OPERATOR(pg_catalog.=) 1)\n"
+						   "  RETURNING 1\n)\n"
+						   "SELECT pg_catalog.count(*) FILTER (WHERE _incr_live AND _incr_was IS NOT TRUE),\n"
+						   "       pg_catalog.count(*) FILTER (WHERE _incr_live AND _incr_was),\n"
+						   "       pg_catalog.count(*) FILTER (WHERE NOT _incr_live),\n"
+						   "       NULL::pg_catalog.int8\nFROM _incr_kept");
+}
+
 /* The rows scd2's current versions hold: the latest row per key, less the deleted, with its cursor. */
 static void
 scd2_expected(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
@@ -114,4 +299,5 @@ const ModeOps mode_scd2 = {
 	.source = SOURCE_CURSOR,
 	.build_run = build_scd2,
 	.build_expected = scd2_expected,
+	.build_wal = build_scd2_wal,
 };

@@ -669,6 +669,234 @@ sql_latest_rows(StringInfo buf, const BuildContext *ctx, Pipeline *p,
 }
 
 /*
+ * The changes of a wal run (mode.h, WAL_CHANGES_RELATION) with the values
+ * they did not carry filled in.  An update that leaves a large value alone
+ * does not carry it (pgoutput's unchanged TOAST value): the value is the one
+ * the row had before that update, which is the value of the key's previous
+ * change in the window (itself perhaps filled the same way), or, when the
+ * window has none, what the fallback finds in the target (the mode's
+ * choice), or NULL.  A change that changed the key continues the chain of
+ * its old key.
+ */
+
+/* Append "alias._incr_old_<key>" for a key column. */
+static void
+wal_old_key(StringInfo buf, ColumnMap *col, const char *alias)
+{
+	appendStringInfo(buf, "%s.%s", alias,
+					 quote_identifier(psprintf("_incr_old_%s", col->name)));
+}
+
+/* True if the column's values can be left out of a change (varlena, not a key). */
+bool
+sql_wal_fillable(ColumnMap *col)
+{
+	return !col->is_key && get_typlen(col->target_type) == -1;
+}
+
+/* Append a condition that holds when change alias changed its row's key. */
+static void
+wal_key_changed(StringInfo buf, List *columns, const char *alias)
+{
+	ListCell   *lc;
+	bool		first = true;
+
+	appendStringInfoString(buf, "NOT (");
+	foreach(lc, columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		if (!first)
+			appendStringInfoString(buf, " AND ");
+		wal_old_key(buf, col, alias);
+		appendStringInfoString(buf, " IS NULL");
+		first = false;
+	}
+	appendStringInfoChar(buf, ')');
+}
+
+/*
+ * Append the key the row of change alias had before it: its old key if it
+ * changed the key, else its key.  One expression for the key column col.
+ */
+static void
+wal_key_before(StringInfo buf, List *columns, ColumnMap *col, const char *alias)
+{
+	appendStringInfoString(buf, "CASE WHEN ");
+	wal_key_changed(buf, columns, alias);
+	appendStringInfoString(buf, " THEN ");
+	wal_old_key(buf, col, alias);
+	appendStringInfo(buf, " ELSE %s.%s END", alias, quote_identifier(col->name));
+}
+
+/*
+ * Append "left.k OPERATOR(x.=) <key before change alias> AND ...": the rows
+ * of the target (left) that hold the key the row of the change had before it.
+ */
+void
+sql_wal_key_before_match(StringInfo buf, List *columns, const char *left, const char *alias)
+{
+	ListCell   *lc;
+	bool		first = true;
+
+	foreach(lc, columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfo(buf, "%s%s.%s %s (", first ? "" : " AND ", left,
+						 quote_identifier(col->name), col->eq_operator);
+		wal_key_before(buf, columns, col, alias);
+		appendStringInfo(buf, ")%s", col->key_collate);
+		first = false;
+	}
+}
+
+/* Append "<alias>._incr_op OPERATOR(pg_catalog.=) 'X'". */
+void
+sql_wal_op_is(StringInfo buf, const char *alias, char op)
+{
+	appendStringInfo(buf, "%s._incr_op OPERATOR(pg_catalog.=) '%c'::pg_catalog.\"char\"",
+					 alias, op);
+}
+
+/* Append "'col' OPERATOR(pg_catalog.=) ANY (alias._incr_unchanged)". */
+static void
+wal_unchanged(StringInfo buf, ColumnMap *col, const char *alias)
+{
+	appendStringInfo(buf, "%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s._incr_unchanged)",
+					 quote_literal_cstr(col->name), alias);
+}
+
+/*
+ * Append the columns of a filled change: those of the change c, and for
+ * each value c did not carry the same column of from (NULL: a NULL).
+ */
+static void
+wal_filled_columns(StringInfo buf, Pipeline *p, PipelineShape *shape, const char *from)
+{
+	ListCell   *lc;
+
+	appendStringInfoString(buf, "c._incr_seq, c._incr_op, c._incr_lsn, c._incr_commit_time");
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfoString(buf, ", ");
+		wal_old_key(buf, col, "c");
+	}
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+		const char *name = quote_identifier(col->name);
+
+		if (!sql_wal_fillable(col))
+		{
+			appendStringInfo(buf, ", c.%s", name);
+			continue;
+		}
+		appendStringInfoString(buf, ", CASE WHEN ");
+		wal_unchanged(buf, col, "c");
+		if (from)
+			appendStringInfo(buf, " THEN %s.%s ELSE c.%s END AS %s", from, name, name, name);
+		else
+			appendStringInfo(buf, " THEN NULL ELSE c.%s END AS %s", name, name);
+	}
+}
+
+/* Append the condition that change alias is an insert or update that left values out. */
+static void
+wal_misses_values(StringInfo buf, const char *alias)
+{
+	appendStringInfo(buf, "%s._incr_unchanged IS NOT NULL AND (", alias);
+	sql_wal_op_is(buf, alias, 'I');
+	appendStringInfoString(buf, " OR ");
+	sql_wal_op_is(buf, alias, 'U');
+	appendStringInfoChar(buf, ')');
+}
+
+/*
+ * Append the CTEs _incr_chg (the changes, read once), _incr_rd (each change
+ * that left values out, with the _incr_seq of the key's previous insert or
+ * update in the window, or NULL) and _incr_filled (every change, values
+ * filled in, same columns as _incr_chg less _incr_unchanged), after "WITH
+ * RECURSIVE ".  fallback, if given, appends a FROM item named b with the
+ * fillable columns for a change c whose key the window has no earlier row
+ * of.  The recursion goes as deep as a key's run of updates that left a
+ * value out, one level per update; each level joins only its new rows.
+ * Without keys a change cannot be followed: values left out are NULL.
+ */
+void
+sql_wal_filled(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape,
+			   WalFallback fallback)
+{
+	bool		keyed = sql_has_columns(shape->columns, KEY_COLUMNS);
+	ListCell   *lc;
+
+	appendStringInfo(buf, "_incr_chg AS MATERIALIZED (\n  SELECT * FROM %s AS c\n),\n",
+					 ctx->wal_changes);
+	if (!keyed)
+	{
+		appendStringInfoString(buf, "_incr_filled AS (\n  SELECT ");
+		wal_filled_columns(buf, p, shape, NULL);
+		appendStringInfoString(buf, " FROM _incr_chg AS c\n)");
+		return;
+	}
+
+	/* the previous insert or update of the key: a running max over the key's changes */
+	appendStringInfoString(buf, "_incr_rd AS (\n  SELECT e._incr_seq, e._incr_prev FROM (\n"
+						   "    SELECT w._incr_seq, w._incr_reads, pg_catalog.max(w._incr_seq)"
+						   " FILTER (WHERE NOT w._incr_reads)\n      OVER (PARTITION BY ");
+	sql_key_groups(buf, shape->columns, "w");
+	appendStringInfoString(buf, " ORDER BY w._incr_seq, w._incr_reads DESC"
+						   " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _incr_prev\n"
+						   "    FROM (SELECT c._incr_seq, false AS _incr_reads, ");
+	sql_columns(buf, shape->columns, "c", KEY_COLUMNS);
+	appendStringInfoString(buf, " FROM _incr_chg AS c WHERE ");
+	sql_wal_op_is(buf, "c", 'I');
+	appendStringInfoString(buf, " OR ");
+	sql_wal_op_is(buf, "c", 'U');
+	appendStringInfoString(buf, "\n      UNION ALL\n      SELECT c._incr_seq, true");
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		appendStringInfoString(buf, ", ");
+		wal_key_before(buf, shape->columns, col, "c");
+	}
+	appendStringInfoString(buf, " FROM _incr_chg AS c WHERE ");
+	wal_misses_values(buf, "c");
+	appendStringInfoString(buf, ") AS w) AS e\n  WHERE e._incr_reads\n),\n");
+
+	/* changes with every value, then those whose key has no earlier row in the window */
+	appendStringInfoString(buf, "_incr_filled AS (\n  SELECT ");
+	wal_filled_columns(buf, p, shape, NULL);
+	appendStringInfoString(buf, "\n  FROM _incr_chg AS c WHERE NOT (");
+	wal_misses_values(buf, "c");
+	appendStringInfoString(buf, ") IS TRUE\n  UNION ALL\n  SELECT ");
+	wal_filled_columns(buf, p, shape, fallback ? "b" : NULL);
+	appendStringInfoString(buf, "\n  FROM _incr_rd AS r JOIN _incr_chg AS c ON c._incr_seq"
+						   " OPERATOR(pg_catalog.=) r._incr_seq");
+	if (fallback)
+	{
+		appendStringInfoString(buf, "\n    ");
+		fallback(buf, p, shape);
+	}
+	appendStringInfoString(buf, "\n  WHERE r._incr_prev IS NULL\n  UNION ALL\n  SELECT ");
+	wal_filled_columns(buf, p, shape, "f");
+	appendStringInfoString(buf, "\n  FROM _incr_filled AS f JOIN _incr_rd AS r ON r._incr_prev"
+						   " OPERATOR(pg_catalog.=) f._incr_seq\n"
+						   "    JOIN _incr_chg AS c ON c._incr_seq OPERATOR(pg_catalog.=) r._incr_seq\n)");
+}
+
+/*
  * The ALTER TABLE that adds a source column to the target, with the
  * source's type (on_schema_change add_columns).
  */

@@ -96,6 +96,15 @@ extern void sql_tombstone_ctes(StringInfo buf, Pipeline *p, PipelineShape *shape
 							   const char *truncate);
 extern void sql_latest_rows(StringInfo buf, const BuildContext *ctx, Pipeline *p,
 							PipelineShape *shape, bool with_cursor);
+/* A FROM item "b" with the values a change c left out, from the target (sql_wal_filled). */
+typedef void (*WalFallback) (StringInfo buf, Pipeline *p, PipelineShape *shape);
+
+extern bool sql_wal_fillable(ColumnMap *col);
+extern void sql_wal_key_before_match(StringInfo buf, List *columns, const char *left,
+									 const char *alias);
+extern void sql_wal_op_is(StringInfo buf, const char *alias, char op);
+extern void sql_wal_filled(StringInfo buf, const BuildContext *ctx, Pipeline *p,
+						   PipelineShape *shape, WalFallback fallback);
 extern char *SqlCommentSafe(const char *text);
 extern char *SqlAddColumn(const char *target_sql, ColumnMap *col);
 extern char *SqlWindowCount(Pipeline *p, PipelineShape *shape);
