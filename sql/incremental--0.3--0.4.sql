@@ -151,6 +151,107 @@ AS 'MODULE_PATHNAME', 'incremental_wal_slot';
 COMMENT ON FUNCTION @extschema@._incr_wal_slot(text) IS
 'internal: the replication slot of a wal pipeline, the WAL it retains and its state (incr_status)';
 
+CREATE OR REPLACE VIEW @extschema@.incr_status WITH (security_invoker = true) AS
+SELECT p.name AS pipeline,
+       p.mode,
+       p.source,
+       p.target,
+       p.cursor_column,
+       p.enabled,
+       CASE
+         WHEN p.mode OPERATOR(pg_catalog.=) 'files' THEN
+           CASE WHEN p.lag IS NULL THEN 'none: files are read as they are; move complete files in, or set lag'
+                ELSE 'files unmodified for lag' END
+         WHEN pg_catalog.current_setting('incremental.safe_upper_bound', true)
+              OPERATOR(pg_catalog.=) 'off' THEN 'none: incremental.safe_upper_bound is off'
+         WHEN s.relkind OPERATOR(pg_catalog.=) 'f' THEN 'none: foreign source, late rows need lag'
+         WHEN p.lag IS NULL AND @extschema@._incr_source_subscribed(p.source)
+           THEN 'none: replicated by a subscription, late rows need lag'
+         ELSE @extschema@._incr_bound_name(p.cursor_type)
+       END AS safe_bound,
+       CASE WHEN p.cursor_type OPERATOR(pg_catalog.=) 'pg_catalog.pg_lsn'::pg_catalog.regtype
+            THEN (CAST('0/0' AS pg_catalog.pg_lsn) OPERATOR(pg_catalog.+) c.value_numeric)::text
+            ELSE COALESCE(c.value_timestamptz::text, c.value_timestamp::text,
+                          c.value_date::text, c.value_numeric::text) END AS checkpoint,
+       c.moved_at AS checkpoint_moved_at,
+       r.run_id AS last_run_id,
+       r.started_at AS last_run_at,
+       r.status AS last_status,
+       r.rows_read AS last_rows_read,
+       r.rows_inserted AS last_rows_inserted,
+       r.rows_updated AS last_rows_updated,
+       r.rows_deleted AS last_rows_deleted,
+       r.rows_unchanged AS last_rows_unchanged,
+       r.rows_late AS last_rows_late,
+       (SELECT pg_catalog.sum(l.rows_late)
+        FROM @extschema@.incr_runs l
+        WHERE l.pipeline OPERATOR(pg_catalog.=) p.name
+          AND l.started_at OPERATOR(pg_catalog.>)
+              (pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 day')) AS late_rows_1d,
+       e.started_at AS last_error_at,
+       e.error AS last_error,
+       pend.n AS rows_pending,
+       p.schedule,
+       ss.checked_at AS scheduler_checked_at,
+       ss.next_run_at,
+       GREATEST(ss.failures,
+                (SELECT pg_catalog.count(*)
+                 FROM @extschema@.incr_runs f
+                 WHERE f.pipeline OPERATOR(pg_catalog.=) p.name
+                   AND f.status OPERATOR(pg_catalog.=) 'error'
+                   AND f.run_id OPERATOR(pg_catalog.>) COALESCE(ok.run_id, 0))) AS consecutive_failures,
+       GREATEST(ok.started_at, ss.last_success_at) AS last_success_at,
+       e.sqlstate AS last_error_sqlstate,
+       pend.n OPERATOR(pg_catalog.>=) 1000000 AS rows_pending_capped,
+       CASE
+         WHEN NOT p.enabled THEN 'paused'
+         WHEN COALESCE(ss.failures, 0) OPERATOR(pg_catalog.>) 0
+              OR r.status OPERATOR(pg_catalog.=) 'error' THEN 'failing'
+         WHEN p.schedule IS NOT NULL AND ss.checked_at IS NULL
+           THEN 'scheduled, but no scheduler checks it'
+         WHEN p.schedule IS NOT NULL
+              AND ss.checked_at OPERATOR(pg_catalog.<)
+                  (pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 minute'
+                   OPERATOR(pg_catalog.-) COALESCE(pg_catalog.current_setting('incremental.naptime', true),
+                                                   '1s')::interval)
+           THEN 'scheduler stalled'
+         ELSE 'ok'
+       END AS health,
+       COALESCE(p.options OPERATOR(pg_catalog.->>) 'capture', 'cursor') AS capture,
+       ws.slot_name AS wal_slot,
+       ws.retained_bytes AS wal_retained_bytes,
+       ws.wal_status
+FROM @extschema@.incr_pipelines p
+LEFT JOIN pg_catalog.pg_class s
+       ON s.oid OPERATOR(pg_catalog.=) p.source
+LEFT JOIN @extschema@.incr_checkpoints c
+       ON c.pipeline OPERATOR(pg_catalog.=) p.name
+LEFT JOIN LATERAL (
+    SELECT *
+    FROM @extschema@.incr_runs r
+    WHERE r.pipeline OPERATOR(pg_catalog.=) p.name
+    ORDER BY r.run_id DESC
+    LIMIT 1) r ON true
+LEFT JOIN LATERAL (
+    SELECT *
+    FROM @extschema@.incr_runs r
+    WHERE r.pipeline OPERATOR(pg_catalog.=) p.name
+      AND r.status OPERATOR(pg_catalog.=) 'error'
+    ORDER BY r.run_id DESC
+    LIMIT 1) e ON true
+LEFT JOIN LATERAL (
+    SELECT r.run_id, r.started_at
+    FROM @extschema@.incr_runs r
+    WHERE r.pipeline OPERATOR(pg_catalog.=) p.name
+      AND r.status OPERATOR(pg_catalog.=) 'ok'
+      AND r.trigger OPERATOR(pg_catalog.<>) 'verify'
+    ORDER BY r.run_id DESC
+    LIMIT 1) ok ON true
+LEFT JOIN LATERAL @extschema@._incr_scheduler_state(p.name) ss ON true
+LEFT JOIN LATERAL (
+    SELECT @extschema@.incr_pending_rows(p.name) AS n) pend ON true
+LEFT JOIN LATERAL @extschema@._incr_wal_slot(p.name) ws ON true;
+
 /* == Citus (issue 17) == */
 
 /* == Performance (issue 18) == */

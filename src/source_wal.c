@@ -65,6 +65,7 @@
 #include "storage/lmgr.h"
 #include "storage/procarray.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -73,6 +74,7 @@
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
@@ -152,6 +154,43 @@ refuse_keys_outside_identity(Pipeline *p, Relation rel)
 }
 
 /*
+ * Refuse a source under row-level security for the current user: decoded
+ * changes pass no policy, so they would hand out rows the user's SELECT
+ * cannot see.
+ */
+static void
+refuse_row_security(Pipeline *p, Oid relid)
+{
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("wal pipeline \"%s\" cannot read source \"%s\" under row-level security",
+						p->name, get_rel_name(relid)),
+				 errdetail("Changes decoded from the WAL pass no policy: they would include rows role \"%s\" cannot select.",
+						   GetUserNameFromId(GetUserId(), false)),
+				 errhint("Let a role that bypasses row-level security own the pipeline, or use capture => 'cursor'.")));
+}
+
+/*
+ * Refuse to run with a publication that is not the pipeline's own: missing,
+ * not the extension's (dropped and made again by someone else), or no longer
+ * publishing the source (its changes would be silently left out).
+ */
+static void
+check_publication(Pipeline *p)
+{
+	Oid			pubid = get_publication_oid(p->wal_slot, true);
+
+	if (!OidIsValid(pubid) || !ExtensionOwnsObject(PublicationRelationId, pubid) ||
+		!list_member_oid(GetPublicationRelations(pubid, PUBLICATION_PART_ROOT), p->source))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("publication \"%s\" of wal pipeline \"%s\" is missing or was changed", p->wal_slot, p->name),
+				 errdetail("A wal pipeline reads its source's changes through its own publication, which must publish the source alone."),
+				 errhint("Drop the pipeline and create it again.")));
+}
+
+/*
  * Check what a wal pipeline needs beyond the checks of every pipeline:
  * logical WAL, a mode that takes changes, no cursor column, a table (plain
  * or partitioned, not temporary) whose replica identity covers the keys.
@@ -196,6 +235,7 @@ WalCheckDefinition(Pipeline *p, bool cursor_given)
 				 errdetail("Temporary and unlogged tables write no changes to the WAL."),
 				 errhint("Use a logged table, or capture => 'cursor'.")));
 	refuse_keys_outside_identity(p, rel);
+	refuse_row_security(p, p->source);
 	relation_close(rel, NoLock);
 }
 
@@ -1294,6 +1334,9 @@ wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint
 	int64		counts[RUN_SQL_NCOUNTS];
 
 	memset(&res->window, 0, sizeof(RunWindow));
+	/* as the owner: what the owner's SELECT could not see, decoding must not give */
+	refuse_row_security(p, p->source);
+	check_publication(p);
 	if (cp->isnull)
 	{
 		copy_source(p, shape, rec, res, cxt, confirmed);
@@ -1404,9 +1447,10 @@ const SourceKind source_wal = {
 
 /*
  * _incr_wal_slot(name): the slot of a wal pipeline, the WAL it retains
- * (bytes from its restart position to the WAL written now) and its state,
- * as pg_replication_slots names it ('missing' without a slot); NULLs for
- * other pipelines.  For incr_status.
+ * (bytes from its restart position to the WAL written now) and its state as
+ * pg_replication_slots.wal_status names it (reserved, extended, unreserved,
+ * lost), or 'missing'; NULLs for other pipelines and for callers who may not
+ * act on the pipeline.  For incr_status.
  */
 Datum
 incremental_wal_slot(PG_FUNCTION_ARGS)
@@ -1416,35 +1460,55 @@ incremental_wal_slot(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	bool		nulls[3] = {false, true, false};
 	ReplicationSlot *s;
+	bool		found = false;
+	XLogRecPtr	restart = InvalidXLogRecPtr;
+	const char *status;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (!PipelineIsWal(p) || p->wal_slot == NULL)
+	if (!PipelineIsWal(p) || p->wal_slot == NULL ||
+		!has_privs_of_role(GetUserId(), p->owner))
 		PG_RETURN_NULL();
-	values[0] = CStringGetTextDatum(p->wal_slot);
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	s = SearchNamedReplicationSlot(p->wal_slot, false);
-	if (s == NULL)
-		values[2] = CStringGetTextDatum("missing");
-	else
+	if (s != NULL)
 	{
-		XLogRecPtr	restart;
-
+		found = true;
 		SpinLockAcquire(&s->mutex);
 		restart = s->data.restart_lsn;
 		SpinLockRelease(&s->mutex);
-		if (restart == InvalidXLogRecPtr)
-			values[2] = CStringGetTextDatum("lost");
-		else
-		{
-			XLogRecPtr	now = RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) : GetXLogWriteRecPtr();
-
-			values[1] = DirectFunctionCall1(int8_numeric, Int64GetDatum(now > restart ? now - restart : 0));
-			nulls[1] = false;
-			values[2] = CStringGetTextDatum(max_slot_wal_keep_size_mb >= 0 ?
-											"reserved, limited by max_slot_wal_keep_size" : "reserved");
-		}
 	}
 	LWLockRelease(ReplicationSlotControlLock);
+
+	if (!found)
+		status = "missing";
+	else
+	{
+		switch (GetWALAvailability(restart))
+		{
+			case WALAVAIL_RESERVED:
+				status = "reserved";
+				break;
+			case WALAVAIL_EXTENDED:
+				status = "extended";
+				break;
+			case WALAVAIL_UNRESERVED:
+				status = "unreserved";
+				break;
+			default:
+				status = "lost";
+				break;
+		}
+	}
+	if (found && restart != InvalidXLogRecPtr)
+	{
+		XLogRecPtr	now = RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) : GetXLogWriteRecPtr();
+
+		values[1] = DirectFunctionCall1(int8_numeric,
+										Int64GetDatum(now > restart ? (int64) (now - restart) : 0));
+		nulls[1] = false;
+	}
+	values[0] = CStringGetTextDatum(p->wal_slot);
+	values[2] = CStringGetTextDatum(status);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
