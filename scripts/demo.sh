@@ -184,7 +184,7 @@ SQL
 	         FROM incr_run('stock_mirror')"
 	shop -c "SELECT * FROM stock_mirror ORDER BY sku"
 	shop -c "SELECT pipeline, checkpoint, wal_retained_bytes, wal_status FROM incr_status"
-	shop -q -c "SELECT incr_drop_pipeline('stock_mirror')"
+	shop -q -c "SELECT incr_drop_pipeline('stock_mirror')" >/dev/null
 	say "dropped: slots left $(shop -At -c "SELECT count(*) FROM pg_replication_slots"), publications left $(shop -At -c "SELECT count(*) FROM pg_publication")"
 fi
 
