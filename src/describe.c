@@ -731,11 +731,14 @@ check_schema_drift(Pipeline *p, PipelineShape *shape, Relation source, Relation 
 
 /*
  * True if a target column is one the mode writes itself rather than loads:
- * scd2's validity columns or cdc's version column.
+ * scd2's validity columns, cdc's version column, or the flag a wal merge
+ * with soft_delete sets on deleted rows.
  */
 static bool
 is_managed_column(Pipeline *p, const char *name)
 {
+	if (PipelineIsWal(p) && p->soft_delete && strcmp(name, p->delete_column) == 0)
+		return true;
 	if (p->mode == MODE_SCD2 &&
 		(strcmp(name, p->valid_from_column) == 0 || strcmp(name, p->valid_to_column) == 0 ||
 		 strcmp(name, p->current_column) == 0))
@@ -1160,7 +1163,8 @@ describe_mode_columns(Pipeline *p, PipelineShape *shape, Relation source, Relati
 	/* a wal pipeline's versions are commit times, its checkpoint an LSN */
 	Oid			cursor_type[1] = {PipelineIsWal(p) ? TIMESTAMPTZOID : p->cursor_type};
 
-	if ((p->mode == MODE_CDC || (p->delete_column && !p->soft_delete && p->mode == MODE_MERGE)) &&
+	if ((p->mode == MODE_CDC || (p->delete_column && !p->soft_delete && p->mode == MODE_MERGE) ||
+		 (PipelineIsWal(p) && p->mode == MODE_MERGE && !p->soft_delete)) &&
 		pg_class_aclcheck(RelationGetRelid(target), GetUserId(), ACL_DELETE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -1168,7 +1172,19 @@ describe_mode_columns(Pipeline *p, PipelineShape *shape, Relation source, Relati
 				 errdetail("Pipeline \"%s\" deletes target rows, and role \"%s\" has no DELETE on it.",
 						   p->name, GetUserNameFromId(GetUserId(), false)),
 				 errhint("GRANT DELETE on the target to the pipeline's owner.")));
-	if (p->delete_column)
+	if (p->delete_column && PipelineIsWal(p))
+	{
+		/* wal: deletes come from the WAL; soft_delete flags them in the target */
+		static const Oid flag_types[] = {BOOLOID, TIMESTAMPTZOID};
+		Form_pg_attribute att = option_column(target, "target", "delete_column",
+											  p->delete_column, flag_types, 2,
+											  "boolean or timestamptz");
+
+		shape->delete_is_bool = (getBaseType(att->atttypid) == BOOLOID);
+		check_column_privilege(target, p->delete_column, att->attnum, ACL_INSERT, "INSERT");
+		check_column_privilege(target, p->delete_column, att->attnum, ACL_UPDATE, "UPDATE");
+	}
+	else if (p->delete_column)
 	{
 		Form_pg_attribute att = option_column(source, "source", "delete_column",
 											  p->delete_column, NULL, 0, NULL);

@@ -201,25 +201,30 @@ wal_column_value(StringInfo buf, PipelineShape *shape, ColumnMap *col)
  * Only the changes after the window's last truncate count, and that
  * truncate empties the target of every key they do not leave alive.  Per
  * key the last change wins: an update that changed the key also deletes
- * its old key.  The keys whose last change is a delete are deleted; the
- * others are upserted with their last row, unchanged rows not rewritten,
- * unchanged TOAST values kept.  The deletes and the upsert touch disjoint
- * keys, so that one statement can do both.  The first run's copy is only
- * inserts: one upsert.
+ * its old key.  The keys whose last change is a delete are deleted (with
+ * soft_delete: flagged, delete_column set to true or to the commit time of
+ * the delete); the others are upserted with their last row (and the flag
+ * cleared), unchanged rows not rewritten, unchanged TOAST values kept.  The
+ * deletes and the upsert touch disjoint keys, so that one statement can do
+ * both.  The first run's copy is only inserts: one upsert.
  */
 static void
 build_merge_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
 {
 	ListCell   *lc;
+	const char *flag = p->soft_delete ? p->delete_column : NULL;
+	const char *live_flag = shape->delete_is_bool ? "false" : "CAST(NULL AS pg_catalog.timestamptz)";
 
 	if (strcmp(ctx->wal_changes, WAL_CHANGES_RELATION) != 0)
 	{
 		appendStringInfoString(buf, "WITH w AS (\n  ");
-		sql_insert_head(buf, shape, NULL);
+		sql_insert_head(buf, shape, flag);
 		appendStringInfoString(buf, "SELECT ");
 		sql_columns(buf, shape->columns, "c", ALL_COLUMNS);
+		if (flag)
+			appendStringInfo(buf, ", %s", live_flag);
 		appendStringInfo(buf, " FROM %s AS c", ctx->wal_changes);
-		sql_upsert(buf, ctx, shape, NULL, NULL, NULL);
+		sql_upsert(buf, ctx, shape, NULL, flag, NULL);
 		appendStringInfo(buf, "\n  RETURNING %s AS inserted\n)\n"
 						 "SELECT pg_catalog.count(*) FILTER (WHERE inserted),\n"
 						 "       pg_catalog.count(*) FILTER (WHERE NOT inserted),\n"
@@ -230,15 +235,17 @@ build_merge_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSh
 
 	appendStringInfo(buf, "WITH ch AS (\n  SELECT * FROM %s AS c\n),\n", ctx->wal_changes);
 	appendStringInfoString(buf,
-						   "lt AS (\n  SELECT pg_catalog.max(ch._incr_seq) AS s FROM ch"
-						   " WHERE ch._incr_op OPERATOR(pg_catalog.=) 'T'\n),\n"
-						   "ev AS (\n  SELECT ch.* FROM ch, lt WHERE ch._incr_op OPERATOR(pg_catalog.<>) 'T'"
-						   " AND (lt.s IS NULL OR ch._incr_seq OPERATOR(pg_catalog.>) lt.s)\n),\n");
+						   "lt AS (\n  SELECT ch._incr_seq AS s, ch._incr_commit_time AS tt FROM ch"
+						   " WHERE ch._incr_op OPERATOR(pg_catalog.=) 'T'"
+						   " ORDER BY ch._incr_seq DESC LIMIT 1\n),\n"
+						   "ev AS (\n  SELECT ch.* FROM ch WHERE ch._incr_op OPERATOR(pg_catalog.<>) 'T'"
+						   " AND ch._incr_seq OPERATOR(pg_catalog.>) COALESCE((SELECT lt.s FROM lt), 0)\n),\n");
 	/* each change's event for its key, and a delete of the old key of a key change */
 	appendStringInfoString(buf, "k AS (\n  SELECT ev._incr_seq AS _incr_s,"
-						   " ev._incr_op OPERATOR(pg_catalog.=) 'D' AS _incr_del, ");
+						   " ev._incr_op OPERATOR(pg_catalog.=) 'D' AS _incr_del,"
+						   " ev._incr_commit_time AS _incr_t, ");
 	sql_columns(buf, shape->columns, "ev", KEY_COLUMNS);
-	appendStringInfoString(buf, " FROM ev\n  UNION ALL\n  SELECT ev._incr_seq, true");
+	appendStringInfoString(buf, " FROM ev\n  UNION ALL\n  SELECT ev._incr_seq, true, ev._incr_commit_time");
 	foreach(lc, shape->columns)
 	{
 		ColumnMap  *col = (ColumnMap *) lfirst(lc);
@@ -265,13 +272,26 @@ build_merge_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSh
 	appendStringInfoString(buf, ", k._incr_s DESC\n),\n"
 						   "f AS (\n  SELECT ev.* FROM last JOIN ev"
 						   " ON ev._incr_seq OPERATOR(pg_catalog.=) last._incr_s WHERE NOT last._incr_del\n),\n");
-	appendStringInfo(buf, "d AS (\n  DELETE FROM %s AS t\n  WHERE EXISTS (SELECT FROM last WHERE last._incr_del AND ",
-					 shape->target_sql);
+	if (flag == NULL)
+		appendStringInfo(buf, "d AS (\n  DELETE FROM %s AS t\n  WHERE (", shape->target_sql);
+	else if (shape->delete_is_bool)
+		appendStringInfo(buf, "d AS (\n  UPDATE %s AS t SET %s = true\n  WHERE t.%s IS NOT TRUE AND (",
+						 shape->target_sql, quote_identifier(flag), quote_identifier(flag));
+	else
+	{
+		/* flagged with the commit time of the delete, or of the truncate */
+		appendStringInfo(buf, "d AS (\n  UPDATE %s AS t SET %s = COALESCE((SELECT last._incr_t FROM last WHERE last._incr_del AND ",
+						 shape->target_sql, quote_identifier(flag));
+		sql_key_match(buf, shape->columns, "t", "last");
+		appendStringInfo(buf, " LIMIT 1), (SELECT lt.tt FROM lt))\n  WHERE t.%s IS NULL AND (",
+						 quote_identifier(flag));
+	}
+	appendStringInfoString(buf, "EXISTS (SELECT FROM last WHERE last._incr_del AND ");
 	sql_key_match(buf, shape->columns, "t", "last");
 	appendStringInfoString(buf, ")\n     OR ((SELECT lt.s FROM lt) IS NOT NULL AND NOT EXISTS (SELECT FROM f WHERE ");
 	sql_key_match(buf, shape->columns, "t", "f");
-	appendStringInfoString(buf, "))\n  RETURNING 1\n),\nw AS (\n  ");
-	sql_insert_head(buf, shape, NULL);
+	appendStringInfoString(buf, ")))\n  RETURNING 1\n),\nw AS (\n  ");
+	sql_insert_head(buf, shape, flag);
 	appendStringInfoString(buf, "SELECT ");
 	foreach(lc, shape->columns)
 	{
@@ -279,8 +299,10 @@ build_merge_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSh
 			appendStringInfoString(buf, ", ");
 		wal_column_value(buf, shape, (ColumnMap *) lfirst(lc));
 	}
+	if (flag)
+		appendStringInfo(buf, ", %s", live_flag);
 	appendStringInfoString(buf, "\n  FROM f");
-	sql_upsert(buf, ctx, shape, NULL, NULL, NULL);
+	sql_upsert(buf, ctx, shape, NULL, flag, NULL);
 	appendStringInfo(buf, "\n  RETURNING %s AS inserted\n)\n"
 					 "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
 					 "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted) FROM w),\n"

@@ -701,7 +701,7 @@ incremental_incr_reset(PG_FUNCTION_ARGS)
 	}
 	/* a wal pipeline started over gets a new slot, and copies the table again */
 	if (PipelineIsWal(p))
-		WalResetPipeline(p, cp.isnull);
+		WalResetPipeline(p, &cp);
 	/* a files pipeline forgets the files modified after to_value, or all */
 	if (p->mode == MODE_FILES)
 		ForgetFiles(p, &cp);

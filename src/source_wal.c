@@ -208,6 +208,12 @@ WalCheckDefinition(Pipeline *p, bool cursor_given)
 						PipelineModeName(p->mode), p->name),
 				 errdetail("capture => 'wal' feeds the changes of a table to modes append, merge and scd2."),
 				 errhint("Use mode merge, append or scd2, or leave capture out.")));
+	if (p->delete_column && !p->soft_delete)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wal pipeline \"%s\" takes delete_column only with soft_delete", p->name),
+				 errdetail("Its deletes are the source's own DELETEs, read from the WAL; delete_column names the target column soft_delete sets on deleted rows."),
+				 errhint("Pass soft_delete => true, or leave delete_column out.")));
 	if (cursor_given)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -439,19 +445,44 @@ WalDropPipeline(Pipeline *p)
 }
 
 /*
- * incr_reset of a wal pipeline: its slot goes at commit, so that the next
- * run, starting over, creates it again (a lost slot's way back); the
- * publication is created again if it was lost (a restored dump).
+ * incr_reset of a wal pipeline.  Starting over (to NULL), its slot goes at
+ * commit, so that the next run creates it again and copies the table (a
+ * lost slot's way back), and its publication is created again if it was
+ * lost (a restored dump).  Moved to an LSN, the checkpoint may skip ahead,
+ * never back before the slot's position: the slot has let that WAL go.
  */
 void
-WalResetPipeline(Pipeline *p, bool start_over)
+WalResetPipeline(Pipeline *p, Checkpoint *to)
 {
 	if (p->wal_slot == NULL)
 		return;
+	if (!to->isnull)
+	{
+		ReplicationSlot *s;
+		XLogRecPtr	confirmed = InvalidXLogRecPtr;
+
+		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+		s = SearchNamedReplicationSlot(p->wal_slot, false);
+		if (s != NULL)
+		{
+			SpinLockAcquire(&s->mutex);
+			confirmed = s->data.confirmed_flush;
+			SpinLockRelease(&s->mutex);
+		}
+		LWLockRelease(ReplicationSlotControlLock);
+		if (s == NULL || DatumGetLSN(to->value) < confirmed)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot move the checkpoint of wal pipeline \"%s\" before its slot's position", p->name),
+					 s == NULL ? errdetail("The pipeline has no replication slot yet.") :
+					 errdetail("Its slot has let go of the WAL before %X/%X.", LSN_FORMAT_ARGS(confirmed)),
+					 errhint("Start over with SELECT incr_reset(%s); its next run copies the table again.",
+							 quote_literal_cstr(p->name))));
+		return;
+	}
 	if (!OidIsValid(get_publication_oid(p->wal_slot, true)))
 		WalCreatePublication(p);
-	if (start_over)
-		drop_slot_at_commit(p->wal_slot);
+	drop_slot_at_commit(p->wal_slot);
 	StoreWalCopy(p, NULL, (Datum) 0);
 }
 

@@ -6,12 +6,13 @@
 #ifndef INCREMENTAL_SOURCE_WAL_H
 #define INCREMENTAL_SOURCE_WAL_H
 
+#include "catalog.h"
 #include "incremental.h"
 
 extern void WalCheckDefinition(Pipeline *pipeline, bool cursor_given);
 extern char *WalNewSlotName(void);
 extern void WalCreatePublication(Pipeline *pipeline);
 extern void WalDropPipeline(Pipeline *pipeline);
-extern void WalResetPipeline(Pipeline *pipeline, bool start_over);
+extern void WalResetPipeline(Pipeline *pipeline, Checkpoint *to);
 
 #endif							/* INCREMENTAL_SOURCE_WAL_H */

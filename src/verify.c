@@ -707,6 +707,12 @@ verify_pipeline(FunctionCallInfo fcinfo, const char *what, Checkpoint *cp)
 	p = LoadPipeline(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	CheckPipelineOwner(p);
 	CheckPipelineOwnerExists(p);
+	if (PipelineIsWal(p))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("wal pipeline \"%s\" cannot be %s", p->name, what),
+				 errdetail("Its target holds the source as of its checkpoint, a position in the WAL; the source's rows now may be past it."),
+				 errhint("Compare the target with its source by hand, with no writer active, after a run.")));
 	if (p->mode == MODE_QUERY || p->mode == MODE_FILES)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

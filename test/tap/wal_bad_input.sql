@@ -2,6 +2,7 @@
 -- that cannot work, each with its SQLSTATE and message, and creates nothing:
 --   * an unknown capture; capture for a files pipeline;
 --   * a cursor_column or a lag (changes come from the WAL, in commit order);
+--   * a delete_column without soft_delete (deletes come from the WAL);
 --   * modes cdc and query (they take no decoded changes);
 --   * a view, a materialized view, a temporary or an unlogged table as the
 --     source (no changes in the WAL to decode);
@@ -9,10 +10,11 @@
 --     (a delete carries only the identity);
 --   * a source under row-level security for the creating role (decoded
 --     changes pass no policy);
+-- incr_verify refuses a wal pipeline, incr_reset to an LSN needs its slot;
 -- and the first run of a wal pipeline refuses to create its slot in a
 -- transaction that has already written (PostgreSQL cannot).
 BEGIN;
-SELECT plan(16);
+SELECT plan(19);
 SET LOCAL client_min_messages = warning;
 
 CREATE TABLE wb_src (id int PRIMARY KEY, code text NOT NULL UNIQUE, v text);
@@ -31,6 +33,8 @@ SELECT throws_ok($$SELECT incr_create_pipeline('wb', 'wb_src', 'wb_dst', 'id', m
     '22023', 'wal pipeline "wb" takes no cursor_column', 'cursor_column is refused');
 SELECT throws_ok($$SELECT incr_create_pipeline('wb', 'wb_src', 'wb_dst', mode => 'merge', keys => ARRAY['id'], lag => '1 minute', capture => 'wal')$$,
     '22023', 'wal pipeline "wb" cannot have a lag', 'lag is refused');
+SELECT throws_ok($$SELECT incr_create_pipeline('wb', 'wb_src', 'wb_dst', mode => 'merge', keys => ARRAY['id'], delete_column => 'v', capture => 'wal')$$,
+    '22023', 'wal pipeline "wb" takes delete_column only with soft_delete', 'delete_column without soft_delete is refused');
 SELECT throws_ok($$SELECT incr_create_pipeline('wb', 'wb_src', 'wb_dst', mode => 'cdc', keys => ARRAY['id'], payload_column => 'v', capture => 'wal')$$,
     '0A000', 'cdc pipeline "wb" cannot capture changes from the WAL', 'mode cdc is refused');
 SELECT throws_ok($$SELECT incr_create_pipeline('wb', 'wb_src', 'wb_dst', mode => 'query', command => 'SELECT 1', capture => 'wal')$$,
@@ -67,6 +71,11 @@ SELECT is((SELECT count(*) FROM pg_publication WHERE pubname LIKE 'incr\_%')::in
 ALTER TABLE wb_src REPLICA IDENTITY USING INDEX wb_src_code_key;
 SELECT lives_ok($$SELECT incr_create_pipeline('wb', 'wb_src', 'wb_dst', mode => 'merge', keys => ARRAY['code'], capture => 'wal')$$,
     'keys of REPLICA IDENTITY USING INDEX are taken');
+SELECT throws_ok($$SELECT incr_verify('wb')$$,
+    '0A000', 'wal pipeline "wb" cannot be verified', 'incr_verify refuses a wal pipeline');
+SELECT throws_ok($$SELECT incr_reset('wb', '0/10')$$,
+    '22023', 'cannot move the checkpoint of wal pipeline "wb" before its slot''s position',
+    'incr_reset to an LSN needs the slot');
 -- this transaction has written: the first run cannot create the slot
 SELECT throws_ok($$SELECT incr_run('wb')$$,
     '25001', 'first run of wal pipeline "wb" cannot create its replication slot in a transaction that has written',
