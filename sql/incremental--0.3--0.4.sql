@@ -111,11 +111,12 @@ ALTER TABLE @extschema@.incr_pipelines ADD CONSTRAINT incr_pipelines_files_check
  * -- the consistent start of a wal pipeline --
  * Its first run copies the source's rows; the snapshot that copy read with
  * and the WAL position after it decide which decoded transactions the copy
- * already holds (source_wal.c).  The checkpoint itself is an LSN kept in
- * value_numeric (its byte position).
+ * already holds (source_wal.c); the snapshot as pg_snapshot's text, since
+ * pg_snapshot has no equality and the catalog's rows are compared whole.
+ * The checkpoint itself is an LSN kept in value_numeric (its byte position).
  */
 ALTER TABLE @extschema@.incr_checkpoints
-    ADD COLUMN wal_copy_snapshot pg_catalog.pg_snapshot,
+    ADD COLUMN wal_copy_snapshot text,
     ADD COLUMN wal_copy_lsn pg_catalog.pg_lsn;
 
 /*

@@ -851,6 +851,30 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 	catalog_end(&cxt);
 }
 
+/* Return the names (char *) of the slots of every wal pipeline, as the catalog holds them. */
+List *
+WalSlotNames(void)
+{
+	CatalogContext cxt;
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *names = NIL;
+
+	catalog_begin(&cxt);
+	catalog_exec("SELECT options OPERATOR(pg_catalog.->>) 'wal_slot' FROM %s.incr_pipelines"
+				 " WHERE options OPERATOR(pg_catalog.?) 'wal_slot'",
+				 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		names = lappend(names, pstrdup(name));
+		MemoryContextSwitchTo(old);
+	}
+	catalog_end(&cxt);
+	return names;
+}
+
 /*
  * Read what the first run of a wal pipeline recorded of its copy: the
  * snapshot (pg_snapshot's text) and the WAL position after it; false if
@@ -868,7 +892,7 @@ ReadWalCopy(Pipeline *p, char **snapshot, Datum *lsn)
 
 	values[0] = CStringGetTextDatum(p->name);
 	catalog_begin(&cxt);
-	catalog_exec("SELECT wal_copy_snapshot::pg_catalog.text, wal_copy_lsn"
+	catalog_exec("SELECT wal_copy_snapshot, wal_copy_lsn"
 				 " FROM %s.incr_checkpoints WHERE pipeline OPERATOR(pg_catalog.=) $1"
 				 " AND wal_copy_snapshot IS NOT NULL",
 				 1, argtypes, values, NULL, SPI_OK_SELECT);
@@ -903,7 +927,7 @@ StoreWalCopy(Pipeline *p, const char *snapshot, Datum lsn)
 		nulls[1] = nulls[2] = 'n';
 	catalog_begin(&cxt);
 	catalog_exec("UPDATE %s.incr_checkpoints"
-				 " SET wal_copy_snapshot = $2::pg_catalog.pg_snapshot, wal_copy_lsn = $3"
+				 " SET wal_copy_snapshot = $2, wal_copy_lsn = $3"
 				 " WHERE pipeline OPERATOR(pg_catalog.=) $1",
 				 3, argtypes, values, nulls, SPI_OK_UPDATE);
 	catalog_end(&cxt);

@@ -95,6 +95,7 @@ extern void RecordTombstones(Pipeline *pipeline, int64 run_id, Datum keys, Datum
 							 Datum revived, Datum revived_versions);
 extern void ForgetTombstones(Pipeline *pipeline, Checkpoint *after);
 
+extern List *WalSlotNames(void);
 extern bool ReadWalCopy(Pipeline *pipeline, char **snapshot, Datum *lsn);
 extern void StoreWalCopy(Pipeline *pipeline, const char *snapshot, Datum lsn);
 

@@ -113,9 +113,10 @@ refuse_without_logical_wal(Pipeline *p)
 }
 
 /*
- * Refuse a source whose deletes and key-changing updates would not carry
- * the pipeline's keys: the old row of a change holds only the replica
- * identity (unless it is FULL).
+ * Refuse a source without a replica identity (its UPDATEs and DELETEs
+ * would fail once it is published), or whose deletes and key-changing
+ * updates would not carry the pipeline's keys: the old row of a change
+ * holds only the replica identity (unless it is FULL).
  */
 static void
 refuse_keys_outside_identity(Pipeline *p, Relation rel)
@@ -123,15 +124,16 @@ refuse_keys_outside_identity(Pipeline *p, Relation rel)
 	Bitmapset  *identity;
 	ListCell   *lc;
 
-	if (p->keys == NIL || rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL)
+	if (rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL)
 		return;
 	identity = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
+	/* also keyless: once published, its UPDATEs and DELETEs would fail without one */
 	if (identity == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source \"%s\" of wal pipeline \"%s\" has no replica identity",
 						RelationGetRelationName(rel), p->name),
-				 errdetail("A deleted row reaches the WAL only as its replica identity: without one, deletes and updates cannot be told which row they were."),
+				 errdetail("A deleted row reaches the WAL only as its replica identity; without one, PostgreSQL refuses UPDATE and DELETE on a published table."),
 				 errhint("Add a primary key, or ALTER TABLE %s REPLICA IDENTITY USING INDEX ... or FULL.",
 						 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 													RelationGetRelationName(rel)))));
@@ -187,7 +189,8 @@ check_publication(Pipeline *p)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("publication \"%s\" of wal pipeline \"%s\" is missing or was changed", p->wal_slot, p->name),
 				 errdetail("A wal pipeline reads its source's changes through its own publication, which must publish the source alone."),
-				 errhint("Drop the pipeline and create it again.")));
+				 errhint("SELECT incr_reset(%s); creates it again if it is missing (and copies the table again); else drop the pipeline and create it again.",
+						 quote_literal_cstr(p->name))));
 }
 
 /*
@@ -283,6 +286,47 @@ exec_as_superuser(const char *sql, int expected)
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
+static bool is_our_slot_name(const char *name);
+
+/*
+ * Drop the slots of this database's wal pipelines that no pipeline has
+ * (left by a crash between a drop's slot removal and its commit's end, by
+ * a drop racing a first run, or by an extension dropped with its schema),
+ * and that no backend holds.  Slots are only created by runs of committed
+ * pipelines, so a slot whose name no pipeline holds is nobody's.
+ */
+static void
+sweep_orphan_slots(void)
+{
+	List	   *ours = WalSlotNames();
+	List	   *orphans = NIL;
+	ListCell   *lc;
+
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	for (int i = 0; i < max_replication_slots; i++)
+	{
+		ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
+		bool		found = false;
+		ListCell   *n;
+
+		if (!s->in_use || s->data.database != MyDatabaseId || s->active_pid != 0 ||
+			!is_our_slot_name(NameStr(s->data.name)))
+			continue;
+		foreach(n, ours)
+			if (strcmp((char *) lfirst(n), NameStr(s->data.name)) == 0)
+				found = true;
+		if (!found)
+			orphans = lappend(orphans, pstrdup(NameStr(s->data.name)));
+	}
+	LWLockRelease(ReplicationSlotControlLock);
+	foreach(lc, orphans)
+	{
+		ereport(NOTICE,
+				(errmsg("dropping replication slot \"%s\": no wal pipeline has it", (char *) lfirst(lc))));
+		ReplicationSlotDrop((char *) lfirst(lc), true);
+	}
+}
+
 /*
  * Create the publication of a new wal pipeline: its source only, changes of
  * partitions as the root's, owned by the bootstrap superuser and a member of
@@ -295,6 +339,7 @@ WalCreatePublication(Pipeline *p)
 	ObjectAddress ext;
 	Oid			pubid;
 
+	sweep_orphan_slots();
 	exec_as_superuser(psprintf("CREATE PUBLICATION %s FOR TABLE %s"
 							   " WITH (publish = 'insert, update, delete, truncate',"
 							   " publish_via_partition_root = true)",

@@ -3,7 +3,8 @@
 # pipeline (runs, catch-up, backfill, reset, create, drop, pause, resume,
 # schedule, unschedule) fails with 25006 naming the standby and pointing at
 # the primary, instead of the generic "cannot execute SELECT FOR UPDATE in a
-# read-only transaction"; incr_status and incr_plan still work there.  The
+# read-only transaction"; incr_status and incr_plan still work there, also
+# for a wal pipeline (capture => 'wal').  The
 # standby is a real one: pg_basebackup -R of a primary, streaming from it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -32,6 +33,9 @@ CREATE TABLE sb_tgt (id bigint PRIMARY KEY, v int);
 INSERT INTO sb_src VALUES (1, 1), (2, 2);
 SELECT FROM incr_create_pipeline('sb', 'sb_src', 'sb_tgt', 'id', keys => ARRAY['id']);
 SELECT FROM incr_run('sb');
+CREATE TABLE sbw_tgt (id bigint PRIMARY KEY, v int);
+SELECT FROM incr_create_pipeline('sbw', 'sb_src', 'sbw_tgt', mode => 'merge', keys => ARRAY['id'], capture => 'wal');
+SELECT FROM incr_run('sbw');
 SQL
 
 # the standby: same port, its own socket directory
@@ -69,4 +73,16 @@ check create "SELECT incr_create_pipeline('sb', 'sb_src', 'sb_tgt', 'id', keys =
 [ "$(sq -c "SELECT checkpoint FROM incr_status WHERE pipeline = 'sb'")" = 2 ] ||
 	fail "incr_status does not work on the standby"
 sq -v ON_ERROR_STOP=1 -c "SELECT incr_plan('sb')" >/dev/null || fail "incr_plan does not work on the standby"
+
+# a wal pipeline: its runs and creation are refused the same way; incr_status
+# and incr_plan work (a standby has no copy of the primary's slot)
+out=$(sq -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -c "SELECT * FROM incr_run('sbw')" 2>&1) && fail "a wal run succeeded on the standby"
+echo "$out" | grep -q 'ERROR:  25006: cannot run pipeline "sbw" on a standby' || fail "wal run: $out"
+out=$(sq -v ON_ERROR_STOP=1 -v VERBOSITY=verbose \
+	-c "SELECT incr_create_pipeline('sbw2', 'sb_src', 'sbw_tgt', mode => 'merge', keys => ARRAY['id'], capture => 'wal')" 2>&1) &&
+	fail "a wal pipeline was created on the standby"
+echo "$out" | grep -q 'ERROR:  25006: cannot create pipeline "sbw2" on a standby' || fail "wal create: $out"
+[ "$(sq -c "SELECT capture || ' ' || wal_status FROM incr_status WHERE pipeline = 'sbw'")" = "wal missing" ] ||
+	fail "incr_status of a wal pipeline does not work on the standby"
+sq -v ON_ERROR_STOP=1 -c "SELECT incr_plan('sbw')" >/dev/null || fail "incr_plan of a wal pipeline does not work on the standby"
 echo "standby_writes: ok"

@@ -193,6 +193,16 @@ SELECT status, rows_read, rows_inserted, rows_updated, rows_deleted FROM incr_ru
 SELECT * FROM wal_sd_dst ORDER BY id;
 SELECT id, v, deleted_at IS NOT NULL AS deleted FROM wal_sdt_dst ORDER BY id;
 
+-- a slot named like a wal pipeline's of this database that no pipeline has
+-- is dropped when a wal pipeline is created
+SELECT 1 FROM pg_create_logical_replication_slot(
+    format('incr_%s_00000000deadbeef', (SELECT oid FROM pg_database WHERE datname = current_database())),
+    'pgoutput');
+SELECT name FROM incr_create_pipeline('wal_o', source => 'wal_sd_src', target => 'wal_sd_dst',
+                                      mode => 'merge', keys => ARRAY['id'], capture => 'wal',
+                                      delete_column => 'deleted', soft_delete => true);
+SELECT count(*) AS orphans FROM pg_replication_slots WHERE slot_name LIKE '%deadbeef';
+
 -- DROP EXTENSION removes the slots and publications of its wal pipelines
 DROP EXTENSION incremental;
 SELECT count(*) AS slots_after_drop_extension FROM pg_replication_slots WHERE database = current_database();

@@ -32,7 +32,8 @@ INSERT INTO fi_base VALUES
     ('_incr_source_subscribed', jsonb_build_object('source', $$'fi_src'::regclass$$)),
     ('_incr_count_update', jsonb_build_object('live', 'true', 'run_token', '0')),
     ('_incr_scheduler_state', jsonb_build_object('name', $$'fi_pipe'$$)),
-    ('_incr_bound_name', jsonb_build_object('cursor_type', $$'bigint'::regtype$$));
+    ('_incr_bound_name', jsonb_build_object('cursor_type', $$'bigint'::regtype$$)),
+    ('_incr_wal_slot', jsonb_build_object('name', $$'fi_pipe'$$));
 
 -- Wrong values of each type (NULL is tried for every type).
 CREATE TEMP TABLE fi_wrong (type text, expr text);
@@ -130,8 +131,8 @@ SELECT is(
      FROM pg_proc p JOIN pg_extension e ON p.pronamespace = e.extnamespace
      WHERE e.extname = 'incremental' AND p.proname LIKE '\_incr\_%' AND p.prokind = 'f'
        AND p.proname NOT IN (SELECT fn FROM fi_base)),
-    ARRAY['_incr_tally', '_incr_tombstone_key'],
-    'the matrix covers every internal function but _incr_tally, one per cursor type, and _incr_tombstone_key, whose second argument is a record (both called below)');
+    ARRAY['_incr_drop_extension', '_incr_tally', '_incr_tombstone_key'],
+    'the matrix covers every internal function but _incr_drop_extension (an event trigger, not callable), _incr_tally, one per cursor type, and _incr_tombstone_key, whose second argument is a record (both called below)');
 -- _incr_tombstone_key(text[], record): odd arguments raise ordinary errors, never an internal one
 SELECT is(
     ARRAY[(pg_temp.fi_call($$SELECT _incr_tombstone_key()$$)).state,
