@@ -44,6 +44,7 @@
 #include "utils/rls.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 
 #include "catalog.h"
 #include "cursor.h"
@@ -55,6 +56,7 @@ static List *check_schema_drift(Pipeline *p, PipelineShape *shape, Relation sour
 								Relation target, bool creating);
 static const char *nulls_repeat_column(Relation rel, Oid indexoid, List *columns);
 static bool collations_agree(Relation source, Oid proof, Relation target, Oid key_index);
+static char *default_equality_operator(Oid type, const char *column, char **collate);
 
 /* Return the quoted, schema-qualified name of a relation. */
 static char *
@@ -731,8 +733,9 @@ check_schema_drift(Pipeline *p, PipelineShape *shape, Relation source, Relation 
 
 /*
  * True if a target column is one the mode writes itself rather than loads:
- * scd2's validity columns, cdc's version column, or the flag a wal merge
- * with soft_delete sets on deleted rows.
+ * scd2's validity columns, cdc's version column, the flag a wal merge with
+ * soft_delete sets on deleted rows, or the columns of an append change log's
+ * operation, LSN and commit time.
  */
 static bool
 is_managed_column(Pipeline *p, const char *name)
@@ -744,6 +747,10 @@ is_managed_column(Pipeline *p, const char *name)
 		 strcmp(name, p->current_column) == 0))
 		return true;
 	if (p->version_column && strcmp(name, p->version_column) == 0)
+		return true;
+	if ((p->wal_op_column && strcmp(name, p->wal_op_column) == 0) ||
+		(p->wal_lsn_column && strcmp(name, p->wal_lsn_column) == 0) ||
+		(p->wal_time_column && strcmp(name, p->wal_time_column) == 0))
 		return true;
 	return false;
 }
@@ -783,6 +790,14 @@ describe_keys(Pipeline *p, PipelineShape *shape, Relation source, Relation targe
 			missing_column(target, "target", "key", key);
 	}
 	if (p->keys == NIL)
+		return;
+
+	/*
+	 * A change log (append over the WAL) holds a key once per change: no
+	 * unique index, no conflict; its keys only follow a row from change to
+	 * change, with their types' default equality (describe_columns).
+	 */
+	if (p->mode == MODE_APPEND && PipelineIsWal(p))
 		return;
 	if (p->mode == MODE_SCD2)
 		index_keys = lappend(index_keys, p->valid_from_column);
@@ -1103,10 +1118,14 @@ describe_columns(Pipeline *p, PipelineShape *shape, Relation source, Relation ta
 			if (strcmp((char *) lfirst(kc), name) == 0)
 			{
 				col->is_key = true;
-				col->eq_operator = key_equality_operator(shape->key_index, name, target,
-														 &col->key_collate,
-														 &col->key_nulls_equal,
-														 &col->key_exact);
+				if (OidIsValid(shape->key_index))
+					col->eq_operator = key_equality_operator(shape->key_index, name, target,
+															 &col->key_collate,
+															 &col->key_nulls_equal,
+															 &col->key_exact);
+				else
+					col->eq_operator = default_equality_operator(tatt->atttypid, name,
+																 &col->key_collate);
 			}
 		}
 		if (tatt->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
@@ -1128,6 +1147,35 @@ describe_columns(Pipeline *p, PipelineShape *shape, Relation source, Relation ta
 				 errmsg("source \"%s\" and target \"%s\" have no column in common",
 						RelationGetRelationName(source), RelationGetRelationName(target)),
 				 errhint("Columns are matched by name.")));
+}
+
+/*
+ * The default equality operator of a key column's type, as
+ * "OPERATOR(schema.=)", with the column's collation: how a change log's
+ * keys (no unique index) match.
+ */
+static char *
+default_equality_operator(Oid type, const char *column, char **collate)
+{
+	TypeCacheEntry *tc = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+	HeapTuple	optup;
+	char	   *result;
+
+	if (!OidIsValid(tc->eq_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("key column \"%s\" has type %s, which has no equality operator",
+						column, format_type_be(type)),
+				 errhint("Use key columns of a type with a default btree or hash operator class.")));
+	optup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tc->eq_opr));
+	if (!HeapTupleIsValid(optup))
+		elog(ERROR, "cache lookup failed for operator %u", tc->eq_opr);
+	result = psprintf("OPERATOR(%s.%s)",
+					  quote_identifier(get_namespace_name(((Form_pg_operator) GETSTRUCT(optup))->oprnamespace)),
+					  NameStr(((Form_pg_operator) GETSTRUCT(optup))->oprname));
+	ReleaseSysCache(optup);
+	*collate = "";
+	return result;
 }
 
 /* Find a column a mode option names, of one of the given kinds, or raise an error. */
@@ -1219,6 +1267,93 @@ describe_mode_columns(Pipeline *p, PipelineShape *shape, Relation source, Relati
 		(void) option_column(target, "target", "current_column", p->current_column,
 							 bool_type, 1, "boolean");
 	}
+}
+
+/*
+ * Check the columns an append change log names for each change's operation,
+ * LSN and commit time (capture => 'wal'): target columns of a fitting type
+ * (so no two options name one column), that the owner may insert into.  At
+ * creation a source column of the same name (a key, say) is refused too: it
+ * would not be loaded.
+ */
+static void
+describe_wal_log_columns(Pipeline *p, Relation source, Relation target, bool creating)
+{
+	static const Oid op_types[] = {TEXTOID, VARCHAROID, BPCHAROID, CHAROID};
+	static const Oid lsn_type[] = {PG_LSNOID};
+	static const Oid time_type[] = {TIMESTAMPTZOID};
+	struct
+	{
+		const char *option;
+		const char *column;
+		const Oid  *types;
+		int			ntypes;
+		const char *typenames;
+		const char *what;
+	}			opts[] = {
+		{"wal_op_column", p->wal_op_column, op_types, 4, "text, varchar, char or \"char\"",
+		"the operation of each change (I, U, D or T)"},
+		{"wal_lsn_column", p->wal_lsn_column, lsn_type, 1, "pg_lsn",
+		"the LSN of each change's commit"},
+		{"wal_time_column", p->wal_time_column, time_type, 1, "timestamp with time zone",
+		"the commit time of each change"},
+	};
+
+	for (int i = 0; i < lengthof(opts); i++)
+	{
+		Form_pg_attribute att;
+		bool		ok = false;
+
+		if (opts[i].column == NULL)
+			continue;
+		if (!PipelineIsWal(p))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"%s\" needs capture => 'wal'", opts[i].option),
+					 errdetail("It names the target column for %s captured from the WAL.",
+							   opts[i].what),
+					 errhint("Pass capture => 'wal', or leave the option out.")));
+		att = find_column(target, opts[i].column);
+		if (att == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s \"%s\" does not exist in target \"%s\"", opts[i].option,
+							opts[i].column, RelationGetRelationName(target)),
+					 errdetail("It names the target column for %s.", opts[i].what),
+					 errhint("Add the column to the target (type %s), or name another.",
+							 opts[i].typenames)));
+		for (int t = 0; t < opts[i].ntypes; t++)
+			ok |= (getBaseType(att->atttypid) == opts[i].types[t]);
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("%s \"%s\" of target \"%s\" has type %s, expected %s",
+							opts[i].option, opts[i].column, RelationGetRelationName(target),
+							format_type_be(att->atttypid), opts[i].typenames),
+					 errdetail("It receives %s.", opts[i].what),
+					 errhint("Change the column's type to %s, or name another column.",
+							 opts[i].typenames)));
+		if (creating && find_column(source, opts[i].column) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s \"%s\" is also a column of source \"%s\"", opts[i].option,
+							opts[i].column, RelationGetRelationName(source)),
+					 errdetail("The column receives %s, so the source's column of that name would not be loaded.",
+							   opts[i].what),
+					 errhint("Name a target column the source does not have.")));
+		check_column_privilege(target, opts[i].column, att->attnum, ACL_INSERT, "INSERT");
+	}
+
+	/* a value an update left out is looked up by key in the log (mode_append.c) */
+	if (creating && p->wal_lsn_column && p->keys != NIL &&
+		!has_index_leading_with(target, get_attnum(RelationGetRelid(target),
+												   (char *) linitial(p->keys))))
+		ereport(NOTICE,
+				(errmsg("change log \"%s\" has no index leading with key column \"%s\"",
+						RelationGetRelationName(target), (char *) linitial(p->keys)),
+				 errdetail("An update that leaves a large value alone, with no earlier change of its key in the run, finds the value in the log's rows of the key."),
+				 errhint("CREATE INDEX ON %s (%s, %s);", qualified_name(target),
+						 column_list(p->keys), quote_identifier(p->wal_lsn_column))));
 }
 
 /*
@@ -1359,8 +1494,10 @@ columns:
 	describe_keys(p, shape, source, target);
 	describe_columns(p, shape, source, target);
 	describe_mode_columns(p, shape, source, target);
+	describe_wal_log_columns(p, source, target, creating);
 
-	if (p->mode == MODE_APPEND && p->keys == NIL && !shape->target_has_cursor)
+	if (p->mode == MODE_APPEND && p->keys == NIL && !shape->target_has_cursor &&
+		!PipelineIsWal(p))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("append pipeline \"%s\" needs keys or the cursor column in the target",

@@ -151,7 +151,7 @@ build_append_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineS
 	bool		fallback = p->keys != NIL && p->wal_lsn_column != NULL;
 
 	appendStringInfoString(buf, "WITH RECURSIVE ");
-	sql_wal_filled(buf, ctx, p, shape, fallback ? append_wal_fallback : NULL);
+	sql_wal_filled(buf, ctx, p, shape, NULL, fallback ? append_wal_fallback : NULL);
 	appendStringInfo(buf, ",\n_incr_ins AS (\n  INSERT INTO %s AS t (", shape->target_sql);
 	sql_columns(buf, shape->columns, NULL, ALL_COLUMNS);
 	if (p->wal_op_column)

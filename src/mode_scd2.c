@@ -136,6 +136,37 @@ scd2_key_only(StringInfo buf, PipelineShape *shape, const char *alias, bool old_
 }
 
 /*
+ * For the first run's copy of the source (wal_changes is not the decoded
+ * changes' relation, mode.h), a truncate before the copy's rows, at the
+ * copy's time: the copy is the whole source, so a current version whose
+ * key it does not hold (history kept over incr_reset) is closed, and one
+ * whose values it changed is closed and opened again.  The copy's rows all
+ * have the statement's time.  NULL for decoded changes.
+ */
+static char *
+scd2_copy_truncate(const BuildContext *ctx, PipelineShape *shape)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (strcmp(ctx->wal_changes, WAL_CHANGES_RELATION) == 0)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT 0, 'T'::pg_catalog.\"char\", NULL::pg_catalog.pg_lsn,"
+						   " pg_catalog.statement_timestamp(), NULL::pg_catalog.text[]");
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (col->is_key)
+			appendStringInfo(&buf, ", CAST(NULL AS %s)", sql_target_type(col));
+	}
+	foreach(lc, shape->columns)
+		appendStringInfo(&buf, ", CAST(NULL AS %s)", sql_target_type((ColumnMap *) lfirst(lc)));
+	return buf.data;
+}
+
+/*
  * scd2 with capture wal: one version per commit that changed a key, from
  * that commit's time.  Each change says what its keys are after it: an
  * insert or update, the new row; a delete, and the old key of an update that
@@ -163,7 +194,7 @@ build_scd2_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 	bool		first;
 
 	appendStringInfoString(buf, "WITH RECURSIVE ");
-	sql_wal_filled(buf, ctx, p, shape, scd2_wal_fallback);
+	sql_wal_filled(buf, ctx, p, shape, scd2_copy_truncate(ctx, shape), scd2_wal_fallback);
 
 	/* the states the changes leave */
 	appendStringInfoString(buf, ",\n_incr_evc AS (\n  SELECT ");
@@ -185,7 +216,7 @@ build_scd2_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 
 		if (!col->is_key)
 			continue;
-		appendStringInfo(buf, " %s c.%s IS NOT NULL", first ? "AND (" : "OR",
+		appendStringInfo(buf, "%sc.%s IS NOT NULL", first ? " AND (" : " OR ",
 						 quote_identifier(psprintf("_incr_old_%s", col->name)));
 		first = false;
 	}
@@ -195,15 +226,30 @@ build_scd2_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 						   "  FROM _incr_chg AS c WHERE ");
 	sql_wal_op_is(buf, "c", 'D');
 
-	/* the current versions of the keys changed, or of all keys after a truncate */
-	appendStringInfoString(buf, "\n),\n_incr_ev0 AS (\n  SELECT * FROM _incr_evc\n  UNION ALL\n  SELECT ");
-	sql_columns(buf, shape->columns, "t", ALL_COLUMNS);
-	appendStringInfo(buf, ", t.%s, 0, true, true\n  FROM %s AS t WHERE t.%s AND (EXISTS"
-					 " (SELECT FROM _incr_chg AS c WHERE ", vf, shape->target_sql, cur);
-	sql_wal_op_is(buf, "c", 'T');
-	appendStringInfoString(buf, ")\n    OR EXISTS (SELECT FROM _incr_evc AS e WHERE ");
-	sql_key_match(buf, shape->columns, "t", "e");
-	appendStringInfoString(buf, "))\n),\n_incr_ev AS (\n  SELECT * FROM _incr_ev0\n  UNION ALL\n  SELECT ");
+	/*
+	 * The current versions of the keys changed, and after a truncate those
+	 * of all other keys: two semi-joins (an OR of the two would be a
+	 * subquery per current version).
+	 */
+	for (int part = 0; part < 2; part++)
+	{
+		appendStringInfoString(buf, part == 0 ? "\n),\n_incr_ev0 AS (\n  SELECT * FROM _incr_evc\n"
+							   : "\n");
+		appendStringInfoString(buf, "  UNION ALL\n  SELECT ");
+		sql_columns(buf, shape->columns, "t", ALL_COLUMNS);
+		appendStringInfo(buf, ", t.%s, 0, true, true\n  FROM %s AS t WHERE t.%s AND ",
+						 vf, shape->target_sql, cur);
+		if (part == 1)
+		{
+			appendStringInfoString(buf, "EXISTS (SELECT FROM _incr_chg AS c WHERE ");
+			sql_wal_op_is(buf, "c", 'T');
+			appendStringInfoString(buf, ") AND NOT ");
+		}
+		appendStringInfoString(buf, "EXISTS (SELECT FROM _incr_evc AS e WHERE ");
+		sql_key_match(buf, shape->columns, "t", "e");
+		appendStringInfoChar(buf, ')');
+	}
+	appendStringInfoString(buf, "\n),\n_incr_ev AS (\n  SELECT * FROM _incr_ev0\n  UNION ALL\n  SELECT ");
 	scd2_key_only(buf, shape, "k", false);
 	appendStringInfoString(buf, ", tr._incr_commit_time, tr._incr_seq, false, false\n  FROM (SELECT DISTINCT ON (");
 	sql_key_groups(buf, shape->columns, "e");

@@ -86,6 +86,13 @@ static const PipelineOption pipeline_options[] = {
 	{"wal_slot", OPTION_TEXT, OPTION_NOT_AN_ARGUMENT,
 		MODE_BIT(MODE_APPEND) | MODE_BIT(MODE_MERGE) | MODE_BIT(MODE_SCD2),
 	"append, merge or scd2", true, NULL, false, offsetof(Pipeline, wal_slot)},
+	/* the columns of an append change log (capture => 'wal', checked in describe.c) */
+	{"wal_op_column", OPTION_TEXT, 26, MODE_BIT(MODE_APPEND),
+	"append", true, NULL, false, offsetof(Pipeline, wal_op_column)},
+	{"wal_lsn_column", OPTION_TEXT, 27, MODE_BIT(MODE_APPEND),
+	"append", true, NULL, false, offsetof(Pipeline, wal_lsn_column)},
+	{"wal_time_column", OPTION_TEXT, 28, MODE_BIT(MODE_APPEND),
+	"append", true, NULL, false, offsetof(Pipeline, wal_time_column)},
 };
 
 #define OPTION_FIELD(p, o, type) ((type *) ((char *) (p) + (o)->offset))

@@ -825,7 +825,8 @@ wal_misses_values(StringInfo buf, const char *alias)
  * that left values out, with the _incr_seq of the key's previous insert or
  * update in the window, or NULL) and _incr_filled (every change, values
  * filled in, same columns as _incr_chg less _incr_unchanged), after "WITH
- * RECURSIVE ".  fallback, if given, appends a FROM item named b with the
+ * RECURSIVE ".  extra, if given, is a SELECT of one more change, added to
+ * _incr_chg.  fallback, if given, appends a FROM item named b with the
  * fillable columns for a change c whose key the window has no earlier row
  * of.  The recursion goes as deep as a key's run of updates that left a
  * value out, one level per update; each level joins only its new rows.
@@ -833,13 +834,15 @@ wal_misses_values(StringInfo buf, const char *alias)
  */
 void
 sql_wal_filled(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape,
-			   WalFallback fallback)
+			   const char *extra, WalFallback fallback)
 {
 	bool		keyed = sql_has_columns(shape->columns, KEY_COLUMNS);
 	ListCell   *lc;
 
-	appendStringInfo(buf, "_incr_chg AS MATERIALIZED (\n  SELECT * FROM %s AS c\n),\n",
-					 ctx->wal_changes);
+	appendStringInfo(buf, "_incr_chg AS MATERIALIZED (\n  SELECT * FROM %s AS c", ctx->wal_changes);
+	if (extra)
+		appendStringInfo(buf, "\n  UNION ALL\n  %s", extra);
+	appendStringInfoString(buf, "\n),\n");
 	if (!keyed)
 	{
 		appendStringInfoString(buf, "_incr_filled AS (\n  SELECT ");

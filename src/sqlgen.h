@@ -104,7 +104,7 @@ extern void sql_wal_key_before_match(StringInfo buf, List *columns, const char *
 									 const char *alias);
 extern void sql_wal_op_is(StringInfo buf, const char *alias, char op);
 extern void sql_wal_filled(StringInfo buf, const BuildContext *ctx, Pipeline *p,
-						   PipelineShape *shape, WalFallback fallback);
+						   PipelineShape *shape, const char *extra, WalFallback fallback);
 extern char *SqlCommentSafe(const char *text);
 extern char *SqlAddColumn(const char *target_sql, ColumnMap *col);
 extern char *SqlWindowCount(Pipeline *p, PipelineShape *shape);

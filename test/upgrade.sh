@@ -117,8 +117,8 @@ REVOKE EXECUTE ON FUNCTION incr_create_pipeline FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION incr_create_pipeline TO incr_upgrade_etl;
 ALTER EXTENSION incremental UPDATE;
 SQL
-[ "$(q -d up_acl -c "SELECT has_function_privilege('incr_upgrade_etl', 'incr_create_pipeline(text,regclass,regclass,text,text,text[],interval,bigint,interval,boolean,text,boolean,text,text,text,text,text,text,text,text,text,text,text,text,jsonb,text)', 'EXECUTE'),
-                           has_function_privilege('incr_upgrade_other', 'incr_create_pipeline(text,regclass,regclass,text,text,text[],interval,bigint,interval,boolean,text,boolean,text,text,text,text,text,text,text,text,text,text,text,text,jsonb,text)', 'EXECUTE')")" = "t|f" ] ||
+[ "$(q -d up_acl -c "SELECT has_function_privilege('incr_upgrade_etl', 'incr_create_pipeline(text,regclass,regclass,text,text,text[],interval,bigint,interval,boolean,text,boolean,text,text,text,text,text,text,text,text,text,text,text,text,jsonb,text,text,text,text)', 'EXECUTE'),
+                           has_function_privilege('incr_upgrade_other', 'incr_create_pipeline(text,regclass,regclass,text,text,text[],interval,bigint,interval,boolean,text,boolean,text,text,text,text,text,text,text,text,text,text,text,text,jsonb,text,text,text,text)', 'EXECUTE')")" = "t|f" ] ||
 	fail "EXECUTE on incr_create_pipeline revoked from PUBLIC and granted to one role did not survive the upgrade"
 pg_dump -s -d up_acl | grep -q '^REVOKE ALL ON FUNCTION public.incr_create_pipeline(' ||
 	fail "pg_dump of the updated database leaves out the REVOKE on incr_create_pipeline"
