@@ -4,8 +4,8 @@
 # delete, change keys, roll back whole transactions and savepoints on a table
 # with a primary key, while a loop runs incr_run every ~100 ms on a merge
 # pipeline and an append change-log pipeline (capture => 'wal'; the merge
-# pipeline is created while the writers run) and CALL incr_catch_up now and
-# then.  Afterwards: the merge target equals the source exactly (EXCEPT ALL
+# pipeline is created while the writers run), each in a loop of its own,
+# with CALL incr_catch_up every 10th time.  Afterwards: the merge target equals the source exactly (EXCEPT ALL
 # both ways, counts), and the change log holds exactly one row per committed
 # change, counted independently by a trigger on the source that writes an
 # audit row in the same transaction as the change.  No run may fail.
@@ -126,23 +126,39 @@ q -c "SELECT name FROM incr_create_pipeline('ws_merge', source => 'ws_src', targ
         mode => 'merge', keys => ARRAY['id'], capture => 'wal')" >/dev/null ||
 	fail "could not create the merge pipeline while the writers run"
 
-rounds=0 errors=0 catch_ups=0
+# one loop per pipeline, so that a slow run of one does not hold up the
+# other: incr_run every ~100 ms, CALL incr_catch_up every 10th time
 : >"$CLUSTER_DIR/run_errors"
 pipelines=(ws_merge)
 [ $append = 0 ] || pipelines+=(ws_log)
-while kill -0 $writers 2>/dev/null; do
-	for p in "${pipelines[@]}"; do
-		if [ $((rounds % 40)) -eq 39 ]; then
+runner() { # runner PIPELINE: loop until the writers stop; prints "rounds catch-ups errors"
+	local p=$1 rounds=0 catch_ups=0 errors=0
+	while kill -0 $writers 2>/dev/null; do
+		if [ $((rounds % 10)) -eq 9 ]; then
 			q -c "CALL incr_catch_up('$p')" >/dev/null 2>>"$CLUSTER_DIR/run_errors" || errors=$((errors + 1))
 			catch_ups=$((catch_ups + 1))
 		else
 			q -c "SELECT status FROM incr_run('$p')" >/dev/null 2>>"$CLUSTER_DIR/run_errors" || errors=$((errors + 1))
 		fi
+		rounds=$((rounds + 1))
+		sleep 0.1
 	done
-	rounds=$((rounds + 1))
-	sleep 0.1
+	echo "$rounds $catch_ups $errors" >"$CLUSTER_DIR/runner_$p"
+}
+runners=()
+for p in "${pipelines[@]}"; do
+	runner "$p" &
+	runners+=($!)
 done
 wait $writers || { cat "$CLUSTER_DIR/pgbench.out"; fail "pgbench failed"; }
+wait "${runners[@]}"
+loops=""
+errors=0
+for p in "${pipelines[@]}"; do
+	read -r r c e <"$CLUSTER_DIR/runner_$p"
+	loops="$loops, $p $r runs ($c catch-ups)"
+	errors=$((errors + e))
+done
 [ $errors = 0 ] || { head -n 5 "$CLUSTER_DIR/run_errors"; fail "$errors runs failed during the writes"; }
 
 # the writers have stopped: a catch-up, then a final run that finds nothing
@@ -154,7 +170,7 @@ done
 
 committed=$(q -c "SELECT count(*) FROM ws_audit")
 xacts=$(awk '/number of transactions actually processed/ { print $NF }' "$CLUSTER_DIR/pgbench.out" | cut -d/ -f1)
-say "${seconds}s of 4 pgbench writers ($xacts transactions), $rounds rounds of runs, $catch_ups catch-ups, $committed committed changes"
+say "${seconds}s of 4 pgbench writers ($xacts transactions), $committed committed changes; during the writes$loops"
 say "$(q -F ', ' -c "SELECT 'changes by operation: ' || string_agg(op::text || ' ' || n, ', ' ORDER BY op) FROM (SELECT op, count(*) n FROM ws_audit GROUP BY op) s")"
 for p in "${pipelines[@]}"; do
 	say "$p: $(q -c "SELECT count(*) || ' runs, ' || sum(rows_read) || ' changes read; a run took '
