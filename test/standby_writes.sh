@@ -53,9 +53,9 @@ sq() { psql -X -q -At -h "$standby/sock" -d sb "$@"; }
 check() {
 	local action=$1 sql=$2 out
 	out=$(sq -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -c "$sql" 2>&1) && fail "$sql succeeded on the standby"
-	echo "$out" | grep -q "ERROR:  25006: cannot $action pipeline \"sb\" on a standby" ||
+	grep -q "ERROR:  25006: cannot $action pipeline \"sb\" on a standby" <<<"$out" ||
 		fail "$sql: $out"
-	echo "$out" | grep -q "HINT:  Run it on the primary" || fail "$sql: no hint: $out"
+	grep -q "HINT:  Run it on the primary" <<<"$out" || fail "$sql: no hint: $out"
 }
 check run "SELECT * FROM incr_run('sb')"
 check run "CALL incr_catch_up('sb')"
@@ -77,11 +77,11 @@ sq -v ON_ERROR_STOP=1 -c "SELECT incr_plan('sb')" >/dev/null || fail "incr_plan 
 # a wal pipeline: its runs and creation are refused the same way; incr_status
 # and incr_plan work (a standby has no copy of the primary's slot)
 out=$(sq -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -c "SELECT * FROM incr_run('sbw')" 2>&1) && fail "a wal run succeeded on the standby"
-echo "$out" | grep -q 'ERROR:  25006: cannot run pipeline "sbw" on a standby' || fail "wal run: $out"
+grep -q 'ERROR:  25006: cannot run pipeline "sbw" on a standby' <<<"$out" || fail "wal run: $out"
 out=$(sq -v ON_ERROR_STOP=1 -v VERBOSITY=verbose \
 	-c "SELECT incr_create_pipeline('sbw2', 'sb_src', 'sbw_tgt', mode => 'merge', keys => ARRAY['id'], capture => 'wal')" 2>&1) &&
 	fail "a wal pipeline was created on the standby"
-echo "$out" | grep -q 'ERROR:  25006: cannot create pipeline "sbw2" on a standby' || fail "wal create: $out"
+grep -q 'ERROR:  25006: cannot create pipeline "sbw2" on a standby' <<<"$out" || fail "wal create: $out"
 [ "$(sq -c "SELECT capture || ' ' || wal_status FROM incr_status WHERE pipeline = 'sbw'")" = "wal missing" ] ||
 	fail "incr_status of a wal pipeline does not work on the standby"
 sq -v ON_ERROR_STOP=1 -c "SELECT incr_plan('sbw')" >/dev/null || fail "incr_plan of a wal pipeline does not work on the standby"

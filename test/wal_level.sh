@@ -27,9 +27,9 @@ SQL
 
 err=$(psql -X -q -At -d wl -v VERBOSITY=verbose \
 	-c "SELECT incr_create_pipeline('wl', 'wl_src', 'wl_dst', mode => 'merge', keys => ARRAY['id'], capture => 'wal')" 2>&1 || true)
-echo "$err" | grep -q 'ERROR:  55000: wal pipeline "wl" needs wal_level = logical' ||
+grep -q 'ERROR:  55000: wal pipeline "wl" needs wal_level = logical' <<<"$err" ||
 	fail "creation not refused with 55000: $err"
-echo "$err" | grep -q 'HINT:  Set wal_level = logical in postgresql.conf and restart the server.' ||
+grep -q 'HINT:  Set wal_level = logical in postgresql.conf and restart the server.' <<<"$err" ||
 	fail "the hint does not name wal_level: $err"
 
 [ "$(q -d wl -c "SELECT count(*) FROM incr_pipelines")" = "0" ] || fail "a pipeline was left behind"

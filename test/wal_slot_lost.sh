@@ -43,9 +43,9 @@ q -d sl -c "CHECKPOINT"
 
 before=$(q -d sl -c "SELECT checkpoint FROM incr_status WHERE pipeline = 'sl'")
 err=$(psql -X -q -At -d sl -v VERBOSITY=verbose -c "SELECT incr_run('sl')" 2>&1 || true)
-echo "$err" | grep -q 'ERROR:  55000: replication slot "incr_[0-9]*_[0-9a-f]*" of wal pipeline "sl" was invalidated' ||
+grep -q 'ERROR:  55000: replication slot "incr_[0-9]*_[0-9a-f]*" of wal pipeline "sl" was invalidated' <<<"$err" ||
 	fail "the run did not fail with 55000: $err"
-echo "$err" | grep -q "HINT:  Start it over with SELECT incr_reset('sl'); its next run copies the table again." ||
+grep -q "HINT:  Start it over with SELECT incr_reset('sl'); its next run copies the table again." <<<"$err" ||
 	fail "the hint does not name incr_reset: $err"
 [ "$(q -d sl -c "SELECT checkpoint FROM incr_status WHERE pipeline = 'sl'")" = "$before" ] ||
 	fail "the failed run moved the checkpoint"
