@@ -328,8 +328,8 @@ SELECT results_eq(
     'SELECT * FROM bad_pipelines_mid ORDER BY name',
     'incr_pipelines is unchanged by the bad definitions');
 SELECT results_eq(
-    'SELECT c::text FROM incr_checkpoints c ORDER BY pipeline',
-    'SELECT c::text FROM bad_checkpoints_mid c ORDER BY pipeline',
+    'SELECT * FROM incr_checkpoints ORDER BY pipeline',
+    'SELECT * FROM bad_checkpoints_mid ORDER BY pipeline',
     'incr_checkpoints is unchanged by the bad definitions');
 SELECT is(
     (SELECT count(*) FROM incr_pipelines WHERE name LIKE 'bad\_p%'), 0::bigint,

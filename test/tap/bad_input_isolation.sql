@@ -25,8 +25,8 @@ SELECT throws_ok($$SELECT incr_run('bad_iso', wait => false)$$,
     'incr_run without waiting in a REPEATABLE READ transaction');
 
 SELECT results_eq(
-    $$SELECT c::text FROM incr_checkpoints c WHERE pipeline = 'bad_iso'$$,
-    $$SELECT c::text FROM bad_iso_checkpoint c$$,
+    $$SELECT * FROM incr_checkpoints WHERE pipeline = 'bad_iso'$$,
+    $$SELECT * FROM bad_iso_checkpoint$$,
     'the checkpoint is unchanged');
 SELECT is((SELECT value_timestamptz FROM incr_checkpoints WHERE pipeline = 'bad_iso'), NULL,
     'the checkpoint is still unset');

@@ -404,8 +404,8 @@ SELECT results_eq(
     'SELECT * FROM bad_pipelines_before ORDER BY name',
     'incr_pipelines is unchanged by the bad calls');
 SELECT results_eq(
-    'SELECT c::text FROM incr_checkpoints c ORDER BY pipeline',
-    'SELECT c::text FROM bad_checkpoints_before c ORDER BY pipeline',
+    'SELECT * FROM incr_checkpoints ORDER BY pipeline',
+    'SELECT * FROM bad_checkpoints_before ORDER BY pipeline',
     'incr_checkpoints is unchanged by the bad calls');
 SELECT results_eq(
     $$SELECT pipeline, value_timestamptz FROM incr_checkpoints

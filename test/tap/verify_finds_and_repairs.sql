@@ -68,14 +68,14 @@ SELECT set_eq('SELECT id, v, n::text, at FROM m_dst EXCEPT SELECT id, v, n::text
                        (7, 'bad', '3.5000000000000000', '2024-01-01 00:07:00+00'),
                        (5000, 'x', '1', '2024-01-01')$$,
               'verify changed nothing in the target');
-SELECT set_eq('SELECT c::text FROM incr_checkpoints c WHERE pipeline = ''vm''', 'SELECT c::text FROM cp_before c',
+SELECT set_eq('SELECT * FROM incr_checkpoints WHERE pipeline = ''vm''', 'SELECT * FROM cp_before',
               'verify left the checkpoint as it was');
 
 SELECT results_eq($$SELECT * FROM pg_temp.r('vm')$$, $$VALUES (1, 2, 0)$$,
                   'merge: repair inserts one, updates two, deletes none');
 SELECT results_eq($$SELECT trigger, status FROM incr_runs WHERE pipeline = 'vm' ORDER BY run_id DESC LIMIT 1$$,
                   $$VALUES ('repair', 'ok')$$, 'repair is recorded with trigger repair');
-SELECT set_eq('SELECT c::text FROM incr_checkpoints c WHERE pipeline = ''vm''', 'SELECT c::text FROM cp_before c',
+SELECT set_eq('SELECT * FROM incr_checkpoints WHERE pipeline = ''vm''', 'SELECT * FROM cp_before',
               'repair left the checkpoint as it was');
 SELECT results_eq($$SELECT * FROM pg_temp.v('vm')$$, $$VALUES (0, 0, 0)$$,
                   'merge: verifies clean after the repair');
