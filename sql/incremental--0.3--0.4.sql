@@ -23,7 +23,7 @@
  */
 CREATE FUNCTION @extschema@._incr_citus_open_transactions(run_gpid pg_catalog.int8)
 RETURNS pg_catalog.text
-LANGUAGE C VOLATILE
+LANGUAGE C VOLATILE STRICT
 AS 'MODULE_PATHNAME', 'incremental_citus_open_transactions';
 
 COMMENT ON FUNCTION @extschema@._incr_citus_open_transactions(pg_catalog.int8) IS
