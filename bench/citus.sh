@@ -7,8 +7,10 @@
 # 2,000,000) distributed by id; CHANGED rows (default 100,000) of the source
 # change. One run each, in ROUND rounds (default 1), alternating which goes
 # first: incr_run('bench') into one target, and the INSERT ... SELECT ... ON
-# CONFLICT DO UPDATE a user would write into the other. Prints the times and
-# their ratio. Needs Citus installed (test/citus.sh builds it); uses the
+# CONFLICT DO UPDATE a user would write into the other, each in a new session
+# (both open their connections to the workers), with the source and both
+# targets loaded into the workers' shared buffers before each round. Prints
+# the times and their ratio. Needs Citus installed (test/citus.sh builds it); uses the
 # installed extension, or the private copy named by PG_PRIVATE.
 #
 #   bash bench/citus.sh
@@ -26,8 +28,10 @@ if [ ! -f "${PG_BIN%/bin}/lib/citus.so" ]; then
 fi
 cluster_trap
 conf=("shared_preload_libraries = 'citus'" "listen_addresses = 'localhost'"
-	"max_prepared_transactions = 20" "citus.shard_count = 4" "shared_buffers = 256MB"
-	"max_wal_size = 4GB")
+	"max_prepared_transactions = 20" "citus.shard_count = 4" "max_wal_size = 4GB"
+	# the source and both targets stay in the shared buffers of each node, so
+	# neither side finds its target colder than the other's
+	"shared_buffers = 1GB")
 cluster_start "${conf[@]}" >/dev/null
 w1=$PGPORT
 cluster_keep
@@ -48,7 +52,7 @@ q "$co" -c 'SET client_min_messages = warning' \
 	-c "SELECT citus_set_coordinator_host('localhost', $co)" \
 	-c "SELECT citus_add_node('localhost', $w1)" \
 	-c "SELECT citus_add_node('localhost', $w2)" \
-	-c 'CREATE EXTENSION incremental' >/dev/null
+	-c 'CREATE EXTENSION incremental' -c 'CREATE EXTENSION pg_prewarm' >/dev/null
 
 echo "bench/citus.sh: $ROWS rows, $CHANGED changed, coordinator $co, workers $w1 $w2"
 q "$co" >/dev/null <<SQL
@@ -85,8 +89,14 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	# CHANGED rows spread over every shard, at a new time
 	q "$co" -c "UPDATE src SET v = md5(v), n = n + 1, updated_at = to_timestamp(1735689600 + $round * 86400 + id / 100)
 		WHERE id % ($ROWS / $CHANGED) = 0" -c "VACUUM ANALYZE src" >/dev/null
-	# both read the same rows: read them once first, so neither finds them cold
+	# both read the same rows: read them once first, so neither finds them cold;
+	# and load every shard of the source and of both targets, with their
+	# indexes, into the workers' shared buffers
 	q "$co" -c "SELECT count(*) FROM src WHERE updated_at > '$cp'" >/dev/null
+	for port in $w1 $w2; do
+		q "$port" -c "SELECT sum(pg_prewarm(c.oid)) FROM pg_class AS c
+			WHERE c.relname ~ '^(src|dst_incr|dst_hand)_' AND c.relkind IN ('r', 'i')" >/dev/null
+	done
 	h=$(printf "$hand" "$cp")
 	if [ $((round % 2)) -eq 1 ]; then
 		ti=$(timing "SELECT rows_updated FROM incr_run('bench')")

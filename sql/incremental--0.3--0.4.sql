@@ -344,4 +344,19 @@ $$;
 
 /* == Citus (issue 17) == */
 
+/*
+ * The safe bound over Citus, through the connections Citus keeps: a run asks
+ * the nodes holding its source's shards for their open transactions with
+ * one query over the shards, which calls this on every node (so CREATE
+ * EXTENSION on the coordinator, which Citus propagates, must create it
+ * there too).  It shows the caller what pg_stat_activity shows it.
+ */
+CREATE FUNCTION @extschema@._incr_citus_open_transactions(run_gpid pg_catalog.int8)
+RETURNS pg_catalog.text
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'incremental_citus_open_transactions';
+
+COMMENT ON FUNCTION @extschema@._incr_citus_open_transactions(pg_catalog.int8) IS
+'internal to runs over Citus: this node''s Citus group, how many backends hide their transaction from the caller, and the start and pid of the oldest open transaction other than those of the run with global pid run_gpid';
+
 /* == Performance (issue 18) == */

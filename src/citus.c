@@ -23,11 +23,17 @@
 #include "catalog/pg_extension.h"
 #include "catalog/dependency.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "pgstat.h"
 #include "storage/proc.h"
+#include "utils/array.h"
+#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -239,64 +245,263 @@ CheckCitusPipeline(Pipeline *p)
 }
 
 /*
- * Find the start of the oldest transaction open in this database on the
- * other nodes of the Citus cluster, other than this run's own (its backends
- * on the workers carry its global pid); false if none.  This node's own
- * transactions are the caller's to see (oldest_open_transaction, from shared
- * memory).  Every other active primary node must answer, and its
- * pg_stat_activity must show the transactions of every user: a node or a
- * transaction the bound cannot see could commit rows below it.  *where says
- * which node and pid.
+ * What one node reports of its open transactions: "group hidden [start pid]",
+ * its Citus group, the number of backends whose transaction this role may
+ * not see, and the start (microseconds since 2000, as a TimestampTz) and pid
+ * of the oldest one it sees, other than those of the run with global pid
+ * run_gpid.
  */
-bool
-CitusOldestOpenTransaction(TimestampTz *start, char **where)
+static const char *
+node_open_transactions(int64 run_gpid)
 {
 	const char *schema = citus_schema();
-	MemoryContext caller = CurrentMemoryContext;
-	int			ret;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(run_gpid)};
 	bool		isnull;
-	bool		found = false;
+	int32		group;
+	int64		hidden;
+	TimestampTz oldest;
+	const char *answer;
+	int			ret;
 
 	if (schema == NULL)
-		return false;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("Citus is not installed in this database"),
+				 errdetail("_incr_citus_open_transactions is called on the nodes of a Citus cluster by the runs of pipelines over Citus tables.")));
+	if (!pgstat_track_activities)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("track_activities is off on this Citus node, so its open transactions cannot be seen"),
+				 errdetail("The safe upper bound of a run over Citus tables is the start of the oldest transaction open on any node."),
+				 errhint("Turn track_activities on on every node.")));
 
 	/*
-	 * One command on every other node, in a connection of its own, in
-	 * parallel: the transactions open there, less this backend's (by global
-	 * pid), and the ones whose start this role may not see.  Citus opens a
-	 * new connection for each (master_run_on_worker, under
-	 * run_command_on_all_nodes): leaving this node out, which shared memory
-	 * answers for, saves the connection to itself, and calling it directly
-	 * saves run_command_on_all_nodes's PL/pgSQL.
+	 * A backend this role may not see shows no backend_type either: count
+	 * it, whatever it is.  The backends now, not as a snapshot taken earlier
+	 * in this transaction:
+	 * a later run of the same coordinator transaction (incr_catch_up) reaches
+	 * this node through the same connection, in the same remote transaction.
 	 */
-	ret = SPI_execute(psprintf("SELECT n.nodeid, r.success, r.result"
-							   " FROM (SELECT pg_catalog.array_agg(d.nodename::pg_catalog.text) AS names,"
-							   " pg_catalog.array_agg(d.nodeport) AS ports"
-							   " FROM %s.pg_dist_node AS d"
-							   " WHERE d.isactive AND d.noderole::pg_catalog.text OPERATOR(pg_catalog.=) 'primary'"
-							   " AND d.nodecluster OPERATOR(pg_catalog.=) pg_catalog.current_setting('citus.cluster_name')"
-							   " AND d.groupid OPERATOR(pg_catalog.<>) ALL (SELECT g.groupid FROM %s.pg_dist_local_group AS g)) AS l,"
-							   " LATERAL %s.master_run_on_worker(l.names, l.ports,"
-							   " pg_catalog.array_fill(pg_catalog.format("
-							   "$c$SELECT pg_catalog.concat_ws(' ', pg_catalog.count(*) FILTER"
-							   " (WHERE a.xact_start IS NULL AND a.state IS NULL),"
-							   " pg_catalog.min(a.xact_start)::pg_catalog.text,"
-							   " (pg_catalog.array_agg(a.pid ORDER BY a.xact_start) FILTER (WHERE a.xact_start IS NOT NULL))[1])"
-							   " FROM pg_catalog.pg_stat_activity AS a"
-							   " LEFT JOIN %s.get_all_active_transactions() AS g ON g.process_id OPERATOR(pg_catalog.=) a.pid"
-							   " WHERE a.datname OPERATOR(pg_catalog.=) %%L"
-							   " AND a.backend_type OPERATOR(pg_catalog.=) ANY (ARRAY['client backend', 'background worker'])"
-							   " AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()"
-							   " AND g.global_pid IS DISTINCT FROM %%s$c$,"
-							   " pg_catalog.current_database(), %s.citus_backend_gpid()),"
-							   " ARRAY[pg_catalog.cardinality(l.names)]), true) AS r"
-							   " JOIN %s.pg_dist_node AS n ON n.nodename OPERATOR(pg_catalog.=) r.node_name"
-							   " AND n.nodeport OPERATOR(pg_catalog.=) r.node_port"
-							   " WHERE l.names IS NOT NULL",
-							   schema, schema, schema, schema, schema, schema),
-					  false, 0);
+	pgstat_clear_backend_activity_snapshot();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = SPI_execute_with_args(psprintf("SELECT (SELECT l.groupid FROM %s.pg_dist_local_group AS l),"
+										 " pg_catalog.count(*) FILTER (WHERE a.xact_start IS NULL AND a.state IS NULL),"
+										 " pg_catalog.min(a.xact_start),"
+										 " (pg_catalog.array_agg(a.pid ORDER BY a.xact_start) FILTER (WHERE a.xact_start IS NOT NULL))[1]"
+										 " FROM pg_catalog.pg_stat_activity AS a"
+										 " LEFT JOIN %s.get_all_active_transactions() AS g ON g.process_id OPERATOR(pg_catalog.=) a.pid"
+										 " WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()"
+										 " AND (a.backend_type OPERATOR(pg_catalog.=) ANY (ARRAY['client backend', 'background worker'])"
+										 " OR a.backend_type IS NULL)"
+										 " AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()"
+										 " AND g.global_pid IS DISTINCT FROM $1",
+										 schema, schema),
+								1, argtypes, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the open transactions of this node (SPI result %d)", ret);
+	group = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		elog(ERROR, "this node has no Citus group");
+	hidden = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	oldest = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	if (isnull)
+		answer = psprintf("%d " INT64_FORMAT, group, hidden);
+	else
+		answer = psprintf("%d " INT64_FORMAT " " INT64_FORMAT " %d", group, hidden, (int64) oldest,
+						  DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull)));
+	SPI_finish();
+	return answer;
+}
+
+PG_FUNCTION_INFO_V1(incremental_citus_open_transactions);
+
+/*
+ * _incr_citus_open_transactions(run_gpid bigint): this node's open
+ * transactions, as node_open_transactions reports them.  A run's bound query
+ * calls it on the rows of the first page of every shard of its source,
+ * through the connections Citus keeps for the run's session; it looks at
+ * the backends once per statement and answers the other rows from memory.
+ * It shows what pg_stat_activity shows the caller, no more.
+ */
+Datum
+incremental_citus_open_transactions(PG_FUNCTION_ARGS)
+{
+	static LocalTransactionId memo_lxid = InvalidLocalTransactionId;
+	static TimestampTz memo_statement = 0;
+	static int64 memo_gpid = 0;
+	static char memo[128] = "";
+	int64		run_gpid = PG_GETARG_INT64(0);
+
+	if (memo_lxid != MyProc->lxid || memo_statement != GetCurrentStatementStartTimestamp() ||
+		memo_gpid != run_gpid || memo[0] == '\0')
+	{
+		memo[0] = '\0';
+		strlcpy(memo, node_open_transactions(run_gpid), sizeof(memo));
+		memo_lxid = MyProc->lxid;
+		memo_statement = GetCurrentStatementStartTimestamp();
+		memo_gpid = run_gpid;
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(memo));
+}
+
+/* The other nodes whose transactions the bound must see. */
+typedef struct CitusNodes
+{
+	int			count;
+	int32	   *nodeid;
+	int32	   *groupid;
+	bool	   *answered;
+}			CitusNodes;
+
+/*
+ * Fold what a node reports into the bound: refuse a node that hides other
+ * roles' transactions, keep the oldest start.
+ */
+static void
+note_node(int32 node, int64 hidden, bool has_start, TimestampTz t, int pid,
+		  MemoryContext caller, TimestampTz *start, char **where, bool *found)
+{
+	if (hidden > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the pipeline's owner cannot see the transactions of other roles on Citus node %d", node),
+				 errdetail("The safe upper bound of a run over Citus tables is the start of the oldest transaction open on any node, which pg_stat_activity shows only to roles with pg_read_all_stats."),
+				 errhint("GRANT pg_read_all_stats TO the owner of the pipeline.")));
+	if (has_start && (!*found || t < *start))
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		*start = t;
+		*where = psprintf("node %d, pid %d", node, pid);
+		MemoryContextSwitchTo(old);
+		*found = true;
+	}
+}
+
+/*
+ * The function that reports a node's open transactions, or InvalidOid in a
+ * database whose extension predates it (before 0.4).
+ */
+static Oid
+open_transactions_function(void)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Oid			fn;
+
+	fn = LookupFuncName(list_make2(makeString(get_namespace_name(ExtensionSchemaOid())),
+								   makeString("_incr_citus_open_transactions")),
+						1, argtypes, true);
+	if (!OidIsValid(fn) || !ExtensionOwnsObject(ProcedureRelationId, fn))
+		return InvalidOid;
+	return fn;
+}
+
+/*
+ * Ask the nodes holding shards of the distributed table relid, through one
+ * query over the first page of each shard: Citus sends it over the
+ * connections it keeps for this session, which the run's count and
+ * statement then use too, so the run pays for connecting once, as any
+ * distributed statement does.  A node whose shards have no row there does
+ * not answer (the caller asks it otherwise).
+ */
+static void
+ask_through_shards(const char *schema, Oid relid, CitusNodes *nodes,
+				   MemoryContext caller, TimestampTz *start, char **where, bool *found)
+{
+	bool		isnull;
+	int64		gpid;
+	int			ret;
+
+	ret = SPI_execute(psprintf("SELECT %s.citus_backend_gpid()", schema), true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read this backend's Citus global pid (SPI result %d)", ret);
+	gpid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	ret = SPI_execute(psprintf("SELECT DISTINCT %s._incr_citus_open_transactions(" INT64_FORMAT "::pg_catalog.int8)"
+							   " FROM %s.%s AS s WHERE s.ctid OPERATOR(pg_catalog.<) '(1,0)'::pg_catalog.tid",
+							   ExtensionSchemaQuoted(), gpid,
+							   quote_identifier(get_namespace_name(get_rel_namespace(relid))),
+							   quote_identifier(get_rel_name(relid))),
+					  true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not list the open transactions of the Citus cluster (SPI result %d)", ret);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *answer = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		int			group;
+		long long	hidden;
+		long long	t = 0;
+		int			pid = 0;
+		int			fields;
+
+		fields = answer ? sscanf(answer, "%d %lld %lld %d", &group, &hidden, &t, &pid) : 0;
+		if (fields != 2 && fields != 4)
+			elog(ERROR, "unexpected answer from a Citus node: %s", answer ? answer : "NULL");
+		/* this node's group (a local placement) is the caller's to see */
+		for (int n = 0; n < nodes->count; n++)
+			if (nodes->groupid[n] == group)
+			{
+				note_node(nodes->nodeid[n], (int64) hidden, fields == 4, (TimestampTz) t, pid,
+						  caller, start, where, found);
+				nodes->answered[n] = true;
+			}
+	}
+}
+
+/*
+ * Ask the given nodes in connections of their own, in parallel: Citus opens
+ * a new one to each (master_run_on_worker, under run_command_on_all_nodes),
+ * so this is for the nodes the shards of the source do not reach.
+ */
+static void
+ask_each_node(const char *schema, CitusNodes *nodes,
+			  MemoryContext caller, TimestampTz *start, char **where, bool *found)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * nodes->count);
+	int			nids = 0;
+	Oid			argtypes[1] = {INT4ARRAYOID};
+	Datum		args[1];
+	bool		isnull;
+	int			ret;
+
+	for (int n = 0; n < nodes->count; n++)
+		if (!nodes->answered[n])
+			ids[nids++] = Int32GetDatum(nodes->nodeid[n]);
+	if (nids == 0)
+		return;
+	args[0] = PointerGetDatum(construct_array(ids, nids, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+
+	/*
+	 * The transactions open there, less this backend's (by global pid), and
+	 * the ones whose start this role may not see (nor their backend_type).  Calling
+	 * master_run_on_worker directly saves run_command_on_all_nodes's PL/pgSQL.
+	 */
+	ret = SPI_execute_with_args(psprintf("SELECT n.nodeid, r.success, r.result"
+										 " FROM (SELECT pg_catalog.array_agg(d.nodename::pg_catalog.text) AS names,"
+										 " pg_catalog.array_agg(d.nodeport) AS ports"
+										 " FROM %s.pg_dist_node AS d"
+										 " WHERE d.nodeid OPERATOR(pg_catalog.=) ANY ($1)) AS l,"
+										 " LATERAL %s.master_run_on_worker(l.names, l.ports,"
+										 " pg_catalog.array_fill(pg_catalog.format("
+										 "$c$SELECT pg_catalog.concat_ws(' ', pg_catalog.count(*) FILTER"
+										 " (WHERE a.xact_start IS NULL AND a.state IS NULL),"
+										 " pg_catalog.min(a.xact_start)::pg_catalog.text,"
+										 " (pg_catalog.array_agg(a.pid ORDER BY a.xact_start) FILTER (WHERE a.xact_start IS NOT NULL))[1])"
+										 " FROM pg_catalog.pg_stat_activity AS a"
+										 " LEFT JOIN %s.get_all_active_transactions() AS g ON g.process_id OPERATOR(pg_catalog.=) a.pid"
+										 " WHERE a.datname OPERATOR(pg_catalog.=) %%L"
+										 " AND (a.backend_type OPERATOR(pg_catalog.=) ANY (ARRAY['client backend', 'background worker'])"
+										 " OR a.backend_type IS NULL)"
+										 " AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()"
+										 " AND g.global_pid IS DISTINCT FROM %%s$c$,"
+										 " pg_catalog.current_database(), %s.citus_backend_gpid()),"
+										 " ARRAY[pg_catalog.cardinality(l.names)]), true) AS r"
+										 " JOIN %s.pg_dist_node AS n ON n.nodename OPERATOR(pg_catalog.=) r.node_name"
+										 " AND n.nodeport OPERATOR(pg_catalog.=) r.node_port"
+										 " WHERE l.names IS NOT NULL",
+										 schema, schema, schema, schema, schema),
+								1, argtypes, args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not list the open transactions of the Citus cluster (SPI result %d)", ret);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -310,6 +515,7 @@ CitusOldestOpenTransaction(TimestampTz *start, char **where)
 		char		date[32] = "";
 		int			pid = 0;
 		int			fields;
+		TimestampTz t = 0;
 
 		if (!success)
 			ereport(ERROR,
@@ -318,33 +524,75 @@ CitusOldestOpenTransaction(TimestampTz *start, char **where)
 					 errdetail("%s", result ? result : "The node did not answer."),
 					 errhint("The safe upper bound needs every node of the cluster: a transaction open on a node it cannot see could commit rows below it.")));
 		/* "hidden [yyyy-mm-dd hh:mm:ss.ffffff+zz pid]" */
-		fields = sscanf(result, "%ld %31s %63s %d", &hidden, date, ts, &pid);
+		fields = result ? sscanf(result, "%ld %31s %63s %d", &hidden, date, ts, &pid) : 0;
 		if (fields < 1)
-			elog(ERROR, "unexpected answer from Citus node %d: %s", node, result);
-		if (hidden > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("the pipeline's owner cannot see the transactions of other roles on Citus node %d", node),
-					 errdetail("The safe upper bound of a run over Citus tables is the start of the oldest transaction open on any node, which pg_stat_activity shows only to roles with pg_read_all_stats."),
-					 errhint("GRANT pg_read_all_stats TO the owner of the pipeline.")));
+			elog(ERROR, "unexpected answer from Citus node %d: %s", node, result ? result : "NULL");
 		if (fields >= 3)
-		{
-			TimestampTz t = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-																	CStringGetDatum(psprintf("%s %s", date, ts)),
-																	ObjectIdGetDatum(InvalidOid),
-																	Int32GetDatum(-1)));
-
-			if (!found || t < *start)
-			{
-				MemoryContext old = MemoryContextSwitchTo(caller);
-
-				*start = t;
-				*where = psprintf("node %d, pid %d", node, pid);
-				MemoryContextSwitchTo(old);
-				found = true;
-			}
-		}
+			t = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+														CStringGetDatum(psprintf("%s %s", date, ts)),
+														ObjectIdGetDatum(InvalidOid),
+														Int32GetDatum(-1)));
+		note_node(node, hidden, fields >= 3, t, pid, caller, start, where, found);
+		for (int n = 0; n < nodes->count; n++)
+			if (nodes->nodeid[n] == node)
+				nodes->answered[n] = true;
 	}
+	for (int n = 0; n < nodes->count; n++)
+		if (!nodes->answered[n])
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not see the open transactions of Citus node %d", nodes->nodeid[n]),
+					 errdetail("The node did not answer."),
+					 errhint("The safe upper bound needs every node of the cluster: a transaction open on a node it cannot see could commit rows below it.")));
+}
+
+/*
+ * Find the start of the oldest transaction open in this database on the
+ * other nodes of the Citus cluster, other than this run's own (its backends
+ * on the workers carry its global pid); false if none.  This node's own
+ * transactions are the caller's to see (oldest_open_transaction, from shared
+ * memory).  Every other active primary node must answer, and its
+ * pg_stat_activity must show the transactions of every user: a node or a
+ * transaction the bound cannot see could commit rows below it.  *where says
+ * which node and pid.  relid is the run's source: when it is distributed,
+ * the nodes holding its shards are asked through its shards.
+ */
+bool
+CitusOldestOpenTransaction(Oid relid, TimestampTz *start, char **where)
+{
+	const char *schema = citus_schema();
+	MemoryContext caller = CurrentMemoryContext;
+	CitusNodes	nodes;
+	bool		isnull;
+	bool		found = false;
+	int			ret;
+
+	if (schema == NULL)
+		return false;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = SPI_execute(psprintf("SELECT d.nodeid, d.groupid FROM %s.pg_dist_node AS d"
+							   " WHERE d.isactive AND d.noderole::pg_catalog.text OPERATOR(pg_catalog.=) 'primary'"
+							   " AND d.nodecluster OPERATOR(pg_catalog.=) pg_catalog.current_setting('citus.cluster_name')"
+							   " AND d.groupid OPERATOR(pg_catalog.<>) ALL (SELECT g.groupid FROM %s.pg_dist_local_group AS g)",
+							   schema, schema),
+					  true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not list the nodes of the Citus cluster (SPI result %d)", ret);
+	nodes.count = (int) SPI_processed;
+	nodes.nodeid = palloc0(sizeof(int32) * (nodes.count + 1));
+	nodes.groupid = palloc0(sizeof(int32) * (nodes.count + 1));
+	nodes.answered = palloc0(sizeof(bool) * (nodes.count + 1));
+	for (int n = 0; n < nodes.count; n++)
+	{
+		nodes.nodeid[n] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[n], SPI_tuptable->tupdesc, 1, &isnull));
+		nodes.groupid[n] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[n], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	if (nodes.count > 0 && CitusRelationKind(relid) == CITUS_DISTRIBUTED &&
+		OidIsValid(open_transactions_function()))
+		ask_through_shards(schema, relid, &nodes, caller, start, where, &found);
+	if (nodes.count > 0)
+		ask_each_node(schema, &nodes, caller, start, where, &found);
 	SPI_finish();
 	return found;
 }

@@ -21,7 +21,7 @@ extern CitusKind CitusRelationKind(Oid relid);
 extern bool RelationIsCitusTable(Oid relid);
 extern bool PipelineOverCitus(Pipeline *pipeline);
 extern void CheckCitusPipeline(Pipeline *pipeline);
-extern bool CitusOldestOpenTransaction(TimestampTz *start, char **where);
+extern bool CitusOldestOpenTransaction(Oid relid, TimestampTz *start, char **where);
 extern void CitusWaitForWriters(Pipeline *pipeline);
 
 #endif							/* INCREMENTAL_CITUS_H */

@@ -774,7 +774,7 @@ ComputeRunWindow(Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		}
 		/* clients may write a Citus table through any node: see them all */
 		if (CitusRelationKind(p->source) != CITUS_NONE &&
-			CitusOldestOpenTransaction(&citus_oldest, &citus_where) &&
+			CitusOldestOpenTransaction(p->source, &citus_oldest, &citus_where) &&
 			citus_oldest < oldest)
 		{
 			oldest = citus_oldest;

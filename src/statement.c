@@ -588,8 +588,13 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 		count_window(p, shape, types, values, &tally);
 
 	run = run_plan(p, false, sql);
-	/* Citus cannot plan a split merge's upsert (a subquery) with parameters */
-	plan = choose_plan(run, sql, types, custom_plan || res->first_sql != NULL);
+	/*
+	 * Citus cannot plan a split merge's upsert (a subquery) with parameters,
+	 * nor a generic plan of any run statement ("could not create distributed
+	 * plan"): a run over Citus plans its statement for its window each time.
+	 */
+	plan = choose_plan(run, sql, types,
+					   custom_plan || res->first_sql != NULL || PipelineOverCitus(p));
 	nestlevel = NewGUCNestLevel();
 	/*
 	 * No JIT: _incr_tally's cost (see the install script) inflates the

@@ -9,8 +9,10 @@
 # nor repartitions them, and EXPLAIN of the statement incr_plan shows is one
 # distributed plan over the shards); a failed run leaves the shards and the
 # checkpoint as they were; a row written through a WORKER in a transaction held
-# open across a run is loaded by a later run, never skipped; what Citus cannot
-# do is refused at creation.
+# open across a run is loaded by a later run, never skipped; runs in one session
+# ask the workers for their open transactions through Citus's kept connections,
+# not a new connection each; an owner who cannot see other roles' transactions
+# on a worker is refused; what Citus cannot do is refused at creation.
 #
 # Citus is a test dependency beside the project (AGPL-3.0, never copied into it):
 # when it is not installed, it is built from CITUS_TARBALL (default: the 13.2.2
@@ -432,6 +434,64 @@ wait "$writer"
 check "once the writer commits, the next run loads both rows" "ok 3 2 0 0 1" \
 	-c "$run_counts('merge_soft')"
 check "both rows are in the target" "2" -c "SELECT count(*) FROM dst WHERE id IN (1000, 1001)"
+
+# Runs in one session, as the scheduler's worker makes them: a run after a
+# small one plans its statement again (Citus cannot plan a generic plan of it:
+# "could not create distributed plan"), and asks the workers for their open
+# transactions through the connections Citus keeps for the session, which its
+# statement uses too, not through a new connection per run. With one
+# connection per worker (pool size 1), three runs open none: a worker counts
+# only the session that reads its counter, not one per run.
+sessions="SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+check "runs in one session, after a small run" "ok
+ok" -c "SELECT status FROM incr_run('merge_soft')" -c "SELECT status FROM incr_run('merge_soft')"
+got=$(q "$co" -c "SET citus.max_adaptive_executor_pool_size = 1" \
+	-c "SELECT status FROM incr_run('merge_soft')" \
+	-c "\\! psql -X -A -t -h localhost -p $w1 -d postgres -c '$sessions'" \
+	-c "SELECT status FROM incr_run('merge_soft')" -c "SELECT status FROM incr_run('merge_soft')" \
+	-c "SELECT status FROM incr_run('merge_soft')" \
+	-c "\\! psql -X -A -t -h localhost -p $w1 -d postgres -c '$sessions'" 2>&1 | tr '\n' ' ') || true
+n=$((n + 1))
+# "ok N1 ok ok ok N2": N2 - N1 counts the second reader and what the runs opened
+if [[ "$got" =~ ^ok\ ([0-9]+)\ ok\ ok\ ok\ ([0-9]+)\ $ ]] &&
+	[ $((BASH_REMATCH[2] - BASH_REMATCH[1] - 1)) -lt 3 ]; then
+	echo "ok $n - three runs in one session open no new connection per run to a worker"
+else
+	echo "not ok $n - three runs in one session open no new connection per run to a worker"
+	echo "#   got: $got"
+	failures=$((failures + 1))
+fi
+
+# The bound must see every role's transactions on every node: an owner who
+# cannot (no pg_read_all_stats) is refused while another role's transaction
+# is open on a worker (pg_stat_activity hides its backend_type too), and runs
+# once granted the role.
+fifo=$CLUSTER_DIR/other_role.fifo
+mkfifo "$fifo"
+psql -X -q -A -t -h localhost -p "$w1" -d postgres <"$fifo" >"$CLUSTER_DIR/other_role.out" 2>&1 &
+writer=$!
+exec {wfd}>"$fifo"
+echo "BEGIN; SELECT 'open';" >&$wfd
+for _ in $(seq 1 100); do grep -q open "$CLUSTER_DIR/other_role.out" && break; sleep 0.1; done
+q "$co" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE ROLE incr_citus_owner LOGIN;
+GRANT SELECT ON src TO incr_citus_owner;
+CREATE TABLE dst_owner (LIKE dst INCLUDING ALL);
+SELECT create_distributed_table('dst_owner', 'id', colocate_with => 'src');
+ALTER TABLE dst_owner OWNER TO incr_citus_owner;
+SET ROLE incr_citus_owner;
+SELECT incr_create_pipeline('owner', 'src', 'dst_owner', 'updated_at', mode => 'merge', keys => '{id}');
+RESET ROLE;
+SQL
+check_fails "an owner who cannot see other roles' transactions on a worker is refused" \
+	"the pipeline's owner cannot see the transactions of other roles on Citus node" \
+	-c "SELECT status FROM incr_run('owner')"
+check "the owner runs once granted pg_read_all_stats" "ok" \
+	-c "GRANT pg_read_all_stats TO incr_citus_owner" -c "SELECT status FROM incr_run('owner')"
+echo "COMMIT;" >&$wfd
+exec {wfd}>&-
+wait "$writer"
 
 # An integer cursor waits for the writers of every node: a writer on worker 2
 # holds an insert open; a run started meanwhile waits for it, then loads it.
