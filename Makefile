@@ -49,7 +49,8 @@ REGRESS_OPTS = --inputdir=test --load-extension=incremental
 ISOLATION = concurrent_run inflight_now inflight_clock_timestamp \
 	inflight_bigserial inflight_identity inflight_xid8 inflight_update_merge \
 	inflight_partition inflight_savepoint loader_repeatable_read files_concurrent \
-	create_no_lock_before_privilege run_in_source_trigger
+	create_no_lock_before_privilege run_in_source_trigger \
+	wal_create_open_writer wal_first_run_writers
 ISOLATION_OPTS = --inputdir=test --load-extension=incremental
 
 PG_CPPFLAGS = -I$(srcdir)/src

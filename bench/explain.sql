@@ -14,7 +14,8 @@ SELECT (regexp_match(p, '^-- pipeline .*\(([^()]*)\)$', 'n'))[1] AS ctype,
        -- "none" (no checkpoint yet): the run passes the type's least value, as for $1
        COALESCE(NULLIF((regexp_match(p, '^-- \$3 [^:]*: ([^(]*[^( ])', 'n'))[1], 'none'),
                 (regexp_match(p, '^-- \$1 [^:]*: ([^(]*[^( ])', 'n'))[1]) AS v3,
-       rtrim(regexp_replace(p, '^(--[^\n]*\n)+', ''), ';') AS stmt,
+       -- the first statement: a keyed append may add its plain INSERT after a comment line
+       rtrim(regexp_replace(regexp_replace(p, '^(--[^\n]*\n)+', ''), '\n-- .*$', ''), ';') AS stmt,
        -- since 0.3 a run statement passes the run's token as $4, which its
        -- counting functions check: outside a run it can be planned, not run
        strpos(p, '$4') > 0 AS tokened

@@ -9,7 +9,11 @@
 #   bash bench/run.sh                                  all scenarios
 #   ROUNDS=9 SCENARIOS="merge append" bash bench/run.sh
 #
-# Scenarios: merge append scaling empty cdc client catch_up.  Other settings: BIG_ROWS (rows of
+# Scenarios: merge append scaling empty cdc client catch_up pg_incremental.
+# PG_INCREMENTAL_SRC names a checkout of pg_incremental for the last one
+# (git clone https://github.com/crunchydata/pg_incremental, then git checkout
+# v1.3.0): the bench builds and installs it into its own PostgreSQL; without
+# it the scenario is skipped, saying so.  Other settings: BIG_ROWS (rows of
 # the large source of scaling and catch_up, default 10000000), SCALING_REPS
 # (timings per round of scaling, 3), EMPTY_REPS (runs per timing of empty,
 # 200), QUIET_WAIT (seconds to wait for an idle machine before a timing, 30),
@@ -20,11 +24,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/cluster.sh
 
-ALL_SCENARIOS="merge append scaling empty cdc client catch_up"
+ALL_SCENARIOS="merge append scaling empty cdc client catch_up pg_incremental"
 
 # The command as given, for the doc: the settings that were set, then the script.
 bench_cmd="bash bench/run.sh"
-for v in BENCH_NO_BUILD WRITE_DOC BUSY_LIMIT QUIET_WAIT EMPTY_REPS SCALING_REPS BIG_ROWS SCENARIOS ROUNDS; do
+for v in PG_INCREMENTAL_SRC BENCH_NO_BUILD WRITE_DOC BUSY_LIMIT QUIET_WAIT EMPTY_REPS SCALING_REPS BIG_ROWS SCENARIOS ROUNDS; do
 	if [ -n "${!v+x}" ]; then
 		if [[ ${!v} =~ ^[A-Za-z0-9_.-]+$ ]]; then
 			bench_cmd="$v=${!v} $bench_cmd"
@@ -64,6 +68,23 @@ trap 'exit 143' TERM
 # files not ignored), so the repo's own build products are left alone.  The
 # library and the install script are also kept in $work/lib (see pin_library).
 lib=$work/lib
+# pgxs_install DIR: build and install the PGXS extension in DIR into the
+# bench's PostgreSQL: the system's, or the private copy PG_PRIVATE names
+# (whose pg_config has no headers beside it: build with the system's, then
+# install under PG_PRIVATE, as scripts/cluster.sh's build_install does)
+pgxs_install() {
+	if [ -z "${PG_PRIVATE:-}" ]; then
+		(cd "$1" && make -s COPT="${2:-}" >/dev/null && make -s install >/dev/null)
+		return
+	fi
+	if [ ! -x "$PG_BIN/postgres" ]; then
+		mkdir -p "$PG_PRIVATE/usr/lib/postgresql" "$PG_PRIVATE/usr/share/postgresql"
+		cp -a /usr/lib/postgresql/15 "$PG_PRIVATE/usr/lib/postgresql/"
+		cp -a /usr/share/postgresql/15 "$PG_PRIVATE/usr/share/postgresql/"
+	fi
+	(cd "$1" && make -s COPT="${2:-}" PG_CONFIG="$SYSTEM_PG_BIN/pg_config" >/dev/null &&
+		make -s install PG_CONFIG="$SYSTEM_PG_BIN/pg_config" DESTDIR="$PG_PRIVATE" >/dev/null)
+}
 build_in_copy() {
 	local dir=$work/build
 	mkdir "$dir"
@@ -76,7 +97,7 @@ build_in_copy() {
 	else
 		tar --exclude='*.o' --exclude='*.so' --exclude='*.bc' -cf - . | tar -C "$dir" -xf -
 	fi
-	(cd "$dir" && make -s COPT=-Werror >/dev/null && make -s install >/dev/null)
+	pgxs_install "$dir" -Werror
 	cp "$dir/incremental.so" "$dir"/sql/incremental--*.sql "$lib/"
 	rm -rf "$dir"
 }
@@ -610,6 +631,113 @@ GROUP BY b.ms, i.ms")"
 	note "catch_up: the backend running CALL incr_catch_up: $(rss_summary incremental)"
 	note "catch_up: the backend running the one INSERT: $(rss_summary insert_select)"
 	q -c "DROP TABLE cu_inc, cu_ref, cu_watermark" -c "SELECT incr_drop_pipeline('cu')" >/dev/null
+}
+
+# 8. pg_incremental: 100,000 new rows of a 1,000,000-row events table (bigint
+# identity key as cursor), incr_run of an append pipeline with keys and one
+# without, against pg_incremental's sequence pipeline (CALL
+# incremental.execute_pipeline) and the plain INSERT ... SELECT of the same
+# range.  pg_incremental's extension creates a schema named incremental, so it
+# lives in its own database of the same cluster (database pgi); 1.3 needs
+# pg_cron only to schedule, and its pipeline here is created with schedule
+# NULL.  Built from PG_INCREMENTAL_SRC; skipped, saying so, without it.
+EVENT_ROWS=1000000
+EVENT_NEW=100000
+scenario_pg_incremental() {
+	local src=${PG_INCREMENTAL_SRC:-}
+	if [ -z "$src" ] || [ ! -f "$src/pg_incremental.control" ]; then
+		note "pg_incremental: SKIPPED: PG_INCREMENTAL_SRC ${src:+($src) }does not name a checkout of pg_incremental (git clone https://github.com/crunchydata/pg_incremental; git -C pg_incremental checkout v1.3.0; then PG_INCREMENTAL_SRC=\$PWD/pg_incremental bash bench/run.sh)"
+		return 0
+	fi
+	rm -rf "$work/pgi-build"
+	cp -a "$src" "$work/pgi-build"
+	rm -rf "$work/pgi-build/.git"
+	(cd "$work/pgi-build" && make -s clean >/dev/null 2>&1 || true)
+	pgxs_install "$work/pgi-build"
+	local version
+	version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$work/pgi-build/pg_incremental.control")
+	rm -rf "$work/pgi-build"
+	createdb pgi
+	q -d pgi >/dev/null <<'SQL'
+CREATE EXTENSION pg_incremental;
+CREATE FUNCTION bench_time(stmts text[]) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+    s text;
+BEGIN
+    FOREACH s IN ARRAY stmts LOOP
+        EXECUTE s;
+    END LOOP;
+    RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END $$;
+SQL
+	run_file bench/events.sql -d pgi -v src=events -v tgt=ev_pgi -v rows=$EVENT_ROWS
+	run_file bench/events.sql -v src=events -v tgt=ev_keys -v rows=$EVENT_ROWS
+	q -c "CREATE TABLE ev_nokeys (LIKE events) WITH (autovacuum_enabled = off)" \
+		-c "ALTER TABLE ev_nokeys ADD PRIMARY KEY (id)" \
+		-c "CREATE TABLE ev_ref (LIKE events) WITH (autovacuum_enabled = off)" \
+		-c "ALTER TABLE ev_ref ADD PRIMARY KEY (id)" >/dev/null
+	# the first load of each, untimed: pg_incremental's at the pipeline's creation
+	q -d pgi -c "SET client_min_messages = warning" -c "SELECT incremental.create_sequence_pipeline('ev', 'events',
+  \$\$INSERT INTO ev_pgi SELECT * FROM events WHERE id BETWEEN \$1 AND \$2\$\$, schedule := NULL)" >/dev/null
+	q >/dev/null <<'SQL'
+CREATE TABLE ev_watermark (last_value bigint NOT NULL);
+INSERT INTO ev_watermark VALUES (0);
+SELECT name FROM incr_create_pipeline('ev_keys', 'events', 'ev_keys', 'id',
+    mode => 'append', keys => ARRAY['id']);
+SELECT name FROM incr_create_pipeline('ev_nokeys', 'events', 'ev_nokeys', 'id',
+    mode => 'append');
+SELECT rows_inserted FROM incr_run('ev_keys');
+SELECT rows_inserted FROM incr_run('ev_nokeys');
+INSERT INTO ev_ref SELECT * FROM events;
+UPDATE ev_watermark SET last_value = (SELECT max(id) FROM events);
+SQL
+	declare -A sql
+	sql[incremental:keys]="ARRAY[\$\$SELECT incr_run('ev_keys')\$\$]"
+	sql[incremental:no keys]="ARRAY[\$\$SELECT incr_run('ev_nokeys')\$\$]"
+	sql[pg_incremental]="ARRAY[\$\$SET client_min_messages = warning\$\$, \$\$CALL incremental.execute_pipeline('ev')\$\$]"
+	sql[insert_select]="ARRAY[\$\$INSERT INTO ev_ref SELECT * FROM events WHERE id BETWEEN (SELECT last_value + 1 FROM ev_watermark) AND (SELECT max(id) FROM events)\$\$, \$\$UPDATE ev_watermark SET last_value = (SELECT max(id) FROM events)\$\$]"
+	local order side r m0 ms
+	for ((r = 1; r <= ROUNDS; r++)); do
+		run_file bench/events_round.sql -d pgi -v src=events -v rows=$EVENT_NEW
+		run_file bench/events_round.sql -v src=events -v rows=$EVENT_NEW
+		q -c "CHECKPOINT"
+		mapfile -t order < <(rotate "$r" "incremental:keys" "incremental:no keys" pg_incremental insert_select)
+		for side in "${order[@]}"; do
+			if [ "$side" = pg_incremental ]; then
+				wait_quiet
+				m0=$(cpu_mark)
+				ms=$(q -d pgi -c "SELECT bench_time(${sql[$side]})")
+				record pg_incremental "$side" "$r" "$ms" "$(cpu_busy "$m0" "$(cpu_mark)")"
+			else
+				time_side pg_incremental "$side" "$r" "${sql[$side]}"
+			fi
+		done
+	done
+	local total=$((EVENT_ROWS + ROUNDS * EVENT_NEW))
+	note "$(q <<SQL
+SELECT CASE WHEN (SELECT count(*) FROM (SELECT * FROM events EXCEPT ALL SELECT * FROM ev_keys) d) = 0
+             AND (SELECT count(*) FROM (SELECT * FROM events EXCEPT ALL SELECT * FROM ev_nokeys) d) = 0
+             AND (SELECT count(*) FROM (SELECT * FROM events EXCEPT ALL SELECT * FROM ev_ref) d) = 0
+             AND (SELECT count(*) FROM ev_keys) = $total AND (SELECT count(*) FROM ev_nokeys) = $total
+             AND (SELECT count(*) FROM ev_ref) = $total
+        THEN 'pg_incremental: the three targets of incremental''s database equal their source ($total rows each)'
+        ELSE 'pg_incremental: TARGETS DIFFER' END;
+SQL
+)"
+	note "$(q -d pgi <<SQL
+SELECT CASE WHEN (SELECT count(*) FROM (SELECT * FROM events EXCEPT ALL SELECT * FROM ev_pgi) d) = 0
+             AND (SELECT count(*) FROM ev_pgi) = $total
+        THEN 'pg_incremental: pg_incremental $version''s target equals its source ($total rows)'
+        ELSE 'pg_incremental: PG_INCREMENTAL''S TARGET DIFFERS' END;
+SQL
+)"
+	note "$(q -c "SELECT 'pg_incremental: the last runs inserted ' || string_agg(pipeline || ' ' || rows_inserted || ' of ' || rows_read || ' read', ', ' ORDER BY pipeline)
+FROM (SELECT DISTINCT ON (pipeline) * FROM incr_runs WHERE pipeline LIKE 'ev%' ORDER BY pipeline, run_id DESC) r")"
+	q -c "SELECT incr_drop_pipeline('ev_keys'), incr_drop_pipeline('ev_nokeys')" \
+		-c "DROP TABLE events, ev_keys, ev_nokeys, ev_ref, ev_watermark" >/dev/null
+	# (its drop_pipeline calls pg_cron, which this cluster does not have)
+	dropdb pgi
 }
 
 for s in $SCENARIOS; do

@@ -141,6 +141,26 @@ BuildRunFirstSql(Pipeline *p, PipelineShape *shape)
 }
 
 /*
+ * Build the plain INSERT of the run's new rows (ModeOps.build_run_new), or
+ * return NULL when the pipeline's new rows go in with its run statement.
+ * Not over Citus, whose statements count their window apart.
+ */
+char *
+BuildRunNewSql(Pipeline *p, PipelineShape *shape)
+{
+	const ModeOps *mode = ModeOf(p);
+	BuildContext ctx = {.run_tokens = RunTokensSupported(),.omit_tally = false};
+	StringInfoData buf;
+
+	if (mode->build_run_new == NULL || !mode->plain_new_rows(p, shape) ||
+		PipelineOverCitus(p))
+		return NULL;
+	initStringInfo(&buf);
+	mode->build_run_new(&buf, &ctx, p, shape);
+	return buf.data;
+}
+
+/*
  * SELECT the rows the target should hold when the pipeline has loaded every
  * source row with a cursor from $1 to $2 (both inclusive): what each mode's
  * run statement writes, built with the same pieces (casts, the version of a

@@ -103,6 +103,17 @@ typedef struct ModeOps
 	bool		(*keeps_tombstones) (Pipeline *p, PipelineShape *shape);	/* NULL: never */
 	bool		(*target_max_loaded) (Pipeline *p); /* rows up to the target's greatest
 													 * cursor count as loaded; NULL: no */
+
+	/*
+	 * The run's new rows, past the checkpoint $3 up to $2, as a plain INSERT
+	 * (no ON CONFLICT, no RETURNING: it counts what SPI_processed says), for
+	 * a pipeline whose new rows cannot collide with rows it wrote
+	 * (plain_new_rows); the run statement then covers $1 to $3 only.  See
+	 * ExecuteRunStatement for what happens when they collide all the same.
+	 * NULL: never.
+	 */
+	ModeBuilder build_run_new;
+	bool		(*plain_new_rows) (Pipeline *p, PipelineShape *shape);
 } ModeOps;
 
 extern const ModeOps mode_append;
@@ -117,6 +128,7 @@ extern bool RunSqlReturnsRows(Pipeline *pipeline);
 extern TombstoneUse TombstoneUseFor(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildRunSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildRunFirstSql(Pipeline *pipeline, PipelineShape *shape);
+extern char *BuildRunNewSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildExpectedSql(Pipeline *pipeline, PipelineShape *shape);
 
 #endif							/* INCREMENTAL_MODE_H */

@@ -174,6 +174,52 @@ build_append_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineS
 						   " NULL::pg_catalog.int8 FROM _incr_ins");
 }
 
+/*
+ * True if the keyed append's rows past the checkpoint can go in with a plain
+ * INSERT: the cursor is one of the keys, loaded as it is into the target's
+ * column of the same name and type, and a unique index on the source proves
+ * its keys unique.  Every row the pipeline wrote has a cursor value at or
+ * below the checkpoint, or, after incr_reset moved it back, at or below the
+ * greatest value in the target, so a key with a greater cursor value is none
+ * of its own; only someone else's row can hold it (execute_split in
+ * statement.c undoes the plain INSERT then).
+ */
+static bool
+append_plain_new_rows(Pipeline *p, PipelineShape *shape)
+{
+	ListCell   *lc;
+
+	if (p->keys == NIL || !shape->source_unique_on_keys || !shape->target_has_cursor)
+		return false;
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (col->is_key && strcmp(col->name, p->cursor_column) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The new rows of a keyed append (append_plain_new_rows): the source's rows
+ * past $3 up to $2 as they are, as a hand-written INSERT ... SELECT would
+ * insert them; the key index still refuses a key the target has.
+ */
+static void
+build_append_new(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	sql_insert_head(buf, shape, NULL);
+	appendStringInfoString(buf, "SELECT ");
+	sql_source_exprs(buf, shape->columns, false);
+	appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
+	sql_cursor_cmp(buf, ctx, "s", p, ">", 3);
+	appendStringInfoString(buf, " AND ");
+	sql_cursor_cmp(buf, ctx, "s", p, "<=", 2);
+	appendStringInfoString(buf, " AND ");
+	sql_tally(buf, ctx, p);
+}
+
 /* Build the run statement of an append pipeline, with keys or without. */
 static void
 build_append(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
@@ -220,4 +266,6 @@ const ModeOps mode_append = {
 	.build_wal = build_append_wal,
 	.returns_rows = append_returns_rows,
 	.target_max_loaded = append_target_max_loaded,
+	.build_run_new = build_append_new,
+	.plain_new_rows = append_plain_new_rows,
 };

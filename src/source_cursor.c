@@ -937,6 +937,15 @@ cursor_plan(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		buf->data[--buf->len] = '\0';
 	if (buf->len == 0 || buf->data[buf->len - 1] != ';')
 		appendStringInfoChar(buf, ';');
+	/* a keyed append's new rows: a plain INSERT (ExecuteRunStatement) */
+	if (!user_statement && CursorLessThan(p, w.checkpoint, w.upper))
+	{
+		char	   *new_sql = BuildRunNewSql(p, shape);
+
+		if (new_sql)
+			appendStringInfo(buf, "\n-- the rows past what the pipeline wrote (the checkpoint, or the greatest %s in the target when greater: call it L) go in with a plain INSERT: the statement above runs with $2 = L, then this one with $3 = L (if a row collides, both are undone and the statement above runs alone, as written)\n%s;",
+							 SqlCommentSafe(quote_identifier(p->cursor_column)), new_sql);
+	}
 }
 
 const SourceKind source_cursor = {

@@ -7,6 +7,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "nodes/params.h"
@@ -16,6 +17,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 
 #include "citus.h"
 #include "cursor.h"
@@ -61,6 +63,7 @@ check_tally_in_window(Pipeline *p, Tally *t, RunWindow *w)
 typedef struct RunPlan
 {
 	char	   *name;
+	bool		new_rows;		/* the plain INSERT of the new rows (BuildRunNewSql) */
 	char	   *sql;
 	Oid			type;
 	SPIPlanPtr	plan;			/* generic plan; NULL until a run needs it */
@@ -100,11 +103,12 @@ run_plan_drop(RunPlan *entry)
 }
 
 /*
- * Return the entry of a pipeline's run statement, a new one (with no plan
- * yet) when the pipeline has none or had another statement.
+ * Return the entry of a pipeline's run statement (new_rows: of its plain
+ * INSERT of the new rows), a new one (with no plan yet) when the pipeline
+ * has none or had another statement.
  */
 static RunPlan *
-run_plan(Pipeline *p, const char *sql)
+run_plan(Pipeline *p, bool new_rows, const char *sql)
 {
 	ListCell   *lc;
 	RunPlan    *entry = NULL;
@@ -114,7 +118,7 @@ run_plan(Pipeline *p, const char *sql)
 	{
 		RunPlan    *e = (RunPlan *) lfirst(lc);
 
-		if (strcmp(e->name, p->name) == 0)
+		if (strcmp(e->name, p->name) == 0 && e->new_rows == new_rows)
 		{
 			entry = e;
 			run_plans = foreach_delete_current(run_plans, lc);
@@ -131,6 +135,7 @@ run_plan(Pipeline *p, const char *sql)
 		old = MemoryContextSwitchTo(TopMemoryContext);
 		entry = palloc0(sizeof(RunPlan));
 		entry->name = pstrdup(p->name);
+		entry->new_rows = new_rows;
 		entry->sql = pstrdup(sql);
 		entry->type = p->cursor_type;
 		entry->last_read = -1;
@@ -387,6 +392,129 @@ execute_counting(SPIPlanPtr plan, const char *sql, Oid *types, Datum *values,
 }
 
 /*
+ * The greatest cursor value the rows a keyed append already wrote can have
+ * (ModeOps.plain_new_rows): the checkpoint, or the greatest value of the
+ * target's cursor column when that is greater (rows loaded before incr_reset
+ * moved the checkpoint back, or written by someone else), read through the
+ * key index when the cursor is the one key; with more keys that could mean
+ * reading the whole target, and the checkpoint alone will do (a collision
+ * past it is still caught: execute_split).
+ */
+static Datum
+loaded_bound(Pipeline *p, PipelineShape *shape, Datum checkpoint)
+{
+	bool		isnull;
+	Datum		max;
+	int			ret;
+	int16		typlen;
+	bool		typbyval;
+
+	if (list_length(p->keys) != 1)
+		return checkpoint;
+	ret = SPI_execute(psprintf("SELECT pg_catalog.max(x.%s) FROM %s AS x",
+							   quote_identifier(p->cursor_column), shape->target_sql),
+					  false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the greatest cursor value of the target of pipeline \"%s\" (SPI result %d)",
+			 p->name, ret);
+	max = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull || !CursorLessThan(p, checkpoint, max))
+		return checkpoint;
+	get_typlenbyval(p->cursor_type, &typlen, &typbyval);
+	return datumCopy(max, typbyval, typlen);
+}
+
+/*
+ * Execute a keyed append's run in two statements (BuildRunNewSql): the run
+ * statement over $1 to loaded (the ties and the lag, and whatever the target
+ * already holds: see loaded_bound), with its ON CONFLICT, then the plain
+ * INSERT of the rows past loaded up to $2, which pays no speculative
+ * insertion.  Both in a subtransaction: if a row of the plain INSERT
+ * collides all the same (a key someone else wrote into the target past the
+ * checkpoint, with more than one key column), or breaks any other
+ * constraint, both are undone, the tally is cleared, and false is returned
+ * for the caller to run the one statement over the whole window, as it
+ * always did: whatever the target holds, the run then does what the one
+ * statement does.  Either way the rows counted are the window's, each once.
+ */
+static bool
+execute_split(Pipeline *p, RunPlan *run, SPIPlanPtr plan, const char *sql,
+			  const char *new_sql, Oid *types, Datum *values, Datum loaded,
+			  bool custom_plan, Tally *tally, int64 *counts, bool *late_unknown)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	RunPlan    *run_new = run_plan(p, true, new_sql);
+	Datum		old_values[RUN_SQL_NPARAMS];
+	Datum		new_values[RUN_SQL_NPARAMS];
+	volatile bool done = false;
+
+	/* the run statement up to loaded ($2), the plain INSERT past it ($3) */
+	memcpy(old_values, values, sizeof(old_values));
+	old_values[1] = loaded;
+	memcpy(new_values, values, sizeof(new_values));
+	new_values[2] = loaded;
+	run_new->use_count++;
+	PG_TRY();
+	{
+		SPIPlanPtr	new_plan = choose_plan(run_new, new_sql, types, custom_plan);
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			int64		read_old;
+			int			ret;
+
+			execute_counting(plan, sql, types, old_values, counts, late_unknown);
+			read_old = tally->count;
+			ret = SPI_execute_plan(new_plan, new_values, NULL, false, 0);
+			if (ret != SPI_OK_INSERT)
+				elog(ERROR, "run statement failed (SPI result %d): %s", ret, new_sql);
+			/* the rows it inserted: neither deleted nor late (all past $3) */
+			counts[0] += SPI_processed;
+			run->last_read = read_old;
+			run_new->last_read = tally->count - read_old;
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			done = true;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+				ReThrowError(edata);
+			FreeErrorData(edata);
+			/* a run inside these statements (a trigger) failed with them */
+			TallyRestore(tally);
+			tally->count = 0;
+			tally->has_max = false;
+			tally->updates = 0;
+			ereport(DEBUG1,
+					(errmsg_internal("run of pipeline \"%s\": the new rows collided with rows in the target; running the one statement over the whole window",
+									 p->name)));
+		}
+		PG_END_TRY();
+	}
+	PG_FINALLY();
+	{
+		run_new->use_count--;
+		if (run_new->dropped)
+			run_plan_drop(run_new);
+	}
+	PG_END_TRY();
+	return done;
+}
+
+/*
  * Execute a statement that returns its counts in one row, and the
  * tombstones to record, which are kept in cxt past SPI_finish.
  */
@@ -459,7 +587,7 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 	if (PipelineOverCitus(p))
 		count_window(p, shape, types, values, &tally);
 
-	run = run_plan(p, sql);
+	run = run_plan(p, false, sql);
 	/* Citus cannot plan a split merge's upsert (a subquery) with parameters */
 	plan = choose_plan(run, sql, types, custom_plan || res->first_sql != NULL);
 	nestlevel = NewGUCNestLevel();
@@ -476,19 +604,40 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 		{
 			bool		late_unknown;
 			int64		first[RUN_SQL_NCOUNTS] = {0};
+			char	   *new_sql = NULL;
+			Datum		loaded = w->checkpoint;
 
 			/* planned for this window each time: it is a run over Citus */
 			if (res->first_sql)
 				execute_counting(choose_plan(run, res->first_sql, types, true),
 								 res->first_sql, types, values, first, &late_unknown);
-			execute_counting(plan, sql, types, values, counts, &late_unknown);
+			/* rows past what the pipeline wrote: maybe a plain INSERT of them */
+			else if (CursorLessThan(p, w->checkpoint, w->upper))
+				new_sql = BuildRunNewSql(p, shape);
+			if (new_sql != NULL)
+			{
+				loaded = loaded_bound(p, shape, w->checkpoint);
+				if (!CursorLessThan(p, loaded, w->upper))
+					new_sql = NULL;
+			}
+			if (new_sql == NULL ||
+				!execute_split(p, run, plan, sql, new_sql, types, values, loaded,
+							   custom_plan, &tally, counts, &late_unknown))
+			{
+				if (new_sql != NULL)
+					plan = choose_plan(run, sql, types, true);
+				execute_counting(plan, sql, types, values, counts, &late_unknown);
+				run->last_read = tally.count;
+			}
 			for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
 				counts[i] += first[i];
 			nulls[3] = !shape->target_has_cursor || late_unknown;
 		}
 		else
+		{
 			execute_returning_counts(plan, sql, values, shape, counts, nulls, res, cxt);
-		run->last_read = tally.count;
+			run->last_read = tally.count;
+		}
 	}
 	PG_FINALLY();
 	{
