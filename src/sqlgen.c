@@ -822,8 +822,8 @@ wal_misses_values(StringInfo buf, const char *alias)
 
 /*
  * Append the CTEs _incr_chg (the changes, read once), _incr_rd (each change
- * that left values out, with the _incr_seq of the key's previous insert or
- * update in the window, or NULL) and _incr_filled (every change, values
+ * that left values out, its row with _incr_prev, the _incr_seq of the key's
+ * previous insert or update in the window, or NULL) and _incr_filled (every change, values
  * filled in, same columns as _incr_chg less _incr_unchanged), after "WITH
  * RECURSIVE ".  extra, if given, is a SELECT of one more change, added to
  * _incr_chg.  fallback, if given, appends a FROM item named b with the
@@ -851,8 +851,12 @@ sql_wal_filled(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 		return;
 	}
 
-	/* the previous insert or update of the key: a running max over the key's changes */
-	appendStringInfoString(buf, "_incr_rd AS (\n  SELECT e._incr_seq, e._incr_prev FROM (\n"
+	/*
+	 * the previous insert or update of the key: a running max over the key's
+	 * changes; with the reader's change, so that the recursion joins only
+	 * these few rows and never the whole, wide, change set again
+	 */
+	appendStringInfoString(buf, "_incr_rd AS MATERIALIZED (\n  SELECT e._incr_prev, c.* FROM (\n"
 						   "    SELECT w._incr_seq, w._incr_reads, pg_catalog.max(w._incr_seq)"
 						   " FILTER (WHERE NOT w._incr_reads)\n      OVER (PARTITION BY ");
 	sql_key_groups(buf, shape->columns, "w");
@@ -876,7 +880,11 @@ sql_wal_filled(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 	}
 	appendStringInfoString(buf, " FROM _incr_chg AS c WHERE ");
 	wal_misses_values(buf, "c");
-	appendStringInfoString(buf, ") AS w) AS e\n  WHERE e._incr_reads\n),\n");
+	/* c's own test too, so that the planner hashes these few rows, not all */
+	appendStringInfoString(buf, ") AS w) AS e\n    JOIN _incr_chg AS c ON c._incr_seq OPERATOR(pg_catalog.=) e._incr_seq\n"
+						   "  WHERE e._incr_reads AND ");
+	wal_misses_values(buf, "c");
+	appendStringInfoString(buf, "\n),\n");
 
 	/* changes with every value, then those whose key has no earlier row in the window */
 	appendStringInfoString(buf, "_incr_filled AS (\n  SELECT ");
@@ -885,18 +893,16 @@ sql_wal_filled(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 	wal_misses_values(buf, "c");
 	appendStringInfoString(buf, ") IS TRUE\n  UNION ALL\n  SELECT ");
 	wal_filled_columns(buf, p, shape, fallback ? "b" : NULL);
-	appendStringInfoString(buf, "\n  FROM _incr_rd AS r JOIN _incr_chg AS c ON c._incr_seq"
-						   " OPERATOR(pg_catalog.=) r._incr_seq");
+	appendStringInfoString(buf, "\n  FROM _incr_rd AS c");
 	if (fallback)
 	{
 		appendStringInfoString(buf, "\n    ");
 		fallback(buf, p, shape);
 	}
-	appendStringInfoString(buf, "\n  WHERE r._incr_prev IS NULL\n  UNION ALL\n  SELECT ");
+	appendStringInfoString(buf, "\n  WHERE c._incr_prev IS NULL\n  UNION ALL\n  SELECT ");
 	wal_filled_columns(buf, p, shape, "f");
-	appendStringInfoString(buf, "\n  FROM _incr_filled AS f JOIN _incr_rd AS r ON r._incr_prev"
-						   " OPERATOR(pg_catalog.=) f._incr_seq\n"
-						   "    JOIN _incr_chg AS c ON c._incr_seq OPERATOR(pg_catalog.=) r._incr_seq\n)");
+	appendStringInfoString(buf, "\n  FROM _incr_filled AS f JOIN _incr_rd AS c ON c._incr_prev"
+						   " OPERATOR(pg_catalog.=) f._incr_seq\n)");
 }
 
 /*
