@@ -864,11 +864,16 @@ sql_wal_filled(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 						   " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _incr_prev\n"
 						   "    FROM (SELECT c._incr_seq, false AS _incr_reads, ");
 	sql_columns(buf, shape->columns, "c", KEY_COLUMNS);
-	appendStringInfoString(buf, " FROM _incr_chg AS c WHERE ");
+	appendStringInfoString(buf, " FROM _incr_chg AS c WHERE (");
 	sql_wal_op_is(buf, "c", 'I');
 	appendStringInfoString(buf, " OR ");
 	sql_wal_op_is(buf, "c", 'U');
-	appendStringInfoString(buf, "\n      UNION ALL\n      SELECT c._incr_seq, true");
+	/* only of the keys some change reads: a hash, rather than a sort of every change */
+	appendStringInfoString(buf, ")\n        AND EXISTS (SELECT FROM _incr_chg AS r WHERE ");
+	wal_misses_values(buf, "r");
+	appendStringInfoString(buf, " AND ");
+	sql_wal_key_before_match(buf, shape->columns, "c", "r");
+	appendStringInfoString(buf, ")\n      UNION ALL\n      SELECT c._incr_seq, true");
 	foreach(lc, shape->columns)
 	{
 		ColumnMap  *col = (ColumnMap *) lfirst(lc);
