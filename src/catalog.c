@@ -10,6 +10,7 @@
 #include "commands/extension.h"
 
 #include "access/transam.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_collation.h"
@@ -873,6 +874,34 @@ WalSlotNames(void)
 	}
 	catalog_end(&cxt);
 	return names;
+}
+
+/*
+ * Tell whether the current transaction (or one of its live subtransactions)
+ * wrote the checkpoint row of a pipeline: then its value has not committed
+ * and may still be rolled back.
+ */
+bool
+CheckpointWrittenHere(Pipeline *p)
+{
+	CatalogContext cxt;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	bool		here = false;
+
+	values[0] = CStringGetTextDatum(p->name);
+	catalog_begin(&cxt);
+	catalog_exec("SELECT xmin FROM %s.incr_checkpoints WHERE pipeline OPERATOR(pg_catalog.=) $1",
+				 1, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		xmin = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		here = !isnull && TransactionIdIsCurrentTransactionId(DatumGetTransactionId(xmin));
+	}
+	catalog_end(&cxt);
+	return here;
 }
 
 /*

@@ -676,6 +676,7 @@ typedef struct WalDecoder
 
 	/* the pipeline's skip rules */
 	XLogRecPtr	checkpoint;		/* skip commits starting below it */
+	bool		checkpoint_committed;	/* else the slot must not be confirmed to it */
 	bool		has_copy;		/* the copy's snapshot still decides */
 	XLogRecPtr	copy_lsn;
 	uint64		copy_xmin;
@@ -1078,8 +1079,15 @@ decode_changes(WalDecoder *d, XLogRecPtr upto)
 	ReplicationSlotAcquire(d->p->wal_slot, true);
 	PG_TRY();
 	{
-		/* what the committed checkpoint holds is done: the slot may let it go */
-		if (d->checkpoint > MyReplicationSlot->data.confirmed_flush)
+		/*
+		 * What the committed checkpoint holds is done: the slot may let it
+		 * go.  Not a checkpoint this transaction wrote (a second run in one
+		 * transaction): confirming cannot be rolled back, and after a
+		 * rollback the slot would no longer give the changes between the
+		 * committed checkpoint and this one.
+		 */
+		if (d->checkpoint_committed &&
+			d->checkpoint > MyReplicationSlot->data.confirmed_flush)
 		{
 			LogicalConfirmReceivedLocation(d->checkpoint);
 			ReplicationSlotMarkDirty();
@@ -1380,6 +1388,7 @@ new_decoder(Pipeline *p, PipelineShape *shape, XLogRecPtr checkpoint)
 	d->colpos = palloc0(sizeof(int) * (d->ncols + 1));
 	d->keypos = palloc0(sizeof(int) * (d->nkeys + 1));
 	d->checkpoint = checkpoint;
+	d->checkpoint_committed = !CheckpointWrittenHere(p);
 	if (ReadWalCopy(p, &snapshot, &copy_lsn) && DatumGetLSN(copy_lsn) > checkpoint)
 	{
 		d->has_copy = true;
