@@ -369,10 +369,28 @@ drop_publication(const char *name)
 
 /* ---------- slots: created by a first run, dropped at commit ---------- */
 
-/* Slots to drop when the transaction commits (names in TopMemoryContext). */
+/*
+ * A slot to drop when the transaction commits, with the subtransaction that
+ * let it go: a subtransaction's abort forgets its drops (a drop or reset
+ * rolled back to a savepoint keeps its pipeline, and so its slot).
+ */
+typedef struct PendingSlotDrop
+{
+	char	   *name;
+	SubTransactionId subid;
+} PendingSlotDrop;
+
+/* Slots to drop when the transaction commits (in TopMemoryContext). */
 static List *slots_to_drop = NIL;
-/* Drop every slot of this database's wal pipelines at commit (DROP EXTENSION). */
-static bool drop_all_slots = false;
+
+/*
+ * DROP EXTENSION incremental was attempted: the extension's oid and the
+ * slot names its pipelines held then.  The slots are dropped at commit only
+ * if that extension is gone by then: the event trigger fires before
+ * PostgreSQL checks ownership, and the statement may fail or be rolled back.
+ */
+static Oid	dropping_extension = InvalidOid;
+static List *extension_slots = NIL;
 static bool xact_callback_registered = false;
 
 /* Tell whether a slot name is one of this database's wal pipelines'. */
@@ -393,6 +411,13 @@ drop_slot(const char *name)
 	ReplicationSlotDrop(name, false);
 }
 
+/* Tell whether DROP EXTENSION incremental has really dropped the extension. */
+static bool
+extension_dropped(void)
+{
+	return OidIsValid(dropping_extension) && get_extension_name(dropping_extension) == NULL;
+}
+
 /* Drop the slots the transaction's drops and resets let go of. */
 static void
 drop_pending_slots(void)
@@ -400,24 +425,25 @@ drop_pending_slots(void)
 	ListCell   *lc;
 
 	foreach(lc, slots_to_drop)
-		drop_slot((char *) lfirst(lc));
-	if (drop_all_slots)
-	{
-		List	   *names = NIL;
-
-		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
-		for (int i = 0; i < max_replication_slots; i++)
-		{
-			ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
-
-			if (s->in_use && s->data.database == MyDatabaseId &&
-				is_our_slot_name(NameStr(s->data.name)))
-				names = lappend(names, pstrdup(NameStr(s->data.name)));
-		}
-		LWLockRelease(ReplicationSlotControlLock);
-		foreach(lc, names)
+		drop_slot(((PendingSlotDrop *) lfirst(lc))->name);
+	if (extension_dropped())
+		foreach(lc, extension_slots)
 			drop_slot((char *) lfirst(lc));
-	}
+}
+
+/* Forget the pending drops and the extension drop of the transaction. */
+static void
+forget_pending_slots(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, slots_to_drop)
+		pfree(((PendingSlotDrop *) lfirst(lc))->name);
+	list_free_deep(slots_to_drop);
+	slots_to_drop = NIL;
+	list_free_deep(extension_slots);
+	extension_slots = NIL;
+	dropping_extension = InvalidOid;
 }
 
 /*
@@ -436,7 +462,7 @@ wal_xact_callback(XactEvent event, void *arg)
 			drop_pending_slots();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
-			if (slots_to_drop != NIL || drop_all_slots)
+			if (slots_to_drop != NIL || extension_dropped())
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot prepare a transaction that dropped or reset a wal pipeline"),
@@ -447,12 +473,46 @@ wal_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			list_free_deep(slots_to_drop);
-			slots_to_drop = NIL;
-			drop_all_slots = false;
+			forget_pending_slots();
 			break;
 		default:
 			break;
+	}
+}
+
+/*
+ * At a subtransaction's end: its commit hands its pending drops to its
+ * parent, its abort forgets them.
+ */
+static void
+wal_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, slots_to_drop)
+		{
+			PendingSlotDrop *drop = (PendingSlotDrop *) lfirst(lc);
+
+			if (drop->subid == mySubid)
+				drop->subid = parentSubid;
+		}
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		foreach(lc, slots_to_drop)
+		{
+			PendingSlotDrop *drop = (PendingSlotDrop *) lfirst(lc);
+
+			if (drop->subid == mySubid)
+			{
+				pfree(drop->name);
+				pfree(drop);
+				slots_to_drop = foreach_delete_current(slots_to_drop, lc);
+			}
+		}
 	}
 }
 
@@ -463,6 +523,7 @@ register_xact_callback(void)
 	if (!xact_callback_registered)
 	{
 		RegisterXactCallback(wal_xact_callback, NULL);
+		RegisterSubXactCallback(wal_subxact_callback, NULL);
 		xact_callback_registered = true;
 	}
 }
@@ -472,10 +533,14 @@ static void
 drop_slot_at_commit(const char *name)
 {
 	MemoryContext old;
+	PendingSlotDrop *drop;
 
 	register_xact_callback();
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	slots_to_drop = lappend(slots_to_drop, pstrdup(name));
+	drop = palloc(sizeof(PendingSlotDrop));
+	drop->name = pstrdup(name);
+	drop->subid = GetCurrentSubTransactionId();
+	slots_to_drop = lappend(slots_to_drop, drop);
 	MemoryContextSwitchTo(old);
 }
 
@@ -533,9 +598,11 @@ WalResetPipeline(Pipeline *p, Checkpoint *to)
 
 /*
  * _incr_drop_extension(), an event trigger at the start of DROP EXTENSION:
- * when incremental is among the extensions dropped, drop the slots of this
- * database's wal pipelines at commit.  (Its publications are members and
- * go with it.)
+ * when incremental is among the extensions named, note the slots of its
+ * wal pipelines, to drop at commit if the extension is gone by then.  It
+ * fires before PostgreSQL checks that the role may drop the extension, and
+ * the statement may yet fail or be rolled back to a savepoint, so it drops
+ * nothing itself.  (The publications are members and go with it.)
  */
 Datum
 incremental_drop_extension(PG_FUNCTION_ARGS)
@@ -558,8 +625,22 @@ incremental_drop_extension(PG_FUNCTION_ARGS)
 	{
 		if (strcmp(strVal(lfirst(lc)), "incremental") == 0)
 		{
+			Oid			extid = get_extension_oid("incremental", true);
+			List	   *names;
+			ListCell   *n;
+			MemoryContext old;
+
+			if (!OidIsValid(extid))
+				continue;
+			names = WalSlotNames();
 			register_xact_callback();
-			drop_all_slots = true;
+			list_free_deep(extension_slots);
+			extension_slots = NIL;
+			old = MemoryContextSwitchTo(TopMemoryContext);
+			foreach(n, names)
+				extension_slots = lappend(extension_slots, pstrdup((char *) lfirst(n)));
+			MemoryContextSwitchTo(old);
+			dropping_extension = extid;
 		}
 	}
 	PG_RETURN_VOID();
