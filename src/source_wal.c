@@ -286,44 +286,61 @@ exec_as_superuser(const char *sql, int expected)
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
-static bool is_our_slot_name(const char *name);
+static bool is_our_slot(ReplicationSlot *s);
 
 /*
  * Drop the slots of this database's wal pipelines that no pipeline has
  * (left by a crash between a drop's slot removal and its commit's end, by
  * a drop racing a first run, or by an extension dropped with its schema),
  * and that no backend holds.  Slots are only created by runs of committed
- * pipelines, so a slot whose name no pipeline holds is nobody's.
+ * pipelines, so a slot whose name no pipeline holds is nobody's.  The slots
+ * are listed first and the names read after, with a fresh snapshot: a slot
+ * seen in the list was created by a run of a pipeline committed before it,
+ * which the names then hold.  Only slots that are exactly of the form this
+ * database's pipelines' are named, logical, pgoutput's and of this
+ * database are considered: never another tool's, or another database's.
  */
 static void
 sweep_orphan_slots(void)
 {
-	List	   *ours = WalSlotNames();
-	List	   *orphans = NIL;
+	List	   *candidates = NIL;
+	List	   *ours;
 	ListCell   *lc;
 
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	for (int i = 0; i < max_replication_slots; i++)
 	{
 		ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
-		bool		found = false;
-		ListCell   *n;
 
-		if (!s->in_use || s->data.database != MyDatabaseId || s->active_pid != 0 ||
-			!is_our_slot_name(NameStr(s->data.name)))
-			continue;
-		foreach(n, ours)
-			if (strcmp((char *) lfirst(n), NameStr(s->data.name)) == 0)
-				found = true;
-		if (!found)
-			orphans = lappend(orphans, pstrdup(NameStr(s->data.name)));
+		if (s->in_use && s->active_pid == 0 && is_our_slot(s))
+			candidates = lappend(candidates, pstrdup(NameStr(s->data.name)));
 	}
 	LWLockRelease(ReplicationSlotControlLock);
-	foreach(lc, orphans)
+	if (candidates == NIL)
+		return;
+	ours = WalSlotNames();
+	foreach(lc, candidates)
 	{
+		char	   *name = (char *) lfirst(lc);
+		ListCell   *n;
+		bool		found = false;
+		ReplicationSlot *s;
+
+		foreach(n, ours)
+			if (strcmp((char *) lfirst(n), name) == 0)
+				found = true;
+		if (found)
+			continue;
+		/* still there, still ours and still unused? */
+		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+		s = SearchNamedReplicationSlot(name, false);
+		found = (s == NULL || s->active_pid != 0 || !is_our_slot(s));
+		LWLockRelease(ReplicationSlotControlLock);
+		if (found)
+			continue;
 		ereport(NOTICE,
-				(errmsg("dropping replication slot \"%s\": no wal pipeline has it", (char *) lfirst(lc))));
-		ReplicationSlotDrop((char *) lfirst(lc), true);
+				(errmsg("dropping replication slot \"%s\": no wal pipeline has it", name)));
+		ReplicationSlotDrop(name, true);
 	}
 }
 
@@ -353,14 +370,18 @@ WalCreatePublication(Pipeline *p)
 	recordDependencyOn(&pub, &ext, DEPENDENCY_EXTENSION);
 }
 
-/* Drop the publication of a wal pipeline, if it is there. */
+/*
+ * Drop the publication of a wal pipeline, if it is there and the
+ * extension's: a publication of that name that is not its member (a
+ * restored dump does not hold the extension's members) is someone else's.
+ */
 static void
 drop_publication(const char *name)
 {
 	Oid			pubid = get_publication_oid(name, true);
 	ObjectAddress pub;
 
-	if (!OidIsValid(pubid))
+	if (!OidIsValid(pubid) || !ExtensionOwnsObject(PublicationRelationId, pubid))
 		return;
 	ObjectAddressSet(pub, PublicationRelationId, pubid);
 	performDeletion(&pub, DROP_RESTRICT,
@@ -393,20 +414,53 @@ static Oid	dropping_extension = InvalidOid;
 static List *extension_slots = NIL;
 static bool xact_callback_registered = false;
 
-/* Tell whether a slot name is one of this database's wal pipelines'. */
+/*
+ * Tell whether a slot name is exactly of the form of this database's wal
+ * pipelines' (WalNewSlotName): incr_<database oid>_<16 hex digits>.
+ */
 static bool
 is_our_slot_name(const char *name)
 {
 	char	   *prefix = psprintf(WAL_SLOT_PREFIX "%u_", MyDatabaseId);
+	size_t		len = strlen(prefix);
 
-	return strncmp(name, prefix, strlen(prefix)) == 0;
+	if (strncmp(name, prefix, len) != 0 || strlen(name) != len + 16)
+		return false;
+	for (const char *c = name + len; *c; c++)
+		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+			return false;
+	return true;
 }
 
-/* Drop a slot by name if it exists, waiting for a run that holds it. */
+/*
+ * Tell whether a slot (in use; ReplicationSlotControlLock held) may be one
+ * of this database's wal pipelines': named so, logical, pgoutput's and of
+ * this database.  Slot names are cluster-wide: a copy of this database
+ * restored next to it holds the same names, and must not touch its slots.
+ */
+static bool
+is_our_slot(ReplicationSlot *s)
+{
+	return SlotIsLogical(s) && s->data.database == MyDatabaseId &&
+		strcmp(NameStr(s->data.plugin), "pgoutput") == 0 &&
+		is_our_slot_name(NameStr(s->data.name));
+}
+
+/*
+ * Drop a slot by name if it exists and may be this database's pipeline's,
+ * waiting for a run that holds it.
+ */
 static void
 drop_slot(const char *name)
 {
-	if (SearchNamedReplicationSlot(name, true) == NULL)
+	ReplicationSlot *s;
+	bool		ours;
+
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	s = SearchNamedReplicationSlot(name, false);
+	ours = (s != NULL && is_our_slot(s));
+	LWLockRelease(ReplicationSlotControlLock);
+	if (!ours)
 		return;
 	ReplicationSlotDrop(name, false);
 }
