@@ -286,44 +286,61 @@ exec_as_superuser(const char *sql, int expected)
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
-static bool is_our_slot_name(const char *name);
+static bool is_our_slot(ReplicationSlot *s);
 
 /*
  * Drop the slots of this database's wal pipelines that no pipeline has
  * (left by a crash between a drop's slot removal and its commit's end, by
  * a drop racing a first run, or by an extension dropped with its schema),
  * and that no backend holds.  Slots are only created by runs of committed
- * pipelines, so a slot whose name no pipeline holds is nobody's.
+ * pipelines, so a slot whose name no pipeline holds is nobody's.  The slots
+ * are listed first and the names read after, with a fresh snapshot: a slot
+ * seen in the list was created by a run of a pipeline committed before it,
+ * which the names then hold.  Only slots that are exactly of the form this
+ * database's pipelines' are named, logical, pgoutput's and of this
+ * database are considered: never another tool's, or another database's.
  */
 static void
 sweep_orphan_slots(void)
 {
-	List	   *ours = WalSlotNames();
-	List	   *orphans = NIL;
+	List	   *candidates = NIL;
+	List	   *ours;
 	ListCell   *lc;
 
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	for (int i = 0; i < max_replication_slots; i++)
 	{
 		ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
-		bool		found = false;
-		ListCell   *n;
 
-		if (!s->in_use || s->data.database != MyDatabaseId || s->active_pid != 0 ||
-			!is_our_slot_name(NameStr(s->data.name)))
-			continue;
-		foreach(n, ours)
-			if (strcmp((char *) lfirst(n), NameStr(s->data.name)) == 0)
-				found = true;
-		if (!found)
-			orphans = lappend(orphans, pstrdup(NameStr(s->data.name)));
+		if (s->in_use && s->active_pid == 0 && is_our_slot(s))
+			candidates = lappend(candidates, pstrdup(NameStr(s->data.name)));
 	}
 	LWLockRelease(ReplicationSlotControlLock);
-	foreach(lc, orphans)
+	if (candidates == NIL)
+		return;
+	ours = WalSlotNames();
+	foreach(lc, candidates)
 	{
+		char	   *name = (char *) lfirst(lc);
+		ListCell   *n;
+		bool		found = false;
+		ReplicationSlot *s;
+
+		foreach(n, ours)
+			if (strcmp((char *) lfirst(n), name) == 0)
+				found = true;
+		if (found)
+			continue;
+		/* still there, still ours and still unused? */
+		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+		s = SearchNamedReplicationSlot(name, false);
+		found = (s == NULL || s->active_pid != 0 || !is_our_slot(s));
+		LWLockRelease(ReplicationSlotControlLock);
+		if (found)
+			continue;
 		ereport(NOTICE,
-				(errmsg("dropping replication slot \"%s\": no wal pipeline has it", (char *) lfirst(lc))));
-		ReplicationSlotDrop((char *) lfirst(lc), true);
+				(errmsg("dropping replication slot \"%s\": no wal pipeline has it", name)));
+		ReplicationSlotDrop(name, true);
 	}
 }
 
@@ -353,14 +370,18 @@ WalCreatePublication(Pipeline *p)
 	recordDependencyOn(&pub, &ext, DEPENDENCY_EXTENSION);
 }
 
-/* Drop the publication of a wal pipeline, if it is there. */
+/*
+ * Drop the publication of a wal pipeline, if it is there and the
+ * extension's: a publication of that name that is not its member (a
+ * restored dump does not hold the extension's members) is someone else's.
+ */
 static void
 drop_publication(const char *name)
 {
 	Oid			pubid = get_publication_oid(name, true);
 	ObjectAddress pub;
 
-	if (!OidIsValid(pubid))
+	if (!OidIsValid(pubid) || !ExtensionOwnsObject(PublicationRelationId, pubid))
 		return;
 	ObjectAddressSet(pub, PublicationRelationId, pubid);
 	performDeletion(&pub, DROP_RESTRICT,
@@ -369,28 +390,86 @@ drop_publication(const char *name)
 
 /* ---------- slots: created by a first run, dropped at commit ---------- */
 
-/* Slots to drop when the transaction commits (names in TopMemoryContext). */
+/*
+ * A slot to drop when the transaction commits, with the subtransaction that
+ * let it go: a subtransaction's abort forgets its drops (a drop or reset
+ * rolled back to a savepoint keeps its pipeline, and so its slot).
+ */
+typedef struct PendingSlotDrop
+{
+	char	   *name;
+	SubTransactionId subid;
+} PendingSlotDrop;
+
+/* Slots to drop when the transaction commits (in TopMemoryContext). */
 static List *slots_to_drop = NIL;
-/* Drop every slot of this database's wal pipelines at commit (DROP EXTENSION). */
-static bool drop_all_slots = false;
+
+/*
+ * DROP EXTENSION incremental was attempted: the extension's oid and the
+ * slot names its pipelines held then.  The slots are dropped at commit only
+ * if that extension is gone by then: the event trigger fires before
+ * PostgreSQL checks ownership, and the statement may fail or be rolled back.
+ */
+static Oid	dropping_extension = InvalidOid;
+static List *extension_slots = NIL;
 static bool xact_callback_registered = false;
 
-/* Tell whether a slot name is one of this database's wal pipelines'. */
+/*
+ * Tell whether a slot name is exactly of the form of this database's wal
+ * pipelines' (WalNewSlotName): incr_<database oid>_<16 hex digits>.
+ */
 static bool
 is_our_slot_name(const char *name)
 {
 	char	   *prefix = psprintf(WAL_SLOT_PREFIX "%u_", MyDatabaseId);
+	size_t		len = strlen(prefix);
 
-	return strncmp(name, prefix, strlen(prefix)) == 0;
+	if (strncmp(name, prefix, len) != 0 || strlen(name) != len + 16)
+		return false;
+	for (const char *c = name + len; *c; c++)
+		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+			return false;
+	return true;
 }
 
-/* Drop a slot by name if it exists, waiting for a run that holds it. */
+/*
+ * Tell whether a slot (in use; ReplicationSlotControlLock held) may be one
+ * of this database's wal pipelines': named so, logical, pgoutput's and of
+ * this database.  Slot names are cluster-wide: a copy of this database
+ * restored next to it holds the same names, and must not touch its slots.
+ */
+static bool
+is_our_slot(ReplicationSlot *s)
+{
+	return SlotIsLogical(s) && s->data.database == MyDatabaseId &&
+		strcmp(NameStr(s->data.plugin), "pgoutput") == 0 &&
+		is_our_slot_name(NameStr(s->data.name));
+}
+
+/*
+ * Drop a slot by name if it exists and may be this database's pipeline's,
+ * waiting for a run that holds it.
+ */
 static void
 drop_slot(const char *name)
 {
-	if (SearchNamedReplicationSlot(name, true) == NULL)
+	ReplicationSlot *s;
+	bool		ours;
+
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	s = SearchNamedReplicationSlot(name, false);
+	ours = (s != NULL && is_our_slot(s));
+	LWLockRelease(ReplicationSlotControlLock);
+	if (!ours)
 		return;
 	ReplicationSlotDrop(name, false);
+}
+
+/* Tell whether DROP EXTENSION incremental has really dropped the extension. */
+static bool
+extension_dropped(void)
+{
+	return OidIsValid(dropping_extension) && get_extension_name(dropping_extension) == NULL;
 }
 
 /* Drop the slots the transaction's drops and resets let go of. */
@@ -400,24 +479,25 @@ drop_pending_slots(void)
 	ListCell   *lc;
 
 	foreach(lc, slots_to_drop)
-		drop_slot((char *) lfirst(lc));
-	if (drop_all_slots)
-	{
-		List	   *names = NIL;
-
-		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
-		for (int i = 0; i < max_replication_slots; i++)
-		{
-			ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
-
-			if (s->in_use && s->data.database == MyDatabaseId &&
-				is_our_slot_name(NameStr(s->data.name)))
-				names = lappend(names, pstrdup(NameStr(s->data.name)));
-		}
-		LWLockRelease(ReplicationSlotControlLock);
-		foreach(lc, names)
+		drop_slot(((PendingSlotDrop *) lfirst(lc))->name);
+	if (extension_dropped())
+		foreach(lc, extension_slots)
 			drop_slot((char *) lfirst(lc));
-	}
+}
+
+/* Forget the pending drops and the extension drop of the transaction. */
+static void
+forget_pending_slots(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, slots_to_drop)
+		pfree(((PendingSlotDrop *) lfirst(lc))->name);
+	list_free_deep(slots_to_drop);
+	slots_to_drop = NIL;
+	list_free_deep(extension_slots);
+	extension_slots = NIL;
+	dropping_extension = InvalidOid;
 }
 
 /*
@@ -436,7 +516,7 @@ wal_xact_callback(XactEvent event, void *arg)
 			drop_pending_slots();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
-			if (slots_to_drop != NIL || drop_all_slots)
+			if (slots_to_drop != NIL || extension_dropped())
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot prepare a transaction that dropped or reset a wal pipeline"),
@@ -447,12 +527,46 @@ wal_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			list_free_deep(slots_to_drop);
-			slots_to_drop = NIL;
-			drop_all_slots = false;
+			forget_pending_slots();
 			break;
 		default:
 			break;
+	}
+}
+
+/*
+ * At a subtransaction's end: its commit hands its pending drops to its
+ * parent, its abort forgets them.
+ */
+static void
+wal_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, slots_to_drop)
+		{
+			PendingSlotDrop *drop = (PendingSlotDrop *) lfirst(lc);
+
+			if (drop->subid == mySubid)
+				drop->subid = parentSubid;
+		}
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		foreach(lc, slots_to_drop)
+		{
+			PendingSlotDrop *drop = (PendingSlotDrop *) lfirst(lc);
+
+			if (drop->subid == mySubid)
+			{
+				pfree(drop->name);
+				pfree(drop);
+				slots_to_drop = foreach_delete_current(slots_to_drop, lc);
+			}
+		}
 	}
 }
 
@@ -463,6 +577,7 @@ register_xact_callback(void)
 	if (!xact_callback_registered)
 	{
 		RegisterXactCallback(wal_xact_callback, NULL);
+		RegisterSubXactCallback(wal_subxact_callback, NULL);
 		xact_callback_registered = true;
 	}
 }
@@ -472,10 +587,14 @@ static void
 drop_slot_at_commit(const char *name)
 {
 	MemoryContext old;
+	PendingSlotDrop *drop;
 
 	register_xact_callback();
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	slots_to_drop = lappend(slots_to_drop, pstrdup(name));
+	drop = palloc(sizeof(PendingSlotDrop));
+	drop->name = pstrdup(name);
+	drop->subid = GetCurrentSubTransactionId();
+	slots_to_drop = lappend(slots_to_drop, drop);
 	MemoryContextSwitchTo(old);
 }
 
@@ -533,9 +652,11 @@ WalResetPipeline(Pipeline *p, Checkpoint *to)
 
 /*
  * _incr_drop_extension(), an event trigger at the start of DROP EXTENSION:
- * when incremental is among the extensions dropped, drop the slots of this
- * database's wal pipelines at commit.  (Its publications are members and
- * go with it.)
+ * when incremental is among the extensions named, note the slots of its
+ * wal pipelines, to drop at commit if the extension is gone by then.  It
+ * fires before PostgreSQL checks that the role may drop the extension, and
+ * the statement may yet fail or be rolled back to a savepoint, so it drops
+ * nothing itself.  (The publications are members and go with it.)
  */
 Datum
 incremental_drop_extension(PG_FUNCTION_ARGS)
@@ -558,8 +679,22 @@ incremental_drop_extension(PG_FUNCTION_ARGS)
 	{
 		if (strcmp(strVal(lfirst(lc)), "incremental") == 0)
 		{
+			Oid			extid = get_extension_oid("incremental", true);
+			List	   *names;
+			ListCell   *n;
+			MemoryContext old;
+
+			if (!OidIsValid(extid))
+				continue;
+			names = WalSlotNames();
 			register_xact_callback();
-			drop_all_slots = true;
+			list_free_deep(extension_slots);
+			extension_slots = NIL;
+			old = MemoryContextSwitchTo(TopMemoryContext);
+			foreach(n, names)
+				extension_slots = lappend(extension_slots, pstrdup((char *) lfirst(n)));
+			MemoryContextSwitchTo(old);
+			dropping_extension = extid;
 		}
 	}
 	PG_RETURN_VOID();
@@ -676,6 +811,7 @@ typedef struct WalDecoder
 
 	/* the pipeline's skip rules */
 	XLogRecPtr	checkpoint;		/* skip commits starting below it */
+	bool		checkpoint_committed;	/* else the slot must not be confirmed to it */
 	bool		has_copy;		/* the copy's snapshot still decides */
 	XLogRecPtr	copy_lsn;
 	uint64		copy_xmin;
@@ -1078,8 +1214,15 @@ decode_changes(WalDecoder *d, XLogRecPtr upto)
 	ReplicationSlotAcquire(d->p->wal_slot, true);
 	PG_TRY();
 	{
-		/* what the committed checkpoint holds is done: the slot may let it go */
-		if (d->checkpoint > MyReplicationSlot->data.confirmed_flush)
+		/*
+		 * What the committed checkpoint holds is done: the slot may let it
+		 * go.  Not a checkpoint this transaction wrote (a second run in one
+		 * transaction): confirming cannot be rolled back, and after a
+		 * rollback the slot would no longer give the changes between the
+		 * committed checkpoint and this one.
+		 */
+		if (d->checkpoint_committed &&
+			d->checkpoint > MyReplicationSlot->data.confirmed_flush)
 		{
 			LogicalConfirmReceivedLocation(d->checkpoint);
 			ReplicationSlotMarkDirty();
@@ -1380,6 +1523,7 @@ new_decoder(Pipeline *p, PipelineShape *shape, XLogRecPtr checkpoint)
 	d->colpos = palloc0(sizeof(int) * (d->ncols + 1));
 	d->keypos = palloc0(sizeof(int) * (d->nkeys + 1));
 	d->checkpoint = checkpoint;
+	d->checkpoint_committed = !CheckpointWrittenHere(p);
 	if (ReadWalCopy(p, &snapshot, &copy_lsn) && DatumGetLSN(copy_lsn) > checkpoint)
 	{
 		d->has_copy = true;
