@@ -823,9 +823,9 @@ wal_misses_values(StringInfo buf, const char *alias)
 /*
  * Append the CTEs _incr_chg (the changes, read once), _incr_rd (each change
  * that left values out, its row with _incr_prev, the _incr_seq of the key's
- * previous insert or update in the window, or NULL) and _incr_filled (every change, values
- * filled in, same columns as _incr_chg less _incr_unchanged), after "WITH
- * RECURSIVE ".  extra, if given, is a SELECT of one more change, added to
+ * previous insert or update in the window, or NULL) and _incr_filled (every
+ * change, values filled in, same columns as _incr_chg less
+ * _incr_unchanged), after "WITH RECURSIVE ".  extra, if given, is a SELECT of one more change, added to
  * _incr_chg.  fallback, if given, appends a FROM item named b with the
  * fillable columns for a change c whose key the window has no earlier row
  * of.  The recursion goes as deep as a key's run of updates that left a
