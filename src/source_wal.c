@@ -711,7 +711,8 @@ static void
 create_slot_if_missing(Pipeline *p)
 {
 	LOCKTAG		tag;
-	LogicalDecodingContext *ctx;
+	LogicalDecodingContext *volatile ctx = NULL;
+	LogicalDecodingContext *done;
 	uint32		h = DatumGetUInt32(hash_any((const unsigned char *) p->wal_slot,
 											strlen(p->wal_slot)));
 
@@ -728,15 +729,37 @@ create_slot_if_missing(Pipeline *p)
 						 quote_literal_cstr(p->name))));
 	CheckLogicalDecodingRequirements();
 	ReplicationSlotCreate(p->wal_slot, true, RS_EPHEMERAL, false);
-	ctx = CreateInitDecodingContext("pgoutput", NIL, false, InvalidXLogRecPtr,
-									XL_ROUTINE(.page_read = read_local_xlog_page,
-											   .segment_open = wal_segment_open,
-											   .segment_close = wal_segment_close),
-									NULL, NULL, NULL);
-	DecodingContextFindStartpoint(ctx);
-	FreeDecodingContext(ctx);
-	ReplicationSlotPersist();
-	ReplicationSlotRelease();
+
+	/*
+	 * Only the top-level error recovery of a backend releases a slot it
+	 * holds, not the abort of a transaction or subtransaction: a creation
+	 * canceled (statement_timeout while waiting for writers, an exception
+	 * block, the scheduler's run_timeout) would leave this backend holding
+	 * a half-made slot.  Releasing the ephemeral slot drops it.
+	 */
+	PG_TRY();
+	{
+		ctx = CreateInitDecodingContext("pgoutput", NIL, false, InvalidXLogRecPtr,
+										XL_ROUTINE(.page_read = read_local_xlog_page,
+												   .segment_open = wal_segment_open,
+												   .segment_close = wal_segment_close),
+										NULL, NULL, NULL);
+		DecodingContextFindStartpoint(ctx);
+		done = ctx;
+		ctx = NULL;
+		FreeDecodingContext(done);
+		ReplicationSlotPersist();
+		ReplicationSlotRelease();
+	}
+	PG_CATCH();
+	{
+		if (ctx != NULL)
+			FreeDecodingContext(ctx);
+		if (MyReplicationSlot != NULL)
+			ReplicationSlotRelease();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }
 
 /* Before the run's first write: create the slot of a pipeline that starts over. */
@@ -751,8 +774,12 @@ wal_prepare(Pipeline *p, Checkpoint *cp)
 
 /*
  * Refuse to run a pipeline whose slot is gone or invalidated
- * (max_slot_wal_keep_size): the changes it had not read are lost.  Else
- * return the slot's confirmed position.
+ * (max_slot_wal_keep_size): the changes it had not read are lost.  Refuse a
+ * slot of that name the pipeline cannot have made: not persistent (being
+ * made, or left half-made), not logical, of another database (a restored
+ * copy of this one names the original's slots), of another plugin or with
+ * two-phase decoding (made in advance by a REPLICATION role).  Else return
+ * the slot's confirmed position.
  */
 static XLogRecPtr
 check_slot(Pipeline *p)
@@ -760,6 +787,7 @@ check_slot(Pipeline *p)
 	ReplicationSlot *s;
 	XLogRecPtr	restart;
 	XLogRecPtr	confirmed;
+	const char *wrong = NULL;
 
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	s = SearchNamedReplicationSlot(p->wal_slot, false);
@@ -776,8 +804,27 @@ check_slot(Pipeline *p)
 	SpinLockAcquire(&s->mutex);
 	restart = s->data.restart_lsn;
 	confirmed = s->data.confirmed_flush;
+	if (!SlotIsLogical(s))
+		wrong = "a physical slot";
+	else if (s->data.database != MyDatabaseId)
+		wrong = "a slot of another database";
+	else if (strcmp(NameStr(s->data.plugin), "pgoutput") != 0)
+		wrong = psprintf("a slot of plugin \"%s\"", NameStr(s->data.plugin));
+	else if (s->data.two_phase)
+		wrong = "a slot with two-phase decoding";
+	else if (s->data.persistency != RS_PERSISTENT)
+		wrong = "a slot not made persistent";
+	else if (restart != InvalidXLogRecPtr && confirmed == InvalidXLogRecPtr)
+		wrong = "a slot without a confirmed position";
 	SpinLockRelease(&s->mutex);
 	LWLockRelease(ReplicationSlotControlLock);
+	if (wrong != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("replication slot \"%s\" of wal pipeline \"%s\" is not one the pipeline made", p->wal_slot, p->name),
+				 errdetail("It is %s; a wal pipeline reads a persistent logical slot of its own database, of plugin pgoutput, without two-phase decoding.", wrong),
+				 errhint("If the slot is not in use, drop it with pg_drop_replication_slot(%s), then start the pipeline over with SELECT incr_reset(%s);",
+						 quote_literal_cstr(p->wal_slot), quote_literal_cstr(p->name))));
 	if (restart == InvalidXLogRecPtr)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1203,7 +1250,8 @@ count_keys(PipelineShape *shape)
 static XLogRecPtr
 decode_changes(WalDecoder *d, XLogRecPtr upto)
 {
-	LogicalDecodingContext *ctx = NULL;
+	LogicalDecodingContext *volatile ctx = NULL;
+	LogicalDecodingContext *done;
 	XLogRecPtr	end = InvalidXLogRecPtr;
 	List	   *options;
 
@@ -1257,12 +1305,17 @@ decode_changes(WalDecoder *d, XLogRecPtr upto)
 			CHECK_FOR_INTERRUPTS();
 		}
 		end = ctx->reader->EndRecPtr;
-		FreeDecodingContext(ctx);
+		done = ctx;
+		ctx = NULL;
+		FreeDecodingContext(done);
 		ReplicationSlotRelease();
 		InvalidateSystemCaches();
 	}
 	PG_CATCH();
 	{
+		/* its reader holds a WAL segment's file open, which nothing else closes */
+		if (ctx != NULL)
+			FreeDecodingContext(ctx);
 		if (MyReplicationSlot != NULL)
 			ReplicationSlotRelease();
 		InvalidateSystemCaches();
