@@ -447,22 +447,38 @@ is_our_slot(ReplicationSlot *s)
 }
 
 /*
- * Drop a slot by name if it exists and may be this database's pipeline's,
- * waiting for a run that holds it.
+ * Drop a slot by name if it exists and may be this database's pipeline's.
+ * Never wait for a backend that holds it: a first run holds it while it
+ * waits for the transactions open when it began, maybe the very one that
+ * drops, which would then wait for the run on the slot's condition
+ * variable, a deadlock PostgreSQL does not detect.  Fail instead.
  */
 static void
 drop_slot(const char *name)
 {
 	ReplicationSlot *s;
 	bool		ours;
+	int			active_pid = 0;
 
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	s = SearchNamedReplicationSlot(name, false);
 	ours = (s != NULL && is_our_slot(s));
+	if (ours)
+	{
+		SpinLockAcquire(&s->mutex);
+		active_pid = s->active_pid;
+		SpinLockRelease(&s->mutex);
+	}
 	LWLockRelease(ReplicationSlotControlLock);
 	if (!ours)
 		return;
-	ReplicationSlotDrop(name, false);
+	if (active_pid != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("could not drop replication slot \"%s\" of a wal pipeline: a run is using it", name),
+				 errdetail("Process %d holds the slot (a first run waits for the transactions open when it began, maybe this one).", active_pid),
+				 errhint("Retry once that run has ended.")));
+	ReplicationSlotDrop(name, true);
 }
 
 /* Tell whether DROP EXTENSION incremental has really dropped the extension. */
