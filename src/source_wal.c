@@ -174,6 +174,33 @@ refuse_row_security(Pipeline *p, Oid relid)
 }
 
 /*
+ * Refuse a generated source column that the target also has: pgoutput in
+ * PostgreSQL 15 leaves generated columns out of its messages, so their
+ * values would reach the target as NULL.
+ */
+static void
+refuse_generated_columns(Pipeline *p, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->attgenerated == '\0' || !OidIsValid(p->target) ||
+			get_attnum(p->target, NameStr(att->attname)) == InvalidAttrNumber)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("wal pipeline \"%s\" cannot load generated column \"%s\" of source \"%s\"",
+						p->name, NameStr(att->attname), RelationGetRelationName(rel)),
+				 errdetail("Logical decoding leaves generated columns out of the changes it gives, so the target would get NULL."),
+				 errhint("Drop or rename the target's column \"%s\", or make it a generated column of the target.",
+						 NameStr(att->attname))));
+	}
+}
+
+/*
  * Refuse to run with a publication that is not the pipeline's own: missing,
  * not the extension's (dropped and made again by someone else), or no longer
  * publishing the source (its changes would be silently left out).
@@ -244,7 +271,25 @@ WalCheckDefinition(Pipeline *p, bool cursor_given)
 				 errdetail("Temporary and unlogged tables write no changes to the WAL."),
 				 errhint("Use a logged table, or capture => 'cursor'.")));
 	refuse_keys_outside_identity(p, rel);
+	refuse_generated_columns(p, rel);
 	refuse_row_security(p, p->source);
+	relation_close(rel, NoLock);
+}
+
+/*
+ * Check again at each run what creation checked of the source and may have
+ * changed since: its replica identity still covers the keys (else deletes
+ * would come without them), no generated column is loaded.
+ */
+static void
+recheck_source(Pipeline *p)
+{
+	Relation	rel = try_relation_open(p->source, AccessShareLock);
+
+	if (rel == NULL)
+		return;					/* the run's shape names the missing source */
+	refuse_keys_outside_identity(p, rel);
+	refuse_generated_columns(p, rel);
 	relation_close(rel, NoLock);
 }
 
@@ -869,6 +914,7 @@ typedef struct WalDecoder
 
 	/* the relation message of the source: position of each shape column */
 	bool		have_rel;
+	bool		keys_in_identity;	/* the old row of a change carries the keys */
 	int		   *colpos;			/* per shape column: index in the message, or -1 */
 	int		   *keypos;			/* per key: index in the message, or -1 */
 
@@ -1023,6 +1069,12 @@ read_relation(WalDecoder *d, LogicalRepRelation *rel)
 		if (col->is_key)
 			d->keypos[k++] = pos;
 	}
+	/* the identity when the change was made, which may differ from now */
+	d->keys_in_identity = true;
+	if (rel->replident != REPLICA_IDENTITY_FULL)
+		for (k = 0; k < d->nkeys; k++)
+			if (d->keypos[k] < 0 || !bms_is_member(d->keypos[k], rel->attkeys))
+				d->keys_in_identity = false;
 	d->have_rel = true;
 }
 
@@ -1117,6 +1169,25 @@ add_change(WalDecoder *d, char op, LogicalRepTupleData *row, LogicalRepTupleData
 	d->txn_changes++;
 }
 
+/*
+ * Refuse a delete, or an update that changed the key, made while the
+ * source's replica identity did not hold the keys: its old row lacks them,
+ * so it cannot be applied, and must not be lost silently.
+ */
+static void
+need_keys(WalDecoder *d)
+{
+	if (!d->keys_in_identity)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("wal pipeline \"%s\" cannot apply a change made while the keys were not in the replica identity of its source",
+						d->p->name),
+				 errdetail("A delete or a key-changing update committed at %X/%X carries only the replica identity's columns, not the pipeline's keys.",
+						   LSN_FORMAT_ARGS(d->txn_end)),
+				 errhint("Restore the source's replica identity, then start the pipeline over with SELECT incr_reset(%s);",
+						 quote_literal_cstr(d->p->name))));
+}
+
 /* Refuse a change of the source before its relation message (cannot happen with pgoutput). */
 static void
 need_relation(WalDecoder *d)
@@ -1171,6 +1242,8 @@ wal_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool l
 				if (logicalrep_read_update(&s, &has_old, &oldrow, &row) != d->p->source)
 					break;
 				need_relation(d);
+				if (has_old)
+					need_keys(d);
 				add_change(d, 'U', &row, has_old ? &oldrow : NULL);
 				break;
 			}
@@ -1181,6 +1254,7 @@ wal_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool l
 				if (logicalrep_read_delete(&s, &oldrow) != d->p->source)
 					break;
 				need_relation(d);
+				need_keys(d);
 				add_change(d, 'D', &oldrow, NULL);
 				break;
 			}
@@ -1625,6 +1699,7 @@ wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint
 	memset(&res->window, 0, sizeof(RunWindow));
 	/* as the owner: what the owner's SELECT could not see, decoding must not give */
 	refuse_row_security(p, p->source);
+	recheck_source(p);
 	check_publication(p);
 	if (cp->isnull)
 	{
