@@ -401,6 +401,13 @@ WalCreatePublication(Pipeline *p)
 	ObjectAddress ext;
 	Oid			pubid;
 
+	/* incr_reset of a pipeline whose source was dropped */
+	if (get_rel_name(p->source) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("source of wal pipeline \"%s\" does not exist", p->name),
+				 errdetail("Its publication cannot be created again without the table."),
+				 errhint("Drop the pipeline and create it again.")));
 	sweep_orphan_slots();
 	exec_as_superuser(psprintf("CREATE PUBLICATION %s FOR TABLE %s"
 							   " WITH (publish = 'insert, update, delete, truncate',"
@@ -546,11 +553,16 @@ drop_pending_slots(void)
 			drop_slot((char *) lfirst(lc));
 }
 
-/* Forget the pending drops and the extension drop of the transaction. */
+static List *prepared_first_runs;
+
+/* Forget the pending drops, the extension drop and the prepared first runs of the transaction. */
 static void
 forget_pending_slots(void)
 {
 	ListCell   *lc;
+
+	list_free_deep(prepared_first_runs);
+	prepared_first_runs = NIL;
 
 	foreach(lc, slots_to_drop)
 		pfree(((PendingSlotDrop *) lfirst(lc))->name);
@@ -823,14 +835,68 @@ create_slot_if_missing(Pipeline *p)
 	PG_END_TRY();
 }
 
-/* Before the run's first write: create the slot of a pipeline that starts over. */
+/* Slot names of first runs prepared and not yet executed (TopMemoryContext). */
+static List *prepared_first_runs = NIL;
+
+/*
+ * Before the run's first write: create the slot of a pipeline that starts
+ * over.  A first run also refuses a transaction that has written, even when
+ * the slot exists: the copy's snapshot would hold the transaction's own
+ * writes, which decoding then gives again once it commits (or the slot is
+ * one that transaction's incr_reset drops at commit).
+ */
 static void
 wal_prepare(Pipeline *p, Checkpoint *cp)
 {
+	MemoryContext old;
+
 	if (p->wal_slot == NULL)
 		elog(ERROR, "wal pipeline \"%s\" has no slot name", p->name);
-	if (cp->isnull)
-		create_slot_if_missing(p);
+	if (!cp->isnull)
+		return;
+	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("first run of wal pipeline \"%s\" cannot run in a transaction that has written", p->name),
+				 errdetail("The first run creates the replication slot if it is missing and copies the table; both need a transaction that has not written yet."),
+				 errhint("Run the pipeline's first run in a transaction of its own: SELECT incr_run(%s);",
+						 quote_literal_cstr(p->name))));
+	create_slot_if_missing(p);
+	register_xact_callback();
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	prepared_first_runs = lappend(prepared_first_runs, pstrdup(p->wal_slot));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Refuse a first run that wal_prepare did not prepare: the checkpoint,
+ * read unlocked there, was set then and has been reset since, or the
+ * pipeline was dropped and created again (another slot name) in between.
+ */
+static void
+refuse_unprepared_first_run(Pipeline *p, Checkpoint *cp)
+{
+	Pipeline   *now = LoadPipeline(p->name);
+	ListCell   *lc;
+	bool		prepared = false;
+
+	foreach(lc, prepared_first_runs)
+	{
+		if (strcmp((char *) lfirst(lc), p->wal_slot) == 0)
+		{
+			pfree(lfirst(lc));
+			prepared_first_runs = foreach_delete_current(prepared_first_runs, lc);
+			prepared = true;
+			break;
+		}
+	}
+	if ((cp->isnull && !prepared) || now->wal_slot == NULL ||
+		strcmp(now->wal_slot, p->wal_slot) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("wal pipeline \"%s\" was reset or created again while its run started", p->name),
+				 errdetail("The run prepared its replication slot for the definition and checkpoint it read before it locked the pipeline."),
+				 errhint("Run it again.")));
 }
 
 /*
@@ -1686,7 +1752,7 @@ static void
 wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 			RunRecord *rec, RunResult *res, MemoryContext cxt)
 {
-	XLogRecPtr	confirmed = check_slot(p);
+	XLogRecPtr	confirmed;
 	XLogRecPtr	checkpoint;
 	XLogRecPtr	upto = GetFlushRecPtr(NULL);
 	XLogRecPtr	end;
@@ -1698,6 +1764,8 @@ wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint
 
 	memset(&res->window, 0, sizeof(RunWindow));
 	/* as the owner: what the owner's SELECT could not see, decoding must not give */
+	refuse_unprepared_first_run(p, cp);
+	confirmed = check_slot(p);
 	refuse_row_security(p, p->source);
 	recheck_source(p);
 	check_publication(p);
