@@ -174,6 +174,33 @@ refuse_row_security(Pipeline *p, Oid relid)
 }
 
 /*
+ * Refuse a generated source column that the target also has: pgoutput in
+ * PostgreSQL 15 leaves generated columns out of its messages, so their
+ * values would reach the target as NULL.
+ */
+static void
+refuse_generated_columns(Pipeline *p, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->attgenerated == '\0' || !OidIsValid(p->target) ||
+			get_attnum(p->target, NameStr(att->attname)) == InvalidAttrNumber)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("wal pipeline \"%s\" cannot load generated column \"%s\" of source \"%s\"",
+						p->name, NameStr(att->attname), RelationGetRelationName(rel)),
+				 errdetail("Logical decoding leaves generated columns out of the changes it gives, so the target would get NULL."),
+				 errhint("Drop or rename the target's column \"%s\", or make it a generated column of the target.",
+						 NameStr(att->attname))));
+	}
+}
+
+/*
  * Refuse to run with a publication that is not the pipeline's own: missing,
  * not the extension's (dropped and made again by someone else), or no longer
  * publishing the source (its changes would be silently left out).
@@ -244,7 +271,25 @@ WalCheckDefinition(Pipeline *p, bool cursor_given)
 				 errdetail("Temporary and unlogged tables write no changes to the WAL."),
 				 errhint("Use a logged table, or capture => 'cursor'.")));
 	refuse_keys_outside_identity(p, rel);
+	refuse_generated_columns(p, rel);
 	refuse_row_security(p, p->source);
+	relation_close(rel, NoLock);
+}
+
+/*
+ * Check again at each run what creation checked of the source and may have
+ * changed since: its replica identity still covers the keys (else deletes
+ * would come without them), no generated column is loaded.
+ */
+static void
+recheck_source(Pipeline *p)
+{
+	Relation	rel = try_relation_open(p->source, AccessShareLock);
+
+	if (rel == NULL)
+		return;					/* the run's shape names the missing source */
+	refuse_keys_outside_identity(p, rel);
+	refuse_generated_columns(p, rel);
 	relation_close(rel, NoLock);
 }
 
@@ -356,6 +401,13 @@ WalCreatePublication(Pipeline *p)
 	ObjectAddress ext;
 	Oid			pubid;
 
+	/* incr_reset of a pipeline whose source was dropped */
+	if (get_rel_name(p->source) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("source of wal pipeline \"%s\" does not exist", p->name),
+				 errdetail("Its publication cannot be created again without the table."),
+				 errhint("Drop the pipeline and create it again.")));
 	sweep_orphan_slots();
 	exec_as_superuser(psprintf("CREATE PUBLICATION %s FOR TABLE %s"
 							   " WITH (publish = 'insert, update, delete, truncate',"
@@ -447,22 +499,38 @@ is_our_slot(ReplicationSlot *s)
 }
 
 /*
- * Drop a slot by name if it exists and may be this database's pipeline's,
- * waiting for a run that holds it.
+ * Drop a slot by name if it exists and may be this database's pipeline's.
+ * Never wait for a backend that holds it: a first run holds it while it
+ * waits for the transactions open when it began, maybe the very one that
+ * drops, which would then wait for the run on the slot's condition
+ * variable, a deadlock PostgreSQL does not detect.  Fail instead.
  */
 static void
 drop_slot(const char *name)
 {
 	ReplicationSlot *s;
 	bool		ours;
+	int			active_pid = 0;
 
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	s = SearchNamedReplicationSlot(name, false);
 	ours = (s != NULL && is_our_slot(s));
+	if (ours)
+	{
+		SpinLockAcquire(&s->mutex);
+		active_pid = s->active_pid;
+		SpinLockRelease(&s->mutex);
+	}
 	LWLockRelease(ReplicationSlotControlLock);
 	if (!ours)
 		return;
-	ReplicationSlotDrop(name, false);
+	if (active_pid != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("could not drop replication slot \"%s\" of a wal pipeline: a run is using it", name),
+				 errdetail("Process %d holds the slot (a first run waits for the transactions open when it began, maybe this one).", active_pid),
+				 errhint("Retry once that run has ended.")));
+	ReplicationSlotDrop(name, true);
 }
 
 /* Tell whether DROP EXTENSION incremental has really dropped the extension. */
@@ -485,11 +553,16 @@ drop_pending_slots(void)
 			drop_slot((char *) lfirst(lc));
 }
 
-/* Forget the pending drops and the extension drop of the transaction. */
+static List *prepared_first_runs;
+
+/* Forget the pending drops, the extension drop and the prepared first runs of the transaction. */
 static void
 forget_pending_slots(void)
 {
 	ListCell   *lc;
+
+	list_free_deep(prepared_first_runs);
+	prepared_first_runs = NIL;
 
 	foreach(lc, slots_to_drop)
 		pfree(((PendingSlotDrop *) lfirst(lc))->name);
@@ -711,7 +784,8 @@ static void
 create_slot_if_missing(Pipeline *p)
 {
 	LOCKTAG		tag;
-	LogicalDecodingContext *ctx;
+	LogicalDecodingContext *volatile ctx = NULL;
+	LogicalDecodingContext *done;
 	uint32		h = DatumGetUInt32(hash_any((const unsigned char *) p->wal_slot,
 											strlen(p->wal_slot)));
 
@@ -728,31 +802,111 @@ create_slot_if_missing(Pipeline *p)
 						 quote_literal_cstr(p->name))));
 	CheckLogicalDecodingRequirements();
 	ReplicationSlotCreate(p->wal_slot, true, RS_EPHEMERAL, false);
-	ctx = CreateInitDecodingContext("pgoutput", NIL, false, InvalidXLogRecPtr,
-									XL_ROUTINE(.page_read = read_local_xlog_page,
-											   .segment_open = wal_segment_open,
-											   .segment_close = wal_segment_close),
-									NULL, NULL, NULL);
-	DecodingContextFindStartpoint(ctx);
-	FreeDecodingContext(ctx);
-	ReplicationSlotPersist();
-	ReplicationSlotRelease();
+
+	/*
+	 * Only the top-level error recovery of a backend releases a slot it
+	 * holds, not the abort of a transaction or subtransaction: a creation
+	 * canceled (statement_timeout while waiting for writers, an exception
+	 * block, the scheduler's run_timeout) would leave this backend holding
+	 * a half-made slot.  Releasing the ephemeral slot drops it.
+	 */
+	PG_TRY();
+	{
+		ctx = CreateInitDecodingContext("pgoutput", NIL, false, InvalidXLogRecPtr,
+										XL_ROUTINE(.page_read = read_local_xlog_page,
+												   .segment_open = wal_segment_open,
+												   .segment_close = wal_segment_close),
+										NULL, NULL, NULL);
+		DecodingContextFindStartpoint(ctx);
+		done = ctx;
+		ctx = NULL;
+		FreeDecodingContext(done);
+		ReplicationSlotPersist();
+		ReplicationSlotRelease();
+	}
+	PG_CATCH();
+	{
+		if (ctx != NULL)
+			FreeDecodingContext(ctx);
+		if (MyReplicationSlot != NULL)
+			ReplicationSlotRelease();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }
 
-/* Before the run's first write: create the slot of a pipeline that starts over. */
+/* Slot names of first runs prepared and not yet executed (TopMemoryContext). */
+static List *prepared_first_runs = NIL;
+
+/*
+ * Before the run's first write: create the slot of a pipeline that starts
+ * over.  A first run also refuses a transaction that has written, even when
+ * the slot exists: the copy's snapshot would hold the transaction's own
+ * writes, which decoding then gives again once it commits (or the slot is
+ * one that transaction's incr_reset drops at commit).
+ */
 static void
 wal_prepare(Pipeline *p, Checkpoint *cp)
 {
+	MemoryContext old;
+
 	if (p->wal_slot == NULL)
 		elog(ERROR, "wal pipeline \"%s\" has no slot name", p->name);
-	if (cp->isnull)
-		create_slot_if_missing(p);
+	if (!cp->isnull)
+		return;
+	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("first run of wal pipeline \"%s\" cannot run in a transaction that has written", p->name),
+				 errdetail("The first run creates the replication slot if it is missing and copies the table; both need a transaction that has not written yet."),
+				 errhint("Run the pipeline's first run in a transaction of its own: SELECT incr_run(%s);",
+						 quote_literal_cstr(p->name))));
+	create_slot_if_missing(p);
+	register_xact_callback();
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	prepared_first_runs = lappend(prepared_first_runs, pstrdup(p->wal_slot));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Refuse a first run that wal_prepare did not prepare: the checkpoint,
+ * read unlocked there, was set then and has been reset since, or the
+ * pipeline was dropped and created again (another slot name) in between.
+ */
+static void
+refuse_unprepared_first_run(Pipeline *p, Checkpoint *cp)
+{
+	Pipeline   *now = LoadPipeline(p->name);
+	ListCell   *lc;
+	bool		prepared = false;
+
+	foreach(lc, prepared_first_runs)
+	{
+		if (strcmp((char *) lfirst(lc), p->wal_slot) == 0)
+		{
+			pfree(lfirst(lc));
+			prepared_first_runs = foreach_delete_current(prepared_first_runs, lc);
+			prepared = true;
+			break;
+		}
+	}
+	if ((cp->isnull && !prepared) || now->wal_slot == NULL ||
+		strcmp(now->wal_slot, p->wal_slot) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("wal pipeline \"%s\" was reset or created again while its run started", p->name),
+				 errdetail("The run prepared its replication slot for the definition and checkpoint it read before it locked the pipeline."),
+				 errhint("Run it again.")));
 }
 
 /*
  * Refuse to run a pipeline whose slot is gone or invalidated
- * (max_slot_wal_keep_size): the changes it had not read are lost.  Else
- * return the slot's confirmed position.
+ * (max_slot_wal_keep_size): the changes it had not read are lost.  Refuse a
+ * slot of that name the pipeline cannot have made: not persistent (being
+ * made, or left half-made), not logical, of another database (a restored
+ * copy of this one names the original's slots), of another plugin or with
+ * two-phase decoding (made in advance by a REPLICATION role).  Else return
+ * the slot's confirmed position.
  */
 static XLogRecPtr
 check_slot(Pipeline *p)
@@ -760,6 +914,7 @@ check_slot(Pipeline *p)
 	ReplicationSlot *s;
 	XLogRecPtr	restart;
 	XLogRecPtr	confirmed;
+	const char *wrong = NULL;
 
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	s = SearchNamedReplicationSlot(p->wal_slot, false);
@@ -776,8 +931,27 @@ check_slot(Pipeline *p)
 	SpinLockAcquire(&s->mutex);
 	restart = s->data.restart_lsn;
 	confirmed = s->data.confirmed_flush;
+	if (!SlotIsLogical(s))
+		wrong = "a physical slot";
+	else if (s->data.database != MyDatabaseId)
+		wrong = "a slot of another database";
+	else if (strcmp(NameStr(s->data.plugin), "pgoutput") != 0)
+		wrong = psprintf("a slot of plugin \"%s\"", NameStr(s->data.plugin));
+	else if (s->data.two_phase)
+		wrong = "a slot with two-phase decoding";
+	else if (s->data.persistency != RS_PERSISTENT)
+		wrong = "a slot not made persistent";
+	else if (restart != InvalidXLogRecPtr && confirmed == InvalidXLogRecPtr)
+		wrong = "a slot without a confirmed position";
 	SpinLockRelease(&s->mutex);
 	LWLockRelease(ReplicationSlotControlLock);
+	if (wrong != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("replication slot \"%s\" of wal pipeline \"%s\" is not one the pipeline made", p->wal_slot, p->name),
+				 errdetail("It is %s; a wal pipeline reads a persistent logical slot of its own database, of plugin pgoutput, without two-phase decoding.", wrong),
+				 errhint("If the slot is not in use, drop it with pg_drop_replication_slot(%s), then start the pipeline over with SELECT incr_reset(%s);",
+						 quote_literal_cstr(p->wal_slot), quote_literal_cstr(p->name))));
 	if (restart == InvalidXLogRecPtr)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -806,6 +980,7 @@ typedef struct WalDecoder
 
 	/* the relation message of the source: position of each shape column */
 	bool		have_rel;
+	bool		keys_in_identity;	/* the old row of a change carries the keys */
 	int		   *colpos;			/* per shape column: index in the message, or -1 */
 	int		   *keypos;			/* per key: index in the message, or -1 */
 
@@ -960,6 +1135,12 @@ read_relation(WalDecoder *d, LogicalRepRelation *rel)
 		if (col->is_key)
 			d->keypos[k++] = pos;
 	}
+	/* the identity when the change was made, which may differ from now */
+	d->keys_in_identity = true;
+	if (rel->replident != REPLICA_IDENTITY_FULL)
+		for (k = 0; k < d->nkeys; k++)
+			if (d->keypos[k] < 0 || !bms_is_member(d->keypos[k], rel->attkeys))
+				d->keys_in_identity = false;
 	d->have_rel = true;
 }
 
@@ -1054,6 +1235,25 @@ add_change(WalDecoder *d, char op, LogicalRepTupleData *row, LogicalRepTupleData
 	d->txn_changes++;
 }
 
+/*
+ * Refuse a delete, or an update that changed the key, made while the
+ * source's replica identity did not hold the keys: its old row lacks them,
+ * so it cannot be applied, and must not be lost silently.
+ */
+static void
+need_keys(WalDecoder *d)
+{
+	if (!d->keys_in_identity)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("wal pipeline \"%s\" cannot apply a change made while the keys were not in the replica identity of its source",
+						d->p->name),
+				 errdetail("A delete or a key-changing update committed at %X/%X carries only the replica identity's columns, not the pipeline's keys.",
+						   LSN_FORMAT_ARGS(d->txn_end)),
+				 errhint("Restore the source's replica identity, then start the pipeline over with SELECT incr_reset(%s);",
+						 quote_literal_cstr(d->p->name))));
+}
+
 /* Refuse a change of the source before its relation message (cannot happen with pgoutput). */
 static void
 need_relation(WalDecoder *d)
@@ -1108,6 +1308,8 @@ wal_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool l
 				if (logicalrep_read_update(&s, &has_old, &oldrow, &row) != d->p->source)
 					break;
 				need_relation(d);
+				if (has_old)
+					need_keys(d);
 				add_change(d, 'U', &row, has_old ? &oldrow : NULL);
 				break;
 			}
@@ -1118,6 +1320,7 @@ wal_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool l
 				if (logicalrep_read_delete(&s, &oldrow) != d->p->source)
 					break;
 				need_relation(d);
+				need_keys(d);
 				add_change(d, 'D', &oldrow, NULL);
 				break;
 			}
@@ -1203,7 +1406,8 @@ count_keys(PipelineShape *shape)
 static XLogRecPtr
 decode_changes(WalDecoder *d, XLogRecPtr upto)
 {
-	LogicalDecodingContext *ctx = NULL;
+	LogicalDecodingContext *volatile ctx = NULL;
+	LogicalDecodingContext *done;
 	XLogRecPtr	end = InvalidXLogRecPtr;
 	List	   *options;
 
@@ -1257,12 +1461,17 @@ decode_changes(WalDecoder *d, XLogRecPtr upto)
 			CHECK_FOR_INTERRUPTS();
 		}
 		end = ctx->reader->EndRecPtr;
-		FreeDecodingContext(ctx);
+		done = ctx;
+		ctx = NULL;
+		FreeDecodingContext(done);
 		ReplicationSlotRelease();
 		InvalidateSystemCaches();
 	}
 	PG_CATCH();
 	{
+		/* its reader holds a WAL segment's file open, which nothing else closes */
+		if (ctx != NULL)
+			FreeDecodingContext(ctx);
 		if (MyReplicationSlot != NULL)
 			ReplicationSlotRelease();
 		InvalidateSystemCaches();
@@ -1543,7 +1752,7 @@ static void
 wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 			RunRecord *rec, RunResult *res, MemoryContext cxt)
 {
-	XLogRecPtr	confirmed = check_slot(p);
+	XLogRecPtr	confirmed;
 	XLogRecPtr	checkpoint;
 	XLogRecPtr	upto = GetFlushRecPtr(NULL);
 	XLogRecPtr	end;
@@ -1555,7 +1764,10 @@ wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint
 
 	memset(&res->window, 0, sizeof(RunWindow));
 	/* as the owner: what the owner's SELECT could not see, decoding must not give */
+	refuse_unprepared_first_run(p, cp);
+	confirmed = check_slot(p);
 	refuse_row_security(p, p->source);
+	recheck_source(p);
 	check_publication(p);
 	if (cp->isnull)
 	{
