@@ -173,6 +173,33 @@ refuse_row_security(Pipeline *p, Oid relid)
 				 errhint("Let a role that bypasses row-level security own the pipeline, or use capture => 'cursor'.")));
 }
 
+#define WAL_ROLE "incremental_wal"
+
+/*
+ * Refuse a wal pipeline whose owner may not hold a replication slot: a
+ * superuser, a role with REPLICATION (which may make slots anyway), or a
+ * member of role incremental_wal (made by the extension's script, granted
+ * by a DBA).  A slot keeps WAL and dead catalog rows for the whole cluster
+ * and takes one of max_replication_slots.
+ */
+static void
+refuse_owner_without_wal_role(Pipeline *p, const char *action)
+{
+	Oid			walrole = get_role_oid(WAL_ROLE, true);
+	char	   *owner;
+
+	if (superuser_arg(p->owner) || has_rolreplication(p->owner) ||
+		(OidIsValid(walrole) && has_privs_of_role(p->owner, walrole)))
+		return;
+	owner = GetUserNameFromId(p->owner, false);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role \"%s\" cannot %s wal pipeline \"%s\"", owner, action, p->name),
+			 errdetail("A wal pipeline holds a replication slot, which keeps WAL and catalog rows for the whole cluster: its owner must be a superuser, have the REPLICATION attribute, or be a member of role \"%s\".",
+					   WAL_ROLE),
+			 errhint("A superuser can grant it: GRANT %s TO %s;", WAL_ROLE, quote_identifier(owner))));
+}
+
 /*
  * Refuse a generated source column that the target also has: pgoutput in
  * PostgreSQL 15 leaves generated columns out of its messages, so their
@@ -274,6 +301,7 @@ WalCheckDefinition(Pipeline *p, bool cursor_given)
 	refuse_generated_columns(p, rel);
 	refuse_row_security(p, p->source);
 	relation_close(rel, NoLock);
+	refuse_owner_without_wal_role(p, "create");
 }
 
 /*
@@ -1743,6 +1771,27 @@ new_decoder(Pipeline *p, PipelineShape *shape, XLogRecPtr checkpoint)
 }
 
 /*
+ * Pin the settings that shape values as text, as the apply worker does:
+ * pgoutput writes each value with its type's output function, and the run
+ * reads it back with the input function.  extra_float_digits below 1 would
+ * round floats; DateStyle and IntervalStyle must read back what they wrote.
+ * Returns the GUC nest level to pop (an error pops it with the transaction).
+ */
+static int
+pin_value_settings(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/*
  * Execute a run of a wal pipeline: the first copies the table; the others
  * decode the changes from the checkpoint up to the WAL flushed now (or the
  * first batch_size changes, to a commit) and apply them with the mode's
@@ -1761,10 +1810,12 @@ wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint
 	Tuplestorestate *store;
 	char	   *sql;
 	int64		counts[RUN_SQL_NCOUNTS];
+	int			nestlevel;
 
 	memset(&res->window, 0, sizeof(RunWindow));
 	/* as the owner: what the owner's SELECT could not see, decoding must not give */
 	refuse_unprepared_first_run(p, cp);
+	refuse_owner_without_wal_role(p, "run");
 	confirmed = check_slot(p);
 	refuse_row_security(p, p->source);
 	recheck_source(p);
@@ -1783,9 +1834,11 @@ wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint
 	record_window(p, rec, res, sql, cxt);
 
 	d = new_decoder(p, shape, checkpoint);
+	nestlevel = pin_value_settings();
 	end = decode_changes(d, upto);
 	desc = changes_desc(shape, d->nkeys, false);
 	store = convert_changes(d, desc);
+	AtEOXact_GUC(true, nestlevel);
 
 	if (d->seq > 0)
 	{
