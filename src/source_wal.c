@@ -45,6 +45,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_publication.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
@@ -173,6 +174,45 @@ refuse_row_security(Pipeline *p, Oid relid)
 				 errhint("Let a role that bypasses row-level security own the pipeline, or use capture => 'cursor'.")));
 }
 
+/*
+ * Refuse a plain source with inheritance children: its publication holds
+ * the table only, so the children's changes would never reach the target,
+ * and publishing them would make the children's UPDATEs and DELETEs need a
+ * replica identity their owners never gave.  A partitioned source is
+ * published as its root, but each partition's UPDATEs and DELETEs need an
+ * identity of their own that carries the keys.
+ */
+static void
+refuse_children(Pipeline *p, Relation rel)
+{
+	ListCell   *lc;
+	List	   *parts;
+
+	if (rel->rd_rel->relkind == RELKIND_RELATION)
+	{
+		if (has_subclass(RelationGetRelid(rel)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("source \"%s\" of wal pipeline \"%s\" has inheritance children",
+							RelationGetRelationName(rel), p->name),
+					 errdetail("A wal pipeline reads the changes of its source table alone, while its rows include the children's."),
+					 errhint("Use a partitioned table, or capture => 'cursor'.")));
+		return;
+	}
+	parts = find_all_inheritors(RelationGetRelid(rel), AccessShareLock, NULL);
+	foreach(lc, parts)
+	{
+		Relation	part;
+
+		if (lfirst_oid(lc) == RelationGetRelid(rel) ||
+			get_rel_relkind(lfirst_oid(lc)) != RELKIND_RELATION)
+			continue;
+		part = relation_open(lfirst_oid(lc), NoLock);
+		refuse_keys_outside_identity(p, part);
+		relation_close(part, NoLock);
+	}
+}
+
 #define WAL_ROLE "incremental_wal"
 
 /*
@@ -298,6 +338,7 @@ WalCheckDefinition(Pipeline *p, bool cursor_given)
 				 errdetail("Temporary and unlogged tables write no changes to the WAL."),
 				 errhint("Use a logged table, or capture => 'cursor'.")));
 	refuse_keys_outside_identity(p, rel);
+	refuse_children(p, rel);
 	refuse_generated_columns(p, rel);
 	refuse_row_security(p, p->source);
 	relation_close(rel, NoLock);
@@ -317,6 +358,7 @@ recheck_source(Pipeline *p)
 	if (rel == NULL)
 		return;					/* the run's shape names the missing source */
 	refuse_keys_outside_identity(p, rel);
+	refuse_children(p, rel);
 	refuse_generated_columns(p, rel);
 	relation_close(rel, NoLock);
 }
@@ -437,10 +479,11 @@ WalCreatePublication(Pipeline *p)
 				 errdetail("Its publication cannot be created again without the table."),
 				 errhint("Drop the pipeline and create it again.")));
 	sweep_orphan_slots();
-	exec_as_superuser(psprintf("CREATE PUBLICATION %s FOR TABLE %s"
+	exec_as_superuser(psprintf("CREATE PUBLICATION %s FOR TABLE %s%s"
 							   " WITH (publish = 'insert, update, delete, truncate',"
 							   " publish_via_partition_root = true)",
 							   quote_identifier(p->wal_slot),
+							   get_rel_relkind(p->source) == RELKIND_RELATION ? "ONLY " : "",
 							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->source)),
 														  get_rel_name(p->source))),
 					  SPI_OK_UTILITY);
