@@ -986,6 +986,7 @@ check_slot(Pipeline *p)
 	XLogRecPtr	restart;
 	XLogRecPtr	confirmed;
 	const char *wrong = NULL;
+	bool		other_database = false;
 
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	s = SearchNamedReplicationSlot(p->wal_slot, false);
@@ -1005,7 +1006,10 @@ check_slot(Pipeline *p)
 	if (!SlotIsLogical(s))
 		wrong = "a physical slot";
 	else if (s->data.database != MyDatabaseId)
+	{
 		wrong = "a slot of another database";
+		other_database = true;
+	}
 	else if (strcmp(NameStr(s->data.plugin), "pgoutput") != 0)
 		wrong = psprintf("a slot of plugin \"%s\"", NameStr(s->data.plugin));
 	else if (s->data.two_phase)
@@ -1021,6 +1025,8 @@ check_slot(Pipeline *p)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("replication slot \"%s\" of wal pipeline \"%s\" is not one the pipeline made", p->wal_slot, p->name),
 				 errdetail("It is %s; a wal pipeline reads a persistent logical slot of its own database, of plugin pgoutput, without two-phase decoding.", wrong),
+				 other_database ?
+				 errhint("A copy of a database keeps the original's slot names: drop the pipeline and create it again, which names a new slot.") :
 				 errhint("If the slot is not in use, drop it with pg_drop_replication_slot(%s), then start the pipeline over with SELECT incr_reset(%s);",
 						 quote_literal_cstr(p->wal_slot), quote_literal_cstr(p->name))));
 	if (restart == InvalidXLogRecPtr)
