@@ -265,7 +265,8 @@ wal_delete_cte(StringInfo buf, Pipeline *p, PipelineShape *shape, const char *na
  * cleared), unchanged rows not rewritten, unchanged TOAST values kept
  * (sql_wal_filled, following key changes, else the target's by the old
  * key).  The deletes and the upsert touch disjoint keys, so that one
- * statement can do both.  The first run's copy is only inserts: one upsert.
+ * statement can do both.  The first run's copy is only inserts: one upsert,
+ * and the deletion of the target's keys the copy does not hold.
  *
  * Every step is a join, a window or one sort over the changes, never a
  * subquery per row: the changes are many (a backlog of a million), and a
@@ -283,18 +284,34 @@ build_merge_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSh
 
 	if (strcmp(ctx->wal_changes, WAL_CHANGES_RELATION) != 0)
 	{
-		appendStringInfoString(buf, "WITH w AS (\n  ");
+		/*
+		 * The copy: the target becomes the source's rows, so the keys it
+		 * holds that the copy does not (rows deleted from the source before
+		 * an incr_reset) are deleted, or flagged, too.
+		 */
+		appendStringInfo(buf, "WITH c AS MATERIALIZED %s,\n", ctx->wal_changes);
+		if (flag == NULL)
+			appendStringInfo(buf, "d AS (\n  DELETE FROM %s AS t\n  WHERE ", shape->target_sql);
+		else if (shape->delete_is_bool)
+			appendStringInfo(buf, "d AS (\n  UPDATE %s AS t SET %s = true\n  WHERE t.%s IS NOT TRUE AND ",
+							 shape->target_sql, quote_identifier(flag), quote_identifier(flag));
+		else
+			appendStringInfo(buf, "d AS (\n  UPDATE %s AS t SET %s = pg_catalog.statement_timestamp()\n  WHERE t.%s IS NULL AND ",
+							 shape->target_sql, quote_identifier(flag), quote_identifier(flag));
+		appendStringInfoString(buf, "NOT EXISTS (SELECT FROM c WHERE ");
+		sql_key_match(buf, shape->columns, "t", "c");
+		appendStringInfoString(buf, ")\n  RETURNING 1\n),\nw AS (\n  ");
 		sql_insert_head(buf, shape, flag);
 		appendStringInfoString(buf, "SELECT ");
 		sql_columns(buf, shape->columns, "c", ALL_COLUMNS);
 		if (flag)
 			appendStringInfo(buf, ", %s", live_flag);
-		appendStringInfo(buf, " FROM %s AS c", ctx->wal_changes);
+		appendStringInfoString(buf, " FROM c");
 		sql_upsert(buf, ctx, shape, NULL, flag, NULL);
 		appendStringInfo(buf, "\n  RETURNING %s AS inserted\n)\n"
-						 "SELECT pg_catalog.count(*) FILTER (WHERE inserted),\n"
-						 "       pg_catalog.count(*) FILTER (WHERE NOT inserted),\n"
-						 "       CAST(0 AS pg_catalog.int8), CAST(NULL AS pg_catalog.int8) FROM w",
+						 "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
+						 "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted) FROM w),\n"
+						 "       (SELECT pg_catalog.count(*) FROM d), CAST(NULL AS pg_catalog.int8)",
 						 sql_inserted_expr(shape));
 		return;
 	}

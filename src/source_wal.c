@@ -45,6 +45,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_publication.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
@@ -174,6 +175,72 @@ refuse_row_security(Pipeline *p, Oid relid)
 }
 
 /*
+ * Refuse a plain source with inheritance children: its publication holds
+ * the table only, so the children's changes would never reach the target,
+ * and publishing them would make the children's UPDATEs and DELETEs need a
+ * replica identity their owners never gave.  A partitioned source is
+ * published as its root, but each partition's UPDATEs and DELETEs need an
+ * identity of their own that carries the keys.
+ */
+static void
+refuse_children(Pipeline *p, Relation rel)
+{
+	ListCell   *lc;
+	List	   *parts;
+
+	if (rel->rd_rel->relkind == RELKIND_RELATION)
+	{
+		if (has_subclass(RelationGetRelid(rel)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("source \"%s\" of wal pipeline \"%s\" has inheritance children",
+							RelationGetRelationName(rel), p->name),
+					 errdetail("A wal pipeline reads the changes of its source table alone, while its rows include the children's."),
+					 errhint("Use a partitioned table, or capture => 'cursor'.")));
+		return;
+	}
+	parts = find_all_inheritors(RelationGetRelid(rel), AccessShareLock, NULL);
+	foreach(lc, parts)
+	{
+		Relation	part;
+
+		if (lfirst_oid(lc) == RelationGetRelid(rel) ||
+			get_rel_relkind(lfirst_oid(lc)) != RELKIND_RELATION)
+			continue;
+		part = relation_open(lfirst_oid(lc), NoLock);
+		refuse_keys_outside_identity(p, part);
+		relation_close(part, NoLock);
+	}
+}
+
+#define WAL_ROLE "incremental_wal"
+
+/*
+ * Refuse a wal pipeline whose owner may not hold a replication slot: a
+ * superuser, a role with REPLICATION (which may make slots anyway), or a
+ * member of role incremental_wal (made by the extension's script, granted
+ * by a DBA).  A slot keeps WAL and dead catalog rows for the whole cluster
+ * and takes one of max_replication_slots.
+ */
+static void
+refuse_owner_without_wal_role(Pipeline *p, const char *action)
+{
+	Oid			walrole = get_role_oid(WAL_ROLE, true);
+	char	   *owner;
+
+	if (superuser_arg(p->owner) || has_rolreplication(p->owner) ||
+		(OidIsValid(walrole) && has_privs_of_role(p->owner, walrole)))
+		return;
+	owner = GetUserNameFromId(p->owner, false);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role \"%s\" cannot %s wal pipeline \"%s\"", owner, action, p->name),
+			 errdetail("A wal pipeline holds a replication slot, which keeps WAL and catalog rows for the whole cluster: its owner must be a superuser, have the REPLICATION attribute, or be a member of role \"%s\".",
+					   WAL_ROLE),
+			 errhint("A superuser can grant it: GRANT %s TO %s;", WAL_ROLE, quote_identifier(owner))));
+}
+
+/*
  * Refuse a generated source column that the target also has: pgoutput in
  * PostgreSQL 15 leaves generated columns out of its messages, so their
  * values would reach the target as NULL.
@@ -271,9 +338,11 @@ WalCheckDefinition(Pipeline *p, bool cursor_given)
 				 errdetail("Temporary and unlogged tables write no changes to the WAL."),
 				 errhint("Use a logged table, or capture => 'cursor'.")));
 	refuse_keys_outside_identity(p, rel);
+	refuse_children(p, rel);
 	refuse_generated_columns(p, rel);
 	refuse_row_security(p, p->source);
 	relation_close(rel, NoLock);
+	refuse_owner_without_wal_role(p, "create");
 }
 
 /*
@@ -289,6 +358,7 @@ recheck_source(Pipeline *p)
 	if (rel == NULL)
 		return;					/* the run's shape names the missing source */
 	refuse_keys_outside_identity(p, rel);
+	refuse_children(p, rel);
 	refuse_generated_columns(p, rel);
 	relation_close(rel, NoLock);
 }
@@ -409,10 +479,11 @@ WalCreatePublication(Pipeline *p)
 				 errdetail("Its publication cannot be created again without the table."),
 				 errhint("Drop the pipeline and create it again.")));
 	sweep_orphan_slots();
-	exec_as_superuser(psprintf("CREATE PUBLICATION %s FOR TABLE %s"
+	exec_as_superuser(psprintf("CREATE PUBLICATION %s FOR TABLE %s%s"
 							   " WITH (publish = 'insert, update, delete, truncate',"
 							   " publish_via_partition_root = true)",
 							   quote_identifier(p->wal_slot),
+							   get_rel_relkind(p->source) == RELKIND_RELATION ? "ONLY " : "",
 							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->source)),
 														  get_rel_name(p->source))),
 					  SPI_OK_UTILITY);
@@ -915,6 +986,7 @@ check_slot(Pipeline *p)
 	XLogRecPtr	restart;
 	XLogRecPtr	confirmed;
 	const char *wrong = NULL;
+	bool		other_database = false;
 
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	s = SearchNamedReplicationSlot(p->wal_slot, false);
@@ -934,7 +1006,10 @@ check_slot(Pipeline *p)
 	if (!SlotIsLogical(s))
 		wrong = "a physical slot";
 	else if (s->data.database != MyDatabaseId)
+	{
 		wrong = "a slot of another database";
+		other_database = true;
+	}
 	else if (strcmp(NameStr(s->data.plugin), "pgoutput") != 0)
 		wrong = psprintf("a slot of plugin \"%s\"", NameStr(s->data.plugin));
 	else if (s->data.two_phase)
@@ -950,6 +1025,8 @@ check_slot(Pipeline *p)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("replication slot \"%s\" of wal pipeline \"%s\" is not one the pipeline made", p->wal_slot, p->name),
 				 errdetail("It is %s; a wal pipeline reads a persistent logical slot of its own database, of plugin pgoutput, without two-phase decoding.", wrong),
+				 other_database ?
+				 errhint("A copy of a database keeps the original's slot names: drop the pipeline and create it again, which names a new slot.") :
 				 errhint("If the slot is not in use, drop it with pg_drop_replication_slot(%s), then start the pipeline over with SELECT incr_reset(%s);",
 						 quote_literal_cstr(p->wal_slot), quote_literal_cstr(p->name))));
 	if (restart == InvalidXLogRecPtr)
@@ -1743,6 +1820,27 @@ new_decoder(Pipeline *p, PipelineShape *shape, XLogRecPtr checkpoint)
 }
 
 /*
+ * Pin the settings that shape values as text, as the apply worker does:
+ * pgoutput writes each value with its type's output function, and the run
+ * reads it back with the input function.  extra_float_digits below 1 would
+ * round floats; DateStyle and IntervalStyle must read back what they wrote.
+ * Returns the GUC nest level to pop (an error pops it with the transaction).
+ */
+static int
+pin_value_settings(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/*
  * Execute a run of a wal pipeline: the first copies the table; the others
  * decode the changes from the checkpoint up to the WAL flushed now (or the
  * first batch_size changes, to a commit) and apply them with the mode's
@@ -1761,10 +1859,12 @@ wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint
 	Tuplestorestate *store;
 	char	   *sql;
 	int64		counts[RUN_SQL_NCOUNTS];
+	int			nestlevel;
 
 	memset(&res->window, 0, sizeof(RunWindow));
 	/* as the owner: what the owner's SELECT could not see, decoding must not give */
 	refuse_unprepared_first_run(p, cp);
+	refuse_owner_without_wal_role(p, "run");
 	confirmed = check_slot(p);
 	refuse_row_security(p, p->source);
 	recheck_source(p);
@@ -1783,9 +1883,11 @@ wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint
 	record_window(p, rec, res, sql, cxt);
 
 	d = new_decoder(p, shape, checkpoint);
+	nestlevel = pin_value_settings();
 	end = decode_changes(d, upto);
 	desc = changes_desc(shape, d->nkeys, false);
 	store = convert_changes(d, desc);
+	AtEOXact_GUC(true, nestlevel);
 
 	if (d->seq > 0)
 	{

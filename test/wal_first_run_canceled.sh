@@ -10,7 +10,8 @@
 #   * a slot of the pipeline's name made in advance with another plugin
 #     (test_decoding), or with pgoutput and two-phase decoding, is refused
 #     (55000, "is not one the pipeline made", the detail naming why);
-#   * a slot of the pipeline's name of another database is refused too.
+#   * a slot of the pipeline's name of another database is refused too, the
+#     hint saying to create the pipeline again (never to drop that slot).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/cluster.sh
@@ -89,4 +90,6 @@ refused c "SELECT pg_create_logical_replication_slot('$slot', 'test_decoding')" 
 refused c "SELECT pg_create_logical_replication_slot('$slot', 'pgoutput', false, true)" 'a slot with two-phase decoding'
 createdb other
 refused other "SELECT pg_create_logical_replication_slot('$slot', 'pgoutput')" 'a slot of another database'
+grep -qF "HINT:  A copy of a database keeps the original's slot names: drop the pipeline and create it again" <<<"$err" ||
+	fail "the hint for another database's slot: $err"
 echo "wal_first_run_canceled: ok"

@@ -49,3 +49,5 @@ WHERE st.pipeline = 'rk' AND s.slot_name = (SELECT options->>'wal_slot' FROM inc
 SELECT (SELECT count(*) FROM (TABLE rk_src EXCEPT TABLE rk_dst) d) AS missing,
        (SELECT count(*) FROM (TABLE rk_dst EXCEPT TABLE rk_src) d) AS extra;
 SELECT incr_drop_pipeline('rk');
+DROP VIEW rk_slot_behind;
+DROP TABLE rk_src, rk_dst;
