@@ -24,6 +24,9 @@
 # (100000), WAL_BATCH (batch_size of the pipeline, 100000 changes; 0 for
 # none: a single run), DELAY_SECONDS (30), DELAY_RATE (rows per second of the
 # writer, 50), QUIET_WAIT (seconds to wait for an idle machine, 30),
+# WAL_TOAST=1 (the pad column 2,240 bytes stored out of line, so that
+# every update, which leaves it alone, is one whose WAL lacks its value, an
+# unchanged TOAST value; default 96 bytes in line),
 # BENCH_NO_BUILD=1 (use the installed build), WRITE_DOC (1: rewrite the
 # bench:wal section of doc/benchmarks.md; 0: print only).  Not part of the
 # test suite.
@@ -32,7 +35,7 @@ cd "$(dirname "$0")/.."
 source scripts/cluster.sh
 
 bench_cmd="bash bench/wal.sh"
-for v in BENCH_NO_BUILD WRITE_DOC QUIET_WAIT DELAY_RATE DELAY_SECONDS WAL_BATCH KEYS CHANGES ROUNDS; do
+for v in WAL_TOAST BENCH_NO_BUILD WRITE_DOC QUIET_WAIT DELAY_RATE DELAY_SECONDS WAL_BATCH KEYS CHANGES ROUNDS; do
 	if [ -n "${!v+x}" ]; then bench_cmd="$v=${!v} $bench_cmd"; fi
 done
 ROUNDS=${ROUNDS:-3}
@@ -43,6 +46,9 @@ DELAY_SECONDS=${DELAY_SECONDS:-30}
 DELAY_RATE=${DELAY_RATE:-50}
 WRITE_DOC=${WRITE_DOC:-1}
 QUIET_WAIT=${QUIET_WAIT:-30}
+WAL_TOAST=${WAL_TOAST:-0}
+pad_md5s=3
+[ "$WAL_TOAST" != 1 ] || pad_md5s=70
 XACTS=$((CHANGES / 1000))
 if [ $((CHANGES % 1000)) != 0 ] || [ $((KEYS % 200)) != 0 ] || [ "$KEYS" -lt 1000 ]; then
 	echo "bench/wal.sh: CHANGES must be a multiple of 1000, KEYS a multiple of 200 and at least 1000" >&2
@@ -105,6 +111,7 @@ mb() { awk '{ m = ($1 > m ? $1 : m) } END { printf "%.1f", m / 1024 }' "$1"; }
 # the same table in both databases, the source's rows copied by hand to the
 # subscriber; keys KEYS-199..KEYS are missing (deleted by "transaction 0")
 table_sql="CREATE TABLE wb (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL)"
+[ "$WAL_TOAST" != 1 ] || table_sql="$table_sql; ALTER TABLE wb ALTER pad SET STORAGE EXTERNAL"
 setup_round() {
 	q -d wb_sub -c "DROP TABLE IF EXISTS wb" -c "$table_sql"
 	q <<SQL
@@ -114,7 +121,7 @@ DROP TABLE IF EXISTS wb, wb_copy;
 DROP PUBLICATION IF EXISTS wb_pub;
 $table_sql;
 CREATE TABLE wb_copy (id int PRIMARY KEY, v int, pad text);
-INSERT INTO wb SELECT g, 0, repeat(md5(g::text), 3) FROM generate_series(1, $KEYS - 200) g;
+INSERT INTO wb SELECT g, 0, repeat(md5(g::text), $pad_md5s) FROM generate_series(1, $KEYS - 200) g;
 SQL
 	q -c "COPY wb TO STDOUT" | q -d wb_sub -c "COPY wb FROM STDIN"
 	q -c "SELECT name FROM incr_create_pipeline('wb', source => 'wb', target => 'wb_copy', mode => 'merge',
@@ -145,7 +152,7 @@ BEGIN
         w := (t * 200) % keys;
         prev := (w - 200 + keys) % keys;
         DELETE FROM wb WHERE id BETWEEN w + 1 AND w + 200;
-        INSERT INTO wb SELECT g, t, repeat(md5((g + t)::text), 3) FROM generate_series(prev + 1, prev + 200) g;
+        INSERT INTO wb SELECT g, t, repeat(md5((g + t)::text), $pad_md5s) FROM generate_series(prev + 1, prev + 200) g;
         UPDATE wb SET v = v + 1
         WHERE id BETWEEN w + 201 AND w + 800 OR id BETWEEN w + 201 - keys AND w + 800 - keys;
         COMMIT;
@@ -235,7 +242,7 @@ rss_inc=$(cat "$work"/rss_incremental_* | awk '{ m = ($1 > m ? $1 : m) } END { p
 rss_inc_last=$(awk '{ a[NR] = $1 } END { printf "%.1f", a[int(NR / 2) + 1] / 1024 }' "$work/rss_incremental_$ROUNDS")
 rss_nat=$(cat "$work"/rss_native_* | awk '{ m = ($1 > m ? $1 : m) } END { printf "%.1f", m / 1024 }')
 batch_text=$([ "$WAL_BATCH" = 0 ] && echo "one run" || echo "batch_size $WAL_BATCH, a commit per batch")
-note "backlog: $CHANGES changes over $KEYS keys in $XACTS transactions (60% updates, 20% deletes, 20% inserts), committed before either side starts"
+note "backlog: $CHANGES changes over $KEYS keys in $XACTS transactions (60% updates, 20% deletes, 20% inserts), committed before either side starts$([ "$WAL_TOAST" != 1 ] || echo "; WAL_TOAST=1: every update leaves a 2,240-byte out-of-line value unchanged")"
 note "incremental: CALL incr_catch_up ($batch_text), median $inc ms; native: from enabling the subscription until the backlog's last transaction is visible in the subscriber, median $nat ms ($conf ms until its slot confirmed the end LSN); ratio $ratio (goal ≤ 1.0)"
 note "every timing (ms, by round): $all"
 note "memory: the catch-up's backend at most $rss_inc MB private memory (RssAnon; $rss_inc_last MB at the middle sample of the last round); the native apply worker at most $rss_nat MB"

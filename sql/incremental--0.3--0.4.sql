@@ -342,6 +342,23 @@ BEGIN
 END
 $$;
 
+/*
+ * -- who may own a wal pipeline: the role incremental_wal --
+ * A wal pipeline holds a replication slot, which keeps WAL and dead catalog
+ * rows for the whole cluster.  Its owner must be a superuser, have
+ * REPLICATION, or be a member of incremental_wal (NOLOGIN, made here if
+ * missing; roles are the cluster's, so DROP EXTENSION leaves it).  A DBA
+ * grants it: GRANT incremental_wal TO etl_role;
+ */
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+                   WHERE rolname OPERATOR(pg_catalog.=) 'incremental_wal') THEN
+        CREATE ROLE incremental_wal NOLOGIN;
+    END IF;
+END
+$$;
+
 /* == Citus (issue 17) == */
 
 /*

@@ -10,6 +10,7 @@
 #include "commands/extension.h"
 
 #include "access/transam.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_collation.h"
@@ -28,6 +29,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 #include "utils/xid8.h"
@@ -851,18 +853,30 @@ StoreCheckpoint(Pipeline *p, Checkpoint *cp, int64 run_id)
 	catalog_end(&cxt);
 }
 
-/* Return the names (char *) of the slots of every wal pipeline, as the catalog holds them. */
+/*
+ * Return the names (char *) of the slots of every wal pipeline, as the
+ * catalog holds them now: read with a fresh snapshot, not the transaction's
+ * (which, in REPEATABLE READ, may predate pipelines committed since, whose
+ * slots would then look like nobody's).
+ */
 List *
 WalSlotNames(void)
 {
+	static const char *sql = "SELECT options OPERATOR(pg_catalog.->>) 'wal_slot' FROM %s.incr_pipelines"
+		" WHERE options OPERATOR(pg_catalog.?) 'wal_slot'";
 	CatalogContext cxt;
 	MemoryContext caller = CurrentMemoryContext;
 	List	   *names = NIL;
+	Snapshot	snap;
+	int			ret;
 
 	catalog_begin(&cxt);
-	catalog_exec("SELECT options OPERATOR(pg_catalog.->>) 'wal_slot' FROM %s.incr_pipelines"
-				 " WHERE options OPERATOR(pg_catalog.?) 'wal_slot'",
-				 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	ret = SPI_execute_snapshot(catalog_plan(sql, 0, NULL), NULL, NULL, snap,
+							   InvalidSnapshot, true, false, 0);
+	UnregisterSnapshot(snap);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "catalog statement failed (SPI result %d): %s", ret, sql);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
@@ -873,6 +887,34 @@ WalSlotNames(void)
 	}
 	catalog_end(&cxt);
 	return names;
+}
+
+/*
+ * Tell whether the current transaction (or one of its live subtransactions)
+ * wrote the checkpoint row of a pipeline: then its value has not committed
+ * and may still be rolled back.
+ */
+bool
+CheckpointWrittenHere(Pipeline *p)
+{
+	CatalogContext cxt;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	bool		here = false;
+
+	values[0] = CStringGetTextDatum(p->name);
+	catalog_begin(&cxt);
+	catalog_exec("SELECT xmin FROM %s.incr_checkpoints WHERE pipeline OPERATOR(pg_catalog.=) $1",
+				 1, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		xmin = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		here = !isnull && TransactionIdIsCurrentTransactionId(DatumGetTransactionId(xmin));
+	}
+	catalog_end(&cxt);
+	return here;
 }
 
 /*

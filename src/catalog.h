@@ -96,6 +96,7 @@ extern void RecordTombstones(Pipeline *pipeline, int64 run_id, Datum keys, Datum
 extern void ForgetTombstones(Pipeline *pipeline, Checkpoint *after);
 
 extern List *WalSlotNames(void);
+extern bool CheckpointWrittenHere(Pipeline *pipeline);
 extern bool ReadWalCopy(Pipeline *pipeline, char **snapshot, Datum *lsn);
 extern void StoreWalCopy(Pipeline *pipeline, const char *snapshot, Datum lsn);
 

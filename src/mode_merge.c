@@ -193,64 +193,65 @@ merge_expected(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 	sql_latest_rows(buf, ctx, p, shape, false);
 }
 
-/* Append "left.k OP COALESCE(right._incr_old_k, right.k) AND ...": a change's key before it changed. */
+/*
+ * The values an update left out, for a key the window has no earlier row
+ * of: the target's, of the key the row had before the change (sql_wal_filled
+ * joins it by the target's key index, one probe per such change).
+ */
 static void
-wal_old_key_match(StringInfo buf, List *columns, const char *left, const char *right)
+merge_wal_fallback(StringInfo buf, Pipeline *p, PipelineShape *shape)
 {
-	ListCell   *lc;
-	bool		first = true;
-
-	foreach(lc, columns)
-	{
-		ColumnMap  *col = (ColumnMap *) lfirst(lc);
-		const char *c = quote_identifier(col->name);
-
-		if (!col->is_key)
-			continue;
-		appendStringInfo(buf, "%s%s.%s %s COALESCE(%s.%s, %s.%s)%s", first ? "" : " AND ",
-						 left, c, col->eq_operator, right,
-						 quote_identifier(psprintf("_incr_old_%s", col->name)),
-						 right, c, col->key_collate);
-		first = false;
-	}
+	appendStringInfo(buf, "LEFT JOIN %s AS b ON ", shape->target_sql);
+	sql_wal_key_before_match(buf, shape->columns, "b", "c");
 }
 
-/* Append "'name' = ANY (alias._incr_unchanged)": the change did not carry the column. */
+/* Append "c._incr_seq > <the last truncate's seq, or 0>": a change after the window's last truncate. */
 static void
-wal_unchanged(StringInfo buf, const char *alias, ColumnMap *col)
+wal_after_truncate(StringInfo buf)
 {
-	appendStringInfo(buf, "%s OPERATOR(pg_catalog.=) ANY (%s._incr_unchanged)",
-					 quote_literal_cstr(col->name), alias);
+	appendStringInfoString(buf, "c._incr_seq OPERATOR(pg_catalog.>) COALESCE((SELECT lt.s FROM lt), 0)");
 }
 
 /*
- * Append the value a final change f writes to a column: its own, or for an
- * unchanged TOAST value (a large value the update did not touch, which the
- * WAL does not carry), the value of the latest earlier change of the key in
- * the window that carried it, else the target's (found by the key the row
- * had before the change).  Never NULL in its place.
+ * Append a CTE name AS (...) that marks deleted the target rows whose key
+ * the changes leave gone: with by_last, the keys whose last change (in
+ * last) is a delete, a join; else, when the window has a truncate, every
+ * key the changes after it do not touch, an anti-join with last.  The two
+ * touch disjoint rows.  Deleted is flag set (true, or the commit time of
+ * the delete or of the truncate), or without flag the row deleted.
  */
 static void
-wal_column_value(StringInfo buf, PipelineShape *shape, ColumnMap *col)
+wal_delete_cte(StringInfo buf, Pipeline *p, PipelineShape *shape, const char *name,
+			   const char *flag, bool by_last)
 {
-	const char *c = quote_identifier(col->name);
-
-	if (col->is_key || get_typlen(col->target_type) != -1)
+	appendStringInfo(buf, ",\n%s AS (\n  ", name);
+	if (flag == NULL)
+		appendStringInfo(buf, "DELETE FROM %s AS t", shape->target_sql);
+	else if (shape->delete_is_bool)
+		appendStringInfo(buf, "UPDATE %s AS t SET %s = true", shape->target_sql,
+						 quote_identifier(flag));
+	else
+		appendStringInfo(buf, "UPDATE %s AS t SET %s = %s", shape->target_sql,
+						 quote_identifier(flag),
+						 by_last ? "last._incr_t" : "(SELECT lt.tt FROM lt)");
+	if (by_last)
+		appendStringInfoString(buf, flag ? " FROM last" : " USING last");
+	appendStringInfoString(buf, "\n  WHERE ");
+	if (flag)
+		appendStringInfo(buf, shape->delete_is_bool ? "t.%s IS NOT TRUE AND " : "t.%s IS NULL AND ",
+						 quote_identifier(flag));
+	if (by_last)
 	{
-		appendStringInfo(buf, "f.%s", c);
-		return;
+		appendStringInfoString(buf, "last._incr_del AND ");
+		sql_key_match(buf, shape->columns, "t", "last");
 	}
-	appendStringInfoString(buf, "CASE WHEN f._incr_unchanged IS NOT NULL AND ");
-	wal_unchanged(buf, "f", col);
-	appendStringInfo(buf, "\n      THEN (SELECT _incr_v.x FROM (SELECT e.%s AS x, e._incr_seq AS s FROM ev AS e"
-					 " WHERE e._incr_op OPERATOR(pg_catalog.<>) 'D'"
-					 " AND e._incr_seq OPERATOR(pg_catalog.<) f._incr_seq AND ", c);
-	sql_key_match(buf, shape->columns, "e", "f");
-	appendStringInfoString(buf, " AND (e._incr_unchanged IS NULL OR NOT ");
-	wal_unchanged(buf, "e", col);
-	appendStringInfo(buf, ")\n        UNION ALL SELECT t2.%s, 0 FROM %s AS t2 WHERE ", c, shape->target_sql);
-	wal_old_key_match(buf, shape->columns, "t2", "f");
-	appendStringInfo(buf, ") AS _incr_v ORDER BY _incr_v.s DESC LIMIT 1)\n      ELSE f.%s END", c);
+	else
+	{
+		appendStringInfoString(buf, "EXISTS (SELECT FROM lt) AND NOT EXISTS (SELECT FROM last WHERE ");
+		sql_key_match(buf, shape->columns, "t", "last");
+		appendStringInfoChar(buf, ')');
+	}
+	appendStringInfoString(buf, "\n  RETURNING 1\n)");
 }
 
 /*
@@ -261,9 +262,18 @@ wal_column_value(StringInfo buf, PipelineShape *shape, ColumnMap *col)
  * its old key.  The keys whose last change is a delete are deleted (with
  * soft_delete: flagged, delete_column set to true or to the commit time of
  * the delete); the others are upserted with their last row (and the flag
- * cleared), unchanged rows not rewritten, unchanged TOAST values kept.  The
- * deletes and the upsert touch disjoint keys, so that one statement can do
- * both.  The first run's copy is only inserts: one upsert.
+ * cleared), unchanged rows not rewritten, unchanged TOAST values kept
+ * (sql_wal_filled, following key changes, else the target's by the old
+ * key).  The deletes and the upsert touch disjoint keys, so that one
+ * statement can do both.  The first run's copy is only inserts: one upsert,
+ * and the deletion of the target's keys the copy does not hold.
+ *
+ * Every step is a join, a window or one sort over the changes, never a
+ * subquery per row: the changes are many (a backlog of a million), and a
+ * correlated scan of them per target row or per change is quadratic.  The
+ * changes are an ephemeral relation without statistics; its row count
+ * (enrtuples, source_wal.c) is what the planner has, and the CTEs that
+ * several parts read (last, the filled changes) are materialized once.
  */
 static void
 build_merge_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
@@ -274,88 +284,91 @@ build_merge_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSh
 
 	if (strcmp(ctx->wal_changes, WAL_CHANGES_RELATION) != 0)
 	{
-		appendStringInfoString(buf, "WITH w AS (\n  ");
+		/*
+		 * The copy: the target becomes the source's rows, so the keys it
+		 * holds that the copy does not (rows deleted from the source before
+		 * an incr_reset) are deleted, or flagged, too.
+		 */
+		appendStringInfo(buf, "WITH c AS MATERIALIZED %s,\n", ctx->wal_changes);
+		if (flag == NULL)
+			appendStringInfo(buf, "d AS (\n  DELETE FROM %s AS t\n  WHERE ", shape->target_sql);
+		else if (shape->delete_is_bool)
+			appendStringInfo(buf, "d AS (\n  UPDATE %s AS t SET %s = true\n  WHERE t.%s IS NOT TRUE AND ",
+							 shape->target_sql, quote_identifier(flag), quote_identifier(flag));
+		else
+			appendStringInfo(buf, "d AS (\n  UPDATE %s AS t SET %s = pg_catalog.statement_timestamp()\n  WHERE t.%s IS NULL AND ",
+							 shape->target_sql, quote_identifier(flag), quote_identifier(flag));
+		appendStringInfoString(buf, "NOT EXISTS (SELECT FROM c WHERE ");
+		sql_key_match(buf, shape->columns, "t", "c");
+		appendStringInfoString(buf, ")\n  RETURNING 1\n),\nw AS (\n  ");
 		sql_insert_head(buf, shape, flag);
 		appendStringInfoString(buf, "SELECT ");
 		sql_columns(buf, shape->columns, "c", ALL_COLUMNS);
 		if (flag)
 			appendStringInfo(buf, ", %s", live_flag);
-		appendStringInfo(buf, " FROM %s AS c", ctx->wal_changes);
+		appendStringInfoString(buf, " FROM c");
 		sql_upsert(buf, ctx, shape, NULL, flag, NULL);
 		appendStringInfo(buf, "\n  RETURNING %s AS inserted\n)\n"
-						 "SELECT pg_catalog.count(*) FILTER (WHERE inserted),\n"
-						 "       pg_catalog.count(*) FILTER (WHERE NOT inserted),\n"
-						 "       CAST(0 AS pg_catalog.int8), CAST(NULL AS pg_catalog.int8) FROM w",
+						 "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
+						 "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted) FROM w),\n"
+						 "       (SELECT pg_catalog.count(*) FROM d), CAST(NULL AS pg_catalog.int8)",
 						 sql_inserted_expr(shape));
 		return;
 	}
 
-	appendStringInfo(buf, "WITH ch AS (\n  SELECT * FROM %s AS c\n),\n", ctx->wal_changes);
+	/* _incr_chg (the changes, read once) and _incr_filled (values left out filled in) */
+	appendStringInfoString(buf, "WITH RECURSIVE ");
+	sql_wal_filled(buf, ctx, p, shape, NULL, merge_wal_fallback);
 	appendStringInfoString(buf,
-						   "lt AS (\n  SELECT ch._incr_seq AS s, ch._incr_commit_time AS tt FROM ch"
-						   " WHERE ch._incr_op OPERATOR(pg_catalog.=) 'T'"
-						   " ORDER BY ch._incr_seq DESC LIMIT 1\n),\n"
-						   "ev AS (\n  SELECT ch.* FROM ch WHERE ch._incr_op OPERATOR(pg_catalog.<>) 'T'"
-						   " AND ch._incr_seq OPERATOR(pg_catalog.>) COALESCE((SELECT lt.s FROM lt), 0)\n),\n");
+						   ",\nlt AS (\n  SELECT c._incr_seq AS s, c._incr_commit_time AS tt FROM _incr_chg AS c WHERE ");
+	sql_wal_op_is(buf, "c", 'T');
+	appendStringInfoString(buf, " ORDER BY c._incr_seq DESC LIMIT 1\n)");
 	/* each change's event for its key, and a delete of the old key of a key change */
-	appendStringInfoString(buf, "k AS (\n  SELECT ev._incr_seq AS _incr_s,"
-						   " ev._incr_op OPERATOR(pg_catalog.=) 'D' AS _incr_del,"
-						   " ev._incr_commit_time AS _incr_t, ");
-	sql_columns(buf, shape->columns, "ev", KEY_COLUMNS);
-	appendStringInfoString(buf, " FROM ev\n  UNION ALL\n  SELECT ev._incr_seq, true, ev._incr_commit_time");
+	appendStringInfoString(buf, ",\nk AS (\n  SELECT c._incr_seq AS _incr_s, ");
+	sql_wal_op_is(buf, "c", 'D');
+	appendStringInfoString(buf, " AS _incr_del, c._incr_commit_time AS _incr_t, ");
+	sql_columns(buf, shape->columns, "c", KEY_COLUMNS);
+	appendStringInfoString(buf, " FROM _incr_chg AS c WHERE NOT ");
+	sql_wal_op_is(buf, "c", 'T');
+	appendStringInfoString(buf, " AND ");
+	wal_after_truncate(buf);
+	appendStringInfoString(buf, "\n  UNION ALL\n  SELECT c._incr_seq, true, c._incr_commit_time");
 	foreach(lc, shape->columns)
 	{
 		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 		if (col->is_key)
-			appendStringInfo(buf, ", ev.%s", quote_identifier(psprintf("_incr_old_%s", col->name)));
+			appendStringInfo(buf, ", c.%s", quote_identifier(psprintf("_incr_old_%s", col->name)));
 	}
-	appendStringInfoString(buf, " FROM ev WHERE ev._incr_op OPERATOR(pg_catalog.=) 'U'");
+	appendStringInfoString(buf, " FROM _incr_chg AS c WHERE ");
+	sql_wal_op_is(buf, "c", 'U');
 	foreach(lc, shape->columns)
 	{
 		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 		if (col->is_key)
 		{
-			appendStringInfo(buf, " AND ev.%s IS NOT NULL",
+			appendStringInfo(buf, " AND c.%s IS NOT NULL",
 							 quote_identifier(psprintf("_incr_old_%s", col->name)));
 			break;
 		}
 	}
-	appendStringInfoString(buf, "\n),\nlast AS (\n  SELECT DISTINCT ON (");
+	appendStringInfoString(buf, " AND ");
+	wal_after_truncate(buf);
+	/* per key the last change: one sort */
+	appendStringInfoString(buf, "\n),\nlast AS MATERIALIZED (\n  SELECT DISTINCT ON (");
 	sql_key_groups(buf, shape->columns, "k");
 	appendStringInfoString(buf, ") * FROM k ORDER BY ");
 	sql_key_groups(buf, shape->columns, "k");
 	appendStringInfoString(buf, ", k._incr_s DESC\n),\n"
-						   "f AS (\n  SELECT ev.* FROM last JOIN ev"
-						   " ON ev._incr_seq OPERATOR(pg_catalog.=) last._incr_s WHERE NOT last._incr_del\n),\n");
-	if (flag == NULL)
-		appendStringInfo(buf, "d AS (\n  DELETE FROM %s AS t\n  WHERE (", shape->target_sql);
-	else if (shape->delete_is_bool)
-		appendStringInfo(buf, "d AS (\n  UPDATE %s AS t SET %s = true\n  WHERE t.%s IS NOT TRUE AND (",
-						 shape->target_sql, quote_identifier(flag), quote_identifier(flag));
-	else
-	{
-		/* flagged with the commit time of the delete, or of the truncate */
-		appendStringInfo(buf, "d AS (\n  UPDATE %s AS t SET %s = COALESCE((SELECT last._incr_t FROM last WHERE last._incr_del AND ",
-						 shape->target_sql, quote_identifier(flag));
-		sql_key_match(buf, shape->columns, "t", "last");
-		appendStringInfo(buf, " LIMIT 1), (SELECT lt.tt FROM lt))\n  WHERE t.%s IS NULL AND (",
-						 quote_identifier(flag));
-	}
-	appendStringInfoString(buf, "EXISTS (SELECT FROM last WHERE last._incr_del AND ");
-	sql_key_match(buf, shape->columns, "t", "last");
-	appendStringInfoString(buf, ")\n     OR ((SELECT lt.s FROM lt) IS NOT NULL AND NOT EXISTS (SELECT FROM f WHERE ");
-	sql_key_match(buf, shape->columns, "t", "f");
-	appendStringInfoString(buf, ")))\n  RETURNING 1\n),\nw AS (\n  ");
+						   "f AS (\n  SELECT fl.* FROM last JOIN _incr_filled AS fl"
+						   " ON fl._incr_seq OPERATOR(pg_catalog.=) last._incr_s WHERE NOT last._incr_del\n)");
+	wal_delete_cte(buf, p, shape, "d", flag, true);
+	wal_delete_cte(buf, p, shape, "dt", flag, false);
+	appendStringInfoString(buf, ",\nw AS (\n  ");
 	sql_insert_head(buf, shape, flag);
 	appendStringInfoString(buf, "SELECT ");
-	foreach(lc, shape->columns)
-	{
-		if (lc != list_head(shape->columns))
-			appendStringInfoString(buf, ", ");
-		wal_column_value(buf, shape, (ColumnMap *) lfirst(lc));
-	}
+	sql_columns(buf, shape->columns, "f", ALL_COLUMNS);
 	if (flag)
 		appendStringInfo(buf, ", %s", live_flag);
 	appendStringInfoString(buf, "\n  FROM f");
@@ -363,7 +376,8 @@ build_merge_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSh
 	appendStringInfo(buf, "\n  RETURNING %s AS inserted\n)\n"
 					 "SELECT (SELECT pg_catalog.count(*) FILTER (WHERE inserted) FROM w),\n"
 					 "       (SELECT pg_catalog.count(*) FILTER (WHERE NOT inserted) FROM w),\n"
-					 "       (SELECT pg_catalog.count(*) FROM d), CAST(NULL AS pg_catalog.int8)",
+					 "       (SELECT pg_catalog.count(*) FROM d) OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM dt),"
+					 " CAST(NULL AS pg_catalog.int8)",
 					 sql_inserted_expr(shape));
 }
 

@@ -45,6 +45,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_publication.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
@@ -174,6 +175,99 @@ refuse_row_security(Pipeline *p, Oid relid)
 }
 
 /*
+ * Refuse a plain source with inheritance children: its publication holds
+ * the table only, so the children's changes would never reach the target,
+ * and publishing them would make the children's UPDATEs and DELETEs need a
+ * replica identity their owners never gave.  A partitioned source is
+ * published as its root, but each partition's UPDATEs and DELETEs need an
+ * identity of their own that carries the keys.
+ */
+static void
+refuse_children(Pipeline *p, Relation rel)
+{
+	ListCell   *lc;
+	List	   *parts;
+
+	if (rel->rd_rel->relkind == RELKIND_RELATION)
+	{
+		if (has_subclass(RelationGetRelid(rel)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("source \"%s\" of wal pipeline \"%s\" has inheritance children",
+							RelationGetRelationName(rel), p->name),
+					 errdetail("A wal pipeline reads the changes of its source table alone, while its rows include the children's."),
+					 errhint("Use a partitioned table, or capture => 'cursor'.")));
+		return;
+	}
+	parts = find_all_inheritors(RelationGetRelid(rel), AccessShareLock, NULL);
+	foreach(lc, parts)
+	{
+		Relation	part;
+
+		if (lfirst_oid(lc) == RelationGetRelid(rel) ||
+			get_rel_relkind(lfirst_oid(lc)) != RELKIND_RELATION)
+			continue;
+		part = relation_open(lfirst_oid(lc), NoLock);
+		refuse_keys_outside_identity(p, part);
+		relation_close(part, NoLock);
+	}
+}
+
+#define WAL_ROLE "incremental_wal"
+
+/*
+ * Refuse a wal pipeline whose owner may not hold a replication slot: a
+ * superuser, a role with REPLICATION (which may make slots anyway), or a
+ * member of role incremental_wal (made by the extension's script, granted
+ * by a DBA).  A slot keeps WAL and dead catalog rows for the whole cluster
+ * and takes one of max_replication_slots.
+ */
+static void
+refuse_owner_without_wal_role(Pipeline *p, const char *action)
+{
+	Oid			walrole = get_role_oid(WAL_ROLE, true);
+	char	   *owner;
+
+	if (superuser_arg(p->owner) || has_rolreplication(p->owner) ||
+		(OidIsValid(walrole) && has_privs_of_role(p->owner, walrole)))
+		return;
+	owner = GetUserNameFromId(p->owner, false);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role \"%s\" cannot %s wal pipeline \"%s\"", owner, action, p->name),
+			 errdetail("A wal pipeline holds a replication slot, which keeps WAL and catalog rows for the whole cluster: its owner must be a superuser, have the REPLICATION attribute, or be a member of role \"%s\".",
+					   WAL_ROLE),
+			 errhint("A superuser can grant it: GRANT %s TO %s;", WAL_ROLE, quote_identifier(owner))));
+}
+
+/*
+ * Refuse a generated source column that the target also has: pgoutput in
+ * PostgreSQL 15 leaves generated columns out of its messages, so their
+ * values would reach the target as NULL.
+ */
+static void
+refuse_generated_columns(Pipeline *p, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->attgenerated == '\0' || !OidIsValid(p->target) ||
+			get_attnum(p->target, NameStr(att->attname)) == InvalidAttrNumber)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("wal pipeline \"%s\" cannot load generated column \"%s\" of source \"%s\"",
+						p->name, NameStr(att->attname), RelationGetRelationName(rel)),
+				 errdetail("Logical decoding leaves generated columns out of the changes it gives, so the target would get NULL."),
+				 errhint("Drop or rename the target's column \"%s\", or make it a generated column of the target.",
+						 NameStr(att->attname))));
+	}
+}
+
+/*
  * Refuse to run with a publication that is not the pipeline's own: missing,
  * not the extension's (dropped and made again by someone else), or no longer
  * publishing the source (its changes would be silently left out).
@@ -244,7 +338,28 @@ WalCheckDefinition(Pipeline *p, bool cursor_given)
 				 errdetail("Temporary and unlogged tables write no changes to the WAL."),
 				 errhint("Use a logged table, or capture => 'cursor'.")));
 	refuse_keys_outside_identity(p, rel);
+	refuse_children(p, rel);
+	refuse_generated_columns(p, rel);
 	refuse_row_security(p, p->source);
+	relation_close(rel, NoLock);
+	refuse_owner_without_wal_role(p, "create");
+}
+
+/*
+ * Check again at each run what creation checked of the source and may have
+ * changed since: its replica identity still covers the keys (else deletes
+ * would come without them), no generated column is loaded.
+ */
+static void
+recheck_source(Pipeline *p)
+{
+	Relation	rel = try_relation_open(p->source, AccessShareLock);
+
+	if (rel == NULL)
+		return;					/* the run's shape names the missing source */
+	refuse_keys_outside_identity(p, rel);
+	refuse_children(p, rel);
+	refuse_generated_columns(p, rel);
 	relation_close(rel, NoLock);
 }
 
@@ -286,44 +401,61 @@ exec_as_superuser(const char *sql, int expected)
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
-static bool is_our_slot_name(const char *name);
+static bool is_our_slot(ReplicationSlot *s);
 
 /*
  * Drop the slots of this database's wal pipelines that no pipeline has
  * (left by a crash between a drop's slot removal and its commit's end, by
  * a drop racing a first run, or by an extension dropped with its schema),
  * and that no backend holds.  Slots are only created by runs of committed
- * pipelines, so a slot whose name no pipeline holds is nobody's.
+ * pipelines, so a slot whose name no pipeline holds is nobody's.  The slots
+ * are listed first and the names read after, with a fresh snapshot: a slot
+ * seen in the list was created by a run of a pipeline committed before it,
+ * which the names then hold.  Only slots that are exactly of the form this
+ * database's pipelines' are named, logical, pgoutput's and of this
+ * database are considered: never another tool's, or another database's.
  */
 static void
 sweep_orphan_slots(void)
 {
-	List	   *ours = WalSlotNames();
-	List	   *orphans = NIL;
+	List	   *candidates = NIL;
+	List	   *ours;
 	ListCell   *lc;
 
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	for (int i = 0; i < max_replication_slots; i++)
 	{
 		ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
-		bool		found = false;
-		ListCell   *n;
 
-		if (!s->in_use || s->data.database != MyDatabaseId || s->active_pid != 0 ||
-			!is_our_slot_name(NameStr(s->data.name)))
-			continue;
-		foreach(n, ours)
-			if (strcmp((char *) lfirst(n), NameStr(s->data.name)) == 0)
-				found = true;
-		if (!found)
-			orphans = lappend(orphans, pstrdup(NameStr(s->data.name)));
+		if (s->in_use && s->active_pid == 0 && is_our_slot(s))
+			candidates = lappend(candidates, pstrdup(NameStr(s->data.name)));
 	}
 	LWLockRelease(ReplicationSlotControlLock);
-	foreach(lc, orphans)
+	if (candidates == NIL)
+		return;
+	ours = WalSlotNames();
+	foreach(lc, candidates)
 	{
+		char	   *name = (char *) lfirst(lc);
+		ListCell   *n;
+		bool		found = false;
+		ReplicationSlot *s;
+
+		foreach(n, ours)
+			if (strcmp((char *) lfirst(n), name) == 0)
+				found = true;
+		if (found)
+			continue;
+		/* still there, still ours and still unused? */
+		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+		s = SearchNamedReplicationSlot(name, false);
+		found = (s == NULL || s->active_pid != 0 || !is_our_slot(s));
+		LWLockRelease(ReplicationSlotControlLock);
+		if (found)
+			continue;
 		ereport(NOTICE,
-				(errmsg("dropping replication slot \"%s\": no wal pipeline has it", (char *) lfirst(lc))));
-		ReplicationSlotDrop((char *) lfirst(lc), true);
+				(errmsg("dropping replication slot \"%s\": no wal pipeline has it", name)));
+		ReplicationSlotDrop(name, true);
 	}
 }
 
@@ -339,11 +471,19 @@ WalCreatePublication(Pipeline *p)
 	ObjectAddress ext;
 	Oid			pubid;
 
+	/* incr_reset of a pipeline whose source was dropped */
+	if (get_rel_name(p->source) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("source of wal pipeline \"%s\" does not exist", p->name),
+				 errdetail("Its publication cannot be created again without the table."),
+				 errhint("Drop the pipeline and create it again.")));
 	sweep_orphan_slots();
-	exec_as_superuser(psprintf("CREATE PUBLICATION %s FOR TABLE %s"
+	exec_as_superuser(psprintf("CREATE PUBLICATION %s FOR TABLE %s%s"
 							   " WITH (publish = 'insert, update, delete, truncate',"
 							   " publish_via_partition_root = true)",
 							   quote_identifier(p->wal_slot),
+							   get_rel_relkind(p->source) == RELKIND_RELATION ? "ONLY " : "",
 							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->source)),
 														  get_rel_name(p->source))),
 					  SPI_OK_UTILITY);
@@ -353,14 +493,18 @@ WalCreatePublication(Pipeline *p)
 	recordDependencyOn(&pub, &ext, DEPENDENCY_EXTENSION);
 }
 
-/* Drop the publication of a wal pipeline, if it is there. */
+/*
+ * Drop the publication of a wal pipeline, if it is there and the
+ * extension's: a publication of that name that is not its member (a
+ * restored dump does not hold the extension's members) is someone else's.
+ */
 static void
 drop_publication(const char *name)
 {
 	Oid			pubid = get_publication_oid(name, true);
 	ObjectAddress pub;
 
-	if (!OidIsValid(pubid))
+	if (!OidIsValid(pubid) || !ExtensionOwnsObject(PublicationRelationId, pubid))
 		return;
 	ObjectAddressSet(pub, PublicationRelationId, pubid);
 	performDeletion(&pub, DROP_RESTRICT,
@@ -369,28 +513,102 @@ drop_publication(const char *name)
 
 /* ---------- slots: created by a first run, dropped at commit ---------- */
 
-/* Slots to drop when the transaction commits (names in TopMemoryContext). */
+/*
+ * A slot to drop when the transaction commits, with the subtransaction that
+ * let it go: a subtransaction's abort forgets its drops (a drop or reset
+ * rolled back to a savepoint keeps its pipeline, and so its slot).
+ */
+typedef struct PendingSlotDrop
+{
+	char	   *name;
+	SubTransactionId subid;
+} PendingSlotDrop;
+
+/* Slots to drop when the transaction commits (in TopMemoryContext). */
 static List *slots_to_drop = NIL;
-/* Drop every slot of this database's wal pipelines at commit (DROP EXTENSION). */
-static bool drop_all_slots = false;
+
+/*
+ * DROP EXTENSION incremental was attempted: the extension's oid and the
+ * slot names its pipelines held then.  The slots are dropped at commit only
+ * if that extension is gone by then: the event trigger fires before
+ * PostgreSQL checks ownership, and the statement may fail or be rolled back.
+ */
+static Oid	dropping_extension = InvalidOid;
+static List *extension_slots = NIL;
 static bool xact_callback_registered = false;
 
-/* Tell whether a slot name is one of this database's wal pipelines'. */
+/*
+ * Tell whether a slot name is exactly of the form of this database's wal
+ * pipelines' (WalNewSlotName): incr_<database oid>_<16 hex digits>.
+ */
 static bool
 is_our_slot_name(const char *name)
 {
 	char	   *prefix = psprintf(WAL_SLOT_PREFIX "%u_", MyDatabaseId);
+	size_t		len = strlen(prefix);
 
-	return strncmp(name, prefix, strlen(prefix)) == 0;
+	if (strncmp(name, prefix, len) != 0 || strlen(name) != len + 16)
+		return false;
+	for (const char *c = name + len; *c; c++)
+		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+			return false;
+	return true;
 }
 
-/* Drop a slot by name if it exists, waiting for a run that holds it. */
+/*
+ * Tell whether a slot (in use; ReplicationSlotControlLock held) may be one
+ * of this database's wal pipelines': named so, logical, pgoutput's and of
+ * this database.  Slot names are cluster-wide: a copy of this database
+ * restored next to it holds the same names, and must not touch its slots.
+ */
+static bool
+is_our_slot(ReplicationSlot *s)
+{
+	return SlotIsLogical(s) && s->data.database == MyDatabaseId &&
+		strcmp(NameStr(s->data.plugin), "pgoutput") == 0 &&
+		is_our_slot_name(NameStr(s->data.name));
+}
+
+/*
+ * Drop a slot by name if it exists and may be this database's pipeline's.
+ * Never wait for a backend that holds it: a first run holds it while it
+ * waits for the transactions open when it began, maybe the very one that
+ * drops, which would then wait for the run on the slot's condition
+ * variable, a deadlock PostgreSQL does not detect.  Fail instead.
+ */
 static void
 drop_slot(const char *name)
 {
-	if (SearchNamedReplicationSlot(name, true) == NULL)
+	ReplicationSlot *s;
+	bool		ours;
+	int			active_pid = 0;
+
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	s = SearchNamedReplicationSlot(name, false);
+	ours = (s != NULL && is_our_slot(s));
+	if (ours)
+	{
+		SpinLockAcquire(&s->mutex);
+		active_pid = s->active_pid;
+		SpinLockRelease(&s->mutex);
+	}
+	LWLockRelease(ReplicationSlotControlLock);
+	if (!ours)
 		return;
-	ReplicationSlotDrop(name, false);
+	if (active_pid != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("could not drop replication slot \"%s\" of a wal pipeline: a run is using it", name),
+				 errdetail("Process %d holds the slot (a first run waits for the transactions open when it began, maybe this one).", active_pid),
+				 errhint("Retry once that run has ended.")));
+	ReplicationSlotDrop(name, true);
+}
+
+/* Tell whether DROP EXTENSION incremental has really dropped the extension. */
+static bool
+extension_dropped(void)
+{
+	return OidIsValid(dropping_extension) && get_extension_name(dropping_extension) == NULL;
 }
 
 /* Drop the slots the transaction's drops and resets let go of. */
@@ -400,24 +618,30 @@ drop_pending_slots(void)
 	ListCell   *lc;
 
 	foreach(lc, slots_to_drop)
-		drop_slot((char *) lfirst(lc));
-	if (drop_all_slots)
-	{
-		List	   *names = NIL;
-
-		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
-		for (int i = 0; i < max_replication_slots; i++)
-		{
-			ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
-
-			if (s->in_use && s->data.database == MyDatabaseId &&
-				is_our_slot_name(NameStr(s->data.name)))
-				names = lappend(names, pstrdup(NameStr(s->data.name)));
-		}
-		LWLockRelease(ReplicationSlotControlLock);
-		foreach(lc, names)
+		drop_slot(((PendingSlotDrop *) lfirst(lc))->name);
+	if (extension_dropped())
+		foreach(lc, extension_slots)
 			drop_slot((char *) lfirst(lc));
-	}
+}
+
+static List *prepared_first_runs;
+
+/* Forget the pending drops, the extension drop and the prepared first runs of the transaction. */
+static void
+forget_pending_slots(void)
+{
+	ListCell   *lc;
+
+	list_free_deep(prepared_first_runs);
+	prepared_first_runs = NIL;
+
+	foreach(lc, slots_to_drop)
+		pfree(((PendingSlotDrop *) lfirst(lc))->name);
+	list_free_deep(slots_to_drop);
+	slots_to_drop = NIL;
+	list_free_deep(extension_slots);
+	extension_slots = NIL;
+	dropping_extension = InvalidOid;
 }
 
 /*
@@ -436,7 +660,7 @@ wal_xact_callback(XactEvent event, void *arg)
 			drop_pending_slots();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
-			if (slots_to_drop != NIL || drop_all_slots)
+			if (slots_to_drop != NIL || extension_dropped())
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot prepare a transaction that dropped or reset a wal pipeline"),
@@ -447,12 +671,46 @@ wal_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			list_free_deep(slots_to_drop);
-			slots_to_drop = NIL;
-			drop_all_slots = false;
+			forget_pending_slots();
 			break;
 		default:
 			break;
+	}
+}
+
+/*
+ * At a subtransaction's end: its commit hands its pending drops to its
+ * parent, its abort forgets them.
+ */
+static void
+wal_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, slots_to_drop)
+		{
+			PendingSlotDrop *drop = (PendingSlotDrop *) lfirst(lc);
+
+			if (drop->subid == mySubid)
+				drop->subid = parentSubid;
+		}
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		foreach(lc, slots_to_drop)
+		{
+			PendingSlotDrop *drop = (PendingSlotDrop *) lfirst(lc);
+
+			if (drop->subid == mySubid)
+			{
+				pfree(drop->name);
+				pfree(drop);
+				slots_to_drop = foreach_delete_current(slots_to_drop, lc);
+			}
+		}
 	}
 }
 
@@ -463,6 +721,7 @@ register_xact_callback(void)
 	if (!xact_callback_registered)
 	{
 		RegisterXactCallback(wal_xact_callback, NULL);
+		RegisterSubXactCallback(wal_subxact_callback, NULL);
 		xact_callback_registered = true;
 	}
 }
@@ -472,10 +731,14 @@ static void
 drop_slot_at_commit(const char *name)
 {
 	MemoryContext old;
+	PendingSlotDrop *drop;
 
 	register_xact_callback();
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	slots_to_drop = lappend(slots_to_drop, pstrdup(name));
+	drop = palloc(sizeof(PendingSlotDrop));
+	drop->name = pstrdup(name);
+	drop->subid = GetCurrentSubTransactionId();
+	slots_to_drop = lappend(slots_to_drop, drop);
 	MemoryContextSwitchTo(old);
 }
 
@@ -533,9 +796,11 @@ WalResetPipeline(Pipeline *p, Checkpoint *to)
 
 /*
  * _incr_drop_extension(), an event trigger at the start of DROP EXTENSION:
- * when incremental is among the extensions dropped, drop the slots of this
- * database's wal pipelines at commit.  (Its publications are members and
- * go with it.)
+ * when incremental is among the extensions named, note the slots of its
+ * wal pipelines, to drop at commit if the extension is gone by then.  It
+ * fires before PostgreSQL checks that the role may drop the extension, and
+ * the statement may yet fail or be rolled back to a savepoint, so it drops
+ * nothing itself.  (The publications are members and go with it.)
  */
 Datum
 incremental_drop_extension(PG_FUNCTION_ARGS)
@@ -558,8 +823,22 @@ incremental_drop_extension(PG_FUNCTION_ARGS)
 	{
 		if (strcmp(strVal(lfirst(lc)), "incremental") == 0)
 		{
+			Oid			extid = get_extension_oid("incremental", true);
+			List	   *names;
+			ListCell   *n;
+			MemoryContext old;
+
+			if (!OidIsValid(extid))
+				continue;
+			names = WalSlotNames();
 			register_xact_callback();
-			drop_all_slots = true;
+			list_free_deep(extension_slots);
+			extension_slots = NIL;
+			old = MemoryContextSwitchTo(TopMemoryContext);
+			foreach(n, names)
+				extension_slots = lappend(extension_slots, pstrdup((char *) lfirst(n)));
+			MemoryContextSwitchTo(old);
+			dropping_extension = extid;
 		}
 	}
 	PG_RETURN_VOID();
@@ -576,7 +855,8 @@ static void
 create_slot_if_missing(Pipeline *p)
 {
 	LOCKTAG		tag;
-	LogicalDecodingContext *ctx;
+	LogicalDecodingContext *volatile ctx = NULL;
+	LogicalDecodingContext *done;
 	uint32		h = DatumGetUInt32(hash_any((const unsigned char *) p->wal_slot,
 											strlen(p->wal_slot)));
 
@@ -593,31 +873,111 @@ create_slot_if_missing(Pipeline *p)
 						 quote_literal_cstr(p->name))));
 	CheckLogicalDecodingRequirements();
 	ReplicationSlotCreate(p->wal_slot, true, RS_EPHEMERAL, false);
-	ctx = CreateInitDecodingContext("pgoutput", NIL, false, InvalidXLogRecPtr,
-									XL_ROUTINE(.page_read = read_local_xlog_page,
-											   .segment_open = wal_segment_open,
-											   .segment_close = wal_segment_close),
-									NULL, NULL, NULL);
-	DecodingContextFindStartpoint(ctx);
-	FreeDecodingContext(ctx);
-	ReplicationSlotPersist();
-	ReplicationSlotRelease();
+
+	/*
+	 * Only the top-level error recovery of a backend releases a slot it
+	 * holds, not the abort of a transaction or subtransaction: a creation
+	 * canceled (statement_timeout while waiting for writers, an exception
+	 * block, the scheduler's run_timeout) would leave this backend holding
+	 * a half-made slot.  Releasing the ephemeral slot drops it.
+	 */
+	PG_TRY();
+	{
+		ctx = CreateInitDecodingContext("pgoutput", NIL, false, InvalidXLogRecPtr,
+										XL_ROUTINE(.page_read = read_local_xlog_page,
+												   .segment_open = wal_segment_open,
+												   .segment_close = wal_segment_close),
+										NULL, NULL, NULL);
+		DecodingContextFindStartpoint(ctx);
+		done = ctx;
+		ctx = NULL;
+		FreeDecodingContext(done);
+		ReplicationSlotPersist();
+		ReplicationSlotRelease();
+	}
+	PG_CATCH();
+	{
+		if (ctx != NULL)
+			FreeDecodingContext(ctx);
+		if (MyReplicationSlot != NULL)
+			ReplicationSlotRelease();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }
 
-/* Before the run's first write: create the slot of a pipeline that starts over. */
+/* Slot names of first runs prepared and not yet executed (TopMemoryContext). */
+static List *prepared_first_runs = NIL;
+
+/*
+ * Before the run's first write: create the slot of a pipeline that starts
+ * over.  A first run also refuses a transaction that has written, even when
+ * the slot exists: the copy's snapshot would hold the transaction's own
+ * writes, which decoding then gives again once it commits (or the slot is
+ * one that transaction's incr_reset drops at commit).
+ */
 static void
 wal_prepare(Pipeline *p, Checkpoint *cp)
 {
+	MemoryContext old;
+
 	if (p->wal_slot == NULL)
 		elog(ERROR, "wal pipeline \"%s\" has no slot name", p->name);
-	if (cp->isnull)
-		create_slot_if_missing(p);
+	if (!cp->isnull)
+		return;
+	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("first run of wal pipeline \"%s\" cannot run in a transaction that has written", p->name),
+				 errdetail("The first run creates the replication slot if it is missing and copies the table; both need a transaction that has not written yet."),
+				 errhint("Run the pipeline's first run in a transaction of its own: SELECT incr_run(%s);",
+						 quote_literal_cstr(p->name))));
+	create_slot_if_missing(p);
+	register_xact_callback();
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	prepared_first_runs = lappend(prepared_first_runs, pstrdup(p->wal_slot));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Refuse a first run that wal_prepare did not prepare: the checkpoint,
+ * read unlocked there, was set then and has been reset since, or the
+ * pipeline was dropped and created again (another slot name) in between.
+ */
+static void
+refuse_unprepared_first_run(Pipeline *p, Checkpoint *cp)
+{
+	Pipeline   *now = LoadPipeline(p->name);
+	ListCell   *lc;
+	bool		prepared = false;
+
+	foreach(lc, prepared_first_runs)
+	{
+		if (strcmp((char *) lfirst(lc), p->wal_slot) == 0)
+		{
+			pfree(lfirst(lc));
+			prepared_first_runs = foreach_delete_current(prepared_first_runs, lc);
+			prepared = true;
+			break;
+		}
+	}
+	if ((cp->isnull && !prepared) || now->wal_slot == NULL ||
+		strcmp(now->wal_slot, p->wal_slot) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("wal pipeline \"%s\" was reset or created again while its run started", p->name),
+				 errdetail("The run prepared its replication slot for the definition and checkpoint it read before it locked the pipeline."),
+				 errhint("Run it again.")));
 }
 
 /*
  * Refuse to run a pipeline whose slot is gone or invalidated
- * (max_slot_wal_keep_size): the changes it had not read are lost.  Else
- * return the slot's confirmed position.
+ * (max_slot_wal_keep_size): the changes it had not read are lost.  Refuse a
+ * slot of that name the pipeline cannot have made: not persistent (being
+ * made, or left half-made), not logical, of another database (a restored
+ * copy of this one names the original's slots), of another plugin or with
+ * two-phase decoding (made in advance by a REPLICATION role).  Else return
+ * the slot's confirmed position.
  */
 static XLogRecPtr
 check_slot(Pipeline *p)
@@ -625,6 +985,8 @@ check_slot(Pipeline *p)
 	ReplicationSlot *s;
 	XLogRecPtr	restart;
 	XLogRecPtr	confirmed;
+	const char *wrong = NULL;
+	bool		other_database = false;
 
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	s = SearchNamedReplicationSlot(p->wal_slot, false);
@@ -641,8 +1003,32 @@ check_slot(Pipeline *p)
 	SpinLockAcquire(&s->mutex);
 	restart = s->data.restart_lsn;
 	confirmed = s->data.confirmed_flush;
+	if (!SlotIsLogical(s))
+		wrong = "a physical slot";
+	else if (s->data.database != MyDatabaseId)
+	{
+		wrong = "a slot of another database";
+		other_database = true;
+	}
+	else if (strcmp(NameStr(s->data.plugin), "pgoutput") != 0)
+		wrong = psprintf("a slot of plugin \"%s\"", NameStr(s->data.plugin));
+	else if (s->data.two_phase)
+		wrong = "a slot with two-phase decoding";
+	else if (s->data.persistency != RS_PERSISTENT)
+		wrong = "a slot not made persistent";
+	else if (restart != InvalidXLogRecPtr && confirmed == InvalidXLogRecPtr)
+		wrong = "a slot without a confirmed position";
 	SpinLockRelease(&s->mutex);
 	LWLockRelease(ReplicationSlotControlLock);
+	if (wrong != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("replication slot \"%s\" of wal pipeline \"%s\" is not one the pipeline made", p->wal_slot, p->name),
+				 errdetail("It is %s; a wal pipeline reads a persistent logical slot of its own database, of plugin pgoutput, without two-phase decoding.", wrong),
+				 other_database ?
+				 errhint("A copy of a database keeps the original's slot names: drop the pipeline and create it again, which names a new slot.") :
+				 errhint("If the slot is not in use, drop it with pg_drop_replication_slot(%s), then start the pipeline over with SELECT incr_reset(%s);",
+						 quote_literal_cstr(p->wal_slot), quote_literal_cstr(p->name))));
 	if (restart == InvalidXLogRecPtr)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -671,11 +1057,13 @@ typedef struct WalDecoder
 
 	/* the relation message of the source: position of each shape column */
 	bool		have_rel;
+	bool		keys_in_identity;	/* the old row of a change carries the keys */
 	int		   *colpos;			/* per shape column: index in the message, or -1 */
 	int		   *keypos;			/* per key: index in the message, or -1 */
 
 	/* the pipeline's skip rules */
 	XLogRecPtr	checkpoint;		/* skip commits starting below it */
+	bool		checkpoint_committed;	/* else the slot must not be confirmed to it */
 	bool		has_copy;		/* the copy's snapshot still decides */
 	XLogRecPtr	copy_lsn;
 	uint64		copy_xmin;
@@ -824,6 +1212,12 @@ read_relation(WalDecoder *d, LogicalRepRelation *rel)
 		if (col->is_key)
 			d->keypos[k++] = pos;
 	}
+	/* the identity when the change was made, which may differ from now */
+	d->keys_in_identity = true;
+	if (rel->replident != REPLICA_IDENTITY_FULL)
+		for (k = 0; k < d->nkeys; k++)
+			if (d->keypos[k] < 0 || !bms_is_member(d->keypos[k], rel->attkeys))
+				d->keys_in_identity = false;
 	d->have_rel = true;
 }
 
@@ -918,6 +1312,25 @@ add_change(WalDecoder *d, char op, LogicalRepTupleData *row, LogicalRepTupleData
 	d->txn_changes++;
 }
 
+/*
+ * Refuse a delete, or an update that changed the key, made while the
+ * source's replica identity did not hold the keys: its old row lacks them,
+ * so it cannot be applied, and must not be lost silently.
+ */
+static void
+need_keys(WalDecoder *d)
+{
+	if (!d->keys_in_identity)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("wal pipeline \"%s\" cannot apply a change made while the keys were not in the replica identity of its source",
+						d->p->name),
+				 errdetail("A delete or a key-changing update committed at %X/%X carries only the replica identity's columns, not the pipeline's keys.",
+						   LSN_FORMAT_ARGS(d->txn_end)),
+				 errhint("Restore the source's replica identity, then start the pipeline over with SELECT incr_reset(%s);",
+						 quote_literal_cstr(d->p->name))));
+}
+
 /* Refuse a change of the source before its relation message (cannot happen with pgoutput). */
 static void
 need_relation(WalDecoder *d)
@@ -972,6 +1385,8 @@ wal_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool l
 				if (logicalrep_read_update(&s, &has_old, &oldrow, &row) != d->p->source)
 					break;
 				need_relation(d);
+				if (has_old)
+					need_keys(d);
 				add_change(d, 'U', &row, has_old ? &oldrow : NULL);
 				break;
 			}
@@ -982,6 +1397,7 @@ wal_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool l
 				if (logicalrep_read_delete(&s, &oldrow) != d->p->source)
 					break;
 				need_relation(d);
+				need_keys(d);
 				add_change(d, 'D', &oldrow, NULL);
 				break;
 			}
@@ -1067,7 +1483,8 @@ count_keys(PipelineShape *shape)
 static XLogRecPtr
 decode_changes(WalDecoder *d, XLogRecPtr upto)
 {
-	LogicalDecodingContext *ctx = NULL;
+	LogicalDecodingContext *volatile ctx = NULL;
+	LogicalDecodingContext *done;
 	XLogRecPtr	end = InvalidXLogRecPtr;
 	List	   *options;
 
@@ -1078,8 +1495,15 @@ decode_changes(WalDecoder *d, XLogRecPtr upto)
 	ReplicationSlotAcquire(d->p->wal_slot, true);
 	PG_TRY();
 	{
-		/* what the committed checkpoint holds is done: the slot may let it go */
-		if (d->checkpoint > MyReplicationSlot->data.confirmed_flush)
+		/*
+		 * What the committed checkpoint holds is done: the slot may let it
+		 * go.  Not a checkpoint this transaction wrote (a second run in one
+		 * transaction): confirming cannot be rolled back, and after a
+		 * rollback the slot would no longer give the changes between the
+		 * committed checkpoint and this one.
+		 */
+		if (d->checkpoint_committed &&
+			d->checkpoint > MyReplicationSlot->data.confirmed_flush)
 		{
 			LogicalConfirmReceivedLocation(d->checkpoint);
 			ReplicationSlotMarkDirty();
@@ -1114,12 +1538,17 @@ decode_changes(WalDecoder *d, XLogRecPtr upto)
 			CHECK_FOR_INTERRUPTS();
 		}
 		end = ctx->reader->EndRecPtr;
-		FreeDecodingContext(ctx);
+		done = ctx;
+		ctx = NULL;
+		FreeDecodingContext(done);
 		ReplicationSlotRelease();
 		InvalidateSystemCaches();
 	}
 	PG_CATCH();
 	{
+		/* its reader holds a WAL segment's file open, which nothing else closes */
+		if (ctx != NULL)
+			FreeDecodingContext(ctx);
 		if (MyReplicationSlot != NULL)
 			ReplicationSlotRelease();
 		InvalidateSystemCaches();
@@ -1380,6 +1809,7 @@ new_decoder(Pipeline *p, PipelineShape *shape, XLogRecPtr checkpoint)
 	d->colpos = palloc0(sizeof(int) * (d->ncols + 1));
 	d->keypos = palloc0(sizeof(int) * (d->nkeys + 1));
 	d->checkpoint = checkpoint;
+	d->checkpoint_committed = !CheckpointWrittenHere(p);
 	if (ReadWalCopy(p, &snapshot, &copy_lsn) && DatumGetLSN(copy_lsn) > checkpoint)
 	{
 		d->has_copy = true;
@@ -1387,6 +1817,27 @@ new_decoder(Pipeline *p, PipelineShape *shape, XLogRecPtr checkpoint)
 		parse_copy_snapshot(d, snapshot);
 	}
 	return d;
+}
+
+/*
+ * Pin the settings that shape values as text, as the apply worker does:
+ * pgoutput writes each value with its type's output function, and the run
+ * reads it back with the input function.  extra_float_digits below 1 would
+ * round floats; DateStyle and IntervalStyle must read back what they wrote.
+ * Returns the GUC nest level to pop (an error pops it with the transaction).
+ */
+static int
+pin_value_settings(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
 }
 
 /*
@@ -1399,7 +1850,7 @@ static void
 wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 			RunRecord *rec, RunResult *res, MemoryContext cxt)
 {
-	XLogRecPtr	confirmed = check_slot(p);
+	XLogRecPtr	confirmed;
 	XLogRecPtr	checkpoint;
 	XLogRecPtr	upto = GetFlushRecPtr(NULL);
 	XLogRecPtr	end;
@@ -1408,10 +1859,15 @@ wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint
 	Tuplestorestate *store;
 	char	   *sql;
 	int64		counts[RUN_SQL_NCOUNTS];
+	int			nestlevel;
 
 	memset(&res->window, 0, sizeof(RunWindow));
 	/* as the owner: what the owner's SELECT could not see, decoding must not give */
+	refuse_unprepared_first_run(p, cp);
+	refuse_owner_without_wal_role(p, "run");
+	confirmed = check_slot(p);
 	refuse_row_security(p, p->source);
+	recheck_source(p);
 	check_publication(p);
 	if (cp->isnull)
 	{
@@ -1427,9 +1883,11 @@ wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint
 	record_window(p, rec, res, sql, cxt);
 
 	d = new_decoder(p, shape, checkpoint);
+	nestlevel = pin_value_settings();
 	end = decode_changes(d, upto);
 	desc = changes_desc(shape, d->nkeys, false);
 	store = convert_changes(d, desc);
+	AtEOXact_GUC(true, nestlevel);
 
 	if (d->seq > 0)
 	{

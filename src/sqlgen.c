@@ -822,10 +822,10 @@ wal_misses_values(StringInfo buf, const char *alias)
 
 /*
  * Append the CTEs _incr_chg (the changes, read once), _incr_rd (each change
- * that left values out, with the _incr_seq of the key's previous insert or
- * update in the window, or NULL) and _incr_filled (every change, values
- * filled in, same columns as _incr_chg less _incr_unchanged), after "WITH
- * RECURSIVE ".  extra, if given, is a SELECT of one more change, added to
+ * that left values out, its row with _incr_prev, the _incr_seq of the key's
+ * previous insert or update in the window, or NULL) and _incr_filled (every
+ * change, values filled in, same columns as _incr_chg less
+ * _incr_unchanged), after "WITH RECURSIVE ".  extra, if given, is a SELECT of one more change, added to
  * _incr_chg.  fallback, if given, appends a FROM item named b with the
  * fillable columns for a change c whose key the window has no earlier row
  * of.  The recursion goes as deep as a key's run of updates that left a
@@ -851,8 +851,12 @@ sql_wal_filled(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 		return;
 	}
 
-	/* the previous insert or update of the key: a running max over the key's changes */
-	appendStringInfoString(buf, "_incr_rd AS (\n  SELECT e._incr_seq, e._incr_prev FROM (\n"
+	/*
+	 * the previous insert or update of the key: a running max over the key's
+	 * changes; with the reader's change, so that the recursion joins only
+	 * these few rows and never the whole, wide, change set again
+	 */
+	appendStringInfoString(buf, "_incr_rd AS MATERIALIZED (\n  SELECT e._incr_prev, c.* FROM (\n"
 						   "    SELECT w._incr_seq, w._incr_reads, pg_catalog.max(w._incr_seq)"
 						   " FILTER (WHERE NOT w._incr_reads)\n      OVER (PARTITION BY ");
 	sql_key_groups(buf, shape->columns, "w");
@@ -860,11 +864,16 @@ sql_wal_filled(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 						   " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _incr_prev\n"
 						   "    FROM (SELECT c._incr_seq, false AS _incr_reads, ");
 	sql_columns(buf, shape->columns, "c", KEY_COLUMNS);
-	appendStringInfoString(buf, " FROM _incr_chg AS c WHERE ");
+	appendStringInfoString(buf, " FROM _incr_chg AS c WHERE (");
 	sql_wal_op_is(buf, "c", 'I');
 	appendStringInfoString(buf, " OR ");
 	sql_wal_op_is(buf, "c", 'U');
-	appendStringInfoString(buf, "\n      UNION ALL\n      SELECT c._incr_seq, true");
+	/* only of the keys some change reads: a hash, rather than a sort of every change */
+	appendStringInfoString(buf, ")\n        AND EXISTS (SELECT FROM _incr_chg AS r WHERE ");
+	wal_misses_values(buf, "r");
+	appendStringInfoString(buf, " AND ");
+	sql_wal_key_before_match(buf, shape->columns, "c", "r");
+	appendStringInfoString(buf, ")\n      UNION ALL\n      SELECT c._incr_seq, true");
 	foreach(lc, shape->columns)
 	{
 		ColumnMap  *col = (ColumnMap *) lfirst(lc);
@@ -876,7 +885,11 @@ sql_wal_filled(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 	}
 	appendStringInfoString(buf, " FROM _incr_chg AS c WHERE ");
 	wal_misses_values(buf, "c");
-	appendStringInfoString(buf, ") AS w) AS e\n  WHERE e._incr_reads\n),\n");
+	/* c's own test too, so that the planner hashes these few rows, not all */
+	appendStringInfoString(buf, ") AS w) AS e\n    JOIN _incr_chg AS c ON c._incr_seq OPERATOR(pg_catalog.=) e._incr_seq\n"
+						   "  WHERE e._incr_reads AND ");
+	wal_misses_values(buf, "c");
+	appendStringInfoString(buf, "\n),\n");
 
 	/* changes with every value, then those whose key has no earlier row in the window */
 	appendStringInfoString(buf, "_incr_filled AS (\n  SELECT ");
@@ -885,18 +898,16 @@ sql_wal_filled(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 	wal_misses_values(buf, "c");
 	appendStringInfoString(buf, ") IS TRUE\n  UNION ALL\n  SELECT ");
 	wal_filled_columns(buf, p, shape, fallback ? "b" : NULL);
-	appendStringInfoString(buf, "\n  FROM _incr_rd AS r JOIN _incr_chg AS c ON c._incr_seq"
-						   " OPERATOR(pg_catalog.=) r._incr_seq");
+	appendStringInfoString(buf, "\n  FROM _incr_rd AS c");
 	if (fallback)
 	{
 		appendStringInfoString(buf, "\n    ");
 		fallback(buf, p, shape);
 	}
-	appendStringInfoString(buf, "\n  WHERE r._incr_prev IS NULL\n  UNION ALL\n  SELECT ");
+	appendStringInfoString(buf, "\n  WHERE c._incr_prev IS NULL\n  UNION ALL\n  SELECT ");
 	wal_filled_columns(buf, p, shape, "f");
-	appendStringInfoString(buf, "\n  FROM _incr_filled AS f JOIN _incr_rd AS r ON r._incr_prev"
-						   " OPERATOR(pg_catalog.=) f._incr_seq\n"
-						   "    JOIN _incr_chg AS c ON c._incr_seq OPERATOR(pg_catalog.=) r._incr_seq\n)");
+	appendStringInfoString(buf, "\n  FROM _incr_filled AS f JOIN _incr_rd AS c ON c._incr_prev"
+						   " OPERATOR(pg_catalog.=) f._incr_seq\n)");
 }
 
 /*

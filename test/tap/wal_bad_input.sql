@@ -78,7 +78,7 @@ SELECT throws_ok($$SELECT incr_reset('wb', '0/10')$$,
     'incr_reset to an LSN needs the slot');
 -- this transaction has written: the first run cannot create the slot
 SELECT throws_ok($$SELECT incr_run('wb')$$,
-    '25001', 'first run of wal pipeline "wb" cannot create its replication slot in a transaction that has written',
+    '25001', 'first run of wal pipeline "wb" cannot run in a transaction that has written',
     'the first run refuses a transaction that has written');
 
 SELECT * FROM finish();
