@@ -13,8 +13,11 @@
 /* == WAL capture: the wal source kind (issue 16) == */
 
 /*
- * -- incr_create_pipeline gains capture (cursor or wal) --
- * A new last argument: dropped and created again, its privileges kept.
+ * -- incr_create_pipeline gains capture (cursor or wal) and the columns of
+ *    an append change log: wal_op_column, wal_lsn_column, wal_time_column --
+ * The target columns of an append change log (capture => 'wal') take each
+ * change's operation, commit LSN and commit time.  Four new last
+ * arguments: dropped and created again, its privileges kept.
  */
 SELECT pg_catalog.set_config('incr_upgrade.create_pipeline_acl', COALESCE(p.proacl::text, ''), true)
 FROM pg_catalog.pg_proc p
@@ -54,7 +57,10 @@ CREATE FUNCTION @extschema@.incr_create_pipeline(
     on_schema_change text DEFAULT 'fail',
     files           text DEFAULT NULL,
     copy_options    jsonb DEFAULT NULL,
-    capture         text DEFAULT 'cursor')
+    capture         text DEFAULT 'cursor',
+    wal_op_column   text DEFAULT NULL,
+    wal_lsn_column  text DEFAULT NULL,
+    wal_time_column text DEFAULT NULL)
 RETURNS @extschema@.incr_pipelines
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'incremental_incr_create_pipeline';
@@ -62,7 +68,7 @@ AS 'MODULE_PATHNAME', 'incremental_incr_create_pipeline';
 COMMENT ON FUNCTION @extschema@.incr_create_pipeline(text, pg_catalog.regclass,
     pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
     text, boolean, text, text, text, text, text, text, text, text, text, text, text,
-    text, jsonb, text) IS
+    text, jsonb, text, text, text, text) IS
 'define a pipeline after validating its source (or files), target, cursor (or capture => ''wal''), mode and keys';
 
 DO $$
@@ -71,7 +77,7 @@ DECLARE
     fn text := '@extschema@.incr_create_pipeline(text, pg_catalog.regclass,
         pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
         text, boolean, text, text, text, text, text, text, text, text, text, text, text,
-        text, jsonb, text)';
+        text, jsonb, text, text, text, text)';
     item record;
 BEGIN
     IF acl IS NULL OR acl OPERATOR(pg_catalog.=) '' THEN
@@ -252,95 +258,6 @@ LEFT JOIN LATERAL @extschema@._incr_scheduler_state(p.name) ss ON true
 LEFT JOIN LATERAL (
     SELECT @extschema@.incr_pending_rows(p.name) AS n) pend ON true
 LEFT JOIN LATERAL @extschema@._incr_wal_slot(p.name) ws ON true;
-
-/*
- * -- incr_create_pipeline gains wal_op_column, wal_lsn_column, wal_time_column --
- * The target columns of an append change log (capture => 'wal') for each
- * change's operation, commit LSN and commit time: three more last
- * arguments, so dropped and created again, its privileges kept.
- */
-SELECT pg_catalog.set_config('incr_upgrade.create_pipeline_acl', COALESCE(p.proacl::text, ''), true)
-FROM pg_catalog.pg_proc p
-WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@.incr_create_pipeline(text, pg_catalog.regclass,
-    pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
-    text, boolean, text, text, text, text, text, text, text, text, text, text, text,
-    text, jsonb, text)'::pg_catalog.regprocedure;
-
-DROP FUNCTION @extschema@.incr_create_pipeline(text, pg_catalog.regclass,
-    pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
-    text, boolean, text, text, text, text, text, text, text, text, text, text, text,
-    text, jsonb, text);
-
-CREATE FUNCTION @extschema@.incr_create_pipeline(
-    name            text,
-    source          pg_catalog.regclass DEFAULT NULL,
-    target          pg_catalog.regclass DEFAULT NULL,
-    cursor_column   text DEFAULT NULL,
-    mode            text DEFAULT NULL,
-    keys            text[] DEFAULT NULL,
-    lag             interval DEFAULT NULL,
-    batch_size      bigint DEFAULT NULL,
-    schedule        interval DEFAULT NULL,
-    enabled         boolean DEFAULT true,
-    delete_column   text DEFAULT NULL,
-    soft_delete     boolean DEFAULT false,
-    payload_column  text DEFAULT NULL,
-    op_column       text DEFAULT NULL,
-    after_column    text DEFAULT NULL,
-    before_column   text DEFAULT NULL,
-    version_column  text DEFAULT NULL,
-    command         text DEFAULT NULL,
-    valid_from_column text DEFAULT 'valid_from',
-    valid_to_column text DEFAULT 'valid_to',
-    current_column  text DEFAULT 'is_current',
-    epoch_unit      text DEFAULT 'ms',
-    on_schema_change text DEFAULT 'fail',
-    files           text DEFAULT NULL,
-    copy_options    jsonb DEFAULT NULL,
-    capture         text DEFAULT 'cursor',
-    wal_op_column   text DEFAULT NULL,
-    wal_lsn_column  text DEFAULT NULL,
-    wal_time_column text DEFAULT NULL)
-RETURNS @extschema@.incr_pipelines
-LANGUAGE C VOLATILE PARALLEL UNSAFE
-AS 'MODULE_PATHNAME', 'incremental_incr_create_pipeline';
-
-COMMENT ON FUNCTION @extschema@.incr_create_pipeline(text, pg_catalog.regclass,
-    pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
-    text, boolean, text, text, text, text, text, text, text, text, text, text, text,
-    text, jsonb, text, text, text, text) IS
-'define a pipeline after validating its source (or files), target, cursor (or capture => ''wal''), mode and keys';
-
-DO $$
-DECLARE
-    acl text := pg_catalog.current_setting('incr_upgrade.create_pipeline_acl', true);
-    fn text := '@extschema@.incr_create_pipeline(text, pg_catalog.regclass,
-        pg_catalog.regclass, text, text, text[], interval, bigint, interval, boolean,
-        text, boolean, text, text, text, text, text, text, text, text, text, text, text,
-        text, jsonb, text, text, text, text)';
-    item record;
-BEGIN
-    IF acl IS NULL OR acl OPERATOR(pg_catalog.=) '' THEN
-        RETURN;                 -- the default privileges: nothing was changed
-    END IF;
-    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', fn);
-    FOR item IN
-        SELECT a.grantee, a.is_grantable
-        FROM pg_catalog.aclexplode(acl::pg_catalog.aclitem[]) AS a
-        WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-    LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', fn,
-            CASE WHEN item.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
-                 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(item.grantee)) END,
-            CASE WHEN item.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-    END LOOP;
-    /* the DBA's grants, not initial privileges: pg_dump must keep them */
-    DELETE FROM pg_catalog.pg_init_privs
-    WHERE classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
-      AND objoid OPERATOR(pg_catalog.=) fn::pg_catalog.regprocedure
-      AND objsubid OPERATOR(pg_catalog.=) 0;
-END
-$$;
 
 /*
  * -- who may own a wal pipeline: the role incremental_wal --

@@ -216,8 +216,7 @@ read_capture(FunctionCallInfo fcinfo)
  * batch_size, schedule, enabled, then the mode options of options.c):
  * validate a definition and store it.  A database at 0.1 passes 23
  * arguments (no files, copy_options), one at 0.2 or 0.3 25, one at 0.4 29
- * (capture, then wal_op_column, wal_lsn_column, wal_time_column; 26 without
- * them).
+ * (capture, then wal_op_column, wal_lsn_column, wal_time_column).
  */
 Datum
 incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
@@ -232,14 +231,14 @@ incremental_incr_create_pipeline(PG_FUNCTION_ARGS)
 
 	/*
 	 * Version 0.1 of the install script declares 23 arguments, 0.2 adds files
-	 * and copy_options, 0.4 capture; anything else is a script this library
+	 * and copy_options, 0.4 capture and the change log's columns; anything else is a script this library
 	 * does not know: refuse, not crash.
 	 */
-	if (PG_NARGS() != 23 && PG_NARGS() != 25 && PG_NARGS() != 26 && PG_NARGS() != 29)
+	if (PG_NARGS() != 23 && PG_NARGS() != 25 && PG_NARGS() != 29)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("incr_create_pipeline of this database does not match the installed library"),
-				 errdetail("It takes %d arguments; the library expects 23, 25, 26 or 29.", PG_NARGS()),
+				 errdetail("It takes %d arguments; the library expects 23, 25 or 29.", PG_NARGS()),
 				 errhint("Run ALTER EXTENSION incremental UPDATE.")));
 	require_arg(fcinfo, 0, "name");
 	require_arg(fcinfo, 2, "target");
