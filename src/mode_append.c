@@ -175,30 +175,23 @@ build_append_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineS
 }
 
 /*
- * True if the keyed append's rows past the checkpoint can go in with a plain
- * INSERT: the cursor is one of the keys, loaded as it is into the target's
- * column of the same name and type, and a unique index on the source proves
- * its keys unique.  Every row the pipeline wrote has a cursor value at or
- * below the checkpoint, or, after incr_reset moved it back, at or below the
- * greatest value in the target, so a key with a greater cursor value is none
- * of its own; only someone else's row can hold it (execute_split in
- * statement.c undoes the plain INSERT then).
+ * True if the keyed append's rows past the checkpoint may go in with a plain
+ * INSERT: a unique index on the source proves its keys unique, so no two
+ * rows of the window share a key.  A key the target holds already is the
+ * only collision left: when the cursor is one of the keys, only someone
+ * else's row can hold it (every row the pipeline wrote has a cursor value at
+ * or below the checkpoint, or, after incr_reset moved it back, at or below
+ * the greatest value in the target: loaded_bound in statement.c); otherwise
+ * also a row the pipeline loaded whose source row has since moved past the
+ * checkpoint.  execute_split in statement.c undoes the plain INSERT when a
+ * row collides, runs the one statement instead, and has the next runs of
+ * the session skip the split for a while, so a source that keeps giving
+ * loaded keys new cursor values pays little for it.
  */
 static bool
 append_plain_new_rows(Pipeline *p, PipelineShape *shape)
 {
-	ListCell   *lc;
-
-	if (p->keys == NIL || !shape->source_unique_on_keys || !shape->target_has_cursor)
-		return false;
-	foreach(lc, shape->columns)
-	{
-		ColumnMap  *col = (ColumnMap *) lfirst(lc);
-
-		if (col->is_key && strcmp(col->name, p->cursor_column) == 0)
-			return true;
-	}
-	return false;
+	return p->keys != NIL && shape->source_unique_on_keys;
 }
 
 /*

@@ -943,8 +943,11 @@ cursor_plan(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		char	   *new_sql = BuildRunNewSql(p, shape);
 
 		if (new_sql)
-			appendStringInfo(buf, "\n-- the rows past what the pipeline wrote (the checkpoint, or the greatest %s in the target when greater: call it L) go in with a plain INSERT: the statement above runs with $2 = L, then this one with $3 = L (if a row collides, both are undone and the statement above runs alone, as written)\n%s;",
-							 SqlCommentSafe(quote_identifier(p->cursor_column)), new_sql);
+			appendStringInfo(buf, "\n-- the rows past what the pipeline wrote (the checkpoint%s: call it L) go in with a plain INSERT: the statement above runs with $2 = L, then this one with $3 = L (if a row collides, both are undone and the statement above runs alone, as written)\n%s;",
+							 list_length(p->keys) == 1 && strcmp(linitial(p->keys), p->cursor_column) == 0 ?
+							 psprintf(", or the greatest %s in the target when greater",
+									  SqlCommentSafe(quote_identifier(p->cursor_column))) : "",
+							 new_sql);
 	}
 }
 

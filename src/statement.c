@@ -70,7 +70,21 @@ typedef struct RunPlan
 	int64		last_read;		/* rows the last run read; -1 if none ran */
 	int			use_count;		/* runs executing the plan now */
 	bool		dropped;		/* no longer in run_plans: free when unused */
+	int			skip_runs;		/* new_rows: runs left that do without it */
+	int			backoff;		/* new_rows: runs it skipped after the last collision */
 } RunPlan;
+
+/*
+ * After the plain INSERT of a keyed append's new rows collided with the
+ * target (execute_split), the next runs of the pipeline in this session do
+ * without it: one run after a first collision, twice as many after each
+ * collision that follows, up to this many; a run whose plain INSERT goes
+ * through starts the count again.  A pipeline whose new rows keep meeting
+ * keys it loaded before (rows updated in the source, a source that
+ * delivers a key again) then pays for a wasted INSERT about once in this
+ * many runs.
+ */
+#define PLAIN_BACKOFF_MAX 64
 
 /*
  * Up to how many rows the last run may have read for the next one to use
@@ -396,9 +410,10 @@ execute_counting(SPIPlanPtr plan, const char *sql, Oid *types, Datum *values,
  * (ModeOps.plain_new_rows): the checkpoint, or the greatest value of the
  * target's cursor column when that is greater (rows loaded before incr_reset
  * moved the checkpoint back, or written by someone else), read through the
- * key index when the cursor is the one key; with more keys that could mean
- * reading the whole target, and the checkpoint alone will do (a collision
- * past it is still caught: execute_split).
+ * key index when the cursor is the one key.  Otherwise (more keys, or a
+ * cursor that is not a key) that could mean reading the whole target, and
+ * the checkpoint alone will do: a collision past it is still caught
+ * (execute_split).
  */
 static Datum
 loaded_bound(Pipeline *p, PipelineShape *shape, Datum checkpoint)
@@ -409,7 +424,8 @@ loaded_bound(Pipeline *p, PipelineShape *shape, Datum checkpoint)
 	int16		typlen;
 	bool		typbyval;
 
-	if (list_length(p->keys) != 1)
+	if (list_length(p->keys) != 1 || !shape->target_has_cursor ||
+		strcmp((char *) linitial(p->keys), p->cursor_column) != 0)
 		return checkpoint;
 	ret = SPI_execute(psprintf("SELECT pg_catalog.max(x.%s) FROM %s AS x",
 							   quote_identifier(p->cursor_column), shape->target_sql),
@@ -425,14 +441,34 @@ loaded_bound(Pipeline *p, PipelineShape *shape, Datum checkpoint)
 }
 
 /*
+ * True if this run tries the plain INSERT of its new rows (new_sql), false
+ * while it is skipped after a collision (PLAIN_BACKOFF_MAX).
+ */
+static bool
+plain_new_rows_tried(Pipeline *p, const char *new_sql)
+{
+	RunPlan    *run_new = run_plan(p, true, new_sql);
+
+	if (run_new->skip_runs == 0)
+		return true;
+	run_new->skip_runs--;
+	ereport(DEBUG1,
+			(errmsg_internal("run of pipeline \"%s\": one statement over the whole window (the new rows collided %d runs ago or less)",
+							 p->name, run_new->backoff)));
+	return false;
+}
+
+/*
  * Execute a keyed append's run in two statements (BuildRunNewSql): the run
  * statement over $1 to loaded (the ties and the lag, and whatever the target
  * already holds: see loaded_bound), with its ON CONFLICT, then the plain
  * INSERT of the rows past loaded up to $2, which pays no speculative
  * insertion.  Both in a subtransaction: if a row of the plain INSERT
- * collides all the same (a key someone else wrote into the target past the
- * checkpoint, with more than one key column), or breaks any other
- * constraint, both are undone, the tally is cleared, and false is returned
+ * collides with the target (a key someone else wrote into it past the
+ * checkpoint; with a cursor that is not a key, also a key the pipeline
+ * loaded before whose row the source has since given a greater cursor
+ * value), or breaks any other constraint, both are undone, the tally is
+ * cleared, the next runs skip the split (PLAIN_BACKOFF_MAX), and false is returned
  * for the caller to run the one statement over the whole window, as it
  * always did: whatever the target holds, the run then does what the one
  * statement does.  Either way the rows counted are the window's, each once.
@@ -475,6 +511,7 @@ execute_split(Pipeline *p, RunPlan *run, SPIPlanPtr plan, const char *sql,
 			counts[0] += SPI_processed;
 			run->last_read = read_old;
 			run_new->last_read = tally->count - read_old;
+			run_new->backoff = 0;
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(cxt);
 			CurrentResourceOwner = owner;
@@ -498,9 +535,11 @@ execute_split(Pipeline *p, RunPlan *run, SPIPlanPtr plan, const char *sql,
 			tally->count = 0;
 			tally->has_max = false;
 			tally->updates = 0;
+			run_new->backoff = Min(Max(run_new->backoff * 2, 1), PLAIN_BACKOFF_MAX);
+			run_new->skip_runs = run_new->backoff;
 			ereport(DEBUG1,
-					(errmsg_internal("run of pipeline \"%s\": the new rows collided with rows in the target; running the one statement over the whole window",
-									 p->name)));
+					(errmsg_internal("run of pipeline \"%s\": the new rows collided with rows in the target; running the one statement over the whole window, and the next %d runs of this session too",
+									 p->name, run_new->skip_runs)));
 		}
 		PG_END_TRY();
 	}
@@ -515,17 +554,25 @@ execute_split(Pipeline *p, RunPlan *run, SPIPlanPtr plan, const char *sql,
 }
 
 /*
- * Execute a statement that returns its counts in one row, and the
- * tombstones to record, which are kept in cxt past SPI_finish.
+ * Set the run's settings for its statements until AtEOXact_GUC(true, the
+ * level returned): no JIT, since _incr_tally's cost (see the install
+ * script) inflates the estimate, and compiling would cost a big run more
+ * than it saves.
  */
-static void
-execute_returning_counts(SPIPlanPtr plan, const char *sql, Datum *values,
-						 PipelineShape *shape, int64 *counts, bool *nulls,
-						 RunResult *res, MemoryContext cxt)
+static int
+push_run_settings(void)
 {
-	int			ret;
+	int			nestlevel = NewGUCNestLevel();
 
-	ret = SPI_execute_plan(plan, values, NULL, false, 0);
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/* Read the counts (mode.h) of the one row a run statement returned. */
+static void
+read_counts(const char *sql, int ret, int64 *counts, bool *nulls)
+{
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
 	for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
@@ -535,6 +582,45 @@ execute_returning_counts(SPIPlanPtr plan, const char *sql, Datum *values,
 
 		counts[i] = nulls[i] ? 0 : DatumGetInt64(d);
 	}
+}
+
+/*
+ * Execute a run statement that returns its counts in one row (mode.h) over
+ * a window its source kind reads without the tally (wal: the changes it
+ * registered as WAL_CHANGES_RELATION, or the first copy under snap), with
+ * the run's settings.  The rows read are the source kind's to count.
+ */
+void
+ExecuteCountsStatement(const char *sql, Oid *types, Datum *values, Snapshot snap,
+					   int64 *counts)
+{
+	bool		nulls[RUN_SQL_NCOUNTS];
+	int			nestlevel = push_run_settings();
+	SPIPlanPtr	plan = SPI_prepare(sql, RUN_SQL_NPARAMS, types);
+	int			ret;
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the run statement (%s): %s",
+			 SPI_result_code_string(SPI_result), sql);
+	if (snap)
+		ret = SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot, false, true, 0);
+	else
+		ret = SPI_execute_plan(plan, values, NULL, false, 0);
+	read_counts(sql, ret, counts, nulls);
+	SPI_freeplan(plan);
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * Execute a statement that returns its counts in one row, and the
+ * tombstones to record, which are kept in cxt past SPI_finish.
+ */
+static void
+execute_returning_counts(SPIPlanPtr plan, const char *sql, Datum *values,
+						 PipelineShape *shape, int64 *counts, bool *nulls,
+						 RunResult *res, MemoryContext cxt)
+{
+	read_counts(sql, SPI_execute_plan(plan, values, NULL, false, 0), counts, nulls);
 	for (int i = 0; shape->tombstones != TOMBSTONES_OFF && i < 4; i++)
 	{
 		bool		isnull;
@@ -595,13 +681,7 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 	 */
 	plan = choose_plan(run, sql, types,
 					   custom_plan || res->first_sql != NULL || PipelineOverCitus(p));
-	nestlevel = NewGUCNestLevel();
-	/*
-	 * No JIT: _incr_tally's cost (see the install script) inflates the
-	 * estimate, and compiling would cost a big run more than it saves.
-	 */
-	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	nestlevel = push_run_settings();
 	run->use_count++;
 	PG_TRY();
 	{
@@ -618,7 +698,11 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 								 res->first_sql, types, values, first, &late_unknown);
 			/* rows past what the pipeline wrote: maybe a plain INSERT of them */
 			else if (CursorLessThan(p, w->checkpoint, w->upper))
+			{
 				new_sql = BuildRunNewSql(p, shape);
+				if (new_sql != NULL && !plain_new_rows_tried(p, new_sql))
+					new_sql = NULL;
+			}
 			if (new_sql != NULL)
 			{
 				loaded = loaded_bound(p, shape, w->checkpoint);

@@ -18,7 +18,7 @@
 --   * a timestamp key and cursor with lag: the stretch read again is not
 --     inserted twice.
 BEGIN;
-SELECT plan(20);
+SELECT plan(31);
 SET LOCAL client_min_messages = warning;
 SET LOCAL timezone = 'UTC';
 
@@ -135,3 +135,50 @@ FROM generate_series(121, 180) g;
 INSERT INTO kt_src VALUES (timestamptz '2024-01-01' + interval '110 minutes 30 seconds', 'late');
 SELECT results_eq($$SELECT * FROM pg_temp.kp_run('kt')$$, $$VALUES (92, 61, 31)$$,
                   'lag: 31 rows read again and left alone, the late row and 60 new inserted');
+
+-------------------------------------------------------------------------------
+-- A primary key and an updated_at cursor (not a key): new rows go in with a
+-- plain INSERT too; a loaded row given a new cursor value collides with the
+-- target, is left as it was, and the next run of the session does without
+-- the plain INSERT, the one after tries it again.
+CREATE TABLE ku_src (id int PRIMARY KEY, v text, updated_at timestamptz NOT NULL);
+CREATE TABLE ku_tgt (id int PRIMARY KEY, v text, updated_at timestamptz);
+INSERT INTO ku_src SELECT g, 'a', timestamptz '2024-01-01' + g * interval '1 second'
+FROM generate_series(1, 1000) g;
+SELECT FROM incr_create_pipeline('ku', 'ku_src', 'ku_tgt', 'updated_at', mode => 'append',
+                                 keys => ARRAY['id']);
+UPDATE kp_probes_before SET n = pg_temp.kp_probes('ku_tgt_pkey');
+SELECT results_eq($$SELECT * FROM pg_temp.kp_run('ku')$$, $$VALUES (1000, 1000, 0)$$,
+                  'updated_at cursor: first run, 1,000 rows read and inserted');
+SELECT cmp_ok(pg_temp.kp_probes('ku_tgt_pkey') - (SELECT n FROM kp_probes_before), '<', 10::bigint,
+              'updated_at cursor: the key index was not probed once per row');
+-- row 5 changes (append leaves it), 100 new rows come
+UPDATE ku_src SET v = 'changed', updated_at = timestamptz '2024-01-01' + interval '2000 seconds' WHERE id = 5;
+INSERT INTO ku_src SELECT g, 'b', timestamptz '2024-01-01' + g * interval '1 second'
+FROM generate_series(1001, 1100) g;
+UPDATE kp_probes_before SET n = pg_temp.kp_probes('ku_tgt_pkey');
+SELECT results_eq($$SELECT * FROM pg_temp.kp_run('ku')$$, $$VALUES (102, 100, 2)$$,
+                  'a loaded key with a new cursor value: 100 inserted, it and the tie unchanged');
+SELECT cmp_ok(pg_temp.kp_probes('ku_tgt_pkey') - (SELECT n FROM kp_probes_before), '>=', 100::bigint,
+              'the plain INSERT collided: the one ON CONFLICT statement ran over the window');
+SELECT results_eq($$SELECT v, updated_at FROM ku_tgt WHERE id = 5$$,
+                  $$VALUES ('a', timestamptz '2024-01-01' + interval '5 seconds')$$,
+                  'the loaded row is left as it was');
+INSERT INTO ku_src SELECT g, 'c', timestamptz '2024-01-01' + (g + 1000) * interval '1 second'
+FROM generate_series(1101, 1200) g;
+UPDATE kp_probes_before SET n = pg_temp.kp_probes('ku_tgt_pkey');
+SELECT results_eq($$SELECT * FROM pg_temp.kp_run('ku')$$, $$VALUES (101, 100, 1)$$,
+                  'the run after the collision: 100 inserted');
+SELECT cmp_ok(pg_temp.kp_probes('ku_tgt_pkey') - (SELECT n FROM kp_probes_before), '>=', 100::bigint,
+              'the run after the collision does without the plain INSERT');
+INSERT INTO ku_src SELECT g, 'd', timestamptz '2024-01-01' + (g + 1000) * interval '1 second'
+FROM generate_series(1201, 1300) g;
+UPDATE kp_probes_before SET n = pg_temp.kp_probes('ku_tgt_pkey');
+SELECT results_eq($$SELECT * FROM pg_temp.kp_run('ku')$$, $$VALUES (101, 100, 1)$$,
+                  'the second run after the collision: 100 inserted');
+SELECT cmp_ok(pg_temp.kp_probes('ku_tgt_pkey') - (SELECT n FROM kp_probes_before), '<', 10::bigint,
+              'the second run after the collision tries the plain INSERT again, and it goes through');
+SELECT results_eq($$SELECT count(*)::int, count(DISTINCT id)::int FROM ku_tgt$$,
+                  $$VALUES (1300, 1300)$$, 'updated_at cursor: every key once');
+SELECT unalike(incr_plan('ku'), '%greatest%',
+              'updated_at cursor: incr_plan says L is the checkpoint (the target is not read)');
