@@ -167,3 +167,11 @@ ExtensionSchemaOid(void)
 	lookup_extension_schema();
 	return schema_oid;
 }
+
+/* Return the OID of the extension itself. */
+Oid
+ExtensionOid(void)
+{
+	lookup_extension_schema();
+	return extension_oid;
+}

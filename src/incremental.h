@@ -90,6 +90,7 @@ extern bool PipelineModeFromName(const char *name, PipelineMode *mode);
 /* The extension's schema, quoted, for generated SQL. */
 extern const char *ExtensionSchemaQuoted(void);
 extern Oid	ExtensionSchemaOid(void);
+extern Oid	ExtensionOid(void);
 extern bool ExtensionOwnsObject(Oid classid, Oid objid);
 
 #endif							/* INCREMENTAL_H */

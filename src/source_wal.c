@@ -86,6 +86,7 @@
 #include "source.h"
 #include "source_wal.h"
 #include "sqlgen.h"
+#include "statement.h"
 
 PG_FUNCTION_INFO_V1(incremental_drop_extension);
 PG_FUNCTION_INFO_V1(incremental_wal_slot);
@@ -489,7 +490,7 @@ WalCreatePublication(Pipeline *p)
 					  SPI_OK_UTILITY);
 	pubid = get_publication_oid(p->wal_slot, false);
 	ObjectAddressSet(pub, PublicationRelationId, pubid);
-	ObjectAddressSet(ext, ExtensionRelationId, get_extension_oid("incremental", false));
+	ObjectAddressSet(ext, ExtensionRelationId, ExtensionOid());
 	recordDependencyOn(&pub, &ext, DEPENDENCY_EXTENSION);
 }
 
@@ -1693,33 +1694,14 @@ snapshot_text(Snapshot snap)
 	return buf.data;
 }
 
-/* Execute a statement returning one row of counts (mode.h), with the wal run's parameters. */
+/* Execute the run's statement (ExecuteCountsStatement) with the wal run's parameters. */
 static void
-execute_counts(Pipeline *p, const char *sql, Snapshot snap, RunWindow *w,
-			   int64 *counts)
+execute_counts(const char *sql, Snapshot snap, RunWindow *w, int64 *counts)
 {
 	Oid			types[RUN_SQL_NPARAMS] = {PG_LSNOID, PG_LSNOID, PG_LSNOID, INT8OID};
 	Datum		values[RUN_SQL_NPARAMS] = {w->lower, w->upper, w->checkpoint, Int64GetDatum(0)};
-	SPIPlanPtr	plan = SPI_prepare(sql, RUN_SQL_NPARAMS, types);
-	int			ret;
 
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the run statement (%s): %s",
-			 SPI_result_code_string(SPI_result), sql);
-	if (snap)
-		ret = SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot, false, true, 0);
-	else
-		ret = SPI_execute_plan(plan, values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
-	for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
-	{
-		bool		isnull;
-		Datum		v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
-
-		counts[i] = isnull ? 0 : DatumGetInt64(v);
-	}
-	SPI_freeplan(plan);
+	ExecuteCountsStatement(sql, types, values, snap, counts);
 }
 
 /* Fill the run's record from the counts of its statement. */
@@ -1781,7 +1763,7 @@ copy_source(Pipeline *p, PipelineShape *shape, RunRecord *rec, RunResult *res,
 
 		read = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	execute_counts(p, sql, snap, &res->window, counts);
+	execute_counts(sql, snap, &res->window, counts);
 	record_counts(rec, read, counts);
 	StoreWalCopy(p, snapshot_text(snap), LSNGetDatum(copy_lsn));
 	UnregisterSnapshot(snap);
@@ -1892,7 +1874,7 @@ wal_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpoint
 	if (d->seq > 0)
 	{
 		register_changes(store, desc);
-		execute_counts(p, sql, NULL, &res->window, counts);
+		execute_counts(sql, NULL, &res->window, counts);
 		SPI_unregister_relation(WAL_CHANGES_RELATION);
 	}
 	else

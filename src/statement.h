@@ -6,9 +6,12 @@
 #define INCREMENTAL_STATEMENT_H
 
 #include "source.h"
+#include "utils/snapshot.h"
 
 extern void ExecuteRunStatement(Pipeline *pipeline, PipelineShape *shape,
 								const char *sql, Checkpoint *cp, bool custom_plan,
 								RunRecord *rec, RunResult *res, MemoryContext cxt);
+extern void ExecuteCountsStatement(const char *sql, Oid *types, Datum *values,
+								   Snapshot snap, int64 *counts);
 
 #endif							/* INCREMENTAL_STATEMENT_H */
