@@ -111,9 +111,12 @@ CitusRelationKind(Oid relid)
 		if (kind_cache[i].lxid == MyProc->lxid && kind_cache[i].relid == relid &&
 			OidIsValid(relid))
 			return kind_cache[i].kind;
-	schema = citus_schema();
-	if (schema == NULL || !OidIsValid(relid))
+	if (!OidIsValid(relid))
 		return CITUS_NONE;
+	/* without Citus too, remembered: an idle run would look it up a dozen times */
+	schema = citus_schema();
+	if (schema == NULL)
+		goto remember;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	ret = SPI_execute_with_args(psprintf("SELECT p.partmethod::pg_catalog.text, p.repmodel::pg_catalog.text"
@@ -136,6 +139,7 @@ CitusRelationKind(Oid relid)
 			kind = CITUS_OTHER;
 	}
 	SPI_finish();
+remember:
 	kind_cache[kind_cache_next].lxid = MyProc->lxid;
 	kind_cache[kind_cache_next].relid = relid;
 	kind_cache[kind_cache_next].kind = kind;
