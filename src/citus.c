@@ -36,6 +36,7 @@
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
@@ -96,6 +97,21 @@ static struct
 	CitusKind	kind;
 }			kind_cache[CITUS_KIND_CACHE];
 static int	kind_cache_next = 0;
+static bool kind_cache_callback = false;
+
+/*
+ * Forget what the cache says of a relation whose relcache entry is
+ * invalidated (create_distributed_table and undistribute_table do that),
+ * or of every relation: an answer given before Citus was installed, or
+ * before the table was distributed in the same transaction, is stale.
+ */
+static void
+kind_cache_invalidate(Datum arg, Oid relid)
+{
+	for (int i = 0; i < CITUS_KIND_CACHE; i++)
+		if (!OidIsValid(relid) || kind_cache[i].relid == relid)
+			kind_cache[i].lxid = InvalidLocalTransactionId;
+}
 
 /* How Citus holds the relation: CITUS_NONE for a plain table or without Citus. */
 CitusKind
@@ -107,6 +123,11 @@ CitusRelationKind(Oid relid)
 	CitusKind	kind = CITUS_NONE;
 	int			ret;
 
+	if (!kind_cache_callback)
+	{
+		CacheRegisterRelcacheCallback(kind_cache_invalidate, (Datum) 0);
+		kind_cache_callback = true;
+	}
 	for (int i = 0; i < CITUS_KIND_CACHE; i++)
 		if (kind_cache[i].lxid == MyProc->lxid && kind_cache[i].relid == relid &&
 			OidIsValid(relid))

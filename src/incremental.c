@@ -168,10 +168,13 @@ ExtensionSchemaOid(void)
 	return schema_oid;
 }
 
-/* Return the OID of the extension itself. */
+/*
+ * Return the OID of the extension itself, looked up now: not the one
+ * remembered for the transaction, which a DROP and CREATE EXTENSION in it
+ * would leave stale (a dependency recorded on it would name no extension).
+ */
 Oid
 ExtensionOid(void)
 {
-	lookup_extension_schema();
-	return extension_oid;
+	return get_extension_oid("incremental", false);
 }
