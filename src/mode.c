@@ -111,8 +111,7 @@ BuildRunSql(Pipeline *p, PipelineShape *shape)
 		CitusKind	target = CitusRelationKind(p->target);
 
 		ctx.late_unknown = target != CITUS_NONE &&
-			(CitusRelationKind(p->source) != target ||
-			 (p->mode == MODE_APPEND && p->keys == NIL));
+			CitusRelationKind(p->source) != target;
 	}
 	if (mode->build_run == NULL)
 		elog(ERROR, "a %s pipeline has no run statement", PipelineModeName(p->mode));

@@ -56,6 +56,26 @@ bytes_columns(StringInfo buf, List *columns, const char *prefix)
 	}
 }
 
+/* Append "alias.cursor > $3 AND alias.cursor <= $2": the rows past what was loaded. */
+static void
+new_stretch(StringInfo buf, const BuildContext *ctx, Pipeline *p, const char *alias)
+{
+	sql_cursor_cmp(buf, ctx, alias, p, ">", 3);
+	appendStringInfoString(buf, " AND ");
+	sql_cursor_cmp(buf, ctx, alias, p, "<=", 2);
+}
+
+/* Append the rows read again, $1 to $3 (and not past $2), of alias. */
+static void
+reread_stretch(StringInfo buf, const BuildContext *ctx, Pipeline *p, const char *alias)
+{
+	sql_cursor_cmp(buf, ctx, alias, p, ">=", 1);
+	appendStringInfoString(buf, " AND ");
+	sql_cursor_cmp(buf, ctx, alias, p, "<=", 3);
+	appendStringInfoString(buf, " AND ");
+	sql_cursor_cmp(buf, ctx, alias, p, "<=", 2);
+}
+
 /*
  * append without keys: rows past $3 are inserted as they are; rows read
  * again (ties at the checkpoint, the lag stretch) are inserted only as far as
@@ -71,30 +91,63 @@ build_append_keyless(StringInfo buf, const BuildContext *ctx, Pipeline *p, Pipel
 	appendStringInfoString(buf, "SELECT ");
 	sql_source_exprs(buf, shape->columns, false);
 	appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
-	sql_cursor_cmp(buf, ctx, "s", p, ">", 3);
-	appendStringInfoString(buf, " AND ");
-	sql_cursor_cmp(buf, ctx, "s", p, "<=", 2);
+	new_stretch(buf, ctx, p, "s");
 	appendStringInfoString(buf, " AND ");
 	sql_tally(buf, ctx, p);
 	appendStringInfoString(buf, "\n  UNION ALL\n  (SELECT ");
 	bytes_columns(buf, shape->columns, NULL);
 	appendStringInfo(buf, "\n   FROM %s AS s\n   WHERE ", shape->source_sql);
-	sql_cursor_cmp(buf, ctx, "s", p, ">=", 1);
-	appendStringInfoString(buf, " AND ");
-	sql_cursor_cmp(buf, ctx, "s", p, "<=", 3);
-	appendStringInfoString(buf, " AND ");
-	sql_cursor_cmp(buf, ctx, "s", p, "<=", 2);
+	reread_stretch(buf, ctx, p, "s");
 	appendStringInfoString(buf, " AND ");
 	sql_tally(buf, ctx, p);
 	appendStringInfoString(buf, "\n   EXCEPT ALL\n   SELECT ");
 	bytes_columns(buf, shape->columns, "x");
 	appendStringInfo(buf, "\n   FROM %s AS x\n   WHERE ", shape->target_sql);
-	sql_cursor_cmp(buf, ctx, "x", p, ">=", 1);
-	appendStringInfoString(buf, " AND ");
-	sql_cursor_cmp(buf, ctx, "x", p, "<=", 3);
-	appendStringInfoString(buf, " AND ");
-	sql_cursor_cmp(buf, ctx, "x", p, "<=", 2);
+	reread_stretch(buf, ctx, p, "x");
 	appendStringInfo(buf, ")\n  RETURNING true AS inserted, false AS deleted, %s",
+					 sql_late_expr(ctx, p, shape));
+}
+
+/*
+ * append without keys over Citus: what build_append_keyless does, as two
+ * statements Citus pushes down to co-located shards (it would plan EXCEPT
+ * ALL apart, its rows passing through the coordinator, and it cannot push
+ * down both parts in one statement).  The first (build_first) inserts the
+ * rows read again ($1 to $3), each as many times as the source holds it
+ * more often than the target over the same stretch of the cursor: the
+ * source's and the target's rows of that stretch in one UNION ALL, numbered
+ * within each row value (the distribution column is one of the columns, so
+ * each value lies on one shard); a source row goes in when its number is
+ * past the target's count of its value.  That is EXCEPT ALL's multiset
+ * difference, with its NULLs equal and its text compared byte for byte.
+ * The run statement then inserts the rows past $3 as they are.
+ */
+static void
+build_append_keyless_citus_first(StringInfo buf, const BuildContext *ctx, Pipeline *p,
+								 PipelineShape *shape)
+{
+	if (!ctx->citus || p->keys != NIL)
+		return;
+	sql_insert_head(buf, shape, NULL);
+	appendStringInfoString(buf, "SELECT ");
+	sql_columns(buf, shape->columns, "w", ALL_COLUMNS);
+	appendStringInfoString(buf, " FROM (\n    SELECT u.*, pg_catalog.row_number() OVER (PARTITION BY ");
+	bytes_columns(buf, shape->columns, "u");
+	appendStringInfoString(buf, ", u._incr_src) AS _incr_n,\n"
+						   "      pg_catalog.sum(1 OPERATOR(pg_catalog.-) u._incr_src) OVER (PARTITION BY ");
+	bytes_columns(buf, shape->columns, "u");
+	appendStringInfoString(buf, ") AS _incr_have\n    FROM (SELECT ");
+	sql_source_exprs(buf, shape->columns, true);
+	appendStringInfo(buf, ", 1 AS _incr_src\n      FROM %s AS s\n      WHERE ", shape->source_sql);
+	reread_stretch(buf, ctx, p, "s");
+	appendStringInfoString(buf, "\n      UNION ALL\n      SELECT ");
+	sql_columns(buf, shape->columns, "x", ALL_COLUMNS);
+	appendStringInfo(buf, ", 0\n      FROM %s AS x\n      WHERE ", shape->target_sql);
+	reread_stretch(buf, ctx, p, "x");
+	appendStringInfoString(buf, ") AS u) AS w\n"
+						   "  WHERE w._incr_src OPERATOR(pg_catalog.=) 1"
+						   " AND w._incr_n OPERATOR(pg_catalog.>) w._incr_have");
+	appendStringInfo(buf, "\n  RETURNING true AS inserted, false AS deleted, %s",
 					 sql_late_expr(ctx, p, shape));
 }
 
@@ -185,13 +238,15 @@ build_append_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineS
  * also a row the pipeline loaded whose source row has since moved past the
  * checkpoint.  execute_split in statement.c undoes the plain INSERT when a
  * row collides, runs the one statement instead, and has the next runs of
- * the session skip the split for a while, so a source that keeps giving
- * loaded keys new cursor values pays little for it.
+ * the session skip the split for a while; with a cursor that is not a key
+ * it splits only in sessions that run the pipeline again (plain_new_rows_tried).
+ * Not into a target with triggers of its own: two statements, and a third
+ * after a collision, would fire its statement triggers more than once.
  */
 static bool
 append_plain_new_rows(Pipeline *p, PipelineShape *shape)
 {
-	return p->keys != NIL && shape->source_unique_on_keys;
+	return p->keys != NIL && shape->source_unique_on_keys && !shape->target_has_triggers;
 }
 
 /*
@@ -206,11 +261,23 @@ build_append_new(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineS
 	appendStringInfoString(buf, "SELECT ");
 	sql_source_exprs(buf, shape->columns, false);
 	appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
-	sql_cursor_cmp(buf, ctx, "s", p, ">", 3);
-	appendStringInfoString(buf, " AND ");
-	sql_cursor_cmp(buf, ctx, "s", p, "<=", 2);
+	new_stretch(buf, ctx, p, "s");
 	appendStringInfoString(buf, " AND ");
 	sql_tally(buf, ctx, p);
+}
+
+/*
+ * The second statement of an append without keys over Citus: the rows past
+ * $3 as build_append_new inserts them (over Citus without _incr_tally),
+ * returning a row each for the count, as the first statement does.
+ */
+static void
+build_append_keyless_citus(StringInfo buf, const BuildContext *ctx, Pipeline *p,
+						   PipelineShape *shape)
+{
+	build_append_new(buf, ctx, p, shape);
+	appendStringInfo(buf, "\n  RETURNING true AS inserted, false AS deleted, %s",
+					 sql_late_expr(ctx, p, shape));
 }
 
 /* Build the run statement of an append pipeline, with keys or without. */
@@ -219,6 +286,8 @@ build_append(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape
 {
 	if (p->keys != NIL)
 		build_append_keyed(buf, ctx, p, shape);
+	else if (ctx->citus)
+		build_append_keyless_citus(buf, ctx, p, shape);
 	else
 		build_append_keyless(buf, ctx, p, shape);
 }
@@ -255,6 +324,7 @@ append_target_max_loaded(Pipeline *p)
 const ModeOps mode_append = {
 	.source = SOURCE_CURSOR,
 	.build_run = build_append,
+	.build_first = build_append_keyless_citus_first,
 	.build_expected = append_expected,
 	.build_wal = build_append_wal,
 	.returns_rows = append_returns_rows,
