@@ -44,7 +44,8 @@ DATA = sql/incremental--0.1.sql sql/incremental--0.2.sql sql/incremental--0.1--0
 REGRESS = append_lifecycle merge_lifecycle cursor_kinds plan_status files_catch_up \
 	silent_misconfiguration wal_merge wal_merge_set_based wal_append wal_scd2 \
 	wal_drop_rolled_back_keeps_slot wal_rollback_keeps_changes wal_identity_changed \
-	wal_first_run_own_writes wal_reset_mirrors_deletes wal_value_settings
+	wal_first_run_own_writes wal_reset_mirrors_deletes wal_value_settings \
+	append_keyed_catch_up_backoff
 REGRESS_OPTS = --inputdir=test --load-extension=incremental
 
 # isolation specs: test/specs/<name>.spec with test/expected/<name>.out

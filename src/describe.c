@@ -40,6 +40,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/reltrigger.h"
 #include "utils/relcache.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
@@ -1413,6 +1414,25 @@ describe_files(Pipeline *p, PipelineShape *shape, bool creating)
 	return shape;
 }
 
+
+/*
+ * True if the relation has triggers of its own (not those PostgreSQL makes
+ * for foreign keys): a run that splits its statement would fire their
+ * statement-level ones more than once (ModeOps.plain_new_rows).
+ */
+static bool
+has_user_triggers(Relation rel)
+{
+	TriggerDesc *trigdesc = rel->trigdesc;
+
+	if (trigdesc == NULL)
+		return false;
+	for (int i = 0; i < trigdesc->numtriggers; i++)
+		if (!trigdesc->triggers[i].tgisinternal)
+			return true;
+	return false;
+}
+
 /*
  * Check a pipeline definition against its source and target and describe
  * what a run needs of them.  Raises a clear error for anything that would
@@ -1439,6 +1459,7 @@ DescribePipeline(Pipeline *p, DescribeFor purpose)
 	shape->source_sql = qualified_name(source);
 	shape->target_sql = qualified_name(target);
 	shape->target_partitioned = (target->rd_rel->relkind == RELKIND_PARTITIONED_TABLE);
+	shape->target_has_triggers = has_user_triggers(target);
 	shape->source_relkind = source->rd_rel->relkind;
 
 	/* the cursor; a wal pipeline has none, its changes come from the WAL */

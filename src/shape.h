@@ -47,6 +47,7 @@ typedef struct PipelineShape
 	bool		source_has_cursor_index;
 	bool		overriding_system_value;	/* an identity ALWAYS column is loaded */
 	bool		target_partitioned;	/* RETURNING cannot read xmax: count updates apart */
+	bool		target_has_triggers;	/* user triggers: a run's statements fire them */
 	Oid			key_index;		/* the target's unique index on the keys */
 	bool		json_layout;	/* cdc: rows come from jsonb change events */
 	bool		delete_is_bool;	/* delete_column is boolean (else: non-NULL deletes) */

@@ -943,10 +943,12 @@ cursor_plan(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 		char	   *new_sql = BuildRunNewSql(p, shape);
 
 		if (new_sql)
-			appendStringInfo(buf, "\n-- the rows past what the pipeline wrote (the checkpoint%s: call it L) go in with a plain INSERT: the statement above runs with $2 = L, then this one with $3 = L (if a row collides, both are undone and the statement above runs alone, as written)\n%s;",
-							 list_length(p->keys) == 1 && strcmp(linitial(p->keys), p->cursor_column) == 0 ?
+			appendStringInfo(buf, "\n-- the rows past what the pipeline wrote (the checkpoint%s: call it L) go in with a plain INSERT%s: the statement above runs with $2 = L, then this one with $3 = L (if a row collides, both are undone and the statement above runs alone, as written)\n%s;",
+							 LoadedBoundReadsTarget(p, shape) ?
 							 psprintf(", or the greatest %s in the target when greater",
 									  SqlCommentSafe(quote_identifier(p->cursor_column))) : "",
+							 CursorIsKey(p) ? "" :
+							 " in runs of the scheduler's worker and of incr_catch_up (a run of its own, by hand or from pg_cron, executes the statement above alone)",
 							 new_sql);
 	}
 }

@@ -406,6 +406,29 @@ execute_counting(SPIPlanPtr plan, const char *sql, Oid *types, Datum *values,
 }
 
 /*
+ * True if loaded_bound reads the target's greatest cursor value: when the
+ * cursor is the one key, loaded as it is, so that the key index has it.
+ */
+bool
+LoadedBoundReadsTarget(Pipeline *p, PipelineShape *shape)
+{
+	return list_length(p->keys) == 1 && shape->target_has_cursor &&
+		strcmp((char *) linitial(p->keys), p->cursor_column) == 0;
+}
+
+/* True if the cursor column is one of the pipeline's keys. */
+bool
+CursorIsKey(Pipeline *p)
+{
+	ListCell   *lc;
+
+	foreach(lc, p->keys)
+		if (strcmp((char *) lfirst(lc), p->cursor_column) == 0)
+			return true;
+	return false;
+}
+
+/*
  * The greatest cursor value the rows a keyed append already wrote can have
  * (ModeOps.plain_new_rows): the checkpoint, or the greatest value of the
  * target's cursor column when that is greater (rows loaded before incr_reset
@@ -424,8 +447,7 @@ loaded_bound(Pipeline *p, PipelineShape *shape, Datum checkpoint)
 	int16		typlen;
 	bool		typbyval;
 
-	if (list_length(p->keys) != 1 || !shape->target_has_cursor ||
-		strcmp((char *) linitial(p->keys), p->cursor_column) != 0)
+	if (!LoadedBoundReadsTarget(p, shape))
 		return checkpoint;
 	ret = SPI_execute(psprintf("SELECT pg_catalog.max(x.%s) FROM %s AS x",
 							   quote_identifier(p->cursor_column), shape->target_sql),
@@ -442,13 +464,22 @@ loaded_bound(Pipeline *p, PipelineShape *shape, Datum checkpoint)
 
 /*
  * True if this run tries the plain INSERT of its new rows (new_sql), false
- * while it is skipped after a collision (PLAIN_BACKOFF_MAX).
+ * while it is skipped after a collision (PLAIN_BACKOFF_MAX).  With a cursor
+ * that is not a key, a key the pipeline loaded collides whenever its row
+ * got a new cursor value, and only a session that runs the pipeline again
+ * remembers that (the scheduler's worker, incr_catch_up's batches): a run
+ * of its own (incr_run by hand or from pg_cron) would pay for a collision
+ * found late in its window every time, so it keeps the one statement.
  */
 static bool
-plain_new_rows_tried(Pipeline *p, const char *new_sql)
+plain_new_rows_tried(Pipeline *p, const char *trigger, const char *new_sql)
 {
-	RunPlan    *run_new = run_plan(p, true, new_sql);
+	RunPlan    *run_new;
 
+	if (!CursorIsKey(p) &&
+		(trigger == NULL || (strcmp(trigger, "scheduler") != 0 && strcmp(trigger, "catch_up") != 0)))
+		return false;
+	run_new = run_plan(p, true, new_sql);
 	if (run_new->skip_runs == 0)
 		return true;
 	run_new->skip_runs--;
@@ -700,7 +731,7 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 			else if (CursorLessThan(p, w->checkpoint, w->upper))
 			{
 				new_sql = BuildRunNewSql(p, shape);
-				if (new_sql != NULL && !plain_new_rows_tried(p, new_sql))
+				if (new_sql != NULL && !plain_new_rows_tried(p, rec->trigger, new_sql))
 					new_sql = NULL;
 			}
 			if (new_sql != NULL)

@@ -11,6 +11,8 @@
 extern void ExecuteRunStatement(Pipeline *pipeline, PipelineShape *shape,
 								const char *sql, Checkpoint *cp, bool custom_plan,
 								RunRecord *rec, RunResult *res, MemoryContext cxt);
+extern bool CursorIsKey(Pipeline *pipeline);
+extern bool LoadedBoundReadsTarget(Pipeline *pipeline, PipelineShape *shape);
 extern void ExecuteCountsStatement(const char *sql, Oid *types, Datum *values,
 								   Snapshot snap, int64 *counts);
 
