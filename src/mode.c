@@ -161,6 +161,24 @@ BuildRunNewSql(Pipeline *p, PipelineShape *shape)
 }
 
 /*
+ * Build the count of a run's window over Citus (SqlWindowCount), with the
+ * mode's column that tells whether its split run must be one statement
+ * (ModeOps.build_unsplit).
+ */
+char *
+BuildWindowCountSql(Pipeline *p, PipelineShape *shape)
+{
+	const ModeOps *mode = ModeOf(p);
+	BuildContext ctx = {.run_tokens = RunTokensSupported(),.omit_tally = false,.citus = true};
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (mode->build_unsplit)
+		mode->build_unsplit(&buf, &ctx, p, shape);
+	return SqlWindowCount(p, shape, buf.len > 0 ? buf.data : NULL);
+}
+
+/*
  * SELECT the rows the target should hold when the pipeline has loaded every
  * source row with a cursor from $1 to $2 (both inclusive): what each mode's
  * run statement writes, built with the same pieces (casts, the version of a

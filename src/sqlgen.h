@@ -107,6 +107,6 @@ extern void sql_wal_filled(StringInfo buf, const BuildContext *ctx, Pipeline *p,
 						   PipelineShape *shape, const char *extra, WalFallback fallback);
 extern char *SqlCommentSafe(const char *text);
 extern char *SqlAddColumn(const char *target_sql, ColumnMap *col);
-extern char *SqlWindowCount(Pipeline *p, PipelineShape *shape);
+extern char *SqlWindowCount(Pipeline *p, PipelineShape *shape, const char *extra);
 
 #endif							/* INCREMENTAL_SQLGEN_H */

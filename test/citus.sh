@@ -7,7 +7,10 @@
 # into a distributed one and back, with exact counts; a run over co-located tables
 # is pushed down to the shards (Citus neither collects the rows on the coordinator
 # nor repartitions them, and EXPLAIN of the statement incr_plan shows is one
-# distributed plan over the shards); a failed run leaves the shards and the
+# distributed plan over the shards), for cdc too (flat layout, with and without
+# version_column: deletes, then upserts, the same target as on one node; a window
+# with a truncate event, and a jsonb layout, run through the coordinator with
+# the same result as on one node); a failed run leaves the shards and the
 # checkpoint as they were; a row written through a WORKER in a transaction held
 # open across a run is loaded by a later run, never skipped; runs in one session
 # ask the workers for their open transactions through Citus's kept connections,
@@ -559,6 +562,161 @@ check_fails "a target in another colocation group" \
 check_fails "an xid8 cursor over a distributed table" \
 	'pipeline "xid" cannot use an xid8 cursor over Citus table "xids"' \
 	-c "SELECT incr_create_pipeline('xid', 'xids', 'ints_dst', 'x', mode => 'merge', keys => '{id}')"
+
+# ---------------------------------------------------------------------------
+# cdc pushed down: a change-event table (flat layout, op and the target's
+# columns) distributed by the key into a co-located target runs as two
+# statements over the shards, the deletes and then the upserts, each taking
+# the last event per key itself; with exact counts and the same target as the
+# same pipeline over plain tables on one node. With version_column a target
+# row with a newer version is neither overwritten nor deleted. A window with a
+# truncate event (which deletes on every shard) runs as the one statement
+# through the coordinator, with the same result as on one node.
+q "$co" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE TABLE cdc_log (id bigint NOT NULL, v text, op text NOT NULL, at timestamptz NOT NULL,
+	PRIMARY KEY (id, at));
+CREATE TABLE cdc_dst (id bigint PRIMARY KEY, v text, version timestamptz);
+SELECT create_distributed_table('cdc_log', 'id', colocate_with => 'src');
+SELECT create_distributed_table('cdc_dst', 'id', colocate_with => 'src');
+CREATE TABLE cdc_log_l (LIKE cdc_log INCLUDING ALL);
+CREATE TABLE cdc_dst_l (LIKE cdc_dst INCLUDING ALL);
+-- keys 0..29, creates, updates (some upper case), deletes and messages
+INSERT INTO cdc_log SELECT i % 30, 'v' || i,
+	CASE WHEN i % 11 = 0 THEN 'd' WHEN i % 13 = 0 THEN 'm' WHEN i <= 30 THEN 'c'
+	     WHEN i % 2 = 0 THEN 'U' ELSE 'u' END,
+	'2024-01-01'::timestamptz + i * interval '1 second'
+	FROM generate_series(1, 200) AS i;
+-- rows of the target before the pipeline: 3 and 7 newer than every event, 4 and 18 without a version
+INSERT INTO cdc_dst VALUES (3, 'newer', '2030-01-01'), (7, 'newer', '2030-01-01'),
+	(4, 'old', NULL), (18, 'old', NULL);
+INSERT INTO cdc_log_l SELECT * FROM cdc_log;
+INSERT INTO cdc_dst_l SELECT * FROM cdc_dst;
+SELECT incr_create_pipeline('cdc_ver', 'cdc_log', 'cdc_dst', 'at', mode => 'cdc', keys => '{id}',
+	op_column => 'op', version_column => 'version');
+SELECT incr_create_pipeline('cdc_ver_l', 'cdc_log_l', 'cdc_dst_l', 'at', mode => 'cdc', keys => '{id}',
+	op_column => 'op', version_column => 'version');
+SQL
+check "incremental is on the workers too (for the functions cdc statements call there)" "1|1" \
+	-c "SELECT (SELECT count(*) FROM run_command_on_workers(
+	    \$\$SELECT 1 FROM pg_extension WHERE extname = 'incremental'\$\$) WHERE result = '1'
+	    AND nodeport = $w1), (SELECT count(*) FROM run_command_on_workers(
+	    \$\$SELECT 1 FROM pg_extension WHERE extname = 'incremental'\$\$) WHERE result = '1'
+	    AND nodeport = $w2)"
+cdc_same="SELECT (SELECT string_agg(concat_ws(',', id, v, version), ';' ORDER BY id) FROM cdc_dst)
+	IS NOT DISTINCT FROM (SELECT string_agg(concat_ws(',', id, v, version), ';' ORDER BY id) FROM cdc_dst_l)"
+# the last writing event of keys 0..29 is event 171..200 or, for 2 (event 182 is
+# a message), 152; 165 (key 15), 176, 187 and 198 are deletes: of keys 15, 18,
+# 26 and 7, only 18 had a row (7's is newer); 3 kept (newer), 4 updated, 24 inserted
+cdc_pushed() { # cdc_pushed PIPELINE EXPECTED-COUNTS: a run, pushed down, with these counts
+	local out
+	n=$((n + 1))
+	out=$(q "$co" -c "SET client_min_messages = debug1" -c "$run_counts('$1')" 2>&1)
+	if [ "$(printf '%s\n' "$out" | tail -n 1)" = "$2" ] &&
+		! printf '%s\n' "$out" | grep -q -e 'Collecting INSERT ... SELECT results on coordinator' \
+			-e 'performing repartitioned INSERT ... SELECT' -e 'generating subplan' \
+			-e 'recursively planning' -e 'intermediate result' -e 'one statement through'; then
+		echo "ok $n - $1: counts $2, no pull to the coordinator, no repartitioning"
+	else
+		echo "not ok $n - $1: counts $2, no pull to the coordinator, no repartitioning"
+		printf '%s\n' "$out" | grep -v '^DEBUG:  \(statement\|first statement\) of a run' | sed 's/^/#   /'
+		failures=$((failures + 1))
+	fi
+}
+cdc_pushed cdc_ver "ok 200 24 1 1 174"
+check "cdc, version_column: the same run on one node" "ok 200 24 1 1 174" -c "$run_counts('cdc_ver_l')"
+check "cdc, version_column: the target equals one node's" "t" -c "$cdc_same"
+check "cdc, version_column: newer rows kept, deleted keys gone" "newer|newer|3|27" \
+	-c "SELECT (SELECT v FROM cdc_dst WHERE id = 3), (SELECT v FROM cdc_dst WHERE id = 7),
+	           (SELECT count(*) FROM cdc_dst WHERE id IN (2, 4, 29) AND v <> 'old'), (SELECT count(*) FROM cdc_dst)"
+# second run: key 1 deleted, key 2 updated twice (the last wins), new key 100 (I),
+# a delete of a key the target does not hold, a message; the tie at the checkpoint read again
+q "$co" >/dev/null <<'SQL'
+INSERT INTO cdc_log VALUES (1, 'gone', 'd', '2024-02-01'), (2, 'two', 'u', '2024-02-01'),
+	(2, 'two again', 'u', '2024-02-02'), (100, 'hundred', 'I', '2024-02-01'),
+	(26, NULL, 'D', '2024-02-01'), (5, 'note', 'm', '2024-02-01');
+INSERT INTO cdc_log_l SELECT * FROM cdc_log WHERE at >= '2024-02-01';
+SQL
+cdc_pushed cdc_ver "ok 7 1 1 1 4"
+check "cdc, version_column: second run on one node" "ok 7 1 1 1 4" -c "$run_counts('cdc_ver_l')"
+check "cdc, version_column: the target still equals one node's" "t" -c "$cdc_same"
+# the flat cdc pipeline of the first checks (no version_column) is pushed down too
+q "$co" -c "INSERT INTO log VALUES (3, 'back', 'c', '2024-02-01'), (5, 'five', 'u', '2024-02-01'),
+	(6, NULL, 'd', '2024-02-01')" >/dev/null
+cdc_pushed cdc "ok 4 0 2 1 1"
+check "cdc: target after the pushed-down run" "16|back|five|0" \
+	-c "SELECT count(*), max(v) FILTER (WHERE id = 3), max(v) FILTER (WHERE id = 5),
+	           count(*) FILTER (WHERE id = 6) FROM dst_cdc"
+check_pushdown "cdc: EXPLAIN shows a distributed DELETE, then INSERT, over the 4 shards" \
+	cdc_ver '->  Delete on cdc_dst_[0-9]* t' '->  Insert on cdc_dst_[0-9]* t'
+check "cdc: incr_plan says a truncate makes the run one statement" "1" \
+	-c "SELECT count(*) FROM regexp_split_to_table(incr_plan('cdc_ver'), E'\n') AS l
+	    WHERE l = '-- a window with a truncate event (op t) runs instead as the one statement of a run on one node, through the Citus coordinator'"
+# a bad event stops a pushed-down run too, naming it, and changes nothing
+q "$co" -c "INSERT INTO cdc_log VALUES (9, 'bad', 'x', '2024-02-03')" >/dev/null
+check_fails "cdc: an event with no valid op stops the run" \
+	'change event at cursor 2024-02-03 00:00:00+00 has no valid op' -c "SELECT incr_run('cdc_ver')"
+q "$co" -c "DELETE FROM cdc_log WHERE op = 'x'" >/dev/null
+# a truncate: every row no later event writes is deleted (unless newer), on every
+# shard; the run is the one statement through the coordinator, as on one node.
+# (A distributed event table needs a value in its distribution column, even
+# for a truncate, which has no key: it is ignored.)
+q "$co" >/dev/null <<'SQL'
+INSERT INTO cdc_log VALUES (11, 'eleven', 'u', '2024-02-04'), (0, NULL, 't', '2024-02-05'),
+	(12, 'twelve', 'u', '2024-02-06'), (13, NULL, 'd', '2024-02-06');
+INSERT INTO cdc_log_l SELECT * FROM cdc_log WHERE at >= '2024-02-03';
+SQL
+n=$((n + 1))
+out=$(q "$co" -c "SET client_min_messages = debug1" -c "$run_counts('cdc_ver')" 2>&1)
+if [ "$(printf '%s\n' "$out" | tail -n 1)" = "ok 5 0 1 24 0" ] &&
+	printf '%s\n' "$out" | grep -q 'one statement through the Citus coordinator'; then
+	echo "ok $n - cdc, a window with a truncate: one statement through the coordinator, counts ok 5 0 1 24 0"
+else
+	echo "not ok $n - cdc, a window with a truncate: one statement through the coordinator, counts ok 5 0 1 24 0"
+	printf '%s\n' "$out" | grep -v '^DEBUG:  \(statement\|first statement\) of a run' | sed 's/^/#   /'
+	failures=$((failures + 1))
+fi
+check "cdc, a window with a truncate: the same run on one node" "ok 5 0 1 24 0" -c "$run_counts('cdc_ver_l')"
+check "cdc, a window with a truncate: the target equals one node's" "t" -c "$cdc_same"
+# 24 rows deleted, 12 written again after the truncate, 3 and 7 newer than it
+check "cdc, a window with a truncate: left the newer rows and the one written after it" "3,7,12" \
+	-c "SELECT string_agg(id::text, ',' ORDER BY id) FROM cdc_dst"
+# the next window has no truncate: pushed down again
+q "$co" -c "INSERT INTO cdc_log VALUES (14, 'fourteen', 'c', '2024-02-07')" \
+	-c "INSERT INTO cdc_log_l VALUES (14, 'fourteen', 'c', '2024-02-07')" >/dev/null
+cdc_pushed cdc_ver "ok 3 1 0 0 2"
+check "cdc, after the truncate: the same run on one node" "ok 3 1 0 0 2" -c "$run_counts('cdc_ver_l')"
+check "cdc, after the truncate: the target equals one node's" "t" -c "$cdc_same"
+
+# A jsonb layout (op and an after image) is not pushed down (its keys are
+# values inside the event, which Citus cannot match with the distribution
+# column): it runs as the one statement through the coordinator, with the
+# same result as on one node.
+q "$co" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE TABLE cdc_json (id bigint NOT NULL, op text NOT NULL, after jsonb, at timestamptz NOT NULL,
+	PRIMARY KEY (id, at));
+CREATE TABLE cdc_jdst (id bigint PRIMARY KEY, v text);
+SELECT create_distributed_table('cdc_json', 'id', colocate_with => 'src');
+SELECT create_distributed_table('cdc_jdst', 'id', colocate_with => 'src');
+CREATE TABLE cdc_json_l (LIKE cdc_json INCLUDING ALL);
+CREATE TABLE cdc_jdst_l (LIKE cdc_jdst INCLUDING ALL);
+INSERT INTO cdc_json SELECT id, op, jsonb_build_object('id', id, 'v', v), at FROM cdc_log
+	WHERE at < '2024-02-03';
+INSERT INTO cdc_json_l SELECT * FROM cdc_json;
+SELECT incr_create_pipeline('cdc_json', 'cdc_json', 'cdc_jdst', 'at', mode => 'cdc', keys => '{id}',
+	op_column => 'op', after_column => 'after');
+SELECT incr_create_pipeline('cdc_json_l', 'cdc_json_l', 'cdc_jdst_l', 'at', mode => 'cdc', keys => '{id}',
+	op_column => 'op', after_column => 'after');
+SQL
+# the events of cdc_log's first two runs: keys 0..29 and 100, of which 1, 7, 15, 18, 26 deleted last
+check "cdc, jsonb layout over Citus: counts" "ok 206 26 0 0 180" -c "$run_counts('cdc_json')"
+check "cdc, jsonb layout on one node: counts" "ok 206 26 0 0 180" -c "$run_counts('cdc_json_l')"
+check "cdc, jsonb layout: the target equals one node's" "t" \
+	-c "SELECT (SELECT string_agg(concat_ws(',', id, v), ';' ORDER BY id) FROM cdc_jdst)
+	    = (SELECT string_agg(concat_ws(',', id, v), ';' ORDER BY id) FROM cdc_jdst_l)"
+check "cdc, jsonb layout: incr_plan shows the one statement" "0" \
+	-c "SELECT count(*) FROM regexp_split_to_table(incr_plan('cdc_json'), E'\n') AS l WHERE l LIKE 'DELETE%'"
 
 echo "citus: $failures of $n checks failed"
 [ "$failures" -eq 0 ]
