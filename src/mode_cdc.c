@@ -7,6 +7,7 @@
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 
 #include "mode.h"
@@ -15,24 +16,41 @@
  * Append the decoded value of a target column from a change event: the
  * event's row image (_incr_row) and, with a Debezium schema, the field's
  * schema (_incr_fields), through _incr_cdc_value, which turns Debezium's
- * encodings into the column type's text input.
+ * encodings into the column type's text input.  Over Citus _incr_fields is
+ * the array of the row image's field schemas (cdc_events), searched here.
  */
 static void
-cdc_event_value(StringInfo buf, Pipeline *p, ColumnMap *col, const char *alias,
-				   const char *fields_alias)
+cdc_event_value(StringInfo buf, const BuildContext *ctx, Pipeline *p, ColumnMap *col,
+				const char *alias, const char *fields_alias)
 {
 	const char *schema = ExtensionSchemaQuoted();
 	Oid			base = getBaseType(col->target_type);
 	char	   *value;
+	char	   *field;
+
+	if (ctx->citus)
+	{
+		StringInfoData vars;
+
+		initStringInfo(&vars);
+		appendStringInfoString(&vars, "{\"f\": ");
+		escape_json(&vars, col->name);
+		appendStringInfoChar(&vars, '}');
+		field = psprintf("pg_catalog.jsonb_path_query_first(%s._incr_fields,"
+						 " 'strict $[*] ? (@.field == $f)', %s::pg_catalog.jsonb, true)",
+						 fields_alias, quote_literal_cstr(vars.data));
+	}
+	else
+		field = psprintf("%s._incr_fields OPERATOR(pg_catalog.->) %s::pg_catalog.text",
+						 fields_alias, quote_literal_cstr(col->name));
 
 	/* only numbers and times have encodings of their own; the rest is text input */
 	if (base == NUMERICOID || base == TIMESTAMPTZOID || base == TIMESTAMPOID ||
 		base == DATEOID || base == TIMEOID)
 		value = psprintf("%s._incr_cdc_value(%s._incr_row OPERATOR(pg_catalog.->) %s::pg_catalog.text,"
-						 " %s._incr_fields OPERATOR(pg_catalog.->) %s::pg_catalog.text, %u::pg_catalog.oid,"
+						 " %s, %u::pg_catalog.oid,"
 						 " %d::pg_catalog.int4, %s::pg_catalog.text)",
-						 schema, alias, quote_literal_cstr(col->name), fields_alias,
-						 quote_literal_cstr(col->name), col->target_type,
+						 schema, alias, quote_literal_cstr(col->name), field, col->target_type,
 						 col->target_typmod, quote_literal_cstr(p->epoch_unit));
 	else
 		value = psprintf("(%s._incr_row OPERATOR(pg_catalog.->>) %s)", alias,
@@ -97,7 +115,22 @@ cdc_events(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *
 						 "         WHEN %s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t','m']) THEN %s\n"
 						 "         ELSE %s._incr_cdc_fail(r._incr_c::pg_catalog.text, 'has no valid op'::pg_catalog.text) END AS _incr_op",
 						 op, op, schema);
-		appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN r._incr_env OPERATOR(pg_catalog.->) 'before'\n"
+		/*
+		 * Over Citus, whose planner fails on the function scans of the
+		 * subquery below ("invalid attnum"), the row image's field schemas
+		 * as they come, an array searched by cdc_event_value.
+		 */
+		if (ctx->citus)
+			appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN r._incr_env OPERATOR(pg_catalog.->) 'before'\n"
+							 "         ELSE r._incr_env OPERATOR(pg_catalog.->) 'after' END AS _incr_row,\n"
+							 "    CASE WHEN %s OPERATOR(pg_catalog.=) 'd'\n"
+							 "         THEN pg_catalog.jsonb_path_query_first(r._incr_doc,"
+							 " 'strict $.schema.fields[*] ? (@.field == \"before\").fields', '{}'::pg_catalog.jsonb, true)\n"
+							 "         ELSE pg_catalog.jsonb_path_query_first(r._incr_doc,"
+							 " 'strict $.schema.fields[*] ? (@.field == \"after\").fields', '{}'::pg_catalog.jsonb, true) END AS _incr_fields",
+							 op, op);
+		else
+			appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN r._incr_env OPERATOR(pg_catalog.->) 'before'\n"
 						 "         ELSE r._incr_env OPERATOR(pg_catalog.->) 'after' END AS _incr_row,\n"
 						 "    CASE WHEN r._incr_doc OPERATOR(pg_catalog.->) 'schema' IS NULL THEN NULL ELSE\n"
 						 "    (SELECT pg_catalog.jsonb_object_agg(g OPERATOR(pg_catalog.->>) 'field', g)\n"
@@ -187,7 +220,7 @@ cdc_unavailable_fill(StringInfo buf, const BuildContext *ctx, Pipeline *p, Pipel
 		if (!col->is_key)
 			continue;
 		appendStringInfoString(buf, ", ");
-		cdc_event_value(buf, p, col, "e", "e");
+		cdc_event_value(buf, ctx, p, col, "e", "e");
 		appendStringInfo(buf, " AS %s", quote_identifier(col->name));
 	}
 	appendStringInfoString(buf, "\n    FROM (");
@@ -239,7 +272,7 @@ cdc_available_value(StringInfo buf, const BuildContext *ctx, Pipeline *p, Pipeli
 					 " OPERATOR(pg_catalog.@?) '$ ? " UNAVAILABLE_VALUE_TEST "'::pg_catalog.jsonpath\n"
 					 "    THEN CASE WHEN fill._incr_row OPERATOR(pg_catalog.?) %s THEN ",
 					 name, name);
-	cdc_event_value(buf, p, col, "fill", "src");
+	cdc_event_value(buf, ctx, p, col, "fill", "src");
 	/* over Citus x is joined (cdc_join_target): it cannot plan the correlated subquery */
 	if (ctx->citus)
 		appendStringInfo(buf, "\n      ELSE x.%s END\n    ELSE ", quote_identifier(col->name));
@@ -250,7 +283,7 @@ cdc_available_value(StringInfo buf, const BuildContext *ctx, Pipeline *p, Pipeli
 		sql_key_match(buf, shape->columns, "x", "src");
 		appendStringInfoString(buf, ") END\n    ELSE ");
 	}
-	cdc_event_value(buf, p, col, "src", "src");
+	cdc_event_value(buf, ctx, p, col, "src", "src");
 	appendStringInfoString(buf, " END");
 }
 
@@ -300,7 +333,7 @@ cdc_ctes(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *sh
 		if (col->is_key)
 			appendStringInfoString(buf, "CASE WHEN e._incr_op OPERATOR(pg_catalog.=) 't' THEN NULL ELSE ");
 		if (shape->json_layout)
-			cdc_event_value(buf, p, col, "e", "e");
+			cdc_event_value(buf, ctx, p, col, "e", "e");
 		else if (col->is_key)
 			appendStringInfo(buf, "COALESCE(e.%s, %s._incr_cdc_fail(e._incr_c::pg_catalog.text, %s::pg_catalog.text)::%s)",
 							 quote_identifier(col->name), schema,

@@ -718,5 +718,50 @@ check "cdc, jsonb layout: the target equals one node's" "t" \
 check "cdc, jsonb layout: incr_plan shows the one statement" "0" \
 	-c "SELECT count(*) FROM regexp_split_to_table(incr_plan('cdc_json'), E'\n') AS l WHERE l LIKE 'DELETE%'"
 
+# A Debezium envelope layout likewise, with Debezium's placeholder for an
+# unchanged value (filled from the key's earlier event in the window, else
+# from the target, read through a join over Citus) and an event with its
+# schema (whose field schemas Citus reads without a subquery).
+q "$co" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE TABLE cdc_dbz (id bigint NOT NULL, at timestamptz NOT NULL, payload jsonb,
+	PRIMARY KEY (id, at));
+CREATE TABLE cdc_ddst (id bigint PRIMARY KEY, v text, d date);
+SELECT create_distributed_table('cdc_dbz', 'id', colocate_with => 'src');
+SELECT create_distributed_table('cdc_ddst', 'id', colocate_with => 'src');
+CREATE TABLE cdc_dbz_l (LIKE cdc_dbz INCLUDING ALL);
+CREATE TABLE cdc_ddst_l (LIKE cdc_ddst INCLUDING ALL);
+INSERT INTO cdc_dbz SELECT id, at, jsonb_build_object('op', translate(lower(op), 'i', 'c'),
+	CASE WHEN lower(op) = 'd' THEN 'before' ELSE 'after' END, jsonb_build_object('id', id, 'v', v))
+	FROM cdc_log WHERE at < '2024-02-03';
+INSERT INTO cdc_dbz_l SELECT * FROM cdc_dbz;
+SELECT incr_create_pipeline('cdc_dbz', 'cdc_dbz', 'cdc_ddst', 'at', mode => 'cdc', keys => '{id}',
+	payload_column => 'payload');
+SELECT incr_create_pipeline('cdc_dbz_l', 'cdc_dbz_l', 'cdc_ddst_l', 'at', mode => 'cdc', keys => '{id}',
+	payload_column => 'payload');
+SQL
+check "cdc, Debezium layout over Citus: counts" "ok 206 26 0 0 180" -c "$run_counts('cdc_dbz')"
+check "cdc, Debezium layout on one node: counts" "ok 206 26 0 0 180" -c "$run_counts('cdc_dbz_l')"
+q "$co" >/dev/null <<'SQL'
+INSERT INTO cdc_dbz VALUES
+	(0, '2024-03-01', '{"op": "u", "after": {"id": 0, "v": "__debezium_unavailable_value"}}'),
+	(29, '2024-03-01', '{"op": "u", "after": {"id": 29, "v": "real"}}'),
+	(29, '2024-03-02', '{"op": "u", "after": {"id": 29, "v": "__debezium_unavailable_value"}}'),
+	(28, '2024-03-01', '{"schema": {"type": "struct", "fields": [{"field": "after", "type": "struct",
+	   "fields": [{"field": "id", "type": "int64"}, {"field": "v", "type": "string"},
+	              {"field": "d", "type": "int32", "name": "io.debezium.time.Date"}]}]},
+	  "payload": {"op": "u", "after": {"id": 28, "v": "dated", "d": 19723}}}');
+INSERT INTO cdc_dbz_l SELECT * FROM cdc_dbz WHERE at >= '2024-03-01';
+SQL
+# the tie (key 2) and key 0 unchanged (the target's value), key 29 given its
+# earlier event's; key 28's date decoded by its schema (days since 1970)
+check "cdc, Debezium layout over Citus: unavailable values, a schema" "ok 5 0 2 0 3" -c "$run_counts('cdc_dbz')"
+check "cdc, Debezium layout on one node: unavailable values, a schema" "ok 5 0 2 0 3" -c "$run_counts('cdc_dbz_l')"
+check "cdc, Debezium layout: values kept, filled and decoded, the target equals one node's" \
+	"v180|real|2024-01-01|t" \
+	-c "SELECT (SELECT v FROM cdc_ddst WHERE id = 0), (SELECT v FROM cdc_ddst WHERE id = 29),
+	    (SELECT d FROM cdc_ddst WHERE id = 28),
+	    (SELECT string_agg(concat_ws(',', id, v), ';' ORDER BY id) FROM cdc_ddst)
+	    = (SELECT string_agg(concat_ws(',', id, v), ';' ORDER BY id) FROM cdc_ddst_l)"
 echo "citus: $failures of $n checks failed"
 [ "$failures" -eq 0 ]
