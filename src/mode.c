@@ -113,6 +113,7 @@ BuildRunSql(Pipeline *p, PipelineShape *shape)
 		ctx.late_unknown = target != CITUS_NONE &&
 			(CitusRelationKind(p->source) != target ||
 			 (p->mode == MODE_APPEND && p->keys == NIL));
+		ctx.citus_distributed_target = (target == CITUS_DISTRIBUTED);
 	}
 	if (mode->build_run == NULL)
 		elog(ERROR, "a %s pipeline has no run statement", PipelineModeName(p->mode));
@@ -135,6 +136,8 @@ BuildRunFirstSql(Pipeline *p, PipelineShape *shape)
 	if (mode->build_first == NULL)
 		return NULL;
 	ctx.citus = PipelineOverCitus(p);
+	ctx.citus_distributed_target = ctx.citus &&
+		CitusRelationKind(p->target) == CITUS_DISTRIBUTED;
 	initStringInfo(&buf);
 	mode->build_first(&buf, &ctx, p, shape);
 	return buf.len > 0 ? buf.data : NULL;
@@ -172,6 +175,7 @@ BuildWindowCountSql(Pipeline *p, PipelineShape *shape)
 	BuildContext ctx = {.run_tokens = RunTokensSupported(),.omit_tally = false,.citus = true};
 	StringInfoData buf;
 
+	ctx.citus_distributed_target = CitusRelationKind(p->target) == CITUS_DISTRIBUTED;
 	initStringInfo(&buf);
 	if (mode->build_unsplit)
 		mode->build_unsplit(&buf, &ctx, p, shape);

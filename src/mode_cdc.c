@@ -373,15 +373,17 @@ cdc_ctes(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *sh
  * shards, whereas it runs the CTEs of the one statement as subplans whose
  * rows pass through the coordinator.  Only for a flat layout with the
  * target's columns: a jsonb layout's keys are values inside the event,
- * which Citus cannot tell are the source's distribution column.  Not for a
- * window with a truncate (shape->one_statement, cdc_unsplit), whose delete
- * spans every shard, nor with tombstones.
+ * which Citus cannot tell are the source's distribution column.  Only into
+ * a distributed target: Citus refuses a DELETE of a table of the coordinator
+ * joined with a distributed one.  Not for a window with a truncate
+ * (shape->one_statement, cdc_unsplit), whose delete spans every shard, nor
+ * with tombstones.
  */
 static bool
 cdc_split(const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
 {
-	return ctx->citus && !shape->json_layout && !shape->one_statement &&
-		shape->tombstones == TOMBSTONES_OFF;
+	return ctx->citus && ctx->citus_distributed_target && !shape->json_layout &&
+		!shape->one_statement && shape->tombstones == TOMBSTONES_OFF;
 }
 
 /*
