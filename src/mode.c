@@ -111,7 +111,9 @@ BuildRunSql(Pipeline *p, PipelineShape *shape)
 		CitusKind	target = CitusRelationKind(p->target);
 
 		ctx.late_unknown = target != CITUS_NONE &&
-			CitusRelationKind(p->source) != target;
+			(CitusRelationKind(p->source) != target ||
+			 (p->mode == MODE_APPEND && p->keys == NIL && target != CITUS_DISTRIBUTED));
+		ctx.citus_distributed_target = (target == CITUS_DISTRIBUTED);
 	}
 	if (mode->build_run == NULL)
 		elog(ERROR, "a %s pipeline has no run statement", PipelineModeName(p->mode));
@@ -134,6 +136,8 @@ BuildRunFirstSql(Pipeline *p, PipelineShape *shape)
 	if (mode->build_first == NULL)
 		return NULL;
 	ctx.citus = PipelineOverCitus(p);
+	ctx.citus_distributed_target = ctx.citus &&
+		CitusRelationKind(p->target) == CITUS_DISTRIBUTED;
 	initStringInfo(&buf);
 	mode->build_first(&buf, &ctx, p, shape);
 	return buf.len > 0 ? buf.data : NULL;
@@ -157,6 +161,25 @@ BuildRunNewSql(Pipeline *p, PipelineShape *shape)
 	initStringInfo(&buf);
 	mode->build_run_new(&buf, &ctx, p, shape);
 	return buf.data;
+}
+
+/*
+ * Build the count of a run's window over Citus (SqlWindowCount), with the
+ * mode's column that tells whether its split run must be one statement
+ * (ModeOps.build_unsplit).
+ */
+char *
+BuildWindowCountSql(Pipeline *p, PipelineShape *shape)
+{
+	const ModeOps *mode = ModeOf(p);
+	BuildContext ctx = {.run_tokens = RunTokensSupported(),.omit_tally = false,.citus = true};
+	StringInfoData buf;
+
+	ctx.citus_distributed_target = CitusRelationKind(p->target) == CITUS_DISTRIBUTED;
+	initStringInfo(&buf);
+	if (mode->build_unsplit)
+		mode->build_unsplit(&buf, &ctx, p, shape);
+	return SqlWindowCount(p, shape, buf.len > 0 ? buf.data : NULL);
 }
 
 /*

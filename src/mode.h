@@ -96,6 +96,17 @@ typedef struct ModeOps
 	 * coordinator.  NULL: never.
 	 */
 	ModeBuilder build_first;
+
+	/*
+	 * Where build_first splits a run over Citus: an output column to add to
+	 * the window's count (SqlWindowCount), an aggregate over its source rows
+	 * s that Citus computes on the shards, greater than zero when the window
+	 * needs the mode's one statement instead (PipelineShape.one_statement),
+	 * executed through the coordinator; nothing when the run is not split.
+	 * unsplit_what says of which windows, for incr_plan.  NULL: never.
+	 */
+	ModeBuilder build_unsplit;
+	const char *unsplit_what;
 	ModeBuilder build_expected; /* NULL: incr_verify cannot check the mode */
 	ModeBuilder build_wal;		/* the statement over WAL_CHANGES_RELATION;
 								 * NULL: the mode refuses capture => 'wal' */
@@ -129,6 +140,7 @@ extern TombstoneUse TombstoneUseFor(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildRunSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildRunFirstSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildRunNewSql(Pipeline *pipeline, PipelineShape *shape);
+extern char *BuildWindowCountSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildExpectedSql(Pipeline *pipeline, PipelineShape *shape);
 
 #endif							/* INCREMENTAL_MODE_H */

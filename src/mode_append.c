@@ -109,8 +109,9 @@ build_append_keyless(StringInfo buf, const BuildContext *ctx, Pipeline *p, Pipel
 }
 
 /*
- * append without keys over Citus: what build_append_keyless does, as two
- * statements Citus pushes down to co-located shards (it would plan EXCEPT
+ * append without keys over Citus, into a distributed target (Citus cannot
+ * plan the first one into a reference table): what build_append_keyless
+ * does, as two statements Citus pushes down to co-located shards (it would plan EXCEPT
  * ALL apart, its rows passing through the coordinator, and it cannot push
  * down both parts in one statement).  The first (build_first) inserts the
  * rows read again ($1 to $3), each as many times as the source holds it
@@ -126,7 +127,7 @@ static void
 build_append_keyless_citus_first(StringInfo buf, const BuildContext *ctx, Pipeline *p,
 								 PipelineShape *shape)
 {
-	if (!ctx->citus || p->keys != NIL)
+	if (!ctx->citus || !ctx->citus_distributed_target || p->keys != NIL)
 		return;
 	sql_insert_head(buf, shape, NULL);
 	appendStringInfoString(buf, "SELECT ");
@@ -286,7 +287,7 @@ build_append(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape
 {
 	if (p->keys != NIL)
 		build_append_keyed(buf, ctx, p, shape);
-	else if (ctx->citus)
+	else if (ctx->citus && ctx->citus_distributed_target)
 		build_append_keyless_citus(buf, ctx, p, shape);
 	else
 		build_append_keyless(buf, ctx, p, shape);

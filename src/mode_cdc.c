@@ -7,6 +7,7 @@
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 
 #include "mode.h"
@@ -15,24 +16,41 @@
  * Append the decoded value of a target column from a change event: the
  * event's row image (_incr_row) and, with a Debezium schema, the field's
  * schema (_incr_fields), through _incr_cdc_value, which turns Debezium's
- * encodings into the column type's text input.
+ * encodings into the column type's text input.  Over Citus _incr_fields is
+ * the array of the row image's field schemas (cdc_events), searched here.
  */
 static void
-cdc_event_value(StringInfo buf, Pipeline *p, ColumnMap *col, const char *alias,
-				   const char *fields_alias)
+cdc_event_value(StringInfo buf, const BuildContext *ctx, Pipeline *p, ColumnMap *col,
+				const char *alias, const char *fields_alias)
 {
 	const char *schema = ExtensionSchemaQuoted();
 	Oid			base = getBaseType(col->target_type);
 	char	   *value;
+	char	   *field;
+
+	if (ctx->citus)
+	{
+		StringInfoData vars;
+
+		initStringInfo(&vars);
+		appendStringInfoString(&vars, "{\"f\": ");
+		escape_json(&vars, col->name);
+		appendStringInfoChar(&vars, '}');
+		field = psprintf("pg_catalog.jsonb_path_query_first(%s._incr_fields,"
+						 " 'strict $[*] ? (@.field == $f)', %s::pg_catalog.jsonb, true)",
+						 fields_alias, quote_literal_cstr(vars.data));
+	}
+	else
+		field = psprintf("%s._incr_fields OPERATOR(pg_catalog.->) %s::pg_catalog.text",
+						 fields_alias, quote_literal_cstr(col->name));
 
 	/* only numbers and times have encodings of their own; the rest is text input */
 	if (base == NUMERICOID || base == TIMESTAMPTZOID || base == TIMESTAMPOID ||
 		base == DATEOID || base == TIMEOID)
 		value = psprintf("%s._incr_cdc_value(%s._incr_row OPERATOR(pg_catalog.->) %s::pg_catalog.text,"
-						 " %s._incr_fields OPERATOR(pg_catalog.->) %s::pg_catalog.text, %u::pg_catalog.oid,"
+						 " %s, %u::pg_catalog.oid,"
 						 " %d::pg_catalog.int4, %s::pg_catalog.text)",
-						 schema, alias, quote_literal_cstr(col->name), fields_alias,
-						 quote_literal_cstr(col->name), col->target_type,
+						 schema, alias, quote_literal_cstr(col->name), field, col->target_type,
 						 col->target_typmod, quote_literal_cstr(p->epoch_unit));
 	else
 		value = psprintf("(%s._incr_row OPERATOR(pg_catalog.->>) %s)", alias,
@@ -46,6 +64,22 @@ cdc_event_value(StringInfo buf, Pipeline *p, ColumnMap *col, const char *alias,
 						 sql_target_type(col));
 	else
 		appendStringInfo(buf, "CAST(%s AS %s)", value, sql_target_type(col));
+}
+
+/*
+ * The op of a flat layout's event s, checked: c (or i), r, u, d, t or m,
+ * lower case, i as c; an event with another stops the run, naming it.
+ */
+static char *
+cdc_flat_op(Pipeline *p)
+{
+	char	   *op = psprintf("pg_catalog.lower(s.%s::pg_catalog.text)",
+							  quote_identifier(p->op_column));
+
+	return psprintf("CASE WHEN %s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','i','d','t','m'])\n"
+					"         THEN pg_catalog.translate(%s, 'i', 'c')\n"
+					"         ELSE %s._incr_cdc_fail(s.%s::pg_catalog.text, 'has no valid op'::pg_catalog.text) END",
+					op, op, ExtensionSchemaQuoted(), quote_identifier(p->cursor_column));
 }
 
 /*
@@ -81,7 +115,22 @@ cdc_events(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *
 						 "         WHEN %s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t','m']) THEN %s\n"
 						 "         ELSE %s._incr_cdc_fail(r._incr_c::pg_catalog.text, 'has no valid op'::pg_catalog.text) END AS _incr_op",
 						 op, op, schema);
-		appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN r._incr_env OPERATOR(pg_catalog.->) 'before'\n"
+		/*
+		 * Over Citus, whose planner fails on the function scans of the
+		 * subquery below ("invalid attnum"), the row image's field schemas
+		 * as they come, an array searched by cdc_event_value.
+		 */
+		if (ctx->citus)
+			appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN r._incr_env OPERATOR(pg_catalog.->) 'before'\n"
+							 "         ELSE r._incr_env OPERATOR(pg_catalog.->) 'after' END AS _incr_row,\n"
+							 "    CASE WHEN %s OPERATOR(pg_catalog.=) 'd'\n"
+							 "         THEN pg_catalog.jsonb_path_query_first(r._incr_doc,"
+							 " 'strict $.schema.fields[*] ? (@.field == \"before\").fields', '{}'::pg_catalog.jsonb, true)\n"
+							 "         ELSE pg_catalog.jsonb_path_query_first(r._incr_doc,"
+							 " 'strict $.schema.fields[*] ? (@.field == \"after\").fields', '{}'::pg_catalog.jsonb, true) END AS _incr_fields",
+							 op, op);
+		else
+			appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd' THEN r._incr_env OPERATOR(pg_catalog.->) 'before'\n"
 						 "         ELSE r._incr_env OPERATOR(pg_catalog.->) 'after' END AS _incr_row,\n"
 						 "    CASE WHEN r._incr_doc OPERATOR(pg_catalog.->) 'schema' IS NULL THEN NULL ELSE\n"
 						 "    (SELECT pg_catalog.jsonb_object_agg(g OPERATOR(pg_catalog.->>) 'field', g)\n"
@@ -102,11 +151,7 @@ cdc_events(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *
 		const char *opcol = quote_identifier(p->op_column);
 		char	   *op = psprintf("pg_catalog.lower(s.%s::pg_catalog.text)", opcol);
 
-		appendStringInfo(buf, "SELECT s.%s AS _incr_c,\n"
-						 "    CASE WHEN %s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','i','d','t','m'])\n"
-						 "         THEN pg_catalog.translate(%s, 'i', 'c')\n"
-						 "         ELSE %s._incr_cdc_fail(s.%s::pg_catalog.text, 'has no valid op'::pg_catalog.text) END AS _incr_op",
-						 c, op, op, schema, c);
+		appendStringInfo(buf, "SELECT s.%s AS _incr_c,\n    %s AS _incr_op", c, cdc_flat_op(p));
 		if (shape->json_layout && p->before_column)
 			appendStringInfo(buf, ",\n    CASE WHEN %s OPERATOR(pg_catalog.=) 'd'"
 							 " THEN s.%s::pg_catalog.jsonb ELSE s.%s::pg_catalog.jsonb END AS _incr_row,"
@@ -175,7 +220,7 @@ cdc_unavailable_fill(StringInfo buf, const BuildContext *ctx, Pipeline *p, Pipel
 		if (!col->is_key)
 			continue;
 		appendStringInfoString(buf, ", ");
-		cdc_event_value(buf, p, col, "e", "e");
+		cdc_event_value(buf, ctx, p, col, "e", "e");
 		appendStringInfo(buf, " AS %s", quote_identifier(col->name));
 	}
 	appendStringInfoString(buf, "\n    FROM (");
@@ -184,13 +229,28 @@ cdc_unavailable_fill(StringInfo buf, const BuildContext *ctx, Pipeline *p, Pipel
 						   "    WHERE e._incr_op OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u'])\n"
 						   "      AND (e._incr_c OPERATOR(pg_catalog.>) (SELECT at FROM trunc)"
 						   " OR (SELECT at FROM trunc) IS NULL)) AS e,\n"
-						   "    pg_catalog.jsonb_each(e._incr_row) AS kv\n"
-						   "  WHERE EXISTS (SELECT FROM src WHERE src._incr_row OPERATOR(pg_catalog.@?) "
+						   "    pg_catalog.jsonb_each(e._incr_row) AS kv");
+	/*
+	 * the keys of src: over Citus a join (src holds a key once), as Citus
+	 * cannot plan a correlated subquery beside a subquery in FROM
+	 */
+	if (ctx->citus)
+		appendStringInfoString(buf, ", src AS k");
+	appendStringInfoString(buf, "\n  WHERE EXISTS (SELECT FROM src WHERE src._incr_row OPERATOR(pg_catalog.@?) "
 						   "'$.* ? " UNAVAILABLE_VALUE_TEST "'::pg_catalog.jsonpath)\n"
-						   "    AND NOT kv.value OPERATOR(pg_catalog.@?) '$ ? " UNAVAILABLE_VALUE_TEST "'::pg_catalog.jsonpath\n"
-						   "    AND EXISTS (SELECT FROM src WHERE ");
-	sql_key_match(buf, shape->columns, "src", "e");
-	appendStringInfoString(buf, ")\n  GROUP BY ");
+						   "    AND NOT kv.value OPERATOR(pg_catalog.@?) '$ ? " UNAVAILABLE_VALUE_TEST "'::pg_catalog.jsonpath\n");
+	if (ctx->citus)
+	{
+		appendStringInfoString(buf, "    AND ");
+		sql_key_match(buf, shape->columns, "k", "e");
+	}
+	else
+	{
+		appendStringInfoString(buf, "    AND EXISTS (SELECT FROM src WHERE ");
+		sql_key_match(buf, shape->columns, "src", "e");
+		appendStringInfoChar(buf, ')');
+	}
+	appendStringInfoString(buf, "\n  GROUP BY ");
 	sql_columns(buf, shape->columns, "e", KEY_COLUMNS);
 	appendStringInfoString(buf, "\n),\n");
 }
@@ -203,7 +263,8 @@ cdc_unavailable_fill(StringInfo buf, const BuildContext *ctx, Pipeline *p, Pipel
  * whose events never carried the value gets NULL: nothing tells it.
  */
 static void
-cdc_available_value(StringInfo buf, Pipeline *p, PipelineShape *shape, ColumnMap *col)
+cdc_available_value(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape,
+					ColumnMap *col)
 {
 	const char *name = quote_literal_cstr(col->name);
 
@@ -211,13 +272,32 @@ cdc_available_value(StringInfo buf, Pipeline *p, PipelineShape *shape, ColumnMap
 					 " OPERATOR(pg_catalog.@?) '$ ? " UNAVAILABLE_VALUE_TEST "'::pg_catalog.jsonpath\n"
 					 "    THEN CASE WHEN fill._incr_row OPERATOR(pg_catalog.?) %s THEN ",
 					 name, name);
-	cdc_event_value(buf, p, col, "fill", "src");
-	appendStringInfo(buf, "\n      ELSE (SELECT x.%s FROM %s AS x WHERE ",
-					 quote_identifier(col->name), shape->target_sql);
-	sql_key_match(buf, shape->columns, "x", "src");
-	appendStringInfoString(buf, ") END\n    ELSE ");
-	cdc_event_value(buf, p, col, "src", "src");
+	cdc_event_value(buf, ctx, p, col, "fill", "src");
+	/* over Citus x is joined (cdc_join_target): it cannot plan the correlated subquery */
+	if (ctx->citus)
+		appendStringInfo(buf, "\n      ELSE x.%s END\n    ELSE ", quote_identifier(col->name));
+	else
+	{
+		appendStringInfo(buf, "\n      ELSE (SELECT x.%s FROM %s AS x WHERE ",
+						 quote_identifier(col->name), shape->target_sql);
+		sql_key_match(buf, shape->columns, "x", "src");
+		appendStringInfoString(buf, ") END\n    ELSE ");
+	}
+	cdc_event_value(buf, ctx, p, col, "src", "src");
 	appendStringInfoString(buf, " END");
+}
+
+/*
+ * Over Citus, append the LEFT JOIN of the target row x of each key of src,
+ * for cdc_available_value.
+ */
+static void
+cdc_join_target(StringInfo buf, const BuildContext *ctx, PipelineShape *shape)
+{
+	if (!ctx->citus)
+		return;
+	appendStringInfo(buf, " LEFT JOIN %s AS x ON ", shape->target_sql);
+	sql_key_match(buf, shape->columns, "x", "src");
 }
 
 /*
@@ -253,7 +333,7 @@ cdc_ctes(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *sh
 		if (col->is_key)
 			appendStringInfoString(buf, "CASE WHEN e._incr_op OPERATOR(pg_catalog.=) 't' THEN NULL ELSE ");
 		if (shape->json_layout)
-			cdc_event_value(buf, p, col, "e", "e");
+			cdc_event_value(buf, ctx, p, col, "e", "e");
 		else if (col->is_key)
 			appendStringInfo(buf, "COALESCE(e.%s, %s._incr_cdc_fail(e._incr_c::pg_catalog.text, %s::pg_catalog.text)::%s)",
 							 quote_identifier(col->name), schema,
@@ -288,6 +368,132 @@ cdc_ctes(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *sh
 }
 
 /*
+ * True if a cdc run is two statements, the deletes (build_cdc_first) and
+ * then the upserts: over Citus, which pushes each down to the co-located
+ * shards, whereas it runs the CTEs of the one statement as subplans whose
+ * rows pass through the coordinator.  Only for a flat layout with the
+ * target's columns: a jsonb layout's keys are values inside the event,
+ * which Citus cannot tell are the source's distribution column.  Only into
+ * a distributed target: Citus refuses a DELETE of a table of the coordinator
+ * joined with a distributed one.  Not for a window with a truncate
+ * (shape->one_statement, cdc_unsplit), whose delete spans every shard, nor
+ * with tombstones.
+ */
+static bool
+cdc_split(const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	return ctx->citus && ctx->citus_distributed_target && !shape->json_layout &&
+		!shape->one_statement && shape->tombstones == TOMBSTONES_OFF;
+}
+
+/*
+ * Append the last event per key of a split cdc run (cdc_split) in one
+ * SELECT over the source, as Citus pushes it down: DISTINCT ON the key
+ * columns themselves (the distribution column among them; no fence, which
+ * Citus would plan apart), the events that write (c, r, u, d) with their
+ * cursor (_incr_c), op (_incr_op) and columns.  Every event's op is checked,
+ * and a writing event's keys, as the one statement does.  Among events of
+ * one key with the same cursor the greatest row image wins, so that both
+ * statements pick the same one.  A truncate is left out: the window's count
+ * found none (cdc_unsplit), and one written since is past the safe bound.
+ */
+static void
+cdc_last_events(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	const char *schema = ExtensionSchemaQuoted();
+	const char *c = quote_identifier(p->cursor_column);
+	char	   *writes = psprintf("%s OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d'])",
+								  cdc_flat_op(p));
+	ListCell   *lc;
+
+	appendStringInfoString(buf, "SELECT DISTINCT ON (");
+	sql_key_groups(buf, shape->columns, NULL);
+	appendStringInfo(buf, ") s.%s AS _incr_c,\n    %s AS _incr_op, ", c, cdc_flat_op(p));
+	sql_source_exprs(buf, shape->columns, true);
+	appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
+	sql_window(buf, ctx, p);
+	appendStringInfo(buf, "\n    AND %s", writes);
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (!col->is_key)
+			continue;
+		/* whichever the planner checks first: an event that does not write needs no key */
+		appendStringInfo(buf, "\n    AND (s.%s IS NOT NULL OR (%s) IS NOT TRUE\n"
+						 "      OR %s._incr_cdc_fail(s.%s::pg_catalog.text, %s::pg_catalog.text) IS NOT NULL)",
+						 quote_identifier(col->name), writes, schema, c,
+						 quote_literal_cstr(psprintf("has no value for key column \"%s\"",
+													 col->name)));
+	}
+	appendStringInfoString(buf, "\n  ORDER BY ");
+	sql_key_groups(buf, shape->columns, NULL);
+	appendStringInfo(buf, ", s.%s DESC, ROW(s.%s, ", c, quote_identifier(p->op_column));
+	sql_columns(buf, shape->columns, "s", ALL_COLUMNS);
+	appendStringInfoString(buf, ") USING OPERATOR(pg_catalog.*>)");
+}
+
+/*
+ * The first of a split cdc run's statements (cdc_split): delete the target
+ * rows of the keys whose last event in the window is a delete (with
+ * version_column, unless the target's version is newer), returning a row
+ * per delete.  Nothing for a run that is not split.
+ */
+static void
+build_cdc_first(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	if (!cdc_split(ctx, p, shape))
+		return;
+	appendStringInfo(buf, "DELETE FROM %s AS t USING (\n  ", shape->target_sql);
+	cdc_last_events(buf, ctx, p, shape);
+	appendStringInfoString(buf, "\n) AS src\n  WHERE src._incr_op OPERATOR(pg_catalog.=) 'd' AND ");
+	sql_key_match(buf, shape->columns, "t", "src");
+	if (p->version_column)
+		appendStringInfo(buf, "\n    AND (t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) src._incr_c)",
+						 quote_identifier(p->version_column),
+						 quote_identifier(p->version_column));
+	appendStringInfoString(buf, "\n  RETURNING false AS inserted, true AS deleted, false AS late");
+}
+
+/*
+ * The second of a split cdc run's statements: upsert the keys whose last
+ * event in the window is not a delete, returning a row per row written
+ * (late is not known, as in the one statement).
+ */
+static void
+build_cdc_upserts(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape,
+				  const char *guard)
+{
+	sql_insert_head(buf, shape, p->version_column);
+	appendStringInfoString(buf, "SELECT ");
+	sql_columns(buf, shape->columns, "src", ALL_COLUMNS);
+	if (p->version_column)
+		appendStringInfoString(buf, ", src._incr_c");
+	appendStringInfoString(buf, " FROM (\n  ");
+	cdc_last_events(buf, ctx, p, shape);
+	appendStringInfoString(buf, "\n) AS src WHERE src._incr_op OPERATOR(pg_catalog.<>) 'd'");
+	sql_upsert(buf, ctx, shape, guard, p->version_column, NULL);
+	appendStringInfo(buf, "\n  RETURNING %s AS inserted, false AS deleted, NULL::pg_catalog.bool AS late",
+					 sql_inserted_expr(shape));
+}
+
+/*
+ * The column of the window's count over Citus that tells a split run
+ * (cdc_split) from one whose window holds a truncate event: how many it
+ * holds.  A truncate deletes every target row that no later event writes,
+ * on every shard, which only the one statement does.
+ */
+static void
+cdc_unsplit(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	if (!cdc_split(ctx, p, shape))
+		return;
+	appendStringInfo(buf, "pg_catalog.count(CASE WHEN pg_catalog.lower(s.%s::pg_catalog.text)"
+					 " OPERATOR(pg_catalog.=) 't' THEN 1 END)",
+					 quote_identifier(p->op_column));
+}
+
+/*
  * cdc: apply change events.  Per key only the last event in the window (by
  * the event cursor) counts: c, r, u upsert, d deletes; a t (truncate) deletes
  * every target row, and only the events after the last t count; m and
@@ -305,16 +511,22 @@ build_cdc(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *s
 	char	   *guard = NULL;
 	ListCell   *lc;
 
-	cdc_ctes(buf, ctx, p, shape);
-	if (shape->json_layout)
-		cdc_unavailable_fill(buf, ctx, p, shape);
-
 	/* a row without a version (loaded before the pipeline) is older than any event */
 	if (p->version_column)
 		guard = psprintf("(t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) EXCLUDED.%s)",
 						 quote_identifier(p->version_column),
 						 quote_identifier(p->version_column),
 						 quote_identifier(p->version_column));
+	/* the second of a split run: the upserts, after build_cdc_first's deletes */
+	if (cdc_split(ctx, p, shape))
+	{
+		build_cdc_upserts(buf, ctx, p, shape, guard);
+		return;
+	}
+
+	cdc_ctes(buf, ctx, p, shape);
+	if (shape->json_layout)
+		cdc_unavailable_fill(buf, ctx, p, shape);
 
 	/* deletes by key, and after a truncate every row no later event writes */
 	appendStringInfo(buf, "d AS (\n  DELETE FROM %s AS t USING src\n"
@@ -346,7 +558,7 @@ build_cdc(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *s
 		if (lc != list_head(shape->columns))
 			appendStringInfoString(buf, ", ");
 		if (shape->json_layout && !col->is_key)
-			cdc_available_value(buf, p, shape, col);
+			cdc_available_value(buf, ctx, p, shape, col);
 		else
 			appendStringInfo(buf, "src.%s", quote_identifier(col->name));
 	}
@@ -357,6 +569,7 @@ build_cdc(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *s
 	{
 		appendStringInfoString(buf, " LEFT JOIN fill ON ");
 		sql_key_match(buf, shape->columns, "fill", "src");
+		cdc_join_target(buf, ctx, shape);
 	}
 	appendStringInfoString(buf, " WHERE src._incr_op OPERATOR(pg_catalog.<>) 'd'");
 	/* a key deleted (or truncated) at this version or a later one stays deleted */
@@ -397,7 +610,7 @@ cdc_expected(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape
 		ColumnMap  *col = (ColumnMap *) lfirst(lc);
 
 		if (shape->json_layout && !col->is_key)
-			cdc_available_value(buf, p, shape, col);
+			cdc_available_value(buf, ctx, p, shape, col);
 		else
 			appendStringInfo(buf, "src.%s", quote_identifier(col->name));
 		appendStringInfo(buf, " AS %s, ", quote_identifier(col->name));
@@ -407,6 +620,7 @@ cdc_expected(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape
 	{
 		appendStringInfoString(buf, " LEFT JOIN fill ON ");
 		sql_key_match(buf, shape->columns, "fill", "src");
+		cdc_join_target(buf, ctx, shape);
 	}
 	appendStringInfoString(buf, " WHERE src._incr_op OPERATOR(pg_catalog.<>) 'd'\n)\n"
 						   "SELECT * FROM sel");
@@ -422,6 +636,9 @@ cdc_keeps_tombstones(Pipeline *p, PipelineShape *shape)
 const ModeOps mode_cdc = {
 	.source = SOURCE_CURSOR,
 	.build_run = build_cdc,
+	.build_first = build_cdc_first,
+	.build_unsplit = cdc_unsplit,
+	.unsplit_what = "a window with a truncate event (op t)",
 	.build_expected = cdc_expected,
 	.keeps_tombstones = cdc_keeps_tombstones,
 };

@@ -28,7 +28,9 @@
  */
 /*
  * True if a run of a merge with hard deletes is two statements, the deletes
- * (build_merge_first) and then the upserts: over Citus, which pushes each
+ * (build_merge_first) and then the upserts: over Citus into a distributed
+ * target (Citus refuses a DELETE of another table joined with a distributed
+ * one), which pushes each
  * down to the co-located shards, whereas it would run the CTEs of one
  * statement as subplans whose rows pass through the coordinator.  Not with
  * tombstones, whose CTEs need the deletes and the upserts together.
@@ -36,8 +38,8 @@
 static bool
 merge_split(const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
 {
-	return ctx->citus && p->delete_column && !p->soft_delete &&
-		shape->tombstones == TOMBSTONES_OFF;
+	return ctx->citus && ctx->citus_distributed_target && p->delete_column &&
+		!p->soft_delete && shape->tombstones == TOMBSTONES_OFF;
 }
 
 /* Append the guard that keeps a version older than the target's from winning. */

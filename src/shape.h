@@ -61,6 +61,13 @@ typedef struct PipelineShape
 	 * is then incomplete: the run adds them and describes again (run.c).
 	 */
 	List	   *added_columns;
+
+	/*
+	 * Set by a run over Citus whose window holds what only the mode's one
+	 * statement does (ModeOps.build_unsplit: a cdc truncate): the run then
+	 * executes that statement, not build_first's and build_run's two.
+	 */
+	bool		one_statement;
 } PipelineShape;
 
 #endif							/* INCREMENTAL_SHAPE_H */

@@ -928,6 +928,10 @@ cursor_plan(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	{
 		char	   *first = BuildRunFirstSql(p, shape);
 
+		/* the window's count over Citus may find it needs the one statement */
+		if (first && ModeOf(p)->unsplit_what)
+			appendStringInfo(buf, "-- %s runs instead as the one statement of a run on one node, through the Citus coordinator\n",
+							 ModeOf(p)->unsplit_what);
 		if (first)
 			appendStringInfo(buf, "%s;\n", first);
 	}

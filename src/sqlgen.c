@@ -928,15 +928,17 @@ SqlAddColumn(const char *target_sql, ColumnMap *col)
  * SELECT how many source rows the window holds and the greatest cursor
  * among them: what _incr_tally counts in a run statement, for a run over
  * Citus, where the statement cannot call it.  One aggregate, which Citus
- * computes on the shards.
+ * computes on the shards; extra, if not NULL, is a third output column, an
+ * aggregate over the rows s too (ModeOps.build_unsplit).
  */
 char *
-SqlWindowCount(Pipeline *p, PipelineShape *shape)
+SqlWindowCount(Pipeline *p, PipelineShape *shape, const char *extra)
 {
 	BuildContext ctx = {.citus = true};
 	const char *c = quote_identifier(p->cursor_column);
 
-	return psprintf("SELECT pg_catalog.count(*), pg_catalog.max(s.%s) FROM %s AS s"
+	return psprintf("SELECT pg_catalog.count(*), pg_catalog.max(s.%s)%s%s FROM %s AS s"
 					" WHERE s.%s OPERATOR(pg_catalog.>=) %s AND s.%s OPERATOR(pg_catalog.<=) %s",
-					c, shape->source_sql, c, sql_param(&ctx, p, 1), c, sql_param(&ctx, p, 2));
+					c, extra ? ", " : "", extra ? extra : "", shape->source_sql,
+					c, sql_param(&ctx, p, 1), c, sql_param(&ctx, p, 2));
 }

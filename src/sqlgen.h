@@ -41,6 +41,13 @@ typedef struct BuildContext
 	bool		late_unknown;
 
 	/*
+	 * A run over Citus into a hash-distributed target, which a run split in
+	 * two statements can delete from with a join of the source: Citus
+	 * refuses such a DELETE of a table of the coordinator.
+	 */
+	bool		citus_distributed_target;
+
+	/*
 	 * A wal statement (ModeOps.build_wal) reads its changes from this FROM
 	 * item, with the columns mode.h gives for WAL_CHANGES_RELATION: that
 	 * relation's name for a run over decoded changes, or a parenthesised
@@ -107,6 +114,6 @@ extern void sql_wal_filled(StringInfo buf, const BuildContext *ctx, Pipeline *p,
 						   PipelineShape *shape, const char *extra, WalFallback fallback);
 extern char *SqlCommentSafe(const char *text);
 extern char *SqlAddColumn(const char *target_sql, ColumnMap *col);
-extern char *SqlWindowCount(Pipeline *p, PipelineShape *shape);
+extern char *SqlWindowCount(Pipeline *p, PipelineShape *shape, const char *extra);
 
 #endif							/* INCREMENTAL_SQLGEN_H */

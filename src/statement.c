@@ -268,22 +268,31 @@ finish_window(Pipeline *p, RunWindow *w, RunResult *res, Datum new_checkpoint,
  * The safe upper bound keeps new rows out of the window; a row updated
  * or deleted between this count and the statement is counted as read and
  * is then unchanged (or, moved past $2, read by a later run), so the
- * checkpoint never passes a row the statement did not see.
+ * checkpoint never passes a row the statement did not see.  Set
+ * *one_statement when the mode's column (ModeOps.build_unsplit) says the
+ * window needs its one statement.
  */
 static void
-count_window(Pipeline *p, PipelineShape *shape, Oid *types, Datum *values, Tally *t)
+count_window(Pipeline *p, PipelineShape *shape, Oid *types, Datum *values, Tally *t,
+			 bool *one_statement)
 {
 	bool		isnull;
 	Datum		max;
 	int			ret;
 
-	ret = SPI_execute_with_args(SqlWindowCount(p, shape), 2, types, values, NULL,
+	ret = SPI_execute_with_args(BuildWindowCountSql(p, shape), 2, types, values, NULL,
 								false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not count the window of pipeline \"%s\" (SPI result %d)",
 			 p->name, ret);
 	t->count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										   1, &isnull));
+	if (SPI_tuptable->tupdesc->natts >= 3)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+
+		*one_statement = !isnull && DatumGetInt64(d) > 0;
+	}
 	max = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	if (isnull)
 		return;
@@ -702,7 +711,22 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 	TallyPush(&tally, p, !RunTokensSupported(), cxt);
 	values[3] = Int64GetDatum(tally.token);
 	if (PipelineOverCitus(p))
-		count_window(p, shape, types, values, &tally);
+	{
+		bool		one_statement = false;
+
+		count_window(p, shape, types, values, &tally, &one_statement);
+		/* a window only the mode's one statement can do (a cdc truncate) */
+		if (one_statement && res->first_sql != NULL)
+		{
+			shape->one_statement = true;
+			sql = BuildRunSql(p, shape);
+			res->first_sql = NULL;
+			res->sql = MemoryContextStrdup(cxt, sql);
+			ereport(DEBUG1,
+					(errmsg_internal("run of pipeline \"%s\": one statement through the Citus coordinator for this window: %s",
+									 p->name, sql)));
+		}
+	}
 
 	run = run_plan(p, false, sql);
 	/*
