@@ -97,13 +97,16 @@ TombstoneUseFor(Pipeline *p, PipelineShape *shape)
 	return HasTombstones(p) ? TOMBSTONES_CHECK : TOMBSTONES_RECORD;
 }
 
-/* Build the statement of one run of the pipeline. */
-char *
-BuildRunSql(Pipeline *p, PipelineShape *shape)
+/*
+ * The context of a run's statements, the same for each of them: whether
+ * they go through Citus, into a distributed target, and whether a row's
+ * late can be told (not when Citus collects the rows on the coordinator
+ * before writing them: it sends that step without the parameters).
+ */
+static BuildContext
+run_context(Pipeline *p)
 {
-	const ModeOps *mode = ModeOf(p);
 	BuildContext ctx = {.run_tokens = RunTokensSupported(),.omit_tally = false};
-	StringInfoData buf;
 
 	ctx.citus = PipelineOverCitus(p);
 	if (ctx.citus)
@@ -115,6 +118,17 @@ BuildRunSql(Pipeline *p, PipelineShape *shape)
 			 (p->mode == MODE_APPEND && p->keys == NIL && target != CITUS_DISTRIBUTED));
 		ctx.citus_distributed_target = (target == CITUS_DISTRIBUTED);
 	}
+	return ctx;
+}
+
+/* Build the statement of one run of the pipeline. */
+char *
+BuildRunSql(Pipeline *p, PipelineShape *shape)
+{
+	const ModeOps *mode = ModeOf(p);
+	BuildContext ctx = run_context(p);
+	StringInfoData buf;
+
 	if (mode->build_run == NULL)
 		elog(ERROR, "a %s pipeline has no run statement", PipelineModeName(p->mode));
 	initStringInfo(&buf);
@@ -130,14 +144,12 @@ char *
 BuildRunFirstSql(Pipeline *p, PipelineShape *shape)
 {
 	const ModeOps *mode = ModeOf(p);
-	BuildContext ctx = {.run_tokens = RunTokensSupported(),.omit_tally = false};
+	BuildContext ctx;
 	StringInfoData buf;
 
 	if (mode->build_first == NULL)
 		return NULL;
-	ctx.citus = PipelineOverCitus(p);
-	ctx.citus_distributed_target = ctx.citus &&
-		CitusRelationKind(p->target) == CITUS_DISTRIBUTED;
+	ctx = run_context(p);
 	initStringInfo(&buf);
 	mode->build_first(&buf, &ctx, p, shape);
 	return buf.len > 0 ? buf.data : NULL;

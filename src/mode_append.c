@@ -109,6 +109,19 @@ build_append_keyless(StringInfo buf, const BuildContext *ctx, Pipeline *p, Pipel
 }
 
 /*
+ * True if a run of an append without keys is two statements over Citus
+ * (build_append_keyless_citus_first): from a distributed source into a
+ * distributed target.  A source of another kind makes late unknown (the
+ * run context's late_unknown), and Citus collects its rows on the
+ * coordinator anyway.
+ */
+static bool
+keyless_split(const BuildContext *ctx, Pipeline *p)
+{
+	return ctx->citus && ctx->citus_distributed_target && !ctx->late_unknown && p->keys == NIL;
+}
+
+/*
  * append without keys over Citus, into a distributed target (Citus cannot
  * plan the first one into a reference table): what build_append_keyless
  * does, as two statements Citus pushes down to co-located shards (it would plan EXCEPT
@@ -127,7 +140,7 @@ static void
 build_append_keyless_citus_first(StringInfo buf, const BuildContext *ctx, Pipeline *p,
 								 PipelineShape *shape)
 {
-	if (!ctx->citus || !ctx->citus_distributed_target || p->keys != NIL)
+	if (!keyless_split(ctx, p))
 		return;
 	sql_insert_head(buf, shape, NULL);
 	appendStringInfoString(buf, "SELECT ");
@@ -287,7 +300,7 @@ build_append(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape
 {
 	if (p->keys != NIL)
 		build_append_keyed(buf, ctx, p, shape);
-	else if (ctx->citus && ctx->citus_distributed_target)
+	else if (keyless_split(ctx, p))
 		build_append_keyless_citus(buf, ctx, p, shape);
 	else
 		build_append_keyless(buf, ctx, p, shape);

@@ -367,7 +367,8 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 			copy_failure(req->failure, run_id, &rec);
 		else
 			RecordFailedRun(run_id, &rec);
-		edata->context = run_error_context(edata->context, res.sql);
+		edata->context = run_error_context(run_error_context(edata->context, res.sql),
+										   res.first_sql);
 		ReThrowError(edata);
 	}
 	PG_END_TRY();

@@ -885,6 +885,9 @@ cursor_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpo
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
 		res->sql = pstrdup(sql);
+		/* in cxt too: a failed run's error context leaves both statements out (run.c) */
+		if (res->first_sql)
+			res->first_sql = pstrdup(res->first_sql);
 
 		rec->window_from = w->lower_unbounded ? NULL : CursorValueOut(p, w->lower);
 		rec->window_to = w->upper_unbounded ? NULL : CursorValueOut(p, w->upper);

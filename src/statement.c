@@ -743,6 +743,7 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 		if (res->first_sql || RunSqlReturnsRows(p))
 		{
 			bool		late_unknown;
+			bool		first_late_unknown = false;
 			int64		first[RUN_SQL_NCOUNTS] = {0};
 			char	   *new_sql = NULL;
 			Datum		loaded = w->checkpoint;
@@ -750,7 +751,7 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 			/* planned for this window each time: it is a run over Citus */
 			if (res->first_sql)
 				execute_counting(choose_plan(run, res->first_sql, types, true),
-								 res->first_sql, types, values, first, &late_unknown);
+								 res->first_sql, types, values, first, &first_late_unknown);
 			/* rows past what the pipeline wrote: maybe a plain INSERT of them */
 			else if (CursorLessThan(p, w->checkpoint, w->upper))
 			{
@@ -775,7 +776,7 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 			}
 			for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
 				counts[i] += first[i];
-			nulls[3] = !shape->target_has_cursor || late_unknown;
+			nulls[3] = !shape->target_has_cursor || late_unknown || first_late_unknown;
 		}
 		else
 		{

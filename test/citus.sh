@@ -422,6 +422,9 @@ SET client_min_messages = warning;
 CREATE TABLE ref_nk (id bigint NOT NULL, v text, at timestamptz);
 SELECT create_reference_table('ref_nk');
 SELECT incr_create_pipeline('nk_ref', 'src_nk', 'ref_nk', 'at', mode => 'append');
+CREATE TABLE nk_from_local (id bigint, v text, updated_at timestamptz);
+SELECT create_distributed_table('nk_from_local', 'id', colocate_with => 'src');
+SELECT incr_create_pipeline('nk_local', 'local_src', 'nk_from_local', 'updated_at', mode => 'append');
 CREATE TABLE local_hard (id bigint PRIMARY KEY, v text, updated_at timestamptz);
 SELECT incr_create_pipeline('hard_local', 'src', 'local_hard', 'updated_at', mode => 'merge',
 	keys => '{id}', delete_column => 'deleted');
@@ -432,6 +435,8 @@ check "append without keys into a reference table: a tie and a new row" "ok 3 2 
 check "append without keys into a reference table: the target holds each row as often as the source" "t" \
 	-c "SELECT (SELECT string_agg(concat_ws(',', id, v, at), ';' ORDER BY id, v, at) FROM src_nk)
 	         = (SELECT string_agg(concat_ws(',', id, v, at), ';' ORDER BY id, v, at) FROM ref_nk)"
+check "append without keys from a plain table into a distributed one: counts, late not known" "ok 30 30 0 0 0 t" \
+	-c "SELECT concat_ws(' ', status, rows_read, rows_inserted, rows_updated, rows_deleted, rows_unchanged, rows_late IS NULL) FROM incr_run('nk_local')"
 check "merge with hard deletes into a plain table: a run" "ok" -c "SELECT status FROM incr_run('hard_local')"
 check "merge with hard deletes into a plain table: the rows not deleted" "t" \
 	-c "SELECT (SELECT string_agg(concat_ws(',', id, v, updated_at), ';' ORDER BY id) FROM local_hard)
@@ -452,7 +457,7 @@ check "the failed run is recorded" "error" \
 	-c "SELECT status FROM incr_runs WHERE pipeline = 'merge_soft' ORDER BY run_id DESC LIMIT 1"
 q "$co" -c "ALTER TABLE dst DROP CONSTRAINT no_boom" >/dev/null
 check "the next run loads the window" "ok 10 0 7 2 1" -c "$run_counts('merge_soft')"
-check "incr_status over Citus pipelines" "16|0" \
+check "incr_status over Citus pipelines" "17|0" \
 	-c "SELECT count(*), sum(rows_pending) FILTER (WHERE pipeline = 'merge_soft') FROM incr_status"
 
 # ---------------------------------------------------------------------------
