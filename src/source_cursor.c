@@ -955,7 +955,7 @@ cursor_plan(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 							 psprintf(", or the greatest %s in the target when greater",
 									  SqlCommentSafe(quote_identifier(p->cursor_column))) : "",
 							 CursorIsKey(p) ? "" :
-							 " in runs of the scheduler's worker and of incr_catch_up (a run of its own, by hand or from pg_cron, executes the statement above alone)",
+							 " in runs of the scheduler's worker and of incr_catch_up, and into an empty target (another run of its own, by hand or from pg_cron, executes the statement above alone)",
 							 new_sql);
 	}
 }

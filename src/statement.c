@@ -472,21 +472,40 @@ loaded_bound(Pipeline *p, PipelineShape *shape, Datum checkpoint)
 }
 
 /*
+ * True if the target holds no row (as this statement's snapshot sees it):
+ * no key of it can collide with the new rows, whatever the cursor (a first
+ * load).  A row someone else writes meanwhile still makes the plain INSERT
+ * collide, and the run fall back (execute_split).
+ */
+static bool
+target_is_empty(PipelineShape *shape)
+{
+	int			ret = SPI_execute(psprintf("SELECT 1 FROM %s LIMIT 1", shape->target_sql), true, 1);
+
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the target %s (SPI result %d)", shape->target_sql, ret);
+	return SPI_processed == 0;
+}
+
+/*
  * True if this run tries the plain INSERT of its new rows (new_sql), false
  * while it is skipped after a collision (PLAIN_BACKOFF_MAX).  With a cursor
  * that is not a key, a key the pipeline loaded collides whenever its row
  * got a new cursor value, and only a session that runs the pipeline again
  * remembers that (the scheduler's worker, incr_catch_up's batches): a run
  * of its own (incr_run by hand or from pg_cron) would pay for a collision
- * found late in its window every time, so it keeps the one statement.
+ * found late in its window every time, so it keeps the one statement,
+ * unless the target is empty (a first load).
  */
 static bool
-plain_new_rows_tried(Pipeline *p, const char *trigger, const char *new_sql)
+plain_new_rows_tried(Pipeline *p, PipelineShape *shape, const char *trigger,
+					 const char *new_sql)
 {
 	RunPlan    *run_new;
 
 	if (!CursorIsKey(p) &&
-		(trigger == NULL || (strcmp(trigger, "scheduler") != 0 && strcmp(trigger, "catch_up") != 0)))
+		(trigger == NULL || (strcmp(trigger, "scheduler") != 0 && strcmp(trigger, "catch_up") != 0)) &&
+		!target_is_empty(shape))
 		return false;
 	run_new = run_plan(p, true, new_sql);
 	if (run_new->skip_runs == 0)
@@ -756,7 +775,7 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 			else if (CursorLessThan(p, w->checkpoint, w->upper))
 			{
 				new_sql = BuildRunNewSql(p, shape);
-				if (new_sql != NULL && !plain_new_rows_tried(p, rec->trigger, new_sql))
+				if (new_sql != NULL && !plain_new_rows_tried(p, shape, rec->trigger, new_sql))
 					new_sql = NULL;
 			}
 			if (new_sql != NULL)
