@@ -10,8 +10,10 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/params.h"
 #include "nodes/parsenodes.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
@@ -472,15 +474,21 @@ loaded_bound(Pipeline *p, PipelineShape *shape, Datum checkpoint)
 }
 
 /*
- * True if the target holds no row (as this statement's snapshot sees it):
+ * True if the target holds no row (as this statement's snapshot sees it,
+ * and its row security lets the owner see it):
  * no key of it can collide with the new rows, whatever the cursor (a first
  * load).  A row someone else writes meanwhile still makes the plain INSERT
  * collide, and the run fall back (execute_split).
  */
 static bool
-target_is_empty(PipelineShape *shape)
+target_is_empty(Pipeline *p, PipelineShape *shape)
 {
-	int			ret = SPI_execute(psprintf("SELECT 1 FROM %s LIMIT 1", shape->target_sql), true, 1);
+	int			ret;
+
+	/* an owner that may only insert into it (no RETURNING to read) is not asked */
+	if (pg_class_aclcheck(p->target, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		return false;
+	ret = SPI_execute(psprintf("SELECT 1 FROM %s LIMIT 1", shape->target_sql), true, 1);
 
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read the target %s (SPI result %d)", shape->target_sql, ret);
@@ -505,7 +513,7 @@ plain_new_rows_tried(Pipeline *p, PipelineShape *shape, const char *trigger,
 
 	if (!CursorIsKey(p) &&
 		(trigger == NULL || (strcmp(trigger, "scheduler") != 0 && strcmp(trigger, "catch_up") != 0)) &&
-		!target_is_empty(shape))
+		!target_is_empty(p, shape))
 		return false;
 	run_new = run_plan(p, true, new_sql);
 	if (run_new->skip_runs == 0)
