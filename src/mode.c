@@ -184,10 +184,9 @@ char *
 BuildWindowCountSql(Pipeline *p, PipelineShape *shape)
 {
 	const ModeOps *mode = ModeOf(p);
-	BuildContext ctx = {.run_tokens = RunTokensSupported(),.omit_tally = false,.citus = true};
+	BuildContext ctx = run_context(p);	/* the context its statements are built in */
 	StringInfoData buf;
 
-	ctx.citus_distributed_target = CitusRelationKind(p->target) == CITUS_DISTRIBUTED;
 	initStringInfo(&buf);
 	if (mode->build_unsplit)
 		mode->build_unsplit(&buf, &ctx, p, shape);
