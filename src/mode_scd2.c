@@ -94,7 +94,13 @@ build_scd2(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *
 	appendStringInfo(buf, ", %s, %s, %s)%s\n  SELECT ", vf, vt, cur,
 					 shape->overriding_system_value ? " OVERRIDING SYSTEM VALUE" : "");
 	sql_columns(buf, shape->columns, NULL, ALL_COLUMNS);
+	/*
+	 * After closed, which the planner would run last (data-modifying CTEs
+	 * that the query does not read run in reverse order): a unique index on
+	 * the current versions' keys must not see two current versions of a key.
+	 */
 	appendStringInfoString(buf, ", _incr_c, NULL, true FROM chg WHERE NOT _incr_deleted AND NOT _incr_tie\n"
+						   "    AND (SELECT pg_catalog.count(*) FROM closed) OPERATOR(pg_catalog.>=) 0\n"
 						   "  RETURNING 1\n)\n"
 						   "SELECT pg_catalog.count(*) FILTER (WHERE NOT _incr_had),\n"
 						   "       pg_catalog.count(*) FILTER (WHERE _incr_had AND NOT _incr_deleted),\n"
@@ -320,6 +326,7 @@ build_scd2_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 					 "  WHERE k._incr_n OPERATOR(pg_catalog.=) 1 AND k._incr_tie AND NOT k._incr_live AND t.%s AND ",
 					 shape->target_sql, cur);
 	sql_key_match(buf, shape->columns, "t", "k");
+	/* opened after closed and replaced, as in build_scd2, for a unique index on current versions */
 	appendStringInfo(buf, "\n  RETURNING 1\n),\n_incr_opened AS (\n  INSERT INTO %s AS t (", shape->target_sql);
 	sql_columns(buf, shape->columns, NULL, ALL_COLUMNS);
 	appendStringInfo(buf, ", %s, %s, %s)%s\n  SELECT ", vf, vt, cur,
@@ -327,6 +334,8 @@ build_scd2_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 	sql_columns(buf, shape->columns, "k", ALL_COLUMNS);
 	appendStringInfoString(buf, ", k._incr_t, k._incr_to, k._incr_to IS NULL FROM _incr_kept AS k\n"
 						   "  WHERE k._incr_live AND NOT (k._incr_tie AND k._incr_n OPERATOR(pg_catalog.=) 1)\n"
+						   "    AND (SELECT pg_catalog.count(*) FROM _incr_closed) OPERATOR(pg_catalog.+)\n"
+						   "      (SELECT pg_catalog.count(*) FROM _incr_replaced) OPERATOR(pg_catalog.>=) 0\n"
 						   "  RETURNING 1\n)\n"
 						   "SELECT pg_catalog.count(*) FILTER (WHERE _incr_live AND _incr_was IS NOT TRUE),\n"
 						   "       pg_catalog.count(*) FILTER (WHERE _incr_live AND _incr_was),\n"

@@ -27,6 +27,8 @@ ALTER TABLE ws_src ALTER big SET STORAGE EXTERNAL;   -- out of line, uncompresse
 CREATE TABLE ws_hist (id int NOT NULL, name text, big text,
                       valid_from timestamptz NOT NULL, valid_to timestamptz,
                       is_current boolean NOT NULL, PRIMARY KEY (id, valid_from));
+-- at most one current version per key, at every moment of a run
+CREATE UNIQUE INDEX ws_hist_current ON ws_hist (id) WHERE is_current;
 CREATE TABLE ws_tx (n int PRIMARY KEY, started timestamptz NOT NULL, ended timestamptz);
 
 -- The number of the transaction whose interval holds t.

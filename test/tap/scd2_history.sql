@@ -14,6 +14,8 @@
 --   * a deleted key comes back with a later row as a new version (inserted);
 --   * the three column names are configurable, and the target must have a
 --     unique index on the keys and the valid_from column.
+--   * a unique index on the current versions' keys holds throughout a run
+--     (a version is closed before the next one opens).
 -- The history table is checked whole after every run.
 BEGIN;
 SELECT plan(24);
@@ -41,6 +43,8 @@ CREATE INDEX ON sc_src (at);
 CREATE TABLE sc_hist (id int NOT NULL, name text, price numeric,
                       valid_from timestamptz NOT NULL, valid_to timestamptz, is_current boolean NOT NULL,
                       UNIQUE (id, valid_from));
+-- at most one current version per key, at every moment of a run
+CREATE UNIQUE INDEX ON sc_hist (id) WHERE is_current;
 SELECT FROM incr_create_pipeline('sc', 'sc_src', 'sc_hist', 'at', mode => 'scd2', keys => ARRAY['id'],
                                  delete_column => 'deleted', lag => '2 hours');
 

@@ -37,6 +37,7 @@ CREATE INDEX ON tie_log (at);
 CREATE TABLE tie_hist (id int NOT NULL, v text, valid_from timestamptz NOT NULL,
                        valid_to timestamptz, is_current boolean NOT NULL,
                        UNIQUE (id, valid_from));
+CREATE UNIQUE INDEX ON tie_hist (id) WHERE is_current;
 CREATE TABLE tie_ref (LIKE tie_hist INCLUDING ALL);
 SELECT FROM incr_create_pipeline('tie', 'tie_log', 'tie_hist', 'at', mode => 'scd2',
                                  keys => ARRAY['id'], delete_column => 'deleted');
