@@ -801,7 +801,12 @@ describe_keys(Pipeline *p, PipelineShape *shape, Relation source, Relation targe
 	if (p->mode == MODE_APPEND && PipelineIsWal(p))
 		return;
 	if (p->mode == MODE_SCD2)
+	{
+		Form_pg_attribute vf = find_column(target, p->valid_from_column);
+
 		index_keys = lappend(index_keys, p->valid_from_column);
+		shape->valid_from_not_null = vf != NULL && vf->attnotnull;
+	}
 	shape->key_index = find_unique_index(target, index_keys, true);
 	if (!OidIsValid(shape->key_index))
 		ereport(ERROR,

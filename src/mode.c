@@ -62,18 +62,6 @@ RunTokensSupported(void)
 }
 
 /*
- * True if the pipeline's run statement is one INSERT whose returned rows the
- * caller counts, rather than a statement that returns the counts.
- */
-bool
-RunSqlReturnsRows(Pipeline *p)
-{
-	const ModeOps *mode = ModeOf(p);
-
-	return mode->returns_rows && mode->returns_rows(p);
-}
-
-/*
  * What a run does with tombstones: nothing where the mode keeps none or the
  * catalog is still at 0.2; check them only when the pipeline has some, so
  * that a pipeline that never deleted anything runs the statement it always
@@ -121,6 +109,22 @@ run_context(Pipeline *p)
 	return ctx;
 }
 
+/*
+ * True if the pipeline's run statement is one INSERT whose returned rows the
+ * caller counts, rather than a statement that returns the counts.
+ */
+bool
+RunSqlReturnsRows(Pipeline *p, PipelineShape *shape)
+{
+	const ModeOps *mode = ModeOf(p);
+	BuildContext ctx;
+
+	if (mode->returns_rows == NULL)
+		return false;
+	ctx = run_context(p);
+	return mode->returns_rows(&ctx, p, shape);
+}
+
 /* Build the statement of one run of the pipeline. */
 char *
 BuildRunSql(Pipeline *p, PipelineShape *shape)
@@ -137,22 +141,19 @@ BuildRunSql(Pipeline *p, PipelineShape *shape)
 }
 
 /*
- * Build the statement a run executes before its run statement
- * (ModeOps.build_first), or NULL if it needs none.
+ * Build the statements a run executes before its run statement
+ * (ModeOps.build_first), in order; NIL if it needs none.
  */
-char *
-BuildRunFirstSql(Pipeline *p, PipelineShape *shape)
+List *
+BuildRunFirstSqls(Pipeline *p, PipelineShape *shape)
 {
 	const ModeOps *mode = ModeOf(p);
 	BuildContext ctx;
-	StringInfoData buf;
 
 	if (mode->build_first == NULL)
-		return NULL;
+		return NIL;
 	ctx = run_context(p);
-	initStringInfo(&buf);
-	mode->build_first(&buf, &ctx, p, shape);
-	return buf.len > 0 ? buf.data : NULL;
+	return mode->build_first(&ctx, p, shape);
 }
 
 /*

@@ -23,7 +23,10 @@
  * at or below the checkpoint; NULL when the target has no cursor column).
  * Or, when RunSqlReturnsRows, it is one INSERT that returns a row for each
  * row it writes: inserted (else updated), deleted, and late (NULL when the
- * target has no cursor column), for the caller to count.
+ * target has no cursor column), for the caller to count; and it may return
+ * a fourth column, superseded, true for a row it updates only to make room
+ * for one it inserts (scd2 closing a version for the next): the two count
+ * as one update.
  * When the shape's tombstones are not TOMBSTONES_OFF, the row of counts has
  * four more columns: the keys (jsonb[]) the run's deletes leave tombstones
  * for and their versions (an array of the cursor's type), and the keys
@@ -88,14 +91,15 @@ typedef struct ModeOps
 	ModeBuilder build_run;		/* NULL: the source kind builds its own (files) */
 
 	/*
-	 * A statement to run before build_run's, over the same window and
-	 * parameters, returning a row per row it writes as a RunSqlReturnsRows
-	 * statement does; build_run's then returns rows too.  It writes nothing
-	 * when the run needs none.  For a run over Citus, where two statements
-	 * that each go to the shards beat one of CTEs that goes through the
-	 * coordinator.  NULL: never.
+	 * The statements to run before build_run's, in order (a List of char *),
+	 * over the same window and parameters, each returning a row per row it
+	 * writes as a RunSqlReturnsRows statement does; build_run's then returns
+	 * rows too.  Each sees what the ones before it wrote.  NIL when the run
+	 * needs none.  For a run over Citus, where statements that each go to
+	 * the shards beat one of CTEs that goes through the coordinator.  NULL:
+	 * never.
 	 */
-	ModeBuilder build_first;
+	List	   *(*build_first) (const BuildContext *ctx, Pipeline *p, PipelineShape *shape);
 
 	/*
 	 * Where build_first splits a run over Citus: an output column to add to
@@ -110,7 +114,8 @@ typedef struct ModeOps
 	ModeBuilder build_expected; /* NULL: incr_verify cannot check the mode */
 	ModeBuilder build_wal;		/* the statement over WAL_CHANGES_RELATION;
 								 * NULL: the mode refuses capture => 'wal' */
-	bool		(*returns_rows) (Pipeline *p);	/* NULL: never (RunSqlReturnsRows) */
+	bool		(*returns_rows) (const BuildContext *ctx, Pipeline *p,
+								 PipelineShape *shape);	/* NULL: never (RunSqlReturnsRows) */
 	bool		(*keeps_tombstones) (Pipeline *p, PipelineShape *shape);	/* NULL: never */
 	bool		(*target_max_loaded) (Pipeline *p); /* rows up to the target's greatest
 													 * cursor count as loaded; NULL: no */
@@ -135,10 +140,10 @@ extern const ModeOps mode_query;
 
 extern const ModeOps *ModeOf(Pipeline *pipeline);
 extern bool RunTokensSupported(void);
-extern bool RunSqlReturnsRows(Pipeline *pipeline);
+extern bool RunSqlReturnsRows(Pipeline *pipeline, PipelineShape *shape);
 extern TombstoneUse TombstoneUseFor(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildRunSql(Pipeline *pipeline, PipelineShape *shape);
-extern char *BuildRunFirstSql(Pipeline *pipeline, PipelineShape *shape);
+extern List *BuildRunFirstSqls(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildRunNewSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildWindowCountSql(Pipeline *pipeline, PipelineShape *shape);
 extern char *BuildExpectedSql(Pipeline *pipeline, PipelineShape *shape);

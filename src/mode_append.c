@@ -136,33 +136,36 @@ keyless_split(const BuildContext *ctx, Pipeline *p)
  * difference, with its NULLs equal and its text compared byte for byte.
  * The run statement then inserts the rows past $3 as they are.
  */
-static void
-build_append_keyless_citus_first(StringInfo buf, const BuildContext *ctx, Pipeline *p,
-								 PipelineShape *shape)
+static List *
+build_append_keyless_citus_first(const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
 {
+	StringInfoData buf;
+
 	if (!keyless_split(ctx, p))
-		return;
-	sql_insert_head(buf, shape, NULL);
-	appendStringInfoString(buf, "SELECT ");
-	sql_columns(buf, shape->columns, "w", ALL_COLUMNS);
-	appendStringInfoString(buf, " FROM (\n    SELECT u.*, pg_catalog.row_number() OVER (PARTITION BY ");
-	bytes_columns(buf, shape->columns, "u");
-	appendStringInfoString(buf, ", u._incr_src) AS _incr_n,\n"
+		return NIL;
+	initStringInfo(&buf);
+	sql_insert_head(&buf, shape, NULL);
+	appendStringInfoString(&buf, "SELECT ");
+	sql_columns(&buf, shape->columns, "w", ALL_COLUMNS);
+	appendStringInfoString(&buf, " FROM (\n    SELECT u.*, pg_catalog.row_number() OVER (PARTITION BY ");
+	bytes_columns(&buf, shape->columns, "u");
+	appendStringInfoString(&buf, ", u._incr_src) AS _incr_n,\n"
 						   "      pg_catalog.sum(1 OPERATOR(pg_catalog.-) u._incr_src) OVER (PARTITION BY ");
-	bytes_columns(buf, shape->columns, "u");
-	appendStringInfoString(buf, ") AS _incr_have\n    FROM (SELECT ");
-	sql_source_exprs(buf, shape->columns, true);
-	appendStringInfo(buf, ", 1 AS _incr_src\n      FROM %s AS s\n      WHERE ", shape->source_sql);
-	reread_stretch(buf, ctx, p, "s");
-	appendStringInfoString(buf, "\n      UNION ALL\n      SELECT ");
-	sql_columns(buf, shape->columns, "x", ALL_COLUMNS);
-	appendStringInfo(buf, ", 0\n      FROM %s AS x\n      WHERE ", shape->target_sql);
-	reread_stretch(buf, ctx, p, "x");
-	appendStringInfoString(buf, ") AS u) AS w\n"
+	bytes_columns(&buf, shape->columns, "u");
+	appendStringInfoString(&buf, ") AS _incr_have\n    FROM (SELECT ");
+	sql_source_exprs(&buf, shape->columns, true);
+	appendStringInfo(&buf, ", 1 AS _incr_src\n      FROM %s AS s\n      WHERE ", shape->source_sql);
+	reread_stretch(&buf, ctx, p, "s");
+	appendStringInfoString(&buf, "\n      UNION ALL\n      SELECT ");
+	sql_columns(&buf, shape->columns, "x", ALL_COLUMNS);
+	appendStringInfo(&buf, ", 0\n      FROM %s AS x\n      WHERE ", shape->target_sql);
+	reread_stretch(&buf, ctx, p, "x");
+	appendStringInfoString(&buf, ") AS u) AS w\n"
 						   "  WHERE w._incr_src OPERATOR(pg_catalog.=) 1"
 						   " AND w._incr_n OPERATOR(pg_catalog.>) w._incr_have");
-	appendStringInfo(buf, "\n  RETURNING true AS inserted, false AS deleted, %s",
+	appendStringInfo(&buf, "\n  RETURNING true AS inserted, false AS deleted, %s",
 					 sql_late_expr(ctx, p, shape));
+	return list_make1(buf.data);
 }
 
 /*
@@ -323,7 +326,7 @@ append_expected(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSh
 
 /* Every append is one INSERT whose returned rows the run counts. */
 static bool
-append_returns_rows(Pipeline *p)
+append_returns_rows(const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
 {
 	return true;
 }

@@ -439,20 +439,24 @@ cdc_last_events(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSh
  * version_column, unless the target's version is newer), returning a row
  * per delete.  Nothing for a run that is not split.
  */
-static void
-build_cdc_first(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+static List *
+build_cdc_first(const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
 {
+	StringInfoData buf;
+
 	if (!cdc_split(ctx, p, shape))
-		return;
-	appendStringInfo(buf, "DELETE FROM %s AS t USING (\n  ", shape->target_sql);
-	cdc_last_events(buf, ctx, p, shape);
-	appendStringInfoString(buf, "\n) AS src\n  WHERE src._incr_op OPERATOR(pg_catalog.=) 'd' AND ");
-	sql_key_match(buf, shape->columns, "t", "src");
+		return NIL;
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "DELETE FROM %s AS t USING (\n  ", shape->target_sql);
+	cdc_last_events(&buf, ctx, p, shape);
+	appendStringInfoString(&buf, "\n) AS src\n  WHERE src._incr_op OPERATOR(pg_catalog.=) 'd' AND ");
+	sql_key_match(&buf, shape->columns, "t", "src");
 	if (p->version_column)
-		appendStringInfo(buf, "\n    AND (t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) src._incr_c)",
+		appendStringInfo(&buf, "\n    AND (t.%s IS NULL OR t.%s OPERATOR(pg_catalog.<=) src._incr_c)",
 						 quote_identifier(p->version_column),
 						 quote_identifier(p->version_column));
-	appendStringInfoString(buf, "\n  RETURNING false AS inserted, true AS deleted, false AS late");
+	appendStringInfoString(&buf, "\n  RETURNING false AS inserted, true AS deleted, false AS late");
+	return list_make1(buf.data);
 }
 
 /*

@@ -57,19 +57,23 @@ merge_guard_src(StringInfo buf, Pipeline *p)
  * rows of the keys whose latest row in the window is marked deleted,
  * returning a row per delete.  Nothing for a merge that is not split.
  */
-static void
-build_merge_first(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+static List *
+build_merge_first(const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
 {
+	StringInfoData buf;
+
 	if (!merge_split(ctx, p, shape))
-		return;
-	appendStringInfo(buf, "DELETE FROM %s AS t USING (\n  ", shape->target_sql);
-	sql_keyed_source(buf, ctx, p, shape, true,
+		return NIL;
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "DELETE FROM %s AS t USING (\n  ", shape->target_sql);
+	sql_keyed_source(&buf, ctx, p, shape, true,
 					 list_make1(psprintf("%s AS _incr_deleted", sql_delete_expr(p, shape))));
-	appendStringInfoString(buf, "\n) AS src\n  WHERE src._incr_deleted AND ");
-	sql_key_match(buf, shape->columns, "t", "src");
+	appendStringInfoString(&buf, "\n) AS src\n  WHERE src._incr_deleted AND ");
+	sql_key_match(&buf, shape->columns, "t", "src");
 	if (shape->target_has_cursor && !shape->source_unique_on_keys)
-		merge_guard_src(buf, p);
-	appendStringInfoString(buf, "\n  RETURNING false AS inserted, true AS deleted, false AS late");
+		merge_guard_src(&buf, p);
+	appendStringInfoString(&buf, "\n  RETURNING false AS inserted, true AS deleted, false AS late");
+	return list_make1(buf.data);
 }
 
 static void
@@ -170,7 +174,7 @@ build_merge(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape 
 
 /* Hard deletes make a statement of CTEs that returns the counts. */
 static bool
-merge_returns_rows(Pipeline *p)
+merge_returns_rows(const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
 {
 	return !(p->delete_column && !p->soft_delete);
 }

@@ -12,6 +12,171 @@
 #include "mode.h"
 
 /*
+ * Append the SELECT of the window's last row per key (sql_keyed_source),
+ * with its cursor (_incr_c) and whether it marks a delete (_incr_deleted).
+ */
+static void
+scd2_source(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	List	   *extras = NIL;
+
+	extras = lappend(extras, psprintf("s.%s AS _incr_c", quote_identifier(p->cursor_column)));
+	extras = lappend(extras, psprintf("%s AS _incr_deleted",
+									  p->delete_column ? sql_delete_expr(p, shape) : "false"));
+	sql_keyed_source(buf, ctx, p, shape, true, extras);
+}
+
+/* Append "INSERT INTO target AS t (columns, valid_from, valid_to, current) SELECT ". */
+static void
+scd2_insert_head(StringInfo buf, Pipeline *p, PipelineShape *shape)
+{
+	appendStringInfo(buf, "INSERT INTO %s AS t (", shape->target_sql);
+	sql_columns(buf, shape->columns, NULL, ALL_COLUMNS);
+	appendStringInfo(buf, ", %s, %s, %s)%s\n  SELECT ", quote_identifier(p->valid_from_column),
+					 quote_identifier(p->valid_to_column), quote_identifier(p->current_column),
+					 shape->overriding_system_value ? " OVERRIDING SYSTEM VALUE" : "");
+}
+
+/*
+ * True if an scd2 run is split into statements that Citus pushes down to
+ * the co-located shards, whereas it runs the CTEs of the one statement as
+ * subplans whose rows pass through the coordinator: over Citus into a
+ * distributed target, whose valid_from is NOT NULL (a version is closed by
+ * a conflict on the keys and valid_from, which a NULL never meets) and
+ * which is not partitioned (the counts read xmax).
+ *
+ * With deletes, two statements come first (build_scd2_first): remove the
+ * current versions that a deleted row ties with, and close those a deleted
+ * row follows.  Then one INSERT ... ON CONFLICT (build_scd2_opened) opens
+ * the new versions and, in the same statement, closes the current versions
+ * they follow: each changed key gives two rows, the closing one (the
+ * current version's keys and valid_from, which conflict with it, with the
+ * new valid_to and current false) and the opening one; a tie gives the
+ * opening one only, which conflicts with the current version and replaces
+ * its values.  Closing before opening (ORDER BY), so that a unique index
+ * on the current versions' keys holds throughout.  A version is closed and
+ * its successor opened from one read of the source: a key never ends up
+ * closed without a successor, whatever a writer does between statements.
+ * Each statement reads the last row per key itself (DISTINCT ON the keys,
+ * which hold the distribution column) and joins the target on the keys, on
+ * the same shard.  The result and the counts are the one statement's.
+ */
+static bool
+scd2_split(const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	return ctx->citus && ctx->citus_distributed_target && shape->valid_from_not_null &&
+		!shape->target_partitioned;
+}
+
+/*
+ * The first statements of a split scd2 run with deletes (scd2_split):
+ * delete the current versions whose key's last row is a delete at their
+ * valid_from, then close those it follows; each returns a row per delete.
+ */
+static List *
+build_scd2_first(const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	const char *vf = quote_identifier(p->valid_from_column);
+	const char *cur = quote_identifier(p->current_column);
+	StringInfoData dropped;
+	StringInfoData closed;
+
+	if (!scd2_split(ctx, p, shape) || p->delete_column == NULL)
+		return NIL;
+
+	initStringInfo(&dropped);
+	appendStringInfo(&dropped, "DELETE FROM %s AS t USING (\n  ", shape->target_sql);
+	scd2_source(&dropped, ctx, p, shape);
+	appendStringInfo(&dropped, "\n) AS src\n  WHERE src._incr_deleted AND t.%s AND ", cur);
+	sql_key_match(&dropped, shape->columns, "t", "src");
+	appendStringInfo(&dropped, "\n    AND t.%s OPERATOR(pg_catalog.=) src._incr_c"
+					 "\n  RETURNING false AS inserted, true AS deleted, false AS late", vf);
+
+	initStringInfo(&closed);
+	appendStringInfo(&closed, "UPDATE %s AS t SET %s = src._incr_c, %s = false FROM (\n  ",
+					 shape->target_sql, quote_identifier(p->valid_to_column), cur);
+	scd2_source(&closed, ctx, p, shape);
+	appendStringInfo(&closed, "\n) AS src\n  WHERE src._incr_deleted AND t.%s AND ", cur);
+	sql_key_match(&closed, shape->columns, "t", "src");
+	appendStringInfo(&closed, "\n    AND t.%s OPERATOR(pg_catalog.<) src._incr_c"
+					 "\n  RETURNING false AS inserted, true AS deleted, false AS late", vf);
+	return list_make2(dropped.data, closed.data);
+}
+
+/*
+ * The last statement of a split scd2 run (scd2_split): the versions opened,
+ * for new keys, keys back after a delete, and changed keys, and the closing
+ * of the current versions they follow, in one INSERT ... ON CONFLICT over
+ * the keys and valid_from.  Returns a row per row written: an opened
+ * version is inserted; a closed one is superseded, so that the pair counts
+ * as one update; a replaced one (a tie) is updated.
+ */
+static void
+build_scd2_opened(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	const char *vf = quote_identifier(p->valid_from_column);
+	const char *vt = quote_identifier(p->valid_to_column);
+	const char *cur = quote_identifier(p->current_column);
+	ListCell   *lc;
+
+	scd2_insert_head(buf, p, shape);
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+		const char *c = quote_identifier(col->name);
+
+		if (col->is_key)
+			appendStringInfo(buf, "src.%s, ", c);
+		else
+			appendStringInfo(buf, "CASE WHEN o._incr_open THEN src.%s ELSE x.%s END, ", c, c);
+	}
+	appendStringInfo(buf, "\n    CASE WHEN o._incr_open THEN src._incr_c ELSE x.%s END,"
+					 " CASE WHEN o._incr_open THEN NULL ELSE src._incr_c END, o._incr_open"
+					 "\n  FROM (\n  ", vf);
+	scd2_source(buf, ctx, p, shape);
+	appendStringInfo(buf, "\n  ) AS src\n  LEFT JOIN %s AS x ON ", shape->target_sql);
+	sql_key_match(buf, shape->columns, "x", "src");
+	appendStringInfo(buf, " AND x.%s\n"
+					 "  CROSS JOIN (VALUES (false), (true)) AS o(_incr_open)\n"
+					 "  WHERE NOT src._incr_deleted AND CASE WHEN x.%s IS NULL\n"
+					 "    THEN o._incr_open AND NOT EXISTS (SELECT FROM %s AS h WHERE ",
+					 cur, vf, shape->target_sql);
+	sql_key_match(buf, shape->columns, "h", "src");
+	appendStringInfo(buf, "\n      AND (h.%s OPERATOR(pg_catalog.>=) src._incr_c"
+					 " OR h.%s OPERATOR(pg_catalog.>) src._incr_c))\n"
+					 "    ELSE src._incr_c OPERATOR(pg_catalog.>=) x.%s AND ",
+					 vf, vt, vf);
+	sql_row_changed(buf, shape->columns, NULL, "x", "src");
+	appendStringInfo(buf, "\n      AND (o._incr_open OR src._incr_c OPERATOR(pg_catalog.>) x.%s) END\n"
+					 "  ORDER BY o._incr_open\n  ON CONFLICT (", vf);
+	sql_columns(buf, shape->columns, NULL, KEY_COLUMNS);
+	appendStringInfo(buf, ", %s) DO UPDATE SET ", vf);
+	foreach(lc, shape->columns)
+	{
+		ColumnMap  *col = (ColumnMap *) lfirst(lc);
+
+		if (!col->is_key)
+			appendStringInfo(buf, "%s = EXCLUDED.%s, ", quote_identifier(col->name),
+							 quote_identifier(col->name));
+	}
+	appendStringInfo(buf, "%s = EXCLUDED.%s, %s = EXCLUDED.%s\n  WHERE t.%s\n"
+					 "  RETURNING %s AS inserted, false AS deleted, ",
+					 vt, vt, cur, cur, cur, sql_inserted_expr(shape));
+	if (ctx->late_unknown)
+		appendStringInfoString(buf, "NULL::pg_catalog.bool AS late");
+	else
+		appendStringInfo(buf, "t.%s OPERATOR(pg_catalog.<=) %s AS late", vf, sql_param(ctx, p, 3));
+	appendStringInfo(buf, ", NOT t.%s AS superseded", cur);
+}
+
+/* A split scd2 run (scd2_split) returns a row per row written. */
+static bool
+scd2_returns_rows(const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
+{
+	return scd2_split(ctx, p, shape);
+}
+
+/*
  * scd2: keep history.  The latest row per key in the window is compared with
  * the key's current version: a new key opens a version; a changed row (with
  * a cursor past the current version's start) closes the current version at
@@ -35,15 +200,17 @@ build_scd2(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *
 	const char *vf = quote_identifier(p->valid_from_column);
 	const char *vt = quote_identifier(p->valid_to_column);
 	const char *cur = quote_identifier(p->current_column);
-	List	   *extras = NIL;
 	ListCell   *lc;
 
-	extras = lappend(extras, psprintf("s.%s AS _incr_c", quote_identifier(p->cursor_column)));
-	extras = lappend(extras, psprintf("%s AS _incr_deleted",
-									  p->delete_column ? sql_delete_expr(p, shape) : "false"));
+	/* the last of a split run: the versions opened, and those they close */
+	if (scd2_split(ctx, p, shape))
+	{
+		build_scd2_opened(buf, ctx, p, shape);
+		return;
+	}
 
 	appendStringInfoString(buf, "WITH src AS (\n  ");
-	sql_keyed_source(buf, ctx, p, shape, true, extras);
+	scd2_source(buf, ctx, p, shape);
 	appendStringInfo(buf, "\n),\nchg AS (\n  SELECT src.*, (t.ctid IS NOT NULL) AS _incr_had,\n"
 					 "    COALESCE(src._incr_c OPERATOR(pg_catalog.=) t.%s, false) AS _incr_tie\n"
 					 "  FROM src LEFT JOIN %s AS t ON ", vf, shape->target_sql);
@@ -88,11 +255,8 @@ build_scd2(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *
 					 "  WHERE chg._incr_tie AND chg._incr_deleted AND t.%s AND ",
 					 shape->target_sql, cur);
 	sql_key_match(buf, shape->columns, "t", "chg");
-	appendStringInfo(buf, "\n  RETURNING 1\n),\nopened AS (\n"
-					 "  INSERT INTO %s AS t (", shape->target_sql);
-	sql_columns(buf, shape->columns, NULL, ALL_COLUMNS);
-	appendStringInfo(buf, ", %s, %s, %s)%s\n  SELECT ", vf, vt, cur,
-					 shape->overriding_system_value ? " OVERRIDING SYSTEM VALUE" : "");
+	appendStringInfoString(buf, "\n  RETURNING 1\n),\nopened AS (\n  ");
+	scd2_insert_head(buf, p, shape);
 	sql_columns(buf, shape->columns, NULL, ALL_COLUMNS);
 	/*
 	 * After closed, which the planner would run last (data-modifying CTEs
@@ -105,7 +269,7 @@ build_scd2(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *
 						   "SELECT pg_catalog.count(*) FILTER (WHERE NOT _incr_had),\n"
 						   "       pg_catalog.count(*) FILTER (WHERE _incr_had AND NOT _incr_deleted),\n"
 						   "       pg_catalog.count(*) FILTER (WHERE _incr_deleted),\n"
-						   "       pg_catalog.count(*) FILTER (WHERE _incr_c OPERATOR(pg_catalog.<=) ");
+						   "       pg_catalog.count(*) FILTER (WHERE NOT _incr_deleted AND _incr_c OPERATOR(pg_catalog.<=) ");
 	appendStringInfo(buf, "%s)\nFROM chg", sql_param(ctx, p, 3));
 }
 
@@ -327,10 +491,8 @@ build_scd2_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 					 shape->target_sql, cur);
 	sql_key_match(buf, shape->columns, "t", "k");
 	/* opened after closed and replaced, as in build_scd2, for a unique index on current versions */
-	appendStringInfo(buf, "\n  RETURNING 1\n),\n_incr_opened AS (\n  INSERT INTO %s AS t (", shape->target_sql);
-	sql_columns(buf, shape->columns, NULL, ALL_COLUMNS);
-	appendStringInfo(buf, ", %s, %s, %s)%s\n  SELECT ", vf, vt, cur,
-					 shape->overriding_system_value ? " OVERRIDING SYSTEM VALUE" : "");
+	appendStringInfoString(buf, "\n  RETURNING 1\n),\n_incr_opened AS (\n  ");
+	scd2_insert_head(buf, p, shape);
 	sql_columns(buf, shape->columns, "k", ALL_COLUMNS);
 	appendStringInfoString(buf, ", k._incr_t, k._incr_to, k._incr_to IS NULL FROM _incr_kept AS k\n"
 						   "  WHERE k._incr_live AND NOT (k._incr_tie AND k._incr_n OPERATOR(pg_catalog.=) 1)\n"
@@ -353,6 +515,8 @@ scd2_expected(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShap
 const ModeOps mode_scd2 = {
 	.source = SOURCE_CURSOR,
 	.build_run = build_scd2,
+	.build_first = build_scd2_first,
+	.returns_rows = scd2_returns_rows,
 	.build_expected = scd2_expected,
 	.build_wal = build_scd2_wal,
 };

@@ -328,6 +328,7 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		ListCell   *lc;
 
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
@@ -367,8 +368,9 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 			copy_failure(req->failure, run_id, &rec);
 		else
 			RecordFailedRun(run_id, &rec);
-		edata->context = run_error_context(run_error_context(edata->context, res.sql),
-										   res.first_sql);
+		edata->context = run_error_context(edata->context, res.sql);
+		foreach(lc, res.first_sqls)
+			edata->context = run_error_context(edata->context, (char *) lfirst(lc));
 		ReThrowError(edata);
 	}
 	PG_END_TRY();

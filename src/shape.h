@@ -49,6 +49,7 @@ typedef struct PipelineShape
 	bool		target_partitioned;	/* RETURNING cannot read xmax: count updates apart */
 	bool		target_has_triggers;	/* user triggers: a run's statements fire them */
 	Oid			key_index;		/* the target's unique index on the keys */
+	bool		valid_from_not_null;	/* scd2: the target's valid_from column is NOT NULL */
 	bool		json_layout;	/* cdc: rows come from jsonb change events */
 	bool		delete_is_bool;	/* delete_column is boolean (else: non-NULL deletes) */
 	TombstoneUse tombstones;	/* set by the run (TombstoneUseFor), OFF from DescribePipeline */

@@ -54,7 +54,7 @@ typedef struct RunResult
 	List	   *files_touched;	/* files: FileEntry * with a new mtime only */
 	Datum		tombstones[4];	/* keys deleted, versions, keys revived, versions */
 	char	   *sql;			/* the run's statement, to keep it out of an error's context */
-	char	   *first_sql;		/* a statement before it (BuildRunFirstSql), or NULL */
+	List	   *first_sqls;		/* statements before it (BuildRunFirstSqls), or NIL */
 } RunResult;
 
 /*

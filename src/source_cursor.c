@@ -863,6 +863,8 @@ cursor_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpo
 {
 	RunWindow  *w = &res->window;
 	char	   *sql;
+	List	   *first;
+	ListCell   *lc;
 
 	if (req->backfill)
 		ComputeBackfillWindow(p, shape, cp, CursorValueIn(p, req->from_value),
@@ -871,12 +873,12 @@ cursor_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpo
 		ComputeRunWindow(p, shape, cp, true, w);
 	shape->tombstones = TombstoneUseFor(p, shape);
 	sql = BuildRunSql(p, shape);
-	res->first_sql = BuildRunFirstSql(p, shape);
-	/* the statement is in incr_plan; at DEBUG1 it is in the log too */
-	if (res->first_sql)
+	first = BuildRunFirstSqls(p, shape);
+	/* the statements are in incr_plan; at DEBUG1 they are in the log too */
+	foreach(lc, first)
 		ereport(DEBUG1,
-				(errmsg_internal("first statement of a run of pipeline \"%s\": %s",
-								 p->name, res->first_sql)));
+				(errmsg_internal("statement before a run of pipeline \"%s\": %s",
+								 p->name, (char *) lfirst(lc))));
 	ereport(DEBUG1,
 			(errmsg_internal("statement of a run of pipeline \"%s\": %s", p->name, sql)));
 
@@ -885,9 +887,10 @@ cursor_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpo
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
 		res->sql = pstrdup(sql);
-		/* in cxt too: a failed run's error context leaves both statements out (run.c) */
-		if (res->first_sql)
-			res->first_sql = pstrdup(res->first_sql);
+		/* in cxt too: a failed run's error context leaves every statement out (run.c) */
+		res->first_sqls = NIL;
+		foreach(lc, first)
+			res->first_sqls = lappend(res->first_sqls, pstrdup((char *) lfirst(lc)));
 
 		rec->window_from = w->lower_unbounded ? NULL : CursorValueOut(p, w->lower);
 		rec->window_to = w->upper_unbounded ? NULL : CursorValueOut(p, w->upper);
@@ -929,14 +932,15 @@ cursor_plan(StringInfo buf, Pipeline *p, PipelineShape *shape, Checkpoint *cp,
 	if (!user_statement && RunTokensSupported())
 		appendStringInfoString(buf, "-- $4 the run's token, drawn at random by each run: the counting functions refuse any other\n");
 	{
-		char	   *first = BuildRunFirstSql(p, shape);
+		List	   *first = BuildRunFirstSqls(p, shape);
+		ListCell   *lc;
 
 		/* the window's count over Citus may find it needs the one statement */
-		if (first && ModeOf(p)->unsplit_what)
+		if (first != NIL && ModeOf(p)->unsplit_what)
 			appendStringInfo(buf, "-- %s runs instead as the one statement of a run on one node, through the Citus coordinator\n",
 							 ModeOf(p)->unsplit_what);
-		if (first)
-			appendStringInfo(buf, "%s;\n", first);
+		foreach(lc, first)
+			appendStringInfo(buf, "%s;\n", (char *) lfirst(lc));
 	}
 	appendStringInfoString(buf, BuildRunSql(p, shape));
 	/* a query pipeline's command may end with its own semicolon */

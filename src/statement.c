@@ -196,12 +196,13 @@ run_plan_generic(RunPlan *entry, Oid *types)
 
 /*
  * Counts the rows a run's INSERT returns (RunSqlReturnsRows: inserted,
- * deleted, late), as they come, instead of keeping them for a SELECT to
- * count.
+ * deleted, late, and perhaps superseded), as they come, instead of keeping
+ * them for a SELECT to count.
  */
 typedef struct CountReceiver
 {
 	DestReceiver pub;
+	int			natts;			/* columns read of each row: 3, or 4 */
 	int64		inserted;
 	int64		updated;
 	int64		deleted;
@@ -215,7 +216,19 @@ count_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	CountReceiver *c = (CountReceiver *) self;
 
-	slot_getsomeattrs(slot, 3);
+	slot_getsomeattrs(slot, c->natts);
+
+	/*
+	 * A version closed for the one the same statement opens (scd2): the
+	 * pair is one update, and the opened one was counted, or will be, as
+	 * an insert.
+	 */
+	if (c->natts > 3 && !slot->tts_isnull[3] && DatumGetBool(slot->tts_values[3]))
+	{
+		c->inserted--;
+		c->updated++;
+		return true;
+	}
 	/* a (soft) delete is not a late row: rows_late counts rows written */
 	if (!slot->tts_isnull[1] && DatumGetBool(slot->tts_values[1]))
 	{
@@ -233,10 +246,11 @@ count_receive(TupleTableSlot *slot, DestReceiver *self)
 	return true;
 }
 
-/* Start counting: nothing to set up. */
+/* Start counting: note whether the rows have the superseded column. */
 static void
 count_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
+	((CountReceiver *) self)->natts = Min(typeinfo->natts, 4);
 }
 
 /* Stop counting, or let go of the receiver: nothing to release. */
@@ -378,8 +392,8 @@ choose_plan(RunPlan *run, const char *sql, Oid *types, bool custom)
 }
 
 /*
- * Execute an INSERT (or the DELETE of ModeOps.build_first) whose returned
- * rows are counted as they come (RunSqlReturnsRows).
+ * Execute an INSERT (or a DELETE or UPDATE of ModeOps.build_first) whose
+ * returned rows are counted as they come (RunSqlReturnsRows).
  */
 static void
 execute_counting(SPIPlanPtr plan, const char *sql, Oid *types, Datum *values,
@@ -398,6 +412,7 @@ execute_counting(SPIPlanPtr plan, const char *sql, Oid *types, Datum *values,
 		params->params[i].ptype = types[i];
 	}
 	memset(&counter, 0, sizeof(counter));
+	counter.natts = 3;
 	counter.pub.receiveSlot = count_receive;
 	counter.pub.rStartup = count_startup;
 	counter.pub.rShutdown = count_nothing;
@@ -407,7 +422,8 @@ execute_counting(SPIPlanPtr plan, const char *sql, Oid *types, Datum *values,
 	options.params = params;
 	options.dest = &counter.pub;
 	ret = SPI_execute_plan_extended(plan, &options);
-	if (ret != SPI_OK_INSERT_RETURNING && ret != SPI_OK_DELETE_RETURNING)
+	if (ret != SPI_OK_INSERT_RETURNING && ret != SPI_OK_DELETE_RETURNING &&
+		ret != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "run statement failed (SPI result %d): %s", ret, sql);
 	counts[0] = counter.inserted;
 	counts[1] = counter.updated;
@@ -743,11 +759,11 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 
 		count_window(p, shape, types, values, &tally, &one_statement);
 		/* a window only the mode's one statement can do (a cdc truncate) */
-		if (one_statement && res->first_sql != NULL)
+		if (one_statement && res->first_sqls != NIL)
 		{
 			shape->one_statement = true;
 			sql = BuildRunSql(p, shape);
-			res->first_sql = NULL;
+			res->first_sqls = NIL;
 			res->sql = MemoryContextStrdup(cxt, sql);
 			ereport(DEBUG1,
 					(errmsg_internal("run of pipeline \"%s\": one statement through the Citus coordinator for this window: %s",
@@ -762,25 +778,35 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 	 * plan"): a run over Citus plans its statement for its window each time.
 	 */
 	plan = choose_plan(run, sql, types,
-					   custom_plan || res->first_sql != NULL || PipelineOverCitus(p));
+					   custom_plan || res->first_sqls != NIL || PipelineOverCitus(p));
 	nestlevel = push_run_settings();
 	run->use_count++;
 	PG_TRY();
 	{
-		if (res->first_sql || RunSqlReturnsRows(p))
+		if (res->first_sqls != NIL || RunSqlReturnsRows(p, shape))
 		{
 			bool		late_unknown;
 			bool		first_late_unknown = false;
 			int64		first[RUN_SQL_NCOUNTS] = {0};
 			char	   *new_sql = NULL;
 			Datum		loaded = w->checkpoint;
+			ListCell   *lc;
 
 			/* planned for this window each time: it is a run over Citus */
-			if (res->first_sql)
-				execute_counting(choose_plan(run, res->first_sql, types, true),
-								 res->first_sql, types, values, first, &first_late_unknown);
+			foreach(lc, res->first_sqls)
+			{
+				char	   *first_sql = (char *) lfirst(lc);
+				int64		step[RUN_SQL_NCOUNTS];
+				bool		step_late_unknown;
+
+				execute_counting(choose_plan(run, first_sql, types, true), first_sql,
+								 types, values, step, &step_late_unknown);
+				for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
+					first[i] += step[i];
+				first_late_unknown |= step_late_unknown;
+			}
 			/* rows past what the pipeline wrote: maybe a plain INSERT of them */
-			else if (CursorLessThan(p, w->checkpoint, w->upper))
+			if (res->first_sqls == NIL && CursorLessThan(p, w->checkpoint, w->upper))
 			{
 				new_sql = BuildRunNewSql(p, shape);
 				if (new_sql != NULL && !plain_new_rows_tried(p, shape, rec->trigger, new_sql))
@@ -803,7 +829,8 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 			}
 			for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
 				counts[i] += first[i];
-			nulls[3] = !shape->target_has_cursor || late_unknown || first_late_unknown;
+			/* every statement's late is NULL when it cannot be told (sql_late_expr) */
+			nulls[3] = late_unknown || first_late_unknown;
 		}
 		else
 		{

@@ -10,7 +10,10 @@
 # distributed plan over the shards), for cdc too (flat layout, with and without
 # version_column: deletes, then upserts, the same target as on one node; a window
 # with a truncate event, and a jsonb layout, run through the coordinator with
-# the same result as on one node); a failed run leaves the shards and the
+# the same result as on one node) and for scd2 (deletes of tied versions,
+# closes by deletes, then versions opened and closed in one INSERT ... ON
+# CONFLICT: the same counts and history as on one node, run for run, with a
+# unique index on the current versions); a failed run leaves the shards and the
 # checkpoint as they were; a row written through a WORKER in a transaction held
 # open across a run is loaded by a later run, never skipped; runs in one session
 # ask the workers for their open transactions through Citus's kept connections,
@@ -663,20 +666,26 @@ cdc_same="SELECT (SELECT string_agg(concat_ws(',', id, v, version), ';' ORDER BY
 # the last writing event of keys 0..29 is event 171..200 or, for 2 (event 182 is
 # a message), 152; 165 (key 15), 176, 187 and 198 are deletes: of keys 15, 18,
 # 26 and 7, only 18 had a row (7's is newer); 3 kept (newer), 4 updated, 24 inserted
-cdc_pushed() { # cdc_pushed PIPELINE EXPECTED-COUNTS: a run, pushed down, with these counts
+# pushed_run WHAT QUERY EXPECTED: a run by QUERY, whose output is EXPECTED,
+# pushed down: at debug1 Citus says nothing of collecting, repartitioning or
+# planning apart, and the run is not the one statement through the coordinator
+pushed_run() {
 	local out
 	n=$((n + 1))
-	out=$(q "$co" -c "SET client_min_messages = debug1" -c "$run_counts('$1')" 2>&1)
-	if [ "$(printf '%s\n' "$out" | tail -n 1)" = "$2" ] &&
+	out=$(q "$co" -c "SET client_min_messages = debug1" -c "$2" 2>&1)
+	if [ "$(printf '%s\n' "$out" | tail -n 1)" = "$3" ] &&
 		! printf '%s\n' "$out" | grep -q -e 'Collecting INSERT ... SELECT results on coordinator' \
 			-e 'performing repartitioned INSERT ... SELECT' -e 'generating subplan' \
 			-e 'recursively planning' -e 'intermediate result' -e 'one statement through'; then
-		echo "ok $n - $1: counts $2, no pull to the coordinator, no repartitioning"
+		echo "ok $n - $1: counts $3, no pull to the coordinator, no repartitioning"
 	else
-		echo "not ok $n - $1: counts $2, no pull to the coordinator, no repartitioning"
-		printf '%s\n' "$out" | grep -v '^DEBUG:  \(statement\|first statement\) of a run' | sed 's/^/#   /'
+		echo "not ok $n - $1: counts $3, no pull to the coordinator, no repartitioning"
+		printf '%s\n' "$out" | grep -v '^DEBUG:  statement \(of\|before\) a run' | sed 's/^/#   /'
 		failures=$((failures + 1))
 	fi
+}
+cdc_pushed() { # cdc_pushed PIPELINE EXPECTED-COUNTS
+	pushed_run "$1" "$run_counts('$1')" "$2"
 }
 cdc_pushed cdc_ver "ok 200 24 1 1 174"
 check "cdc, version_column: the same run on one node" "ok 200 24 1 1 174" -c "$run_counts('cdc_ver_l')"
@@ -728,7 +737,7 @@ if [ "$(printf '%s\n' "$out" | tail -n 1)" = "ok 5 0 1 24 0" ] &&
 	echo "ok $n - cdc, a window with a truncate: one statement through the coordinator, counts ok 5 0 1 24 0"
 else
 	echo "not ok $n - cdc, a window with a truncate: one statement through the coordinator, counts ok 5 0 1 24 0"
-	printf '%s\n' "$out" | grep -v '^DEBUG:  \(statement\|first statement\) of a run' | sed 's/^/#   /'
+	printf '%s\n' "$out" | grep -v '^DEBUG:  statement \(of\|before\) a run' | sed 's/^/#   /'
 	failures=$((failures + 1))
 fi
 check "cdc, a window with a truncate: the same run on one node" "ok 5 0 1 24 0" -c "$run_counts('cdc_ver_l')"
@@ -841,6 +850,86 @@ check "cdc from a distributed event table into a local target: counts" "ok 206 2
 	-c "$run_counts('cdc_to_local')"
 check "cdc between local and distributed tables: the targets are equal" "t" \
 	-c "SELECT a = b AND a IS NOT NULL FROM ($cdc_local_same) AS x(a, b)"
+
+# ---------------------------------------------------------------------------
+# scd2 pushed down: from a change log (several rows of a key, ties among
+# them) distributed by the key into a co-located history table, a run is
+# three statements over the shards (the current versions a delete ties with
+# removed, those a delete follows closed, then one INSERT ... ON CONFLICT that
+# opens the new versions and closes the ones they follow), with the counts
+# and the history of the same pipeline over plain tables on one node, run
+# for run: new keys, changed keys, deletes, keys back after a delete, ties
+# with the current version (replaced, or removed by a deleted winner), late
+# rows and re-reads (lag), unchanged rows. The target has a unique index on
+# its current versions, which holds throughout each statement.
+q "$co" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE TABLE scd_log (id bigint NOT NULL, v text, deleted boolean NOT NULL, at timestamptz NOT NULL);
+CREATE TABLE scd_dst (id bigint NOT NULL, v text, valid_from timestamptz NOT NULL,
+	valid_to timestamptz, is_current boolean NOT NULL, PRIMARY KEY (id, valid_from));
+CREATE UNIQUE INDEX scd_dst_current ON scd_dst (id) WHERE is_current;
+SELECT create_distributed_table('scd_log', 'id', colocate_with => 'src');
+SELECT create_distributed_table('scd_dst', 'id', colocate_with => 'src');
+CREATE TABLE scd_log_l (LIKE scd_log INCLUDING ALL);
+CREATE TABLE scd_dst_l (LIKE scd_dst INCLUDING ALL);
+-- keys 0..29: versions every 10 events, some deleted, some the same values again
+INSERT INTO scd_log SELECT i % 30, 'v' || (i / 60), i % 17 = 0,
+	'2024-01-01'::timestamptz + i * interval '1 second'
+	FROM generate_series(1, 150) AS i;
+INSERT INTO scd_log_l SELECT * FROM scd_log;
+SELECT incr_create_pipeline('scd', 'scd_log', 'scd_dst', 'at', mode => 'scd2', keys => '{id}',
+	delete_column => 'deleted', lag => '1 minute');
+SELECT incr_create_pipeline('scd_l', 'scd_log_l', 'scd_dst_l', 'at', mode => 'scd2', keys => '{id}',
+	delete_column => 'deleted', lag => '1 minute');
+SQL
+run_counts_late="SELECT concat_ws(' ', status, rows_read, rows_inserted, rows_updated, rows_deleted, rows_unchanged, rows_late, error) FROM incr_run"
+scd_same="SELECT (SELECT string_agg(concat_ws(',', id, v, valid_from, valid_to, is_current), ';' ORDER BY id, valid_from) FROM scd_dst)
+	IS NOT DISTINCT FROM (SELECT string_agg(concat_ws(',', id, v, valid_from, valid_to, is_current), ';' ORDER BY id, valid_from) FROM scd_dst_l)"
+scd_run() { # scd_run WHAT: a run of scd, pushed down, with the counts of the same run of scd_l on one node
+	local expected
+	expected=$(q "$co" -c "$run_counts_late('scd_l')")
+	case "$expected" in ok\ *) ;; *) expected="(the run on one node failed: $expected)" ;; esac
+	pushed_run "scd2, $1, as on one node" "$run_counts_late('scd')" "$expected"
+	check "scd2, $1: the history equals one node's" "t" -c "$scd_same"
+}
+scd_run "first run"
+# after it keys 0..29 but 16 (deleted by event 136) have a version. Then: key
+# 1 a tie with its current version that wins (a greater row), key 2 a deleted
+# tie that wins, key 3 changed, key 4 deleted, key 16 back, key 6 the same
+# values later, key 7 a row within the lag older than its current version,
+# key 100 new
+scd_add() { # scd_add SELECT: add its rows to both logs
+	q "$co" -c "CREATE TEMP TABLE scd_new AS $1" -c "INSERT INTO scd_log SELECT * FROM scd_new" \
+		-c "INSERT INTO scd_log_l SELECT * FROM scd_new" >/dev/null
+}
+scd_add "SELECT 1::bigint AS id, 'zz'::text AS v, false AS deleted, max(at) AS at FROM scd_log WHERE id = 1
+	UNION ALL SELECT 2, 'zz', true, max(at) FROM scd_log WHERE id = 2
+	UNION ALL SELECT 3, 'changed', false, '2024-02-01'
+	UNION ALL SELECT 4, 'gone', true, '2024-02-01'
+	UNION ALL SELECT 16, 'back', false, '2024-02-01'
+	UNION ALL (SELECT 6, v, false, '2024-02-01' FROM scd_log WHERE id = 6 ORDER BY at DESC LIMIT 1)
+	UNION ALL SELECT 7, 'late', false, '2024-01-01 00:01:45'
+	UNION ALL SELECT 100, 'new', false, '2024-02-01'"
+scd_run "second run"
+check "scd2: ties replaced or removed, a changed key closed and opened, a deleted key closed, one back" \
+	"zz|0|changed|1|0|back|new|v2" \
+	-c "SELECT (SELECT v FROM scd_dst WHERE id = 1 AND is_current),
+	           (SELECT count(*) FROM scd_dst WHERE id = 2),
+	           (SELECT v FROM scd_dst WHERE id = 3 AND is_current),
+	           (SELECT count(*) FROM scd_dst WHERE id = 3 AND valid_to = '2024-02-01'),
+	           (SELECT count(*) FROM scd_dst WHERE id = 4 AND is_current),
+	           (SELECT v FROM scd_dst WHERE id = 16 AND is_current),
+	           (SELECT v FROM scd_dst WHERE id = 100 AND is_current),
+	           (SELECT v FROM scd_dst WHERE id = 7 AND is_current)"
+# key 4, deleted at 2024-02-01, opens a version there again with a live tie that wins
+scd_add "SELECT 4::bigint AS id, 'zzz'::text AS v, false AS deleted, '2024-02-01'::timestamptz AS at"
+scd_run "a tie that brings a deleted key back"
+check "scd2: the key deleted at a time is current again from that time" "zzz|2024-02-01 00:00:00+00" \
+	-c "SELECT v, valid_from FROM scd_dst WHERE id = 4 AND is_current"
+# nothing new but the lag's re-reads, which change nothing
+scd_run "a run that only reads again"
+check_pushdown "scd2: EXPLAIN shows a distributed DELETE, UPDATE, then INSERT ... ON CONFLICT, over the 4 shards" \
+	scd '->  Delete on scd_dst_[0-9]* t' '->  Update on scd_dst_[0-9]* t' '->  Insert on scd_dst_[0-9]* t'
 
 echo "citus: $failures of $n checks failed"
 [ "$failures" -eq 0 ]
