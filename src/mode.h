@@ -117,6 +117,10 @@ typedef struct ModeOps
 	bool		(*returns_rows) (const BuildContext *ctx, Pipeline *p,
 								 PipelineShape *shape);	/* NULL: never (RunSqlReturnsRows) */
 	bool		(*keeps_tombstones) (Pipeline *p, PipelineShape *shape);	/* NULL: never */
+	bool		late_without_cursor;	/* its statements tell late rows without
+										 * the cursor column in the target (scd2:
+										 * valid_from); otherwise rows_late is NULL
+										 * there */
 	bool		(*target_max_loaded) (Pipeline *p); /* rows up to the target's greatest
 													 * cursor count as loaded; NULL: no */
 

@@ -40,10 +40,13 @@ scd2_insert_head(StringInfo buf, Pipeline *p, PipelineShape *shape)
 /*
  * True if an scd2 run is split into statements that Citus pushes down to
  * the co-located shards, whereas it runs the CTEs of the one statement as
- * subplans whose rows pass through the coordinator: over Citus into a
- * distributed target, whose valid_from is NOT NULL (a version is closed by
- * a conflict on the keys and valid_from, which a NULL never meets) and
- * which is not partitioned (the counts read xmax).
+ * subplans whose rows pass through the coordinator: over Citus from a
+ * distributed source (a source of another kind makes late unknown, the run
+ * context's late_unknown) into a distributed target whose valid_from is NOT
+ * NULL (a version is closed by a conflict on the keys and valid_from, which
+ * a NULL never meets), which is not partitioned (the counts read xmax) and
+ * has no triggers of its own (a closing row is proposed as an insert first,
+ * which would fire its BEFORE INSERT triggers).
  *
  * With deletes, two statements come first (build_scd2_first): remove the
  * current versions that a deleted row ties with, and close those a deleted
@@ -64,8 +67,8 @@ scd2_insert_head(StringInfo buf, Pipeline *p, PipelineShape *shape)
 static bool
 scd2_split(const BuildContext *ctx, Pipeline *p, PipelineShape *shape)
 {
-	return ctx->citus && ctx->citus_distributed_target && shape->valid_from_not_null &&
-		!shape->target_partitioned;
+	return ctx->citus && ctx->citus_distributed_target && !ctx->late_unknown &&
+		shape->valid_from_not_null && !shape->target_partitioned && !shape->target_has_triggers;
 }
 
 /*
@@ -147,8 +150,17 @@ build_scd2_opened(StringInfo buf, const BuildContext *ctx, Pipeline *p, Pipeline
 					 "    ELSE src._incr_c OPERATOR(pg_catalog.>=) x.%s AND ",
 					 vf, vt, vf);
 	sql_row_changed(buf, shape->columns, NULL, "x", "src");
-	appendStringInfo(buf, "\n      AND (o._incr_open OR src._incr_c OPERATOR(pg_catalog.>) x.%s) END\n"
-					 "  ORDER BY o._incr_open\n  ON CONFLICT (", vf);
+	/*
+	 * A closed version at or past the row (a history not written by runs)
+	 * would take the opening row's conflict, and the key would be left
+	 * closed without a successor: leave such a key as it is (the one
+	 * statement fails on it with a duplicate key).
+	 */
+	appendStringInfo(buf, "\n      AND (o._incr_open OR src._incr_c OPERATOR(pg_catalog.>) x.%s)\n"
+					 "      AND NOT EXISTS (SELECT FROM %s AS h WHERE ", vf, shape->target_sql);
+	sql_key_match(buf, shape->columns, "h", "src");
+	appendStringInfo(buf, "\n        AND NOT h.%s AND h.%s OPERATOR(pg_catalog.>=) src._incr_c) END\n"
+					 "  ORDER BY o._incr_open\n  ON CONFLICT (", cur, vf);
 	sql_columns(buf, shape->columns, NULL, KEY_COLUMNS);
 	appendStringInfo(buf, ", %s) DO UPDATE SET ", vf);
 	foreach(lc, shape->columns)
@@ -490,14 +502,15 @@ build_scd2_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineSha
 					 "  WHERE k._incr_n OPERATOR(pg_catalog.=) 1 AND k._incr_tie AND NOT k._incr_live AND t.%s AND ",
 					 shape->target_sql, cur);
 	sql_key_match(buf, shape->columns, "t", "k");
-	/* opened after closed and replaced, as in build_scd2, for a unique index on current versions */
+	/* opened after closed, replaced and dropped, as in build_scd2, for a unique index on current versions */
 	appendStringInfoString(buf, "\n  RETURNING 1\n),\n_incr_opened AS (\n  ");
 	scd2_insert_head(buf, p, shape);
 	sql_columns(buf, shape->columns, "k", ALL_COLUMNS);
 	appendStringInfoString(buf, ", k._incr_t, k._incr_to, k._incr_to IS NULL FROM _incr_kept AS k\n"
 						   "  WHERE k._incr_live AND NOT (k._incr_tie AND k._incr_n OPERATOR(pg_catalog.=) 1)\n"
 						   "    AND (SELECT pg_catalog.count(*) FROM _incr_closed) OPERATOR(pg_catalog.+)\n"
-						   "      (SELECT pg_catalog.count(*) FROM _incr_replaced) OPERATOR(pg_catalog.>=) 0\n"
+						   "      (SELECT pg_catalog.count(*) FROM _incr_replaced) OPERATOR(pg_catalog.+)\n"
+						   "      (SELECT pg_catalog.count(*) FROM _incr_dropped) OPERATOR(pg_catalog.>=) 0\n"
 						   "  RETURNING 1\n)\n"
 						   "SELECT pg_catalog.count(*) FILTER (WHERE _incr_live AND _incr_was IS NOT TRUE),\n"
 						   "       pg_catalog.count(*) FILTER (WHERE _incr_live AND _incr_was),\n"
@@ -514,6 +527,7 @@ scd2_expected(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShap
 
 const ModeOps mode_scd2 = {
 	.source = SOURCE_CURSOR,
+	.late_without_cursor = true,
 	.build_run = build_scd2,
 	.build_first = build_scd2_first,
 	.returns_rows = scd2_returns_rows,

@@ -829,8 +829,8 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 			}
 			for (int i = 0; i < RUN_SQL_NCOUNTS; i++)
 				counts[i] += first[i];
-			/* every statement's late is NULL when it cannot be told (sql_late_expr) */
-			nulls[3] = late_unknown || first_late_unknown;
+			nulls[3] = (!shape->target_has_cursor && !ModeOf(p)->late_without_cursor) ||
+				late_unknown || first_late_unknown;
 		}
 		else
 		{

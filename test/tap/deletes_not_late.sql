@@ -36,7 +36,7 @@ SELECT results_eq($$SELECT rows_inserted, rows_late FROM incr_run('dnl')$$,
                   $$VALUES (1::bigint, 1::bigint)$$,
                   'a row written at the checkpoint is counted late');
 
--- scd2 with a lag: key 1 deleted and key 2 changed, both below the checkpoint
+-- scd2 with a lag: key 4 deleted and key 5 changed, both below the checkpoint
 CREATE TABLE dnl_hist (id int NOT NULL, v text, valid_from timestamptz NOT NULL, valid_to timestamptz,
                        is_current boolean NOT NULL, PRIMARY KEY (id, valid_from));
 SELECT incr_create_pipeline('dnl_scd2', 'dnl_src', 'dnl_hist', 'updated_at', mode => 'scd2',
