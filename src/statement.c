@@ -637,19 +637,47 @@ execute_split(Pipeline *p, RunPlan *run, SPIPlanPtr plan, const char *sql,
 }
 
 /*
- * Set the run's settings for its statements until AtEOXact_GUC(true, the
- * level returned): no JIT, since _incr_tally's cost (see the install
+ * The run's settings for its statements, from push_run_settings to
+ * pop_run_settings: no JIT, since _incr_tally's cost (see the install
  * script) inflates the estimate, and compiling would cost a big run more
- * than it saves.
+ * than it saves.  Over Citus the same on the workers, which plan the
+ * statements of the shards (and would compile each for hundreds of
+ * milliseconds): a SET LOCAL that Citus sends them
+ * (citus.propagate_set_commands = local, for the run only), set back to the
+ * caller's value there when the run's statements are done.  A failed run's
+ * subtransaction undoes both.
  */
-static int
-push_run_settings(void)
+typedef struct RunSettings
 {
-	int			nestlevel = NewGUCNestLevel();
+	int			nestlevel;
+	char	   *workers_jit;	/* over Citus: the caller's jit, to set back */
+} RunSettings;
 
+static void
+push_run_settings(Pipeline *p, RunSettings *settings)
+{
+	settings->nestlevel = NewGUCNestLevel();
+	settings->workers_jit = NULL;
+	if (p != NULL && PipelineOverCitus(p))
+	{
+		settings->workers_jit = pstrdup(GetConfigOption("jit", false, false));
+		(void) set_config_option("citus.propagate_set_commands", "local", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		if (SPI_execute("SET LOCAL jit = off", false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not set jit for the workers");
+	}
 	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	return nestlevel;
+}
+
+static void
+pop_run_settings(RunSettings *settings)
+{
+	if (settings->workers_jit &&
+		SPI_execute(psprintf("SET LOCAL jit = %s", quote_literal_cstr(settings->workers_jit)),
+					false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not set jit back for the workers");
+	AtEOXact_GUC(true, settings->nestlevel);
 }
 
 /* Read the counts (mode.h) of the one row a run statement returned. */
@@ -678,9 +706,12 @@ ExecuteCountsStatement(const char *sql, Oid *types, Datum *values, Snapshot snap
 					   int64 *counts)
 {
 	bool		nulls[RUN_SQL_NCOUNTS];
-	int			nestlevel = push_run_settings();
-	SPIPlanPtr	plan = SPI_prepare(sql, RUN_SQL_NPARAMS, types);
+	RunSettings settings;
+	SPIPlanPtr	plan;
 	int			ret;
+
+	push_run_settings(NULL, &settings);
+	plan = SPI_prepare(sql, RUN_SQL_NPARAMS, types);
 
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the run statement (%s): %s",
@@ -691,7 +722,7 @@ ExecuteCountsStatement(const char *sql, Oid *types, Datum *values, Snapshot snap
 		ret = SPI_execute_plan(plan, values, NULL, false, 0);
 	read_counts(sql, ret, counts, nulls);
 	SPI_freeplan(plan);
-	AtEOXact_GUC(true, nestlevel);
+	pop_run_settings(&settings);
 }
 
 /*
@@ -733,7 +764,7 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 	int64		counts[RUN_SQL_NCOUNTS];
 	bool		nulls[RUN_SQL_NCOUNTS];
 	Tally		tally;
-	int			nestlevel;
+	RunSettings settings;
 	RunPlan    *run;
 	SPIPlanPtr	plan;
 
@@ -753,6 +784,7 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 
 	TallyPush(&tally, p, !RunTokensSupported(), cxt);
 	values[3] = Int64GetDatum(tally.token);
+	push_run_settings(p, &settings);
 	if (PipelineOverCitus(p))
 	{
 		bool		one_statement = false;
@@ -779,7 +811,6 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 	 */
 	plan = choose_plan(run, sql, types,
 					   custom_plan || res->first_sqls != NIL || PipelineOverCitus(p));
-	nestlevel = push_run_settings();
 	run->use_count++;
 	PG_TRY();
 	{
@@ -846,7 +877,7 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 			run_plan_drop(run);
 	}
 	PG_END_TRY();
-	AtEOXact_GUC(true, nestlevel);
+	pop_run_settings(&settings);
 
 	/* a partitioned target: the statement counted every upserted row as inserted */
 	if (shape->target_partitioned)

@@ -75,7 +75,7 @@ if ! citus_installed; then
 fi
 
 cluster_trap
-conf=("shared_preload_libraries = 'citus'" "listen_addresses = 'localhost'"
+conf=("shared_preload_libraries = 'citus, pg_stat_statements'" "listen_addresses = 'localhost'"
 	"max_prepared_transactions = 20" "citus.shard_count = 4"
 	"log_min_messages = warning")
 cluster_start "${conf[@]}" >/dev/null
@@ -522,6 +522,33 @@ else
 	echo "#   got: $got"
 	failures=$((failures + 1))
 fi
+
+# The run's settings reach the workers, for the run only: no JIT there either
+# (each shard's statement would be compiled, for hundreds of milliseconds).
+# With jit_above_cost = 0 on a worker, a hand-written distributed statement is
+# compiled there and the run's statements are not (pg_stat_statements'
+# jit_functions); in the caller's transaction the workers' jit is the
+# caller's again after the run.
+q "$co" -c "SET client_min_messages = warning" -c "CREATE EXTENSION pg_stat_statements" # Citus creates it on the workers too
+q "$w1" -c "ALTER SYSTEM SET jit_above_cost = 0" \
+	-c "SELECT pg_reload_conf()" -c "SELECT pg_stat_statements_reset()" >/dev/null
+q "$co" -c "UPDATE src SET v = v || 'j', updated_at = to_timestamp(1735689600 + id) WHERE id % 7 = 0" \
+	-c "SELECT status FROM incr_run('merge_soft')" -c "SELECT count(*) FROM src WHERE v LIKE '%j'" >/dev/null
+got=$(q "$w1" -c "SELECT coalesce(sum(jit_functions) FILTER (WHERE query LIKE 'INSERT INTO public.dst_%'), -1),
+	coalesce(sum(jit_functions) FILTER (WHERE query LIKE 'SELECT count(*) AS count FROM public.src_%'), 0) > 0
+	FROM pg_stat_statements" 2>&1) || true
+n=$((n + 1))
+if [ "$got" = "0|t" ]; then
+	echo "ok $n - no JIT on the workers for the run's statements (a hand-written one is compiled)"
+else
+	echo "not ok $n - no JIT on the workers for the run's statements (a hand-written one is compiled)"
+	echo "#   got: $got; the worker's statements:"
+	q "$w1" -c "SELECT jit_functions, left(query, 80) FROM pg_stat_statements" 2>&1 | sed 's/^/#   /'
+	failures=$((failures + 1))
+fi
+q "$w1" -c "ALTER SYSTEM RESET jit_above_cost" -c "SELECT pg_reload_conf()" >/dev/null
+check "after a run, the workers' jit is the caller's again" "on" \
+	-c "BEGIN" -c "SELECT FROM incr_run('merge_soft')" -c "SELECT DISTINCT current_setting('jit') FROM src" -c "COMMIT"
 
 # The bound must see every role's transactions on every node: an owner who
 # cannot (no pg_read_all_stats) is refused while another role's transaction
