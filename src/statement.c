@@ -643,24 +643,31 @@ execute_split(Pipeline *p, RunPlan *run, SPIPlanPtr plan, const char *sql,
  * than it saves.  Over Citus the same on the workers, which plan the
  * statements of the shards (and would compile each for hundreds of
  * milliseconds): a SET LOCAL that Citus sends them
- * (citus.propagate_set_commands = local, for the run only), set back to the
- * caller's value there when the run's statements are done.  A failed run's
+ * (citus.propagate_set_commands = local, for the run only), undone there
+ * when the run's statements are done: RESET, back to the workers' own
+ * setting, or, when the caller propagates its settings too (and may have
+ * sent the workers its jit), the caller's value.  A failed run's
  * subtransaction undoes both.
  */
 typedef struct RunSettings
 {
 	int			nestlevel;
-	char	   *workers_jit;	/* over Citus: the caller's jit, to set back */
+	bool		workers;		/* over Citus: jit was set on the workers */
+	char	   *workers_jit;	/* the caller's jit to set back there, or NULL: RESET */
 } RunSettings;
 
 static void
 push_run_settings(Pipeline *p, RunSettings *settings)
 {
 	settings->nestlevel = NewGUCNestLevel();
+	settings->workers = p != NULL && PipelineOverCitus(p);
 	settings->workers_jit = NULL;
-	if (p != NULL && PipelineOverCitus(p))
+	if (settings->workers)
 	{
-		settings->workers_jit = pstrdup(GetConfigOption("jit", false, false));
+		const char *propagate = GetConfigOption("citus.propagate_set_commands", true, false);
+
+		if (propagate != NULL && strcmp(propagate, "local") == 0)
+			settings->workers_jit = pstrdup(GetConfigOption("jit", false, false));
 		(void) set_config_option("citus.propagate_set_commands", "local", PGC_USERSET,
 								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		if (SPI_execute("SET LOCAL jit = off", false, 0) != SPI_OK_UTILITY)
@@ -673,9 +680,10 @@ push_run_settings(Pipeline *p, RunSettings *settings)
 static void
 pop_run_settings(RunSettings *settings)
 {
-	if (settings->workers_jit &&
-		SPI_execute(psprintf("SET LOCAL jit = %s", quote_literal_cstr(settings->workers_jit)),
-					false, 0) != SPI_OK_UTILITY)
+	if (settings->workers &&
+		SPI_execute(settings->workers_jit ?
+					psprintf("SET LOCAL jit = %s", quote_literal_cstr(settings->workers_jit)) :
+					"RESET jit", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not set jit back for the workers");
 	AtEOXact_GUC(true, settings->nestlevel);
 }

@@ -547,8 +547,12 @@ else
 	failures=$((failures + 1))
 fi
 q "$w1" -c "ALTER SYSTEM RESET jit_above_cost" -c "SELECT pg_reload_conf()" >/dev/null
-check "after a run, the workers' jit is the caller's again" "on" \
-	-c "BEGIN" -c "SELECT FROM incr_run('merge_soft')" -c "SELECT DISTINCT current_setting('jit') FROM src" -c "COMMIT"
+check "after a run, the workers' jit is their own again" "on" \
+	-c "SET jit = off" -c "BEGIN" -c "SELECT FROM incr_run('merge_soft')" \
+	-c "SELECT DISTINCT current_setting('jit') FROM src" -c "COMMIT"
+check "... or the caller's, when it propagates its settings" "off" \
+	-c "BEGIN" -c "SET LOCAL citus.propagate_set_commands = 'local'" -c "SET LOCAL jit = off" \
+	-c "SELECT FROM incr_run('merge_soft')" -c "SELECT DISTINCT current_setting('jit') FROM src" -c "COMMIT"
 
 # The bound must see every role's transactions on every node: an owner who
 # cannot (no pg_read_all_stats) is refused while another role's transaction
