@@ -7,9 +7,10 @@
 # 4. every executable test/*.sh, with PGHOST/PGPORT/PGUSER and REPO_ROOT exported;
 # 5. pgTAP: pg_prove on test/tap/*.sql in a fresh database incr_tap (with pgtap and
 #    the extension named by the *.control file created in it).
-# A failing stage does not stop the later ones; a summary is printed before pg_prove
-# so that pg_prove's "Result:" line ends the output when all passed (a failure of an
-# earlier stage is repeated after it). Exit status 0 only if every stage passed.
+# A failing stage does not stop the later ones; a summary, with each stage's
+# seconds, is printed before pg_prove so that pg_prove's "Result:" line ends the
+# output when all passed (a failure of an earlier stage is repeated after it).
+# Exit status 0 only if every stage passed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export REPO_ROOT=$PWD
@@ -26,13 +27,16 @@ cluster_start
 failed=0
 summary=()
 failed_stages=()
-record() { # record STAGE RESULT
-	summary+=("$(printf '  %-30s %s' "$1" "$2")")
+stage_start=$SECONDS
+record() { # record STAGE RESULT: with the seconds since the last record
+	summary+=("$(printf '  %-34s %-4s %4d s' "$1" "$2" $((SECONDS - stage_start)))")
+	stage_start=$SECONDS
 	if [ "$2" = FAIL ]; then failed=1; failed_stages+=("$1"); fi
 }
 record build ok
 
 echo "== make installcheck"
+stage_start=$SECONDS
 rm -rf results output_iso regression.diffs regression.out
 if make installcheck; then
 	record installcheck ok
@@ -54,6 +58,7 @@ for t in "${scripts[@]}"; do
 		record "$t" "skipped (not executable)"
 	else
 		echo "== $t"
+		stage_start=$SECONDS
 		if "$t" </dev/null; then record "$t" ok; else record "$t" FAIL; fi
 	fi
 done
@@ -79,7 +84,7 @@ if [ $failed -ne 0 ]; then
 	echo "== last lines of the server log ($CLUSTER_LOG)"
 	tail -n 40 "$CLUSTER_LOG"
 fi
-echo "== summary"
+echo "== summary (seconds per stage; $SECONDS s so far)"
 printf '%s\n' "${summary[@]}"
 if [ $failed -ne 0 ]; then
 	echo "  => FAILED"

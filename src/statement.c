@@ -642,50 +642,67 @@ execute_split(Pipeline *p, RunPlan *run, SPIPlanPtr plan, const char *sql,
  * script) inflates the estimate, and compiling would cost a big run more
  * than it saves.  Over Citus the same on the workers, which plan the
  * statements of the shards (and would compile each for hundreds of
- * milliseconds): a SET LOCAL that Citus sends them
- * (citus.propagate_set_commands = local, for the run only), undone there
- * when the run's statements are done: RESET, back to the workers' own
- * setting, or, when the caller propagates its settings too (and may have
- * sent the workers its jit), the caller's value.  A failed run's
+ * milliseconds): a SET LOCAL sent to them through Citus, undone there when
+ * the run's statements are done (citus_workers_set).  A failed run's
  * subtransaction undoes both.
  */
 typedef struct RunSettings
 {
 	int			nestlevel;
 	bool		workers;		/* over Citus: jit was set on the workers */
-	char	   *workers_jit;	/* the caller's jit to set back there, or NULL: RESET */
 } RunSettings;
+
+/*
+ * Run a SET LOCAL or RESET here and on the Citus workers: Citus sends it to
+ * the connections of the transaction, and to those it opens later, while
+ * citus.propagate_set_commands is local, which it is for this command only
+ * (not while the run's statements run: what the owner's code sets must not
+ * reach the caller's connections).  Here it is undone at once.
+ */
+static void
+citus_workers_set(const char *command)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("citus.propagate_set_commands", "local", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_execute(command, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not send \"%s\" to the Citus workers", command);
+	AtEOXact_GUC(false, nestlevel);
+}
 
 static void
 push_run_settings(Pipeline *p, RunSettings *settings)
 {
 	settings->nestlevel = NewGUCNestLevel();
-	settings->workers = p != NULL && PipelineOverCitus(p);
-	settings->workers_jit = NULL;
-	if (settings->workers)
-	{
-		const char *propagate = GetConfigOption("citus.propagate_set_commands", true, false);
-
-		if (propagate != NULL && strcmp(propagate, "local") == 0)
-			settings->workers_jit = pstrdup(GetConfigOption("jit", false, false));
-		(void) set_config_option("citus.propagate_set_commands", "local", PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		if (SPI_execute("SET LOCAL jit = off", false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not set jit for the workers");
-	}
 	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	settings->workers = p != NULL && PipelineOverCitus(p);
+	if (settings->workers)
+		citus_workers_set("SET LOCAL jit = off");
 }
 
+/*
+ * Undo push_run_settings.  On the workers: RESET, back to their own
+ * setting, or, when the caller propagates its settings and its jit is not
+ * its default (it may have sent the workers that value), the caller's
+ * value.
+ */
 static void
 pop_run_settings(RunSettings *settings)
 {
-	if (settings->workers &&
-		SPI_execute(settings->workers_jit ?
-					psprintf("SET LOCAL jit = %s", quote_literal_cstr(settings->workers_jit)) :
-					"RESET jit", false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not set jit back for the workers");
-	AtEOXact_GUC(true, settings->nestlevel);
+	AtEOXact_GUC(false, settings->nestlevel);
+	if (settings->workers)
+	{
+		const char *propagate = GetConfigOption("citus.propagate_set_commands", true, false);
+		const char *jit = GetConfigOption("jit", false, false);
+
+		if (propagate != NULL && strcmp(propagate, "local") == 0 &&
+			strcmp(jit, GetConfigOptionResetString("jit")) != 0)
+			citus_workers_set(psprintf("SET LOCAL jit = %s", quote_literal_cstr(jit)));
+		else
+			citus_workers_set("RESET jit");
+	}
 }
 
 /* Read the counts (mode.h) of the one row a run statement returned. */

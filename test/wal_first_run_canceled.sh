@@ -47,6 +47,7 @@ done
 [ "$(q -d c -c "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND backend_xid IS NOT NULL")" = 1 ] ||
 	fail "the writer did not start"
 coproc R { exec 3>&-; psql -X -q -At -d c 2>&1; }
+r_pid=$R_PID # bash unsets R_PID once the coprocess has ended
 cat >&"${R[1]}" <<'SQL'
 SET statement_timeout = '1s';
 DO $$ BEGIN PERFORM incr_run('pc'); EXCEPTION WHEN query_canceled THEN RAISE WARNING 'canceled'; END $$;
@@ -70,7 +71,7 @@ echo "SELECT 'after', count(*), count(active_pid) FROM pg_replication_slots WHER
 read -r -t 60 line <&"${R[0]}" || fail "no answer"
 [ "$line" = "after|1|0" ] || fail "the slot is not persistent and released: $line"
 echo "\\q" >&"${R[1]}"
-wait "$R_PID" 2>/dev/null || true
+wait "$r_pid" 2>/dev/null || true
 q -d c -c "UPDATE src SET v = 'changed' WHERE id = 1"
 [ "$(q -d c -c "SELECT rows_updated FROM incr_run('pc')")" = 1 ] || fail "a later change is not applied"
 [ "$(q -d c -c "SELECT count(*) FROM (TABLE src EXCEPT TABLE dst) d")" = 0 ] || fail "target differs"

@@ -35,6 +35,7 @@ slot_exists() { q -d postgres -c "SELECT count(*) FROM pg_replication_slots WHER
 createdb a
 setup a
 coproc S1 { psql -X -q -At -d a 2>&1; }
+s1_pid=$S1_PID # bash unsets S1_PID once the coprocess has ended
 echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 'snapshot', count(*) FROM incr_pipelines;" >&"${S1[1]}"
 read -r -t 30 line <&"${S1[0]}" || fail "session 1 did not answer"
 [ "$line" = "snapshot|0" ] || fail "session 1: $line"
@@ -53,7 +54,7 @@ grep -q "ERROR" <<<"$out" && fail "session 1: $out"
 grep -q "dropping replication slot" <<<"$out" && fail "the sweep dropped a slot: $out"
 [ "$(slot_exists "$slot_a")" = 1 ] || fail "the sweep of a REPEATABLE READ creation dropped pipeline pa's live slot"
 echo "\\q" >&"${S1[1]}"
-wait "$S1_PID" 2>/dev/null || true
+wait "$s1_pid" 2>/dev/null || true
 q -d a -c "INSERT INTO src VALUES (11, 'eleven')"
 [ "$(q -d a -c "SELECT rows_inserted FROM incr_run('pa')")" = 1 ] || fail "pa does not run after the sweep"
 
