@@ -27,7 +27,7 @@ cluster_start
 failed=0
 summary=()
 failed_stages=()
-stage_start=$SECONDS
+stage_start=0
 record() { # record STAGE RESULT: with the seconds since the last record
 	summary+=("$(printf '  %-34s %-4s %4d s' "$1" "$2" $((SECONDS - stage_start)))")
 	stage_start=$SECONDS

@@ -43,7 +43,7 @@ standby=$CLUSTER_DIR/standby
 mkdir -p "$standby/sock"
 [ "$(id -u)" -ne 0 ] || chown -R postgres:postgres "$standby"
 _cluster_as_owner "$PG_BIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U postgres \
-	-D "$standby/data" -R -X stream >/dev/null 2>&1 || fail "pg_basebackup"
+	-D "$standby/data" -R -X stream -c fast >/dev/null 2>&1 || fail "pg_basebackup"
 echo "unix_socket_directories = '$standby/sock'" >>"$standby/data/postgresql.conf"
 _cluster_as_owner "$PG_BIN/pg_ctl" -D "$standby/data" -w -l "$standby/log" start >/dev/null ||
 	fail "the standby did not start: $(cat "$standby/log")"
