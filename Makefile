@@ -20,6 +20,7 @@ OBJS = \
 	src/source_files.o \
 	src/source_wal.o \
 	src/statement.o \
+	src/keptplan.o \
 	src/sqlgen.o \
 	src/mode.o \
 	src/mode_append.o \

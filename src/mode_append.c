@@ -256,7 +256,7 @@ build_append_wal(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineS
  * checkpoint.  execute_split in statement.c undoes the plain INSERT when a
  * row collides, runs the one statement instead, and has the next runs of
  * the session skip the split for a while; with a cursor that is not a key
- * it splits only in sessions that run the pipeline again (plain_new_rows_tried).
+ * it splits only in sessions that run the pipeline again (plain_new_rows_plan).
  * Not into a target with triggers of its own: two statements, and a third
  * after a collision, would fire its statement triggers more than once.
  */

@@ -137,6 +137,7 @@ incremental_incr_catch_up(PG_FUNCTION_ARGS)
 	memset(&req, 0, sizeof(req));
 	req.name = text_arg(fcinfo, 0, "name");
 	req.trigger = "catch_up";
+	req.repeats = true;
 	req.wait = true;
 	if (!PG_ARGISNULL(1))
 	{

@@ -888,6 +888,7 @@ run_scheduled(const char *name, MemoryContext cxt, bool *idle)
 	memset(&req, 0, sizeof(req));
 	req.name = name;
 	req.trigger = "scheduler";
+	req.repeats = true;
 	req.wait = false;
 	req.quiet_when_idle = !incr_record_idle_runs;
 	req.failure = &failure;

@@ -18,6 +18,9 @@ typedef struct RunRequest
 {
 	const char *name;
 	const char *trigger;		/* manual, scheduler, backfill, catch_up */
+	bool		repeats;		/* the session runs the pipeline again: remembers
+								 * collisions (the scheduler's worker,
+								 * incr_catch_up) */
 	bool		wait;			/* wait for a run in progress, or skip */
 	bool		backfill;
 	bool		batched;		/* backfill: one batch_size batch from from_value */

@@ -66,6 +66,7 @@
 
 #include "citus.h"
 #include "cursor.h"
+#include "keptplan.h"
 #include "mode.h"
 #include "sqlgen.h"
 #include "source_cursor.h"
@@ -475,107 +476,43 @@ oldest_running_xid8(void)
 
 /*
  * The window queries, prepared once per session and kept, most recently used
- * first, as the run statements are (statement.c): parsing and planning them
+ * first, as the run statements are (keptplan.c): parsing and planning them
  * was a good part of a run that finds nothing to do.  An entry is found by
- * its text and parameter type; the plan cache takes care of the relations,
- * privileges and settings under it.  A query that is executing is counted,
- * and never freed under it (a function of a source view may start a run).
+ * its text and parameter type.  A query that is executing is in use, and
+ * never freed under it (a function of a source view may start a run).
  */
-typedef struct WindowPlan
-{
-	char	   *sql;
-	Oid			type;
-	SPIPlanPtr	plan;
-	int			use_count;
-	bool		dropped;
-} WindowPlan;
-
 #define WINDOW_PLANS_KEPT 256
-static List *window_plans = NIL;
-
-/* Free a window plan out of window_plans, now or when its last use ends. */
-static void
-window_plan_drop(WindowPlan *entry)
-{
-	entry->dropped = true;
-	if (entry->use_count > 0)
-		return;
-	SPI_freeplan(entry->plan);
-	pfree(entry->sql);
-	pfree(entry);
-}
-
-/* Return the kept plan of a window query, preparing it the first time. */
-static WindowPlan *
-window_plan(const char *sql, int nargs, Oid *argtypes)
-{
-	ListCell   *lc;
-	WindowPlan *entry = NULL;
-	MemoryContext old;
-	SPIPlanPtr	plan;
-
-	foreach(lc, window_plans)
-	{
-		WindowPlan *e = (WindowPlan *) lfirst(lc);
-
-		if (e->type == argtypes[0] && strcmp(e->sql, sql) == 0)
-		{
-			window_plans = foreach_delete_current(window_plans, lc);
-			entry = e;
-			break;
-		}
-	}
-	if (entry == NULL)
-	{
-		plan = SPI_prepare(sql, nargs, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare a window query (%s): %s",
-				 SPI_result_code_string(SPI_result), sql);
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not keep the plan of a window query: %s", sql);
-		entry = MemoryContextAllocZero(TopMemoryContext, sizeof(WindowPlan));
-		entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
-		entry->type = argtypes[0];
-		entry->plan = plan;
-	}
-	/* push out the least recently used entries no query is executing */
-	for (int i = list_length(window_plans) - 1;
-		 i >= 0 && list_length(window_plans) >= WINDOW_PLANS_KEPT; i--)
-	{
-		WindowPlan *e = (WindowPlan *) list_nth(window_plans, i);
-
-		if (e->use_count == 0)
-		{
-			window_plans = list_delete_nth_cell(window_plans, i);
-			window_plan_drop(e);
-		}
-	}
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	window_plans = lcons(entry, window_plans);
-	MemoryContextSwitchTo(old);
-	return entry;
-}
+static KeptPlans window_plans = {NIL, WINDOW_PLANS_KEPT, sizeof(KeptPlan)};
 
 /* Execute a window query with its kept plan (a plan of its own over Citus). */
 static int
 execute_window_query(Pipeline *p, const char *sql, int nargs, Oid *argtypes, Datum *args)
 {
-	WindowPlan *entry;
+	KeptPlan   *entry;
 	int			ret;
 
 	if (PipelineOverCitus(p))
 		return SPI_execute_with_args(sql, nargs, argtypes, args, NULL, true, 1);
-	entry = window_plan(sql, nargs, argtypes);
-	entry->use_count++;
+	entry = KeptPlanGet(&window_plans, NULL, 0, sql, argtypes[0], NULL);
+	KeptPlanBeginUse(entry);
 	PG_TRY();
 	{
+		if (entry->plan == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+			if (plan == NULL)
+				elog(ERROR, "could not prepare a window query (%s): %s",
+					 SPI_result_code_string(SPI_result), sql);
+			if (SPI_keepplan(plan) != 0)
+				elog(ERROR, "could not keep the plan of a window query: %s", sql);
+			entry->plan = plan;
+		}
 		ret = SPI_execute_plan(entry->plan, args, NULL, true, 1);
 	}
 	PG_FINALLY();
 	{
-		entry->use_count--;
-		if (entry->dropped)
-			window_plan_drop(entry);
+		KeptPlanEndUse(entry);
 	}
 	PG_END_TRY();
 	return ret;
@@ -896,7 +833,7 @@ cursor_execute(const RunRequest *req, Pipeline *p, PipelineShape *shape, Checkpo
 		rec->window_to = w->upper_unbounded ? NULL : CursorValueOut(p, w->upper);
 		MemoryContextSwitchTo(old);
 	}
-	ExecuteRunStatement(p, shape, sql, cp, req->backfill, rec, res, cxt);
+	ExecuteRunStatement(req, p, shape, sql, cp, rec, res, cxt);
 }
 
 /*

@@ -23,6 +23,7 @@
 
 #include "citus.h"
 #include "cursor.h"
+#include "keptplan.h"
 #include "mode.h"
 #include "statement.h"
 #include "tally.h"
@@ -51,30 +52,23 @@ check_tally_in_window(Pipeline *p, Tally *t, RunWindow *w)
 }
 
 /*
- * A pipeline's run statement, kept across runs in the session.  The
- * statement is rebuilt for every run (it is cheap, and it is what notices a
- * changed definition or relation), but parsing, analysing and planning it
- * again was most of a run that finds little or nothing to do.  An entry is
- * used only while the text and the cursor type are the same; the plan cache
- * takes care of the relations, privileges and settings under it.
- *
- * A run may start inside another (a trigger on a target can call incr_run),
- * so an entry being executed is counted and never freed under its run: an
- * entry replaced or pushed out meanwhile is freed when its last run ends.
+ * A pipeline's run statement, kept across runs in the session (keptplan.c).
+ * The statement is rebuilt for every run (it is cheap, and it is what
+ * notices a changed definition or relation), but parsing, analysing and
+ * planning it again was most of a run that finds little or nothing to do.
+ * An entry is found by the pipeline's name and which statement it is, and
+ * used only while the text and the cursor type are the same.
  */
 typedef struct RunPlan
 {
-	char	   *name;
-	bool		new_rows;		/* the plain INSERT of the new rows (BuildRunNewSql) */
-	char	   *sql;
-	Oid			type;
-	SPIPlanPtr	plan;			/* generic plan; NULL until a run needs it */
+	KeptPlan	kept;			/* name: the pipeline's; which: RUN_PLAN_* */
 	int64		last_read;		/* rows the last run read; -1 if none ran */
-	int			use_count;		/* runs executing the plan now */
-	bool		dropped;		/* no longer in run_plans: free when unused */
-	int			skip_runs;		/* new_rows: runs left that do without it */
-	int			backoff;		/* new_rows: runs it skipped after the last collision */
+	int			skip_runs;		/* new rows: runs left that do without it */
+	int			backoff;		/* new rows: runs it skipped after the last collision */
 } RunPlan;
+
+#define RUN_PLAN_STATEMENT 0	/* the run statement (BuildRunSql) */
+#define RUN_PLAN_NEW_ROWS 1		/* the plain INSERT of the new rows (BuildRunNewSql) */
 
 /*
  * After the plain INSERT of a keyed append's new rows collided with the
@@ -102,75 +96,21 @@ typedef struct RunPlan
  * session: with more pipelines than entries, each run would plan again.
  */
 #define RUN_PLANS_KEPT 256
-static List *run_plans = NIL;
-
-/* Free an entry that is out of run_plans, now or when its last run ends. */
-static void
-run_plan_drop(RunPlan *entry)
-{
-	entry->dropped = true;
-	if (entry->use_count > 0)
-		return;
-	if (entry->plan)
-		SPI_freeplan(entry->plan);
-	pfree(entry->sql);
-	pfree(entry->name);
-	pfree(entry);
-}
+static KeptPlans run_plans = {NIL, RUN_PLANS_KEPT, sizeof(RunPlan)};
 
 /*
- * Return the entry of a pipeline's run statement (new_rows: of its plain
- * INSERT of the new rows), a new one (with no plan yet) when the pipeline
- * has none or had another statement.
+ * Return the entry of a pipeline's statement (which: RUN_PLAN_*), a new one
+ * (with no plan yet) when the pipeline has none or had another statement.
  */
 static RunPlan *
-run_plan(Pipeline *p, bool new_rows, const char *sql)
+run_plan(Pipeline *p, int which, const char *sql)
 {
-	ListCell   *lc;
-	RunPlan    *entry = NULL;
-	MemoryContext old;
+	bool		created;
+	RunPlan    *entry = (RunPlan *) KeptPlanGet(&run_plans, p->name, which, sql,
+												p->cursor_type, &created);
 
-	foreach(lc, run_plans)
-	{
-		RunPlan    *e = (RunPlan *) lfirst(lc);
-
-		if (strcmp(e->name, p->name) == 0 && e->new_rows == new_rows)
-		{
-			entry = e;
-			run_plans = foreach_delete_current(run_plans, lc);
-			break;
-		}
-	}
-	if (entry && (entry->type != p->cursor_type || strcmp(entry->sql, sql) != 0))
-	{
-		run_plan_drop(entry);
-		entry = NULL;
-	}
-	if (entry == NULL)
-	{
-		old = MemoryContextSwitchTo(TopMemoryContext);
-		entry = palloc0(sizeof(RunPlan));
-		entry->name = pstrdup(p->name);
-		entry->new_rows = new_rows;
-		entry->sql = pstrdup(sql);
-		entry->type = p->cursor_type;
+	if (created)
 		entry->last_read = -1;
-		MemoryContextSwitchTo(old);
-	}
-	/* push out the least recently used entries no run is executing */
-	for (int i = list_length(run_plans) - 1; i >= 0 && list_length(run_plans) >= RUN_PLANS_KEPT; i--)
-	{
-		RunPlan    *e = (RunPlan *) list_nth(run_plans, i);
-
-		if (e->use_count == 0)
-		{
-			run_plans = list_delete_nth_cell(run_plans, i);
-			run_plan_drop(e);
-		}
-	}
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	run_plans = lcons(entry, run_plans);
-	MemoryContextSwitchTo(old);
 	return entry;
 }
 
@@ -178,19 +118,21 @@ run_plan(Pipeline *p, bool new_rows, const char *sql)
 static SPIPlanPtr
 run_plan_generic(RunPlan *entry, Oid *types)
 {
-	if (entry->plan == NULL)
+	KeptPlan   *kept = &entry->kept;
+
+	if (kept->plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(entry->sql, RUN_SQL_NPARAMS, types,
+		SPIPlanPtr	plan = SPI_prepare_cursor(kept->sql, RUN_SQL_NPARAMS, types,
 											  CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "could not prepare the run statement (%s): %s",
-				 SPI_result_code_string(SPI_result), entry->sql);
+				 SPI_result_code_string(SPI_result), kept->sql);
 		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not keep the plan of the run statement: %s", entry->sql);
-		entry->plan = plan;
+			elog(ERROR, "could not keep the plan of the run statement: %s", kept->sql);
+		kept->plan = plan;
 	}
-	return entry->plan;
+	return kept->plan;
 }
 
 
@@ -512,33 +454,31 @@ target_is_empty(Pipeline *p, PipelineShape *shape)
 }
 
 /*
- * True if this run tries the plain INSERT of its new rows (new_sql), false
- * while it is skipped after a collision (PLAIN_BACKOFF_MAX).  With a cursor
- * that is not a key, a key the pipeline loaded collides whenever its row
- * got a new cursor value, and only a session that runs the pipeline again
- * remembers that (the scheduler's worker, incr_catch_up's batches): a run
- * of its own (incr_run by hand or from pg_cron) would pay for a collision
- * found late in its window every time, so it keeps the one statement,
- * unless the target is empty (a first load).
+ * The kept entry of the plain INSERT of this run's new rows (new_sql) if
+ * the run tries it, or NULL while it is skipped after a collision
+ * (PLAIN_BACKOFF_MAX).  With a cursor that is not a key, a key the pipeline
+ * loaded collides whenever its row got a new cursor value, and only a
+ * session that runs the pipeline again remembers that (repeats: the
+ * scheduler's worker, incr_catch_up's batches): a run of its own (incr_run
+ * by hand or from pg_cron) would pay for a collision found late in its
+ * window every time, so it keeps the one statement, unless the target is
+ * empty (a first load).
  */
-static bool
-plain_new_rows_tried(Pipeline *p, PipelineShape *shape, const char *trigger,
-					 const char *new_sql)
+static RunPlan *
+plain_new_rows_plan(Pipeline *p, PipelineShape *shape, bool repeats, const char *new_sql)
 {
 	RunPlan    *run_new;
 
-	if (!CursorIsKey(p) &&
-		(trigger == NULL || (strcmp(trigger, "scheduler") != 0 && strcmp(trigger, "catch_up") != 0)) &&
-		!target_is_empty(p, shape))
-		return false;
-	run_new = run_plan(p, true, new_sql);
+	if (!CursorIsKey(p) && !repeats && !target_is_empty(p, shape))
+		return NULL;
+	run_new = run_plan(p, RUN_PLAN_NEW_ROWS, new_sql);
 	if (run_new->skip_runs == 0)
-		return true;
+		return run_new;
 	run_new->skip_runs--;
 	ereport(DEBUG1,
 			(errmsg_internal("run of pipeline \"%s\": one statement over the whole window (the new rows collided %d runs ago or less)",
 							 p->name, run_new->backoff)));
-	return false;
+	return NULL;
 }
 
 /*
@@ -555,15 +495,17 @@ plain_new_rows_tried(Pipeline *p, PipelineShape *shape, const char *trigger,
  * for the caller to run the one statement over the whole window, as it
  * always did: whatever the target holds, the run then does what the one
  * statement does.  Either way the rows counted are the window's, each once.
+ * run and run_new (the plain INSERT's entry) are in use by the caller.
  */
 static bool
-execute_split(Pipeline *p, RunPlan *run, SPIPlanPtr plan, const char *sql,
-			  const char *new_sql, Oid *types, Datum *values, Datum loaded,
-			  bool custom_plan, Tally *tally, int64 *counts, bool *late_unknown)
+execute_split(Pipeline *p, RunPlan *run, RunPlan *run_new, SPIPlanPtr plan,
+			  const char *sql, const char *new_sql, Oid *types, Datum *values,
+			  Datum loaded, bool custom_plan, Tally *tally, int64 *counts,
+			  bool *late_unknown)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	RunPlan    *run_new = run_plan(p, true, new_sql);
+	SPIPlanPtr	new_plan;
 	Datum		old_values[RUN_SQL_NPARAMS];
 	Datum		new_values[RUN_SQL_NPARAMS];
 	volatile bool done = false;
@@ -573,64 +515,52 @@ execute_split(Pipeline *p, RunPlan *run, SPIPlanPtr plan, const char *sql,
 	old_values[1] = loaded;
 	memcpy(new_values, values, sizeof(new_values));
 	new_values[2] = loaded;
-	run_new->use_count++;
+	new_plan = choose_plan(run_new, new_sql, types, custom_plan);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		SPIPlanPtr	new_plan = choose_plan(run_new, new_sql, types, custom_plan);
+		int64		read_old;
+		int			ret;
 
-		BeginInternalSubTransaction(NULL);
+		execute_counting(plan, sql, types, old_values, counts, late_unknown);
+		read_old = tally->count;
+		ret = SPI_execute_plan(new_plan, new_values, NULL, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "run statement failed (SPI result %d): %s", ret, new_sql);
+		/* the rows it inserted: neither deleted nor late (all past $3) */
+		counts[0] += SPI_processed;
+		run->last_read = read_old;
+		run_new->last_read = tally->count - read_old;
+		run_new->backoff = 0;
+		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
-		PG_TRY();
-		{
-			int64		read_old;
-			int			ret;
-
-			execute_counting(plan, sql, types, old_values, counts, late_unknown);
-			read_old = tally->count;
-			ret = SPI_execute_plan(new_plan, new_values, NULL, false, 0);
-			if (ret != SPI_OK_INSERT)
-				elog(ERROR, "run statement failed (SPI result %d): %s", ret, new_sql);
-			/* the rows it inserted: neither deleted nor late (all past $3) */
-			counts[0] += SPI_processed;
-			run->last_read = read_old;
-			run_new->last_read = tally->count - read_old;
-			run_new->backoff = 0;
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-			done = true;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-			if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
-				ReThrowError(edata);
-			FreeErrorData(edata);
-			/* a run inside these statements (a trigger) failed with them */
-			TallyRestore(tally);
-			tally->count = 0;
-			tally->has_max = false;
-			tally->updates = 0;
-			run_new->backoff = Min(Max(run_new->backoff * 2, 1), PLAIN_BACKOFF_MAX);
-			run_new->skip_runs = run_new->backoff;
-			ereport(DEBUG1,
-					(errmsg_internal("run of pipeline \"%s\": the new rows collided with rows in the target; running the one statement over the whole window, and the next %d runs of this session too",
-									 p->name, run_new->skip_runs)));
-		}
-		PG_END_TRY();
+		CurrentResourceOwner = owner;
+		done = true;
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
-		run_new->use_count--;
-		if (run_new->dropped)
-			run_plan_drop(run_new);
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		/* a run inside these statements (a trigger) failed with them */
+		TallyRestore(tally);
+		tally->count = 0;
+		tally->has_max = false;
+		tally->updates = 0;
+		run_new->backoff = Min(Max(run_new->backoff * 2, 1), PLAIN_BACKOFF_MAX);
+		run_new->skip_runs = run_new->backoff;
+		ereport(DEBUG1,
+				(errmsg_internal("run of pipeline \"%s\": the new rows collided with rows in the target; running the one statement over the whole window, and the next %d runs of this session too",
+								 p->name, run_new->skip_runs)));
 	}
 	PG_END_TRY();
 	return done;
@@ -776,13 +706,14 @@ execute_returning_counts(SPIPlanPtr plan, const char *sql, Datum *values,
 /*
  * Execute the run statement sql over the window in res and fill in the
  * counts, the new checkpoint and the tombstones.  Runs connected to SPI, as
- * the pipeline's owner.  custom_plan: plan for this window only (backfills).
+ * the pipeline's owner.  A backfill (req) plans for its window only.
  */
 void
-ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
-					Checkpoint *cp, bool custom_plan, RunRecord *rec,
+ExecuteRunStatement(const RunRequest *req, Pipeline *p, PipelineShape *shape,
+					const char *sql, Checkpoint *cp, RunRecord *rec,
 					RunResult *res, MemoryContext cxt)
 {
+	bool		custom_plan = req->backfill;
 	RunWindow  *w = &res->window;
 	Oid			types[RUN_SQL_NPARAMS];
 	Datum		values[RUN_SQL_NPARAMS];
@@ -791,6 +722,7 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 	Tally		tally;
 	RunSettings settings;
 	RunPlan    *run;
+	RunPlan    *volatile run_new = NULL;
 	SPIPlanPtr	plan;
 
 	for (int i = 0; i < RUN_SQL_NPARAMS; i++)
@@ -828,7 +760,7 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 		}
 	}
 
-	run = run_plan(p, false, sql);
+	run = run_plan(p, RUN_PLAN_STATEMENT, sql);
 	/*
 	 * Citus cannot plan a split merge's upsert (a subquery) with parameters,
 	 * nor a generic plan of any run statement ("could not create distributed
@@ -836,7 +768,7 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 	 */
 	plan = choose_plan(run, sql, types,
 					   custom_plan || res->first_sqls != NIL || PipelineOverCitus(p));
-	run->use_count++;
+	KeptPlanBeginUse(&run->kept);
 	PG_TRY();
 	{
 		if (res->first_sqls != NIL || RunSqlReturnsRows(p, shape))
@@ -865,7 +797,12 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 			if (res->first_sqls == NIL && CursorLessThan(p, w->checkpoint, w->upper))
 			{
 				new_sql = BuildRunNewSql(p, shape);
-				if (new_sql != NULL && !plain_new_rows_tried(p, shape, rec->trigger, new_sql))
+				if (new_sql != NULL)
+					run_new = plain_new_rows_plan(p, shape, req->repeats, new_sql);
+				/* in use from here: a run inside loaded_bound's read may push it out */
+				if (run_new != NULL)
+					KeptPlanBeginUse(&run_new->kept);
+				else
 					new_sql = NULL;
 			}
 			if (new_sql != NULL)
@@ -875,8 +812,8 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 					new_sql = NULL;
 			}
 			if (new_sql == NULL ||
-				!execute_split(p, run, plan, sql, new_sql, types, values, loaded,
-							   custom_plan, &tally, counts, &late_unknown))
+				!execute_split(p, run, run_new, plan, sql, new_sql, types, values,
+							   loaded, custom_plan, &tally, counts, &late_unknown))
 			{
 				if (new_sql != NULL)
 					plan = choose_plan(run, sql, types, true);
@@ -896,10 +833,10 @@ ExecuteRunStatement(Pipeline *p, PipelineShape *shape, const char *sql,
 	}
 	PG_FINALLY();
 	{
-		/* a run inside this one (a trigger) may have replaced or pushed out the entry */
-		run->use_count--;
-		if (run->dropped)
-			run_plan_drop(run);
+		/* a run inside this one (a trigger) may have replaced or pushed out the entries */
+		KeptPlanEndUse(&run->kept);
+		if (run_new != NULL)
+			KeptPlanEndUse(&run_new->kept);
 	}
 	PG_END_TRY();
 	pop_run_settings(&settings);

@@ -8,8 +8,8 @@
 #include "source.h"
 #include "utils/snapshot.h"
 
-extern void ExecuteRunStatement(Pipeline *pipeline, PipelineShape *shape,
-								const char *sql, Checkpoint *cp, bool custom_plan,
+extern void ExecuteRunStatement(const RunRequest *req, Pipeline *pipeline,
+								PipelineShape *shape, const char *sql, Checkpoint *cp,
 								RunRecord *rec, RunResult *res, MemoryContext cxt);
 extern bool CursorIsKey(Pipeline *pipeline);
 extern bool LoadedBoundReadsTarget(Pipeline *pipeline, PipelineShape *shape);
