@@ -206,3 +206,25 @@ cluster_trap() {
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 }
+
+# open_writer DB SQL [OUT]: a psql session on DB that runs SQL (a BEGIN and a
+# write) and stays in that transaction, fed through the caller's file
+# descriptor 3 (more commands with `echo ... >&3`; `exec 3>&-` ends the
+# session), its output in OUT (default: none). Returns once the transaction
+# holds a transaction id, or fails after 30 s. WRITER_PID is its process.
+open_writer() {
+	local db=$1 sql=$2 out=${3:-/dev/null} fifo
+	fifo=$(mktemp -u)
+	mkfifo "$fifo"
+	psql -X -q -At -v VERBOSITY=verbose -d "$db" <"$fifo" >"$out" 2>&1 &
+	WRITER_PID=$!
+	exec 3>"$fifo"
+	rm -f "$fifo"
+	echo "$sql" >&3
+	for _ in $(seq 1 300); do
+		[ "$(psql -X -q -At -d "$db" -c "SELECT count(*) FROM pg_stat_activity
+			WHERE state = 'idle in transaction' AND backend_xid IS NOT NULL")" = 1 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}

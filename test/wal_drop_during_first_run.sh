@@ -27,18 +27,9 @@ SQL
 slot=$(q -d d -c "SELECT options->>'wal_slot' FROM incr_pipelines WHERE name = 'pd'")
 
 # T: writes, so that the first run's slot waits for it
-fifo=$(mktemp -u)
 tout=$(mktemp)
-mkfifo "$fifo"
-psql -X -q -At -v VERBOSITY=verbose -d d <"$fifo" >"$tout" 2>&1 &
-tpid=$!
-exec 3>"$fifo"
-rm -f "$fifo"
-echo "BEGIN; INSERT INTO src VALUES (100, 'T');" >&3
-for _ in $(seq 1 300); do
-	[ "$(q -d d -c "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND backend_xid IS NOT NULL")" = 1 ] && break
-	sleep 0.1
-done
+open_writer d "BEGIN; INSERT INTO src VALUES (100, 'T');" "$tout" || fail "T did not start"
+tpid=$WRITER_PID
 
 # the first run, in the background: it creates the slot and waits for T
 rout=$(mktemp)

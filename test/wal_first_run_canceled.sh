@@ -33,19 +33,8 @@ SQL
 slot=$(q -d c -c "SELECT options->>'wal_slot' FROM incr_pipelines WHERE name = 'pc'")
 
 # --- a first run canceled while its slot waits for an open writer
-fifo=$(mktemp -u)
-mkfifo "$fifo"
-psql -X -q -At -d c <"$fifo" >/dev/null 2>&1 &
-writer=$!
-exec 3>"$fifo"
-rm -f "$fifo"
-echo "BEGIN; INSERT INTO src VALUES (100, 'open');" >&3
-for _ in $(seq 1 300); do
-	[ "$(q -d c -c "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND backend_xid IS NOT NULL")" = 1 ] && break
-	sleep 0.1
-done
-[ "$(q -d c -c "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND backend_xid IS NOT NULL")" = 1 ] ||
-	fail "the writer did not start"
+open_writer c "BEGIN; INSERT INTO src VALUES (100, 'open');" || fail "the writer did not start"
+writer=$WRITER_PID
 coproc R { exec 3>&-; psql -X -q -At -d c 2>&1; }
 r_pid=$R_PID # bash unsets R_PID once the coprocess has ended
 cat >&"${R[1]}" <<'SQL'
