@@ -168,10 +168,6 @@ cdc_events(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *
 				sql_source_expr(buf, (ColumnMap *) lfirst(lc));
 				appendStringInfo(buf, " AS %s", quote_identifier(((ColumnMap *) lfirst(lc))->name));
 			}
-			/* what breaks a tie among events of a key with one cursor value (cdc_ctes) */
-			appendStringInfo(buf, ",\n    ROW(s.%s, ", opcol);
-			sql_columns(buf, shape->columns, "s", ALL_COLUMNS);
-			appendStringInfoString(buf, ") AS _incr_image");
 		}
 		appendStringInfo(buf, "\n  FROM %s AS s\n  WHERE ", shape->source_sql);
 	}
@@ -327,8 +323,6 @@ cdc_ctes(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *sh
 	appendStringInfoString(buf, ") *\n  FROM (SELECT e._incr_c, e._incr_op");
 	if (shape->json_layout)
 		appendStringInfoString(buf, ", e._incr_row, e._incr_fields");
-	else
-		appendStringInfoString(buf, ", e._incr_image");
 	foreach(lc, shape->columns)
 	{
 		ColumnMap  *col = (ColumnMap *) lfirst(lc);
@@ -358,16 +352,7 @@ cdc_ctes(StringInfo buf, const BuildContext *ctx, Pipeline *p, PipelineShape *sh
 						   "    WHERE e._incr_op OPERATOR(pg_catalog.=) ANY (ARRAY['c','r','u','d','t'])) AS dec\n"
 						   "  ORDER BY ");
 	sql_key_groups(buf, shape->columns, "dec");
-	/*
-	 * Among events of a key with one cursor value the greatest row image
-	 * wins (a jsonb layout: the greatest image of the op and the row), as
-	 * in a split run over Citus (cdc_last_events) and in incr_verify, which
-	 * build the same: otherwise each statement could pick another.
-	 */
-	if (shape->json_layout)
-		appendStringInfoString(buf, ", _incr_c DESC, ROW(_incr_op, _incr_row) USING OPERATOR(pg_catalog.*>)\n),\n");
-	else
-		appendStringInfoString(buf, ", _incr_c DESC, _incr_image USING OPERATOR(pg_catalog.*>)\n),\n");
+	appendStringInfoString(buf, ", _incr_c DESC\n),\n");
 
 	/*
 	 * trunc: the last truncate.  src: the events after it, which are the

@@ -66,7 +66,7 @@ typedef struct PipelineShape
 	/*
 	 * Set by a run over Citus whose window holds what only the mode's one
 	 * statement does (ModeOps.build_unsplit: a cdc truncate): the run then
-	 * executes that statement, not build_first's and build_run's two.
+	 * executes that statement, not build_first's and build_run's.
 	 */
 	bool		one_statement;
 } PipelineShape;
