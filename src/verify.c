@@ -43,6 +43,7 @@
 #include "utils/typcache.h"
 
 #include "catalog.h"
+#include "citus.h"
 #include "describe.h"
 #include "mode.h"
 #include "run.h"
@@ -713,6 +714,13 @@ verify_pipeline(FunctionCallInfo fcinfo, const char *what, Checkpoint *cp)
 				 errmsg("wal pipeline \"%s\" cannot be %s", p->name, what),
 				 errdetail("Its target holds the source as of its checkpoint, a position in the WAL; the source's rows now may be past it."),
 				 errhint("Compare the target with its source by hand, with no writer active, after a run.")));
+	if (strcmp(what, "repaired") == 0 && PipelineOverCitus(p))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pipeline \"%s\" over Citus cannot be repaired", p->name),
+				 errdetail("A repair finds the target rows it mends by their physical position (ctid), which Citus cannot use in a distributed modification."),
+				 errhint("Find the differing keys with incr_verify(%s) and load their cursor range again with incr_backfill.",
+						 quote_literal_cstr(p->name))));
 	if (p->mode == MODE_QUERY || p->mode == MODE_FILES)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
