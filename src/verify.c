@@ -714,11 +714,11 @@ verify_pipeline(FunctionCallInfo fcinfo, const char *what, Checkpoint *cp)
 				 errmsg("wal pipeline \"%s\" cannot be %s", p->name, what),
 				 errdetail("Its target holds the source as of its checkpoint, a position in the WAL; the source's rows now may be past it."),
 				 errhint("Compare the target with its source by hand, with no writer active, after a run.")));
-	if (strcmp(what, "repaired") == 0 && PipelineOverCitus(p))
+	if (strcmp(what, "repaired") == 0 && PipelineOverCitus(p) && p->keys == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("pipeline \"%s\" over Citus cannot be repaired", p->name),
-				 errdetail("A repair finds the target rows it mends by their physical position (ctid), which Citus cannot use in a distributed modification."),
+				 errmsg("pipeline \"%s\" without keys over Citus cannot be repaired", p->name),
+				 errdetail("Without keys a repair finds the copies of a row it mends by their physical position (ctid), which Citus cannot use in a distributed modification."),
 				 errhint("Find the differing keys with incr_verify(%s) and load their cursor range again with incr_backfill.",
 						 quote_literal_cstr(p->name))));
 	if (p->mode == MODE_QUERY || p->mode == MODE_FILES)
@@ -875,6 +875,18 @@ append_key_match(StringInfo buf, Verify *v, const char *left, const char *right)
 	}
 }
 
+/*
+ * True if a repair finds the target rows it mends by their keys rather than
+ * by their physical position (ctid): over Citus, which cannot use ctid in a
+ * distributed modification (incr_repair refuses a pipeline without keys
+ * there).
+ */
+static bool
+repair_by_key(Verify *v)
+{
+	return PipelineOverCitus(v->p) && (v->keyed || v->p->mode == MODE_SCD2);
+}
+
 /* Append "WITH s AS (expected rows of the differing groups), t AS (target rows of them)". */
 static void
 append_repair_sides(StringInfo buf, Verify *v, const char *target_extra)
@@ -894,7 +906,9 @@ append_repair_sides(StringInfo buf, Verify *v, const char *target_extra)
 	append_group_key(buf, v, "r");
 	appendStringInfoString(buf, " AS _k, pg_catalog.row_number() OVER (PARTITION BY ");
 	append_group_key(buf, v, "r");
-	appendStringInfo(buf, ") AS _n FROM (SELECT t.tableoid AS _o, t.ctid AS _t%s, %s) AS r WHERE ",
+	appendStringInfo(buf, ") AS _n FROM (SELECT %s%s, %s) AS r WHERE ",
+					 repair_by_key(v) ? "NULL::pg_catalog.oid AS _o, NULL::pg_catalog.tid AS _t" :
+					 "t.tableoid AS _o, t.ctid AS _t",
 					 target_extra, strchr(v->target_sql, ' ') + 1);
 	append_bucket(buf, v, "r");
 	appendStringInfoString(buf, " OPERATOR(pg_catalog.=) ANY ($3) AND ");
@@ -902,12 +916,29 @@ append_repair_sides(StringInfo buf, Verify *v, const char *target_extra)
 	appendStringInfoString(buf, " OPERATOR(pg_catalog.=) ANY ($4)\n)");
 }
 
-/* Append "x.tableoid = t._o AND x.ctid = t._t": row x is target row t. */
+/*
+ * Append the condition that row x of the target is target row t: the same
+ * physical row, "x.tableoid = t._o AND x.ctid = t._t"; or, by key
+ * (repair_by_key), the same keys, and for scd2 the same valid_from (t._vf):
+ * one row, by the target's unique index.
+ */
 static void
-append_same_row(StringInfo buf, const char *x, const char *t)
+append_same_row(StringInfo buf, Verify *v, const char *x, const char *t)
 {
-	appendStringInfo(buf, "%s.tableoid OPERATOR(pg_catalog.=) %s._o AND %s.ctid OPERATOR(pg_catalog.=) %s._t",
-					 x, t, x, t);
+	const char *vf;
+
+	if (!repair_by_key(v))
+	{
+		appendStringInfo(buf, "%s.tableoid OPERATOR(pg_catalog.=) %s._o AND %s.ctid OPERATOR(pg_catalog.=) %s._t",
+						 x, t, x, t);
+		return;
+	}
+	append_key_match(buf, v, x, t);
+	if (v->p->mode != MODE_SCD2)
+		return;
+	vf = quote_identifier(v->p->valid_from_column);
+	appendStringInfo(buf, " AND (%s.%s OPERATOR(pg_catalog.=) %s._vf OR (%s.%s IS NULL AND %s._vf IS NULL))",
+					 x, vf, t, x, vf, t);
 }
 
 /* Append the column list of the target, and the matching "prefix.col" list. */
@@ -960,17 +991,58 @@ repair(Verify *v)
 
 		append_repair_sides(&buf, v, psprintf(", t.%s AS _vf", vf));
 		/* keep: per key, the latest current version that is what the source says */
-		appendStringInfoString(&buf, ",\nkeep AS (\n  SELECT DISTINCT ON (t._k) t._o, t._t, t._k FROM t JOIN s"
+		appendStringInfoString(&buf, ",\nkeep AS (\n  SELECT DISTINCT ON (t._k) t._o, t._t, t._k, t._vf FROM t JOIN s"
 							   " ON s._h OPERATOR(pg_catalog.=) t._h AND ");
 		append_key_match(&buf, v, "t", "s");
 		appendStringInfoString(&buf, "\n  ORDER BY t._k, t._vf DESC\n),\n");
-		appendStringInfo(&buf, "closed AS (\n  UPDATE %s AS x SET %s = false, %s = COALESCE((SELECT s._incr_c FROM s WHERE ",
-						 target, cur, vt);
-		append_key_match(&buf, v, "x", "s");
-		appendStringInfoString(&buf, "), $2)\n  FROM t WHERE ");
-		append_same_row(&buf, "x", "t");
-		appendStringInfoString(&buf, " AND NOT EXISTS (SELECT FROM keep WHERE keep._o OPERATOR(pg_catalog.=) t._o"
-							   " AND keep._t OPERATOR(pg_catalog.=) t._t)\n  RETURNING 1\n),\n");
+		/*
+		 * joins rather than subqueries: over Citus a correlated subquery
+		 * would make it plan the UPDATE by ctid, which it refuses
+		 */
+		appendStringInfo(&buf, "closed AS (\n  UPDATE %s AS x SET %s = false, %s = COALESCE(sv._incr_c, $2)\n"
+						 "  FROM t LEFT JOIN s AS sv ON ", target, cur, vt);
+		append_key_match(&buf, v, "t", "sv");
+		if (repair_by_key(v))
+			appendStringInfoString(&buf, "\n    LEFT JOIN keep ON keep._k OPERATOR(pg_catalog.=) t._k"
+								   " AND (keep._vf OPERATOR(pg_catalog.=) t._vf OR (keep._vf IS NULL AND t._vf IS NULL))");
+		else
+			appendStringInfoString(&buf, "\n    LEFT JOIN keep ON keep._o OPERATOR(pg_catalog.=) t._o"
+								   " AND keep._t OPERATOR(pg_catalog.=) t._t");
+		appendStringInfoString(&buf, "\n    LEFT JOIN keep AS kk ON kk._k OPERATOR(pg_catalog.=) t._k\n  WHERE ");
+		append_same_row(&buf, v, "x", "t");
+		appendStringInfoString(&buf, " AND keep._k IS NULL\n"
+							   "    AND NOT (kk._k IS NULL AND COALESCE(t._vf OPERATOR(pg_catalog.=) sv._incr_c, false))\n"
+							   "  RETURNING 1\n),\n");
+
+		/*
+		 * replaced: a key with no right current version whose wrong one
+		 * starts where the right one does gets the right values in place
+		 * (closing it and opening the right one there would collide on
+		 * the keys and valid_from)
+		 */
+		appendStringInfo(&buf, "replaced AS (\n  UPDATE %s AS x SET ", target);
+		{
+			bool		first = true;
+
+			foreach(lc, v->columns)
+			{
+				VerifyColumn *col = lfirst(lc);
+
+				if (col->is_key)
+					continue;
+				appendStringInfo(&buf, "%s%s = sv.%s", first ? "" : ", ",
+								 quote_identifier(col->target_name), quote_identifier(col->name));
+				first = false;
+			}
+			if (first)
+				appendStringInfo(&buf, "%s = true", cur);
+		}
+		appendStringInfoString(&buf, "\n  FROM t JOIN s AS sv ON ");
+		append_key_match(&buf, v, "t", "sv");
+		appendStringInfoString(&buf, " AND t._vf OPERATOR(pg_catalog.=) sv._incr_c\n"
+							   "    LEFT JOIN keep AS kk ON kk._k OPERATOR(pg_catalog.=) t._k\n  WHERE ");
+		append_same_row(&buf, v, "x", "t");
+		appendStringInfoString(&buf, " AND kk._k IS NULL\n  RETURNING 1\n),\n");
 		appendStringInfo(&buf, "opened AS (\n  INSERT INTO %s (", target);
 		append_insert_columns(&buf, v, NULL);
 		appendStringInfo(&buf, ", %s, %s, %s)%s\n  SELECT ", vf, vt, cur,
@@ -978,7 +1050,9 @@ repair(Verify *v)
 		append_insert_columns(&buf, v, "s");
 		appendStringInfoString(&buf, ", s._incr_c, NULL, true FROM s WHERE NOT EXISTS (SELECT FROM keep WHERE keep._k OPERATOR(pg_catalog.=) ");
 		append_group_key(&buf, v, "s");
-		appendStringInfoString(&buf, ")\n  RETURNING 1\n)\n");
+		appendStringInfoString(&buf, ")\n    AND NOT EXISTS (SELECT FROM t WHERE t._k OPERATOR(pg_catalog.=) ");
+		append_group_key(&buf, v, "s");
+		appendStringInfoString(&buf, " AND t._vf OPERATOR(pg_catalog.=) s._incr_c)\n  RETURNING 1\n)\n");
 		appendStringInfoString(&buf,
 							   "SELECT (SELECT pg_catalog.count(*) FROM s WHERE NOT EXISTS (SELECT FROM t WHERE t._k OPERATOR(pg_catalog.=) ");
 		append_group_key(&buf, v, "s");
@@ -986,7 +1060,8 @@ repair(Verify *v)
 		append_group_key(&buf, v, "s");
 		appendStringInfoString(&buf, ")),\n  (SELECT pg_catalog.count(DISTINCT t._k) FROM t WHERE NOT EXISTS (SELECT FROM s WHERE t._k OPERATOR(pg_catalog.=) ");
 		append_group_key(&buf, v, "s");
-		appendStringInfoString(&buf, ")),\n  (SELECT pg_catalog.count(*) FROM closed) OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM opened)");
+		appendStringInfoString(&buf, ")),\n  (SELECT pg_catalog.count(*) FROM closed) OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM replaced)"
+							   " OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM opened)");
 	}
 	else if (v->keyed)
 	{
@@ -994,7 +1069,7 @@ repair(Verify *v)
 
 		append_repair_sides(&buf, v, "");
 		appendStringInfo(&buf, ",\nd AS (\n  DELETE FROM %s AS x USING t WHERE ", target);
-		append_same_row(&buf, "x", "t");
+		append_same_row(&buf, v, "x", "t");
 		appendStringInfoString(&buf, " AND NOT EXISTS (SELECT FROM s WHERE ");
 		append_key_match(&buf, v, "t", "s");
 		appendStringInfo(&buf, ")\n  RETURNING 1\n),\nu AS (\n  UPDATE %s AS x SET ", target);
@@ -1017,7 +1092,7 @@ repair(Verify *v)
 							 quote_identifier(col->target_name));
 		}
 		appendStringInfoString(&buf, "\n  FROM s, t WHERE ");
-		append_same_row(&buf, "x", "t");
+		append_same_row(&buf, v, "x", "t");
 		appendStringInfoString(&buf, " AND ");
 		append_key_match(&buf, v, "t", "s");
 		appendStringInfoString(&buf, " AND t._h OPERATOR(pg_catalog.<>) s._h\n  RETURNING 1\n),\n");
@@ -1035,7 +1110,7 @@ repair(Verify *v)
 	{
 		append_repair_sides(&buf, v, "");
 		appendStringInfo(&buf, ",\nd AS (\n  DELETE FROM %s AS x USING t WHERE ", target);
-		append_same_row(&buf, "x", "t");
+		append_same_row(&buf, v, "x", "t");
 		appendStringInfoString(&buf, " AND NOT EXISTS (SELECT FROM s WHERE s._h OPERATOR(pg_catalog.=) t._h"
 							   " AND s._n OPERATOR(pg_catalog.=) t._n)\n  RETURNING 1\n),\n");
 		appendStringInfo(&buf, "i AS (\n  INSERT INTO %s (", target);

@@ -16,11 +16,12 @@
 --   * append with keys: the first version of a key is what the target holds.
 --   * append without keys: a duplicated and a lost row are found as extra
 --     and missing copies, and repaired.
---   * scd2: two current versions of a key are found, repaired to one.
+--   * scd2: two current versions of a key are found, repaired to one; a
+--     current version changed in place gets the right values in place.
 --   * cdc: the target is the replay of the events up to the checkpoint.
 --   * query pipelines are refused (0A000); a non-owner is refused (42501).
 BEGIN;
-SELECT plan(34);
+SELECT plan(36);
 SET LOCAL client_min_messages = warning;
 
 CREATE FUNCTION pg_temp.v(p text, OUT missing int, OUT extra int, OUT different int)
@@ -160,6 +161,14 @@ SELECT results_eq($$SELECT * FROM pg_temp.r('vs')$$, $$VALUES (0, 1, 0)$$,
                   'scd2: repair closes the wrong current version');
 SELECT results_eq($$SELECT missing::int, extra::int, different::int, invalid_history::int FROM incr_verify('vs')$$,
                   $$VALUES (0, 0, 0, 0)$$, 'scd2: verifies clean after the repair');
+-- a current version whose values were changed in place: the right values go
+-- in place (closing it and opening the right one at the same valid_from
+-- would collide on the primary key)
+UPDATE s_dst SET v = 'tampered' WHERE id = 1 AND is_current;
+SELECT results_eq($$SELECT * FROM pg_temp.r('vs')$$, $$VALUES (0, 1, 0)$$,
+                  'scd2: repair puts the right values into a version changed in place');
+SELECT results_eq($$SELECT v, valid_from, valid_to, is_current FROM s_dst WHERE id = 1$$,
+                  $$VALUES ('a', 1, NULL::int, true)$$, 'scd2: ... in that version, which stays current');
 
 -- cdc: the replay of the events up to the checkpoint
 CREATE TABLE c_src (seq int NOT NULL, op text, id int, v text);
