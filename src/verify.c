@@ -941,6 +941,35 @@ append_same_row(StringInfo buf, Verify *v, const char *x, const char *t)
 					 x, vf, t, x, vf, t);
 }
 
+/*
+ * Append the SET list of an UPDATE of target row x with the non-key values
+ * of expected row from; "k = x.k" when every compared column is a key.
+ */
+static void
+append_set_values(StringInfo buf, Verify *v, const char *from)
+{
+	ListCell   *lc;
+	bool		first = true;
+
+	foreach(lc, v->columns)
+	{
+		VerifyColumn *col = lfirst(lc);
+
+		if (col->is_key)
+			continue;
+		appendStringInfo(buf, "%s%s = %s.%s", first ? "" : ", ",
+						 quote_identifier(col->target_name), from, quote_identifier(col->name));
+		first = false;
+	}
+	if (first)
+	{
+		VerifyColumn *col = linitial(v->columns);
+
+		appendStringInfo(buf, "%s = x.%s", quote_identifier(col->target_name),
+						 quote_identifier(col->target_name));
+	}
+}
+
 /* Append the column list of the target, and the matching "prefix.col" list. */
 static void
 append_insert_columns(StringInfo buf, Verify *v, const char *prefix)
@@ -1021,22 +1050,7 @@ repair(Verify *v)
 		 * the keys and valid_from)
 		 */
 		appendStringInfo(&buf, "replaced AS (\n  UPDATE %s AS x SET ", target);
-		{
-			bool		first = true;
-
-			foreach(lc, v->columns)
-			{
-				VerifyColumn *col = lfirst(lc);
-
-				if (col->is_key)
-					continue;
-				appendStringInfo(&buf, "%s%s = sv.%s", first ? "" : ", ",
-								 quote_identifier(col->target_name), quote_identifier(col->name));
-				first = false;
-			}
-			if (first)
-				appendStringInfo(&buf, "%s = true", cur);
-		}
+		append_set_values(&buf, v, "sv");
 		appendStringInfoString(&buf, "\n  FROM t JOIN s AS sv ON ");
 		append_key_match(&buf, v, "t", "sv");
 		appendStringInfoString(&buf, " AND t._vf OPERATOR(pg_catalog.=) sv._incr_c\n"
@@ -1065,32 +1079,13 @@ repair(Verify *v)
 	}
 	else if (v->keyed)
 	{
-		bool		first = true;
-
 		append_repair_sides(&buf, v, "");
 		appendStringInfo(&buf, ",\nd AS (\n  DELETE FROM %s AS x USING t WHERE ", target);
 		append_same_row(&buf, v, "x", "t");
 		appendStringInfoString(&buf, " AND NOT EXISTS (SELECT FROM s WHERE ");
 		append_key_match(&buf, v, "t", "s");
 		appendStringInfo(&buf, ")\n  RETURNING 1\n),\nu AS (\n  UPDATE %s AS x SET ", target);
-		foreach(lc, v->columns)
-		{
-			VerifyColumn *col = lfirst(lc);
-
-			if (col->is_key)
-				continue;
-			appendStringInfo(&buf, "%s%s = s.%s", first ? "" : ", ",
-							 quote_identifier(col->target_name), quote_identifier(col->name));
-			first = false;
-		}
-		if (first)
-		{
-			/* every compared column is a key: nothing to update */
-			VerifyColumn *col = linitial(v->columns);
-
-			appendStringInfo(&buf, "%s = x.%s", quote_identifier(col->target_name),
-							 quote_identifier(col->target_name));
-		}
+		append_set_values(&buf, v, "s");
 		appendStringInfoString(&buf, "\n  FROM s, t WHERE ");
 		append_same_row(&buf, v, "x", "t");
 		appendStringInfoString(&buf, " AND ");
