@@ -1,7 +1,8 @@
 /*
  * incremental.c
  *		What every other file uses: the mode names, the extension's schema,
- *		and the safe_upper_bound GUC's variable (registered in init.c).
+ *		the safe_upper_bound GUC's variable (registered in init.c), and the
+ *		rollback of a subtransaction that failed.
  */
 #include "postgres.h"
 
@@ -10,6 +11,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
+#include "access/xact.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
@@ -177,4 +179,24 @@ Oid
 ExtensionOid(void)
 {
 	return get_extension_oid("incremental", false);
+}
+
+/*
+ * In the PG_CATCH of a block started with BeginInternalSubTransaction in
+ * memory context cxt under resource owner owner: copy the error into cxt,
+ * roll the subtransaction back, and return the error, for the caller to
+ * record, rethrow or drop (FreeErrorData).
+ */
+ErrorData *
+RollbackSubTransactionError(MemoryContext cxt, ResourceOwner owner)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return edata;
 }

@@ -10,6 +10,7 @@
 
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 /* How a run writes the target. */
@@ -92,5 +93,6 @@ extern const char *ExtensionSchemaQuoted(void);
 extern Oid	ExtensionSchemaOid(void);
 extern Oid	ExtensionOid(void);
 extern bool ExtensionOwnsObject(Oid classid, Oid objid);
+extern ErrorData *RollbackSubTransactionError(MemoryContext cxt, ResourceOwner owner);
 
 #endif							/* INCREMENTAL_H */

@@ -327,15 +327,9 @@ ExecuteRun(RunRequest *req, RunOutcome *outcome)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = RollbackSubTransactionError(cxt, owner);
 		ListCell   *lc;
 
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
 		/* forget this run's tally; a run this one is nested in keeps its own */
 		TallyRestore(outer_tally);
 

@@ -426,12 +426,7 @@ count_pending(Pipeline *p, Checkpoint *cp, int64 *count)
 		ErrorData  *edata;
 
 		disable_timeout(pending_timeout, false);
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		edata = RollbackSubTransactionError(cxt, owner);
 		if (!pending_timed_out || edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
 			ReThrowError(edata);
 		pending_timed_out = false;
