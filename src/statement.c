@@ -615,7 +615,11 @@ push_run_settings(Pipeline *p, RunSettings *settings)
 static void
 pop_run_settings(RunSettings *settings)
 {
-	AtEOXact_GUC(false, settings->nestlevel);
+	/*
+	 * as a function's SET clause is undone: the run's own settings go, a
+	 * plain SET made meanwhile (by a trigger of the target) stays
+	 */
+	AtEOXact_GUC(true, settings->nestlevel);
 	if (settings->workers)
 	{
 		const char *propagate = GetConfigOption("citus.propagate_set_commands", true, false);
